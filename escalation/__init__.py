@@ -1,0 +1,80 @@
+"""escalation — a rule-based collections escalation engine.
+
+Load a YAML policy, give it an account record and an instant, get back the
+next permitted action with a reason::
+
+    from escalation import Engine
+    engine = Engine.from_file("policies/consumer-credit-cn.yaml")
+    decision = engine.decide(record, now=now)
+"""
+
+from __future__ import annotations
+
+from escalation.decision import BlockedAction, Decision, EngineInfo, ErrorRow, PolicyInfo, TraceEntry
+from escalation.engine import Engine, engine_version
+from escalation.errors import (
+    BackendUnavailableError,
+    EscalationError,
+    EvaluationError,
+    PolicyError,
+    PolicyIssue,
+    RecordError,
+    RecordIssue,
+    UsageError,
+)
+from escalation.explain import render_text
+from escalation.policy import Policy, load_policy
+from escalation.record import (
+    Account,
+    Channel,
+    Direction,
+    HistoryEvent,
+    Outcome,
+    PaymentPlan,
+    PlanStatus,
+    PromiseToPay,
+    parse_account,
+)
+
+__version__ = engine_version()
+
+__all__ = [
+    "Account",
+    "BackendUnavailableError",
+    "BlockedAction",
+    "Channel",
+    "Decision",
+    "Direction",
+    "Engine",
+    "EngineInfo",
+    "ErrorRow",
+    "EscalationError",
+    "EvaluationError",
+    "HistoryEvent",
+    "Outcome",
+    "PaymentPlan",
+    "PlanStatus",
+    "Policy",
+    "PolicyError",
+    "PolicyInfo",
+    "PolicyIssue",
+    "PromiseToPay",
+    "RecordError",
+    "RecordIssue",
+    "TraceEntry",
+    "UsageError",
+    "__version__",
+    "load_policy",
+    "parse_account",
+    "render_text",
+]
+
+# Show the public path in reprs, tracebacks and docs (as httpx does).
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        try:
+            _obj.__module__ = "escalation"
+        except (AttributeError, TypeError):  # pragma: no cover
+            pass
+del _name, _obj

@@ -1,0 +1,64 @@
+"""Calendar helpers: local dates, day boundaries and public holidays.
+
+Holiday tables come from the ``holidays`` package; they are computed once
+per (country, subdivision, year) under a lock, because ``holidays`` objects
+fill themselves in lazily and are not safe to share between threads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from zoneinfo import ZoneInfo
+
+import holidays
+
+__all__ = ["holiday_dates", "is_holiday", "start_of_day"]
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, str | None, int], frozenset[dt.date]] = {}
+
+
+def holiday_dates(code: str, year: int) -> frozenset[dt.date]:
+    """Public holidays of ``code`` (``IE``, ``GB-ENG``, ``CN``, ``US``) in ``year``."""
+    country, _, subdiv = code.partition("-")
+    key = (country, subdiv or None, year)
+    found = _cache.get(key)
+    if found is not None:
+        return found
+    with _lock:
+        found = _cache.get(key)
+        if found is None:
+            table = holidays.country_holidays(country, subdiv=subdiv or None, years=year)
+            found = frozenset(day for day in table if day.year == year)
+            _cache[key] = found
+    return found
+
+
+def is_holiday(code: str, day: dt.date) -> bool:
+    """Whether ``day`` is a public holiday under ``code``."""
+    return day in holiday_dates(code, day.year)
+
+
+def start_of_day(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    """The first instant of ``day`` in ``tz`` (as an aware datetime)."""
+    naive = dt.datetime.combine(day, dt.time())
+    return naive.replace(tzinfo=tz)
+
+
+def add_years(day: dt.date, years: int) -> dt.date:
+    """``day`` plus whole years (29 February → 28 February)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def business_days_after(day: dt.date, count: int, code: str) -> dt.date:
+    """The date ``count`` business days (Mon–Fri, not a holiday) after ``day``."""
+    current = day
+    left = count
+    while left > 0:
+        current += dt.timedelta(days=1)
+        if current.weekday() < 5 and not is_holiday(code, current):
+            left -= 1
+    return current

@@ -1,0 +1,310 @@
+"""Guards: compliance limits on channels and actions.
+
+Each kind answers, for one (tier, channel) at one instant: does it block,
+and if so from when it would not (``until``), or ``None`` when only an event
+(a payment, a withdrawn dispute, renewed consent) can lift it. Windows of
+calendar days are counted in the account's time zone; contact hours must
+hold in every zone the customer may be in."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from escalation._calendar import is_holiday, start_of_day
+from escalation._facts import Situation
+from escalation.policy import (
+    BlockGuard,
+    ContactHoursGuard,
+    ConsentGuard,
+    CooldownGuard,
+    EventFilter,
+    FrequencyGuard,
+    GuardRule,
+    PrerequisiteGuard,
+    Tier,
+)
+from escalation.record import Channel, HistoryEvent
+
+__all__ = ["GuardVerdict", "applies", "check_guard", "next_open"]
+
+Truth = Callable[[str], bool]
+_DAY = dt.timedelta(days=1)
+_SEARCH_DAYS = 21  # how far ahead to look for an open contact window
+
+
+@dataclass(frozen=True, slots=True)
+class GuardVerdict:
+    """What one guard said about one (tier, channel) at one instant."""
+
+    rule: GuardRule
+    blocked: bool
+    until: dt.datetime | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+def applies(rule: GuardRule, tier: Tier, channel: Channel) -> bool:
+    """Whether the guard covers this tier on this channel: every criterion it
+    gives (channels, tags, actions) must match; an empty one matches all."""
+    guard = rule.model
+    if guard.channels and channel not in guard.channels:
+        return False
+    if guard.tags and not set(guard.tags) & set(tier.tags):
+        return False
+    return not (guard.actions and tier.id not in guard.actions)
+
+
+class EventMatcher:
+    """Matches history events against filters, knowing each tier's tags and
+    the customer's consent windows."""
+
+    def __init__(self, sit: Situation, tags_of: Mapping[str, tuple[str, ...]]) -> None:
+        self.sit = sit
+        self.tags_of = tags_of
+
+    def in_consent(self, event: HistoryEvent) -> bool:
+        return any(start <= event.at <= end for start, end in self.sit.consent_windows)
+
+    def matches(self, flt: EventFilter, event: HistoryEvent, default_channels: Iterable[Channel] = ()) -> bool:
+        if flt.direction != "any" and event.direction.value != flt.direction:
+            return False
+        channels = flt.channels or tuple(default_channels)
+        if channels and event.channel not in channels:
+            return False
+        if flt.outcomes and event.outcome not in flt.outcomes:
+            return False
+        if flt.actions and event.action not in flt.actions:
+            return False
+        if flt.tags:
+            tags = self.tags_of.get(event.action or "", ())
+            if not set(flt.tags) & set(tags):
+                return False
+        if flt.misdirected is not None and event.misdirected != flt.misdirected:
+            return False
+        return flt.during_consent is None or self.in_consent(event) == flt.during_consent
+
+    def select(
+        self,
+        flt: EventFilter,
+        exclude: tuple[EventFilter, ...],
+        default_channels: Iterable[Channel] = (),
+        before: dt.datetime | None = None,
+    ) -> list[HistoryEvent]:
+        defaults = tuple(default_channels)
+        out = []
+        for event in self.sit.events:
+            if before is not None and event.at > before:
+                break
+            if not self.matches(flt, event, defaults):
+                continue
+            if any(self.matches(x, event) for x in exclude):
+                continue
+            out.append(event)
+        return out
+
+
+# ------------------------------------------------------------ contact hours
+
+
+def _minutes(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _open_in(guard: ContactHoursGuard, instant: dt.datetime, tz: ZoneInfo) -> bool:
+    local = instant.astimezone(tz)
+    if ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()] not in guard.days:
+        return False
+    if guard.holidays is not None and is_holiday(guard.holidays, local.date()):
+        return False
+    minute = local.hour * 60 + local.minute
+    return _minutes(guard.from_) <= minute < _minutes(guard.to)
+
+
+def window_open(guard: ContactHoursGuard, instant: dt.datetime, zones: tuple[ZoneInfo, ...]) -> bool:
+    """Whether ``instant`` is inside the window in every zone."""
+    return all(_open_in(guard, instant, tz) for tz in zones)
+
+
+def next_open(guard: ContactHoursGuard, instant: dt.datetime, zones: tuple[ZoneInfo, ...]) -> dt.datetime | None:
+    """The first instant at or after ``instant`` inside the window in every
+    zone (the intersection of windows opens when the last of them opens)."""
+    if window_open(guard, instant, zones):
+        return instant
+    opening = _minutes(guard.from_)
+    candidates = []
+    for tz in zones:
+        first = instant.astimezone(tz).date()
+        for offset in range(_SEARCH_DAYS):
+            day = first + offset * _DAY
+            local = dt.datetime.combine(day, dt.time(opening // 60, opening % 60), tzinfo=tz)
+            # normalise through UTC so a wall time in a DST gap lands on a real instant
+            candidate = local.astimezone(dt.UTC)
+            if candidate > instant:
+                candidates.append(candidate)
+    for candidate in sorted(candidates):
+        if window_open(guard, candidate, zones):
+            return candidate.astimezone(instant.tzinfo)
+    return None
+
+
+# ------------------------------------------------------------ the kinds
+
+
+def check_guard(
+    rule: GuardRule,
+    sit: Situation,
+    tier: Tier,
+    channel: Channel,
+    at: dt.datetime,
+    truth: Truth,
+    matcher: EventMatcher,
+) -> GuardVerdict:
+    """Evaluate one guard for (tier, channel) at instant ``at``."""
+    if rule.unless is not None and truth(f"guard:{rule.model.id}:unless"):
+        facts = {name: sit.values.get(name) for name in sorted(rule.unless.facts)}
+        return GuardVerdict(rule, False, facts=facts, note=f"lifted: `{rule.unless.source}` holds")
+    guard = rule.model
+    if isinstance(guard, ContactHoursGuard):
+        return _contact_hours(rule, guard, sit, at)
+    if isinstance(guard, FrequencyGuard):
+        return _frequency(rule, guard, sit, channel, at, matcher)
+    if isinstance(guard, CooldownGuard):
+        return _cooldown(rule, guard, sit, channel, at, matcher)
+    if isinstance(guard, BlockGuard):
+        return _block(rule, guard, sit, at, truth)
+    if isinstance(guard, ConsentGuard):
+        opted = channel.value in sit.values["opt_out"]
+        note = f"the customer opted out of {channel.value}" if opted else ""
+        return GuardVerdict(rule, opted, None, {"opt_out": sorted(sit.values["opt_out"])}, note)
+    assert isinstance(guard, PrerequisiteGuard)
+    return _prerequisite(rule, guard, sit, at, matcher)
+
+
+def _contact_hours(rule: GuardRule, guard: ContactHoursGuard, sit: Situation, at: dt.datetime) -> GuardVerdict:
+    local_times = {str(tz): at.astimezone(tz).strftime("%a %H:%M") for tz in sit.zones}
+    if window_open(guard, at, sit.zones):
+        return GuardVerdict(rule, False, facts={"local_time": local_times})
+    opens = next_open(guard, at, sit.zones)
+    window = f"{guard.from_}-{guard.to}"
+    note = f"outside {window} in " + ", ".join(f"{z} ({t})" for z, t in local_times.items())
+    return GuardVerdict(rule, True, opens, {"local_time": local_times, "window": window}, note)
+
+
+def _window_days(guard: FrequencyGuard, day: dt.date) -> tuple[dt.date, dt.date]:
+    if guard.window == "calendar_month":
+        return day.replace(day=1), day
+    assert isinstance(guard.window, int)
+    return day - (guard.window - 1) * _DAY, day
+
+
+def _release_day(guard: FrequencyGuard, day: dt.date, dates: list[dt.date]) -> dt.date | None:
+    """First day after ``day`` whose window holds fewer than ``max`` of ``dates``
+    (no new events assumed)."""
+    if guard.max == 0:
+        return None
+    if guard.window == "calendar_month":
+        return (day.replace(day=28) + 4 * _DAY).replace(day=1)
+    assert isinstance(guard.window, int)
+    for offset in range(1, guard.window + 1):
+        candidate = day + offset * _DAY
+        first = candidate - (guard.window - 1) * _DAY
+        if sum(1 for d in dates if first <= d <= candidate) < guard.max:
+            return candidate
+    return day + guard.window * _DAY  # pragma: no cover - loop always finds one
+
+
+def _frequency(
+    rule: GuardRule, guard: FrequencyGuard, sit: Situation, channel: Channel, at: dt.datetime, m: EventMatcher
+) -> GuardVerdict:
+    day = sit.local_date(at)
+    first, last = _window_days(guard, day)
+    events = m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at)
+    groups: dict[str, list[dt.date]] = {}
+    for event in events:
+        key = (event.address or "(no address)") if guard.per == "address" else "account"
+        groups.setdefault(key, []).append(sit.local_date(event.at))
+    if guard.per == "account":
+        groups.setdefault("account", [])
+    counts = {key: sum(1 for d in dates if first <= d <= last) for key, dates in groups.items()}
+    window = guard.window if guard.window == "calendar_month" else f"{guard.window}d"
+    facts: dict[str, Any] = {"counted": counts, "max": guard.max, "window": f"{first}..{last} ({window})"}
+    at_limit = {key for key, n in counts.items() if n >= guard.max}
+    if not groups or at_limit != set(counts):
+        if guard.max == 0:
+            return GuardVerdict(rule, True, None, facts, "no such contact is allowed")
+        return GuardVerdict(rule, False, facts=facts)
+    releases = [_release_day(guard, day, groups[key]) for key in at_limit]
+    known = [r for r in releases if r is not None]
+    until = start_of_day(min(known), sit.tz) if known and len(known) == len(releases) else None
+    total = max(counts.values())
+    note = f"{total} counted in {first}..{last}; the limit is {guard.max}"
+    return GuardVerdict(rule, True, until, facts, note)
+
+
+def _cooldown(
+    rule: GuardRule, guard: CooldownGuard, sit: Situation, channel: Channel, at: dt.datetime, m: EventMatcher
+) -> GuardVerdict:
+    day = sit.local_date(at)
+    events = m.select(guard.after, guard.exclude, before=at)
+    del channel
+    if not events:
+        return GuardVerdict(rule, False, facts={"last_event": None, "wait_days": guard.wait})
+    last = max(sit.local_date(e.at) for e in events)
+    ends = last + guard.wait * _DAY  # the event's day is day 1
+    facts = {"last_event": last.isoformat(), "wait_days": guard.wait}
+    if day < ends:
+        note = f"within {guard.wait} days of {last.isoformat()} (day 1); ends {ends.isoformat()}"
+        return GuardVerdict(rule, True, start_of_day(ends, sit.tz), facts, note)
+    return GuardVerdict(rule, False, facts=facts)
+
+
+def _block(rule: GuardRule, guard: BlockGuard, sit: Situation, at: dt.datetime, truth: Truth) -> GuardVerdict:
+    assert rule.when is not None
+    facts = {name: sit.values.get(name) for name in sorted(rule.when.facts)}
+    if not truth(f"guard:{guard.id}:when"):
+        return GuardVerdict(rule, False, facts=facts)
+    until: dt.datetime | None = None
+    if guard.until is not None:
+        value = sit.record_date(guard.until)
+        if isinstance(value, dt.datetime):
+            until = value
+        elif isinstance(value, dt.date):
+            until = start_of_day(value + _DAY, sit.tz)
+        if until is not None and until <= at:
+            until = None  # the date has passed yet the condition still holds
+    return GuardVerdict(rule, True, until, facts, f"`{rule.when.source}` holds")
+
+
+def _prerequisite(
+    rule: GuardRule, guard: PrerequisiteGuard, sit: Situation, at: dt.datetime, m: EventMatcher
+) -> GuardVerdict:
+    pending: list[dt.datetime] = []
+    seen: list[str] = []
+    for alt in guard.alternatives():
+        starts: list[dt.datetime] = []
+        if alt.record_date is not None:
+            value = sit.record_date(alt.record_date)
+            if isinstance(value, dt.datetime):
+                starts.append(value)
+            elif isinstance(value, dt.date):
+                starts.append(start_of_day(value, sit.tz))
+        else:
+            assert alt.event is not None
+            starts.extend(e.at for e in m.select(alt.event, guard.exclude, before=at))
+        undo = m.select(alt.undone_by, (), before=at) if alt.undone_by is not None else []
+        for start in starts:
+            if any(u.at >= start for u in undo):
+                continue  # undone since (e.g. the letter came back undeliverable)
+            ready = start + alt.at_least
+            seen.append(start.isoformat())
+            if ready <= at:
+                return GuardVerdict(rule, False, facts={"satisfied_by": start.isoformat()})
+            pending.append(ready)
+    until = min(pending) if pending else None
+    note = "prerequisite not met" if not pending else f"prerequisite met at {until.isoformat() if until else ''}"
+    return GuardVerdict(rule, True, until, {"events": seen}, note)

@@ -1,0 +1,300 @@
+"""Holds → ladder → guards → decision, for one situation.
+
+The semantics are those of the design's "Tier semantics": the decision is
+the most severe tier that is *actionable now*; otherwise ``wait`` with the
+earliest instant an eligible tier will be; otherwise ``none`` with why."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from escalation import _reasons as fmt
+from escalation._calendar import start_of_day
+from escalation._facts import Situation, json_value
+from escalation._guards import EventMatcher, GuardVerdict, check_guard, next_open
+from escalation.decision import BlockedAction, Decision, EngineInfo, PolicyInfo, TraceEntry
+from escalation.policy import ContactHoursGuard, GuardRule, HoldRule, Policy, TierRule, _format_duration
+from escalation.record import Channel
+
+Truth = Callable[[str], bool]
+_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class LadderPlan:
+    """Per-policy lookups prepared once: which guards cover each (tier, channel)."""
+
+    policy: Policy
+    guards_for: Mapping[tuple[str, Channel], tuple[GuardRule, ...]]
+    tags_of: Mapping[str, tuple[str, ...]]
+    policy_info: PolicyInfo
+
+    @classmethod
+    def build(cls, policy: Policy) -> LadderPlan:
+        from escalation._guards import applies
+
+        table: dict[tuple[str, Channel], tuple[GuardRule, ...]] = {}
+        for tier in policy.tiers:
+            for channel in tier.model.channel_order:
+                table[(tier.model.id, channel)] = tuple(
+                    g for g in policy.guards if applies(g, tier.model, channel)
+                )
+        return cls(
+            policy=policy,
+            guards_for=table,
+            tags_of={t.model.id: t.model.tags for t in policy.tiers},
+            policy_info=PolicyInfo(id=policy.id, version=policy.version, fingerprint=policy.fingerprint),
+        )
+
+
+def _facts_of(names: frozenset[str], sit: Situation) -> dict[str, object]:
+    return {name: json_value(sit.values.get(name)) for name in sorted(names)}
+
+
+def _hold_until(hold: HoldRule, sit: Situation) -> dt.datetime | None:
+    if hold.model.until is None:
+        return None
+    recorded = sit.record_date(hold.model.until)
+    if recorded is None:
+        return None
+    if isinstance(recorded, dt.datetime):
+        until = recorded
+    else:  # a date: the hold lasts to the end of that day
+        until = start_of_day(recorded + _DAY, sit.tz)
+    if hold.model.grace is not None:
+        until += hold.model.grace
+    return until
+
+
+def _reopen(
+    moment: dt.datetime, guards: tuple[GuardRule, ...], sit: Situation
+) -> dt.datetime | None:
+    """Move ``moment`` forward into every applicable contact-hours window."""
+    hours = [g.model for g in guards if isinstance(g.model, ContactHoursGuard)]
+    current: dt.datetime | None = moment
+    for _ in range(8):
+        assert current is not None
+        later = current
+        for guard in hours:
+            opened = next_open(guard, current, sit.zones)
+            if opened is None:
+                return None
+            later = max(later, opened)
+        if later == current:
+            return current
+        current = later
+    return current
+
+
+@dataclass
+class _Channel:
+    channel: Channel
+    verdicts: list[GuardVerdict]
+    blocks: list[GuardVerdict]
+    time: dt.datetime | None  # when this channel is permitted (None: only an event lifts it)
+
+
+def _blocked(tier: TierRule, ch: _Channel, sit: Situation) -> list[BlockedAction]:
+    return [
+        BlockedAction.model_construct(
+            action=tier.model.id,
+            channel=ch.channel.value,
+            guard=v.rule.model.id,
+            reason=v.rule.model.reason + (f" ({v.note})" if v.note else ""),
+            cite=v.rule.model.cite,
+            until=v.until.astimezone(sit.tz) if v.until else None,
+        )
+        for v in ch.blocks
+    ]
+
+
+def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo) -> Decision:
+    """The decision for one situation; ``truth(name)`` answers each named condition."""
+    policy = plan.policy
+    trace: list[TraceEntry] = []
+    decided_at = sit.now.astimezone(sit.tz)
+
+    def decision(status: str, reason: str, **extra: object) -> Decision:
+        return Decision.model_construct(
+            account_id=sit.account.id,
+            decided_at=decided_at,
+            status=status,
+            action=extra.get("action"),
+            channel=extra.get("channel"),
+            severity=extra.get("severity"),
+            reason=reason,
+            next_eligible_at=extra.get("next_eligible_at"),
+            hold=extra.get("hold"),
+            blocked=extra.get("blocked", []),
+            trace=trace,
+            policy=plan.policy_info,
+            engine=engine,
+        )
+
+    # 1. holds: the first that applies stops everything
+    for hold in policy.holds:
+        facts = _facts_of(hold.when.facts, sit)
+        rule = f"hold:{hold.model.id}"
+        if not truth(rule):
+            trace.append(TraceEntry.model_construct(rule=rule, matched=False, facts=facts))
+            continue
+        until = _hold_until(hold, sit)
+        if until is not None and until <= sit.now:
+            note = f"expired at {fmt.instant(until, sit)}"
+            trace.append(TraceEntry.model_construct(rule=rule, matched=False, facts=facts, note=note))
+            continue
+        until_local = until.astimezone(sit.tz) if until else None
+        note = f"holds until {until_local.isoformat()}" if until_local else "holds until an event lifts it"
+        trace.append(TraceEntry.model_construct(rule=rule, matched=True, facts=facts, note=note))
+        reason = fmt.fill(hold.model.reason, sit)
+        if until_local is not None:
+            reason += f" (until {until_local.isoformat()})"
+        return decision("hold", reason, hold=hold.model.id, next_eligible_at=until_local)
+
+    # 2. the ladder, most severe first
+    matcher = EventMatcher(sit, plan.tags_of)
+    blocked: list[BlockedAction] = []
+    waiting: list[tuple[dt.datetime, TierRule, Channel, str]] = []
+    exhausted: list[str] = []
+    exhausted_top = 0
+    indefinite: list[str] = []
+    unmet: list[TierRule] = []
+    for tier in reversed(policy.tiers):
+        model = tier.model
+        rule = f"tier:{model.id}"
+        facts = _facts_of(tier.when.facts, sit)
+        if not truth(rule):
+            unmet.append(tier)
+            trace.append(TraceEntry.model_construct(rule=rule, matched=False, facts=facts, note="condition not met"))
+            continue
+        missing = {
+            need: (count, sit.tier_done.get(need, 0))
+            for need, count in model.requires.items()
+            if sit.tier_done.get(need, 0) < count
+        }
+        if missing:
+            text = ", ".join(f"{n} {done} of {count} required" for n, (count, done) in missing.items())
+            trace.append(TraceEntry.model_construct(rule=rule, matched=True, facts=facts, note=f"not eligible: {text}"))
+            unmet.append(tier)
+            continue
+        done = sit.tier_done[model.id]
+        limit = model.repeat.max
+        if limit is not None and done >= limit:
+            note = f"used {done} of {limit} in this delinquency cycle"
+            exhausted.append(f"{model.id} used {done} of {limit}")
+            exhausted_top = max(exhausted_top, tier.severity)
+            trace.append(TraceEntry.model_construct(rule=rule, matched=True, facts=facts, note=note))
+            continue
+        ready_at = sit.now
+        pending: list[str] = []
+        if model.wait is not None and tier.severity > 1:
+            below = policy.tiers[tier.severity - 2].model.id
+            last_below = sit.tier_last.get(below)
+            if last_below is not None and last_below + model.wait > sit.now:
+                ready_at = max(ready_at, last_below + model.wait)
+                pending.append(f"wait {_format_duration(model.wait)} after {below} ({fmt.ago(sit.now - last_below)})")
+        last_own = sit.tier_last.get(model.id)
+        every = model.repeat.every
+        if every is not None and last_own is not None and last_own + every > sit.now:
+            ready_at = max(ready_at, last_own + every)
+            pending.append(f"repeat every {_format_duration(every)}, last {fmt.ago(sit.now - last_own)}")
+
+        channels: list[_Channel] = []
+        for channel in model.channel_order:
+            guards = plan.guards_for[(model.id, channel)]
+            verdicts = [check_guard(g, sit, model, channel, ready_at, truth, matcher) for g in guards]
+            blocks = [v for v in verdicts if v.blocked]
+            time: dt.datetime | None = ready_at
+            if blocks:
+                untils = [v.until for v in blocks]
+                time = None if any(u is None for u in untils) else max(u for u in untils if u is not None)
+                if time is not None:
+                    time = _reopen(time, guards, sit)
+            channels.append(_Channel(channel, verdicts, blocks, time))
+            for v in verdicts:
+                trace.append(
+                    TraceEntry.model_construct(
+                        rule=f"guard:{v.rule.model.id}",
+                        matched=v.blocked,
+                        facts={k: json_value(x) for k, x in v.facts.items()},
+                        action=model.id,
+                        channel=channel.value,
+                        note=v.note or None,
+                    )
+                )
+
+        figures = fmt.condition_figures(tier.when, sit)
+        open_now = [c for c in channels if not c.blocks] if ready_at == sit.now else []
+        if open_now:
+            chosen = open_now[0]
+            for ch in channels:
+                if ch is chosen:
+                    break
+                blocked.extend(_blocked(tier, ch, sit))
+            parts = [f"{model.id} by {chosen.channel.value}: {figures}"]
+            if model.requires:
+                parts.append(
+                    ", ".join(f"{need} done {sit.tier_done[need]} (requires {n})" for need, n in model.requires.items())
+                )
+            attempt = f"attempt {done + 1}" + (f" of {limit}" if limit is not None else "")
+            if last_own is not None:
+                attempt += f", last {fmt.ago(sit.now - last_own)}"
+            parts.append(attempt)
+            if blocked:
+                parts.append("more severe or preferred blocked: " + ", ".join(sorted({f"{b.action}/{b.channel} by {b.guard}" for b in blocked})))
+            note = f"actionable now by {chosen.channel.value}"
+            trace.append(TraceEntry.model_construct(rule=rule, matched=True, facts=facts, note=note))
+            return decision(
+                "act",
+                "; ".join(parts),
+                action=model.id,
+                channel=chosen.channel.value,
+                severity=tier.severity,
+                blocked=blocked,
+            )
+        for ch in channels:
+            blocked.extend(_blocked(tier, ch, sit))
+        timed = [(c.time, c) for c in channels if c.time is not None]
+        if timed:
+            when, best = min(timed, key=lambda item: item[0])
+            why = "; ".join(pending + [f"{v.rule.model.id}: {v.note}" for v in best.blocks if v.note])
+            waiting.append((when, tier, best.channel, why))
+            note = f"eligible; permitted from {fmt.instant(when, sit)} by {best.channel.value}"
+        else:
+            guards_named = sorted({v.rule.model.id for c in channels for v in c.blocks})
+            indefinite.append(f"{model.id} blocked by {', '.join(guards_named)}")
+            note = "eligible; blocked until an event lifts " + ", ".join(guards_named)
+        trace.append(TraceEntry.model_construct(rule=rule, matched=True, facts=facts, note=note))
+
+    if waiting:
+        when, tier, channel, why = min(waiting, key=lambda item: (item[0], -item[1].severity))
+        local = when.astimezone(sit.tz)
+        reason = f"{tier.model.id} by {channel.value} is next permitted at {local.isoformat()}"
+        if why:
+            reason += f" ({why})"
+        return decision("wait", reason, next_eligible_at=local, blocked=blocked)
+
+    parts = []
+    if indefinite:
+        parts.append("; ".join(indefinite) + " (only an event can lift this)")
+    if exhausted:
+        parts.append("; ".join(exhausted) + " in this delinquency cycle")
+    if unmet:
+        # the tier a strategist would look at next: just above what is used up
+        above = [t for t in unmet if t.severity > exhausted_top]
+        nxt = min(above or unmet, key=lambda t: t.severity)
+        needs = f"`{nxt.when.canonical}`" + _requires_text(nxt, sit)
+        parts.append(f"next tier {nxt.model.id} needs {needs} ({fmt.condition_figures(nxt.when, sit)})")
+    if sit.days_overdue <= 0 and not exhausted and not indefinite:
+        parts.insert(0, f"not overdue (days_overdue {sit.days_overdue})")
+    return decision("none", "nothing to do: " + "; ".join(parts), blocked=blocked)
+
+
+def _requires_text(tier: TierRule, sit: Situation) -> str:
+    if not tier.model.requires:
+        return ""
+    return " and " + ", ".join(
+        f"{need} {sit.tier_done.get(need, 0)} of {n}" for need, n in tier.model.requires.items()
+    )

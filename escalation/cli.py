@@ -1,0 +1,240 @@
+"""The ``escalation`` command line.
+
+Exit codes: 0 ok; 1 usage or runtime error; 2 tests failed or decisions
+differ where asked; 3 policy invalid. Policy errors print as
+``path:line:col: code: message``, all of them, sorted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from escalation._bundled import DEFAULT_ACCOUNT, DEFAULT_POLICY, bundled
+from escalation.engine import Engine
+from escalation.errors import BackendUnavailableError, EscalationError, PolicyError, RecordError
+
+EXIT_OK, EXIT_ERROR, EXIT_DIFFER, EXIT_POLICY = 0, 1, 2, 3
+MAX_ACCOUNT_BYTES = 16 * 1024 * 1024
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    """Print ``message`` on stderr and exit with ``code``."""
+    click.echo(f"escalation: {message}", err=True)
+    sys.exit(code)
+
+
+def policy_errors(exc: PolicyError) -> NoReturn:
+    """Print every policy issue and exit 3."""
+    for issue in exc.issues:
+        click.echo(str(issue), err=True)
+    sys.exit(EXIT_POLICY)
+
+
+def parse_at(value: str | None) -> dt.datetime:
+    """``--at``: an ISO 8601 instant with offset; the current time if absent."""
+    if value is None:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--at `{value}` is not an ISO 8601 date-time")
+    if moment.tzinfo is None:
+        fail(f"--at `{value}` needs a UTC offset (e.g. `+08:00` or `Z`)")
+    return moment
+
+
+def load_engine(policy: str | None, backend: str) -> Engine:
+    """The engine for ``--policy`` (the bundled CN policy by default)."""
+    path = Path(policy) if policy else bundled(DEFAULT_POLICY)
+    try:
+        return Engine.from_file(path, backend=backend)  # type: ignore[arg-type]
+    except PolicyError as exc:
+        policy_errors(exc)
+    except BackendUnavailableError as exc:
+        fail(str(exc))
+
+
+def read_accounts(source: str | None) -> tuple[str, Iterator[tuple[int, Any]]]:
+    """Account records from a JSON object, a JSON array or JSON lines
+    (``-`` = stdin); the bundled example by default. Yields (row, record)."""
+    if source == "-":
+        name, raw = "<stdin>", sys.stdin.buffer.read(MAX_ACCOUNT_BYTES + 1)
+    else:
+        path = Path(source) if source else bundled(DEFAULT_ACCOUNT)
+        name = str(path)
+        try:
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_ACCOUNT_BYTES + 1)
+        except OSError as exc:
+            fail(f"{name}: cannot read: {exc.strerror}")
+    if len(raw) > MAX_ACCOUNT_BYTES:
+        fail(f"{name}: larger than {MAX_ACCOUNT_BYTES} bytes; use `escalation dry-run` for portfolios")
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError:
+        data = None
+        lines = [line for line in text.splitlines()]
+
+        def jsonl() -> Iterator[tuple[int, Any]]:
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    try:
+                        yield number, json.loads(line, parse_float=Decimal)
+                    except json.JSONDecodeError as exc:
+                        fail(f"{name}:{number}: invalid JSON: {exc.msg}")
+
+        return name, jsonl()
+    if isinstance(data, list):
+        return name, iter(enumerate(data, start=1))
+    return name, iter([(1, data)])
+
+
+def common_options(func: F) -> F:
+    """--policy, --account, --at, --backend."""
+    func = click.option(
+        "--backend", type=click.Choice(["native", "rete"]), default="native", show_default=True,
+        help="evaluator: native (default, source of truth) or rete (durable-rules)",
+    )(func)  # fmt: skip
+    func = click.option("--at", "at", metavar="ISO8601", help="evaluation instant (default: now)")(func)
+    func = click.option(
+        "--account", "-a", metavar="FILE|-", help="account JSON (object, array or JSON lines); default: bundled example"
+    )(func)
+    func = click.option("--policy", "-p", metavar="POLICY", help="policy YAML; default: bundled consumer-credit-cn")(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="escalation")
+def main() -> None:
+    """Rule-based collections escalation: the next permitted action, with a reason."""
+
+
+@main.command()
+@click.argument("policies", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def check(policies: tuple[str, ...]) -> None:
+    """Validate and lint POLICIES (exit 3 if any is invalid)."""
+    issues = []
+    for path in policies:
+        try:
+            engine = Engine.from_file(path)
+        except PolicyError as exc:
+            issues.extend(exc.issues)
+            continue
+        from escalation._lint import lint
+
+        policy = engine.policy
+        for warning in lint(policy):
+            click.echo(f"{path}: warning: {warning}", err=True)
+        click.echo(
+            f"{path}: ok: {policy.id} {policy.version}, {len(policy.tiers)} tiers, {len(policy.holds)} holds, "
+            f"{len(policy.guards)} guards ({', '.join(policy.packs) or 'no packs'}); {policy.fingerprint}"
+        )
+    if issues:
+        for issue in sorted(issues):
+            click.echo(str(issue), err=True)
+        sys.exit(EXIT_POLICY)
+
+
+def _decide_all(policy: str | None, account: str | None, at: str | None, backend: str) -> Iterator[Any]:
+    engine = load_engine(policy, backend)
+    now = parse_at(at)
+    name, records = read_accounts(account)
+    failed = False
+    for row, record in records:
+        try:
+            yield engine.decide(record, now=now)
+        except RecordError as exc:
+            failed = True
+            click.echo(f"{name}:{row}: {exc}", err=True)
+        except EscalationError as exc:
+            failed = True
+            click.echo(f"{name}:{row}: {exc}", err=True)
+    if failed:
+        sys.exit(EXIT_ERROR)
+
+
+@main.command()
+@common_options
+@click.option("--pretty/--compact", default=True, show_default=True, help="indent the JSON")
+def decide(policy: str | None, account: str | None, at: str | None, backend: str, pretty: bool) -> None:
+    """Decide the next permitted action; print the decision as JSON."""
+    for decision in _decide_all(policy, account, at, backend):
+        click.echo(decision.to_json(indent=2 if pretty else None))
+
+
+@main.command()
+@common_options
+def explain(policy: str | None, account: str | None, at: str | None, backend: str) -> None:
+    """Explain the decision for a person: reason, blocks with citations, full trace."""
+    from escalation.explain import render_text
+
+    for decision in _decide_all(policy, account, at, backend):
+        click.echo(render_text(decision))
+
+
+@main.command("test")
+@click.argument("targets", nargs=-1, type=click.Path(exists=True))
+@click.option("--backend", type=click.Choice(["native", "rete"]), default="native", show_default=True)
+@click.option("--verbose", "-v", is_flag=True, help="list every case")
+def test_command(targets: tuple[str, ...], backend: str, verbose: bool) -> None:
+    """Run the policy tests (*_test.yaml) at TARGETS (files or directories).
+
+    Fails (exit 2) on any mismatch, an empty suite, or a tier, hold, guard or
+    status no case exercises."""
+    from escalation.policytest import discover, run_suite
+
+    files = [f for t in (targets or ("policies",)) for f in discover(t)]
+    if not files:
+        fail("no *_test.yaml files found (an empty suite fails)", EXIT_DIFFER)
+    passed = failed = broken_suites = 0
+    for path in files:
+        try:
+            result = run_suite(path, backend=backend)  # type: ignore[arg-type]
+        except PolicyError as exc:
+            policy_errors(exc)
+        except BackendUnavailableError as exc:
+            fail(str(exc))
+        for case in result.cases:
+            if case.passed:
+                passed += 1
+                if verbose:
+                    click.echo(f"ok   {path} :: {case.name}")
+                continue
+            failed += 1
+            click.echo(f"FAIL {path} :: {case.name}")
+            for problem in case.problems:
+                click.echo(f"     {problem}")
+        for gap in result.uncovered:
+            click.echo(f"UNCOVERED {path}: {gap}")
+        if result.error:
+            click.echo(f"FAIL {path}: {result.error}")
+        if result.error or result.uncovered:
+            broken_suites += 1
+        click.echo(f"{path}: {sum(c.passed for c in result.cases)}/{len(result.cases)} cases passed")
+    if broken_suites:
+        click.echo(f"{broken_suites} suite(s) empty or with uncovered rules")
+    click.echo(f"{passed} cases passed, {failed} failed")
+    if failed or broken_suites:
+        sys.exit(EXIT_DIFFER)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the policy format."""
+    from escalation.schema import policy_schema
+
+    click.echo(json.dumps(policy_schema(), indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

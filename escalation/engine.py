@@ -1,0 +1,135 @@
+"""The engine: one loaded policy, one evaluator; decides accounts.
+
+An :class:`Engine` is immutable after construction and safe to share between
+threads: ``decide`` keeps all per-call state on the stack."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Literal
+
+from escalation._backends import make_conditions
+from escalation._facts import account_zone, derive
+from escalation._ladder import LadderPlan, evaluate
+from escalation.decision import Decision, EngineInfo, ErrorRow
+from escalation.errors import EscalationError, EvaluationError, RecordError, RecordIssue, UsageError
+from escalation.policy import Policy, load_policy
+from escalation.record import Account, check_at, parse_account
+
+__all__ = ["Engine"]
+
+Backend = Literal["native", "rete"]
+
+
+def engine_version() -> str:
+    """The installed package version."""
+    try:
+        return version("escalation")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+class Engine:
+    """Decides the next permitted action for accounts under one policy.
+
+    >>> engine = Engine.from_file("policies/consumer-credit-cn.yaml")  # doctest: +SKIP
+    >>> engine.decide({"id": "A-1", ...}, now=now).status  # doctest: +SKIP
+    'act'
+    """
+
+    def __init__(self, policy: Policy, *, backend: Backend = "native") -> None:
+        self._policy = policy
+        self._plan = LadderPlan.build(policy)
+        self._conditions = make_conditions(policy, backend)
+        self._info = EngineInfo(version=engine_version(), backend=backend)
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, backend: Backend = "native") -> Engine:
+        """Load the policy at ``path`` (with its rule packs) and build an engine.
+
+        Raises :class:`~escalation.errors.PolicyError` when the policy is invalid.
+        """
+        return cls(load_policy(path), backend=backend)
+
+    @property
+    def policy(self) -> Policy:
+        """The loaded policy."""
+        return self._policy
+
+    @property
+    def backend(self) -> str:
+        """The evaluator's name (``native`` or ``rete``)."""
+        return self._info.backend
+
+    def _validated(self, record: Account | dict[str, Any], now: dt.datetime) -> Account:
+        account = parse_account(record)
+        issues: list[RecordIssue] = []
+        if account.currency != self._policy.header.currency:
+            issues.append(
+                RecordIssue(
+                    "currency",
+                    f"is `{account.currency}` but policy `{self._policy.id}` "
+                    f"works in `{self._policy.header.currency}`",
+                )
+            )
+        issues.extend(check_at(account, now, account_zone(account, self._policy)))
+        if issues:
+            raise RecordError(issues, account_id=account.id)
+        return account
+
+    def decide(self, record: Account | dict[str, Any], *, now: dt.datetime) -> Decision:
+        """The next permitted action for one account at instant ``now``.
+
+        ``record`` is an :class:`~escalation.record.Account` or a dict in the
+        record format. Raises :class:`~escalation.errors.RecordError` for a bad
+        record and :class:`~escalation.errors.EvaluationError` when a valid
+        record cannot be evaluated — never a more severe action instead.
+        """
+        if not isinstance(now, dt.datetime) or now.tzinfo is None or now.utcoffset() is None:
+            raise UsageError("`now` must be a timezone-aware datetime")
+        account = self._validated(record, now)
+        sit = derive(account, now, self._policy)
+        try:
+            truth = self._conditions.truth_for(sit)
+            return evaluate(self._plan, sit, truth, self._info)
+        except EscalationError:
+            raise
+        except (ArithmeticError, TypeError, ValueError) as exc:  # fail closed, never act on a guess
+            raise EvaluationError(f"account `{account.id}`: {exc}") from exc
+
+    def decide_many(
+        self, records: Iterable[Account | dict[str, Any]], *, now: dt.datetime
+    ) -> Iterator[Decision | ErrorRow]:
+        """Decide every record; a bad one yields an :class:`ErrorRow` instead of
+        stopping the batch, so decisions + error rows = records."""
+        for index, record in enumerate(records, start=1):
+            try:
+                yield self.decide(record, now=now)
+            except UsageError:
+                raise
+            except RecordError as exc:
+                first = exc.issues[0]
+                yield ErrorRow(
+                    account_id=exc.account_id,
+                    row=index,
+                    field=first.field or None,
+                    code=first.code,
+                    message=str(exc),
+                )
+            except EvaluationError as exc:
+                ident = record.id if isinstance(record, Account) else record.get("id") if isinstance(record, dict) else None
+                yield ErrorRow(
+                    account_id=ident if isinstance(ident, str) else None,
+                    row=index,
+                    code="evaluation-error",
+                    message=str(exc),
+                )
+
+    def explain(self, record: Account | dict[str, Any], *, now: dt.datetime) -> str:
+        """A plain-text explanation of the decision for a person."""
+        from escalation.explain import render_text
+
+        return render_text(self.decide(record, now=now))
