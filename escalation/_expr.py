@@ -530,6 +530,7 @@ class Compiled:
     facts: frozenset[str]
     truth: TruthFn
     tree: _Node
+    fact_order: tuple[str, ...] = ()  # ``facts`` sorted, for traces
 
     def __call__(self, facts: Facts) -> bool:
         """True only when the condition is decidedly true."""
@@ -560,6 +561,7 @@ def compile_expression(source: str, catalogue: Mapping[str, FactType]) -> Compil
         facts=frozenset(checker.facts),
         truth=_truth_fn(typed),
         tree=typed,
+        fact_order=tuple(sorted(checker.facts)),
     )
 
 

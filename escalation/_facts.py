@@ -25,6 +25,12 @@ _VALIDATION_PERIOD_DAYS = 30
 # Before the due date (negative days overdue) the cycle is the 30 days before it.
 _PRE_DUE_CYCLE_DAYS = 30
 _DAY = dt.timedelta(days=1)
+# Enum members bound once: attribute access on an Enum class is slow on the hot path.
+_OUTBOUND = Direction.OUTBOUND
+_CONVERSATION, _PAYMENT, _PROMISE = Outcome.CONVERSATION, Outcome.PAYMENT, Outcome.PROMISE_TO_PAY
+_ACTIVE = PlanStatus.ACTIVE
+_CHANNELS = tuple(Channel)
+_CONTACT_KEYS = tuple((c, f"contacts_7d.{c.value}", f"contacts_30d.{c.value}") for c in _CHANNELS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +45,22 @@ class Situation:
     days_overdue: int
     cycle_start: dt.datetime
     events: tuple[HistoryEvent, ...]
+    stamps: tuple[float, ...]
     tier_done: dict[str, int]
     tier_last: dict[str, dt.datetime]
     values: dict[str, Any]
     consent_windows: tuple[tuple[dt.datetime, dt.datetime], ...]
+    cache: dict[Any, Any]  # per-decision memo for guards (selected events, local dates)
+
+    def event_day(self, index: int) -> dt.date:
+        """The local calendar date of ``events[index]`` (memoised)."""
+        days = self.cache.get("days")
+        if days is None:
+            days = self.cache["days"] = {}
+        day = days.get(index)
+        if day is None:
+            day = days[index] = self.events[index].at.astimezone(self.tz).date()
+        return day  # type: ignore[no-any-return]
 
     def local_date(self, instant: dt.datetime) -> dt.date:
         """The calendar date of ``instant`` in the account's time zone."""
@@ -85,38 +103,46 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
         cycle_day = today + dt.timedelta(days=-days_overdue - _PRE_DUE_CYCLE_DAYS)
     cycle_start = start_of_day(cycle_day, tz)
 
-    events = tuple(sorted(account.history, key=lambda e: e.at))
+    # Compare instants as POSIX timestamps: far cheaper than aware datetimes.
+    stamped = sorted((e.at.timestamp(), i, e) for i, e in enumerate(account.history))
+    events = tuple(item[2] for item in stamped)
+    stamps = tuple(item[0] for item in stamped)
     tier_ids = [t.model.id for t in policy.tiers]
     tier_set = set(tier_ids)
     done = dict.fromkeys(tier_ids, 0)
     last_in_cycle: dict[str, dt.datetime] = {}
     last_ever: dict[str, dt.datetime] = {}
-    week_ago, month_ago = now - 7 * _DAY, now - 30 * _DAY
-    contacts_7d = dict.fromkeys(Channel, 0)
-    contacts_30d = dict.fromkeys(Channel, 0)
+    now_ts = now.timestamp()
+    cycle_ts = cycle_start.timestamp()
+    week_ago, month_ago = now_ts - 7 * 86_400, now_ts - 30 * 86_400
+    contacts_7d = dict.fromkeys(_CHANNELS, 0)
+    contacts_30d = dict.fromkeys(_CHANNELS, 0)
     conversations_30d = 0
     consent: list[tuple[dt.datetime, dt.datetime]] = []
     payments: list[dt.datetime] = []
     promises: list[dt.datetime] = []
-    for event in events:
-        outbound = event.direction is Direction.OUTBOUND
-        if event.action in tier_set and outbound:
-            last_ever[event.action] = event.at
-            if event.at >= cycle_start:
-                done[event.action] += 1
-                last_in_cycle[event.action] = event.at
-        if outbound and event.channel is not None and event.at > month_ago:
-            contacts_30d[event.channel] += 1
-            if event.at > week_ago:
-                contacts_7d[event.channel] += 1
-        if event.outcome is Outcome.CONVERSATION and event.at > month_ago:
-            conversations_30d += 1
+    for ts, event in zip(stamps, events, strict=True):
+        outcome = event.outcome
+        if event.direction is _OUTBOUND:
+            action = event.action
+            if action in tier_set:
+                last_ever[action] = event.at  # type: ignore[index]
+                if ts >= cycle_ts:
+                    done[action] += 1  # type: ignore[index]
+                    last_in_cycle[action] = event.at  # type: ignore[index]
+            if event.channel is not None and ts > month_ago:
+                contacts_30d[event.channel] += 1
+                if ts > week_ago:
+                    contacts_7d[event.channel] += 1
+        if outcome is not None:
+            if outcome is _CONVERSATION and ts > month_ago:
+                conversations_30d += 1
+            elif outcome is _PAYMENT:
+                payments.append(event.at)
+            elif outcome is _PROMISE and ts >= cycle_ts:
+                promises.append(event.at)
         if event.consent_until is not None:
             consent.append((event.at, event.consent_until))
-        if event.outcome is Outcome.PAYMENT:
-            payments.append(event.at)
-        elif event.outcome is Outcome.PROMISE_TO_PAY and event.at >= cycle_start:
-            promises.append(event.at)
 
     promise = account.promise_to_pay
     promise_active = promise is not None and not any(p >= promise.made_at for p in payments)
@@ -139,7 +165,7 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
         "broken_promises": broken,
         "promise_active": promise_active,
         "plan_active": account.payment_plan is not None
-        and account.payment_plan.status is PlanStatus.ACTIVE,
+        and account.payment_plan.status is _ACTIVE,
         "local_hour": local_now.hour,
         "weekday": WEEKDAY_NAMES[local_now.weekday()],
     }
@@ -153,9 +179,9 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
         values[f"done.{tier}"] = done[tier]
         if tier in last_ever:
             values[f"days_since.{tier}"] = (now - last_ever[tier]) // _DAY
-    for channel in Channel:
-        values[f"contacts_7d.{channel.value}"] = contacts_7d[channel]
-        values[f"contacts_30d.{channel.value}"] = contacts_30d[channel]
+    for channel, key_7d, key_30d in _CONTACT_KEYS:
+        values[key_7d] = contacts_7d[channel]
+        values[key_30d] = contacts_30d[channel]
 
     time_barred = _time_barred(account, today, policy)
     if time_barred is not None:
@@ -174,10 +200,12 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
         days_overdue=days_overdue,
         cycle_start=cycle_start,
         events=events,
+        stamps=stamps,
         tier_done=done,
         tier_last=last_in_cycle,
         values=values,
         consent_windows=tuple(consent),
+        cache={},
     )
 
 
@@ -196,6 +224,8 @@ def _time_barred(account: Account, today: dt.date, policy: Policy) -> bool | Non
 
 def json_value(value: Any) -> Any:
     """A fact value in a deterministic JSON-safe form (for traces)."""
+    if value is None or value.__class__ in (int, str, bool):
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, frozenset | set):

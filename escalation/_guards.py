@@ -9,6 +9,8 @@ hold in every zone the customer may be in."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,7 +62,7 @@ def applies(rule: GuardRule, tier: Tier, channel: Channel) -> bool:
 
 class EventMatcher:
     """Matches history events against filters, knowing each tier's tags and
-    the customer's consent windows."""
+    the customer's consent windows. Selections are memoised per decision."""
 
     def __init__(self, sit: Situation, tags_of: Mapping[str, tuple[str, ...]]) -> None:
         self.sit = sit
@@ -69,10 +71,11 @@ class EventMatcher:
     def in_consent(self, event: HistoryEvent) -> bool:
         return any(start <= event.at <= end for start, end in self.sit.consent_windows)
 
-    def matches(self, flt: EventFilter, event: HistoryEvent, default_channels: Iterable[Channel] = ()) -> bool:
-        if flt.direction != "any" and event.direction.value != flt.direction:
+    def matches(self, flt: EventFilter, event: HistoryEvent, channels: tuple[Channel, ...] = ()) -> bool:
+        # StrEnum members compare equal to their string values: no `.value` lookups here.
+        if flt.direction != "any" and event.direction != flt.direction:
             return False
-        channels = flt.channels or tuple(default_channels)
+        channels = flt.channels or channels
         if channels and event.channel not in channels:
             return False
         if flt.outcomes and event.outcome not in flt.outcomes:
@@ -93,18 +96,36 @@ class EventMatcher:
         exclude: tuple[EventFilter, ...],
         default_channels: Iterable[Channel] = (),
         before: dt.datetime | None = None,
-    ) -> list[HistoryEvent]:
+    ) -> list[int]:
+        """Indices (into ``sit.events``, oldest first) of the events that match
+        ``flt`` and no ``exclude`` filter, up to the instant ``before``."""
         defaults = tuple(default_channels)
+        limit = before.timestamp() if before is not None else None
+        key = ("select", id(flt), id(exclude), defaults, limit)
+        cached = self.sit.cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
         out = []
-        for event in self.sit.events:
-            if before is not None and event.at > before:
+        events, stamps = self.sit.events, self.sit.stamps
+        for index, event in enumerate(events):
+            if limit is not None and stamps[index] > limit:
                 break
             if not self.matches(flt, event, defaults):
                 continue
-            if any(self.matches(x, event) for x in exclude):
+            if exclude and any(self.matches(x, event) for x in exclude):
                 continue
-            out.append(event)
+            out.append(index)
+        self.sit.cache[key] = out
         return out
+
+
+@functools.lru_cache(maxsize=65_536)
+def pseudonym(address: str | None) -> str:
+    """A stable, non-reversible label for a contact address (phone number,
+    e-mail) so that traces and decisions never carry the address itself."""
+    if address is None:
+        return "(no address)"
+    return "addr:" + hashlib.sha256(address.encode()).hexdigest()[:10]
 
 
 # ------------------------------------------------------------ contact hours
@@ -186,7 +207,10 @@ def check_guard(
 
 
 def _contact_hours(rule: GuardRule, guard: ContactHoursGuard, sit: Situation, at: dt.datetime) -> GuardVerdict:
-    local_times = {str(tz): at.astimezone(tz).strftime("%a %H:%M") for tz in sit.zones}
+    key = ("local_times", at)
+    local_times = sit.cache.get(key)
+    if local_times is None:
+        local_times = sit.cache[key] = {str(tz): at.astimezone(tz).strftime("%a %H:%M") for tz in sit.zones}
     if window_open(guard, at, sit.zones):
         return GuardVerdict(rule, False, facts={"local_time": local_times})
     opens = next_open(guard, at, sit.zones)
@@ -223,14 +247,20 @@ def _frequency(
 ) -> GuardVerdict:
     day = sit.local_date(at)
     first, last = _window_days(guard, day)
-    events = m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at)
+    selected = m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at)
     groups: dict[str, list[dt.date]] = {}
-    for event in events:
-        key = (event.address or "(no address)") if guard.per == "address" else "account"
-        groups.setdefault(key, []).append(sit.local_date(event.at))
+    for index in selected:
+        key = pseudonym(sit.events[index].address) if guard.per == "address" else "account"
+        groups.setdefault(key, []).append(sit.event_day(index))
     if guard.per == "account":
         groups.setdefault("account", [])
-    counts = {key: sum(1 for d in dates if first <= d <= last) for key, dates in groups.items()}
+    counts = {}
+    for key, dates in groups.items():
+        n = 0
+        for d in dates:
+            if first <= d <= last:
+                n += 1
+        counts[key] = n
     window = guard.window if guard.window == "calendar_month" else f"{guard.window}d"
     facts: dict[str, Any] = {"counted": counts, "max": guard.max, "window": f"{first}..{last} ({window})"}
     at_limit = {key for key, n in counts.items() if n >= guard.max}
@@ -250,11 +280,11 @@ def _cooldown(
     rule: GuardRule, guard: CooldownGuard, sit: Situation, channel: Channel, at: dt.datetime, m: EventMatcher
 ) -> GuardVerdict:
     day = sit.local_date(at)
-    events = m.select(guard.after, guard.exclude, before=at)
+    selected = m.select(guard.after, guard.exclude, before=at)
     del channel
-    if not events:
+    if not selected:
         return GuardVerdict(rule, False, facts={"last_event": None, "wait_days": guard.wait})
-    last = max(sit.local_date(e.at) for e in events)
+    last = max(sit.event_day(index) for index in selected)
     ends = last + guard.wait * _DAY  # the event's day is day 1
     facts = {"last_event": last.isoformat(), "wait_days": guard.wait}
     if day < ends:
@@ -295,10 +325,10 @@ def _prerequisite(
                 starts.append(start_of_day(value, sit.tz))
         else:
             assert alt.event is not None
-            starts.extend(e.at for e in m.select(alt.event, guard.exclude, before=at))
-        undo = m.select(alt.undone_by, (), before=at) if alt.undone_by is not None else []
+            starts.extend(sit.events[i].at for i in m.select(alt.event, guard.exclude, before=at))
+        undo = [sit.events[i].at for i in m.select(alt.undone_by, (), before=at)] if alt.undone_by is not None else []
         for start in starts:
-            if any(u.at >= start for u in undo):
+            if any(u >= start for u in undo):
                 continue  # undone since (e.g. the letter came back undeliverable)
             ready = start + alt.at_least
             seen.append(start.isoformat())

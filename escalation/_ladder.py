@@ -14,7 +14,7 @@ from escalation import _reasons as fmt
 from escalation._calendar import start_of_day
 from escalation._facts import Situation, json_value
 from escalation._guards import EventMatcher, GuardVerdict, check_guard, next_open
-from escalation.decision import BlockedAction, Decision, EngineInfo, PolicyInfo, TraceEntry
+from escalation.decision import BlockedAction, Decision, EngineInfo, PolicyInfo, TraceEntry, construct
 from escalation.policy import ContactHoursGuard, GuardRule, HoldRule, Policy, TierRule, _format_duration
 from escalation.record import Channel
 
@@ -49,8 +49,21 @@ class LadderPlan:
         )
 
 
-def _facts_of(names: frozenset[str], sit: Situation) -> dict[str, object]:
-    return {name: json_value(sit.values.get(name)) for name in sorted(names)}
+def _facts_of(names: tuple[str, ...], sit: Situation) -> dict[str, object]:
+    values = sit.values
+    return {name: json_value(values.get(name)) for name in names}
+
+
+def _entry(
+    *,
+    rule: str,
+    matched: bool,
+    facts: dict[str, object],
+    action: str | None = None,
+    channel: str | None = None,
+    note: str | None = None,
+) -> TraceEntry:
+    return construct(TraceEntry, rule=rule, matched=matched, facts=facts, action=action, channel=channel, note=note)
 
 
 def _hold_until(hold: HoldRule, sit: Situation) -> dt.datetime | None:
@@ -98,7 +111,8 @@ class _Channel:
 
 def _blocked(tier: TierRule, ch: _Channel, sit: Situation) -> list[BlockedAction]:
     return [
-        BlockedAction.model_construct(
+        construct(
+            BlockedAction,
             action=tier.model.id,
             channel=ch.channel.value,
             guard=v.rule.model.id,
@@ -117,7 +131,8 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
     decided_at = sit.now.astimezone(sit.tz)
 
     def decision(status: str, reason: str, **extra: object) -> Decision:
-        return Decision.model_construct(
+        return construct(
+            Decision,
             account_id=sit.account.id,
             decided_at=decided_at,
             status=status,
@@ -135,19 +150,19 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
 
     # 1. holds: the first that applies stops everything
     for hold in policy.holds:
-        facts = _facts_of(hold.when.facts, sit)
+        facts = _facts_of(hold.when.fact_order, sit)
         rule = f"hold:{hold.model.id}"
         if not truth(rule):
-            trace.append(TraceEntry.model_construct(rule=rule, matched=False, facts=facts))
+            trace.append(_entry(rule=rule, matched=False, facts=facts))
             continue
         until = _hold_until(hold, sit)
         if until is not None and until <= sit.now:
             note = f"expired at {fmt.instant(until, sit)}"
-            trace.append(TraceEntry.model_construct(rule=rule, matched=False, facts=facts, note=note))
+            trace.append(_entry(rule=rule, matched=False, facts=facts, note=note))
             continue
         until_local = until.astimezone(sit.tz) if until else None
         note = f"holds until {until_local.isoformat()}" if until_local else "holds until an event lifts it"
-        trace.append(TraceEntry.model_construct(rule=rule, matched=True, facts=facts, note=note))
+        trace.append(_entry(rule=rule, matched=True, facts=facts, note=note))
         reason = fmt.fill(hold.model.reason, sit)
         if until_local is not None:
             reason += f" (until {until_local.isoformat()})"
@@ -164,10 +179,10 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
     for tier in reversed(policy.tiers):
         model = tier.model
         rule = f"tier:{model.id}"
-        facts = _facts_of(tier.when.facts, sit)
+        facts = _facts_of(tier.when.fact_order, sit)
         if not truth(rule):
             unmet.append(tier)
-            trace.append(TraceEntry.model_construct(rule=rule, matched=False, facts=facts, note="condition not met"))
+            trace.append(_entry(rule=rule, matched=False, facts=facts, note="condition not met"))
             continue
         missing = {
             need: (count, sit.tier_done.get(need, 0))
@@ -176,7 +191,7 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
         }
         if missing:
             text = ", ".join(f"{n} {done} of {count} required" for n, (count, done) in missing.items())
-            trace.append(TraceEntry.model_construct(rule=rule, matched=True, facts=facts, note=f"not eligible: {text}"))
+            trace.append(_entry(rule=rule, matched=True, facts=facts, note=f"not eligible: {text}"))
             unmet.append(tier)
             continue
         done = sit.tier_done[model.id]
@@ -185,7 +200,7 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
             note = f"used {done} of {limit} in this delinquency cycle"
             exhausted.append(f"{model.id} used {done} of {limit}")
             exhausted_top = max(exhausted_top, tier.severity)
-            trace.append(TraceEntry.model_construct(rule=rule, matched=True, facts=facts, note=note))
+            trace.append(_entry(rule=rule, matched=True, facts=facts, note=note))
             continue
         ready_at = sit.now
         pending: list[str] = []
@@ -215,7 +230,7 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
             channels.append(_Channel(channel, verdicts, blocks, time))
             for v in verdicts:
                 trace.append(
-                    TraceEntry.model_construct(
+                    _entry(
                         rule=f"guard:{v.rule.model.id}",
                         matched=v.blocked,
                         facts={k: json_value(x) for k, x in v.facts.items()},
@@ -245,7 +260,7 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
             if blocked:
                 parts.append("more severe or preferred blocked: " + ", ".join(sorted({f"{b.action}/{b.channel} by {b.guard}" for b in blocked})))
             note = f"actionable now by {chosen.channel.value}"
-            trace.append(TraceEntry.model_construct(rule=rule, matched=True, facts=facts, note=note))
+            trace.append(_entry(rule=rule, matched=True, facts=facts, note=note))
             return decision(
                 "act",
                 "; ".join(parts),
@@ -266,7 +281,7 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
             guards_named = sorted({v.rule.model.id for c in channels for v in c.blocks})
             indefinite.append(f"{model.id} blocked by {', '.join(guards_named)}")
             note = "eligible; blocked until an event lifts " + ", ".join(guards_named)
-        trace.append(TraceEntry.model_construct(rule=rule, matched=True, facts=facts, note=note))
+        trace.append(_entry(rule=rule, matched=True, facts=facts, note=note))
 
     if waiting:
         when, tier, channel, why = min(waiting, key=lambda item: (item[0], -item[1].severity))

@@ -7,11 +7,13 @@ same bytes for the same policy, record and instant."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 __all__ = ["BlockedAction", "Decision", "EngineInfo", "ErrorRow", "PolicyInfo", "TraceEntry"]
+
+M = TypeVar("M", bound=BaseModel)
 
 Status = Literal["act", "wait", "hold", "none"]
 _MODEL = ConfigDict(extra="forbid", frozen=True)
@@ -107,3 +109,15 @@ class ErrorRow(BaseModel):
     field: str | None = None
     code: str
     message: str
+
+
+def construct(cls: type[M], **values: Any) -> M:
+    """Construct ``cls`` from values the engine already knows to be valid,
+    skipping validation (``model_construct`` without its per-field default
+    lookups; every field must be given). On the hot path of ``decide``."""
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
