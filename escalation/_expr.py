@@ -557,12 +557,25 @@ def compile_expression(source: str, catalogue: Mapping[str, FactType]) -> Compil
     typed = checker.boolean(tree.body)
     return Compiled(
         source=source,
-        canonical=ast.unparse(tree),
+        canonical=_canonical_text(tree),
         facts=frozenset(checker.facts),
         truth=_truth_fn(typed),
         tree=typed,
         fact_order=tuple(sorted(checker.facts)),
     )
+
+
+def _canonical_text(tree: ast.Expression) -> str:
+    """The expression as canonical text: ``500.0`` and ``500`` (and ``0.50`` and
+    ``0.5``) are the same number, so they print the same."""
+
+    class Numbers(ast.NodeTransformer):
+        def visit_Constant(self, node: ast.Constant) -> ast.Constant:
+            if isinstance(node.value, float) and node.value.is_integer():
+                return ast.copy_location(ast.Constant(int(node.value)), node)
+            return node
+
+    return ast.unparse(Numbers().visit(tree))
 
 
 def comparisons(compiled: Compiled) -> list[tuple[str, str, Any]]:

@@ -145,7 +145,7 @@ def _build(node: Node, loc: Path, out: Located, depth: int) -> Any:
             raise _issue(out.path, node, "yaml-tag", f"tag `{node.tag}` is not allowed")
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode) or key_node.tag == _NULL_TAG:
+            if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
                 raise _issue(out.path, key_node, "yaml-key", "mapping keys must be plain strings")
             key = key_node.value
             if key == "<<":

@@ -492,7 +492,12 @@ class _Collector:
         self.issues.append(PolicyIssue(located.path, line, col, code, message))
 
     def validation(self, located: Located, exc: ValidationError) -> None:
-        for err in exc.errors(include_url=False):
+        errors = exc.errors(include_url=False)
+        # pydantic also reports a list as too short when its only items failed: noise
+        failed = [e["loc"] for e in errors if e["type"] != "too_short"]
+        for err in errors:
+            if err["type"] == "too_short" and any(f[: len(err["loc"])] == err["loc"] for f in failed):
+                continue
             loc = _data_loc(located.data, err["loc"])
             msg = err["msg"]
             if msg.startswith("Value error, "):
@@ -690,6 +695,12 @@ def _build(document: PolicyDocument, located: Located, packs: list[_Loaded], col
                 collector.add(
                     located, ("tiers", index, "requires", needed), "unreachable-tier",
                     f"tier `{tier.id}` requires `{needed}`, which is not below it on the ladder", key=True,
+                )  # fmt: skip
+            elif (cap := tiers[positions[needed]].repeat.max) is not None and cap < tier.requires[needed]:
+                collector.add(
+                    located, ("tiers", index, "requires", needed), "unreachable-tier",
+                    f"tier `{tier.id}` requires {tier.requires[needed]} of `{needed}`, "
+                    f"which may be taken at most {cap} times", key=True,
                 )  # fmt: skip
         compiled = _compile(tier.when, catalogue, located, ("tiers", index, "when"), collector)
         if compiled is not None:
