@@ -74,7 +74,8 @@ class ReteConditions:
         self._max = MAX_SAFE_INT
         lowering = Lowering(money_scale=10 ** minor_units(policy.header.currency))
         conditions = {
-            name: simplify(lowering.lower(compiled.tree)) for name, compiled in named_conditions(policy).items()
+            name: simplify(lowering.lower(compiled.tree))
+            for name, compiled in named_conditions(policy).items()
         }
         self._derived = dict(lowering.derived)
         catalogue = fact_catalogue([t.model.id for t in policy.tiers])
@@ -115,7 +116,7 @@ class ReteConditions:
         return event
 
     def truth_for(self, sit: Situation) -> Truth:
-        matched = self._matcher.matching(self._event(sit.values))
+        matched: frozenset[str] = self._matcher.matching(self._event(sit.values))
         return matched.__contains__
 
 

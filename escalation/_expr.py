@@ -201,13 +201,13 @@ class _Checker:
                 return _Lit(FactType.STRING, value)
             raise self.fail(node, "expression-not-allowed", f"constant `{value!r}` is not allowed")
         if isinstance(node, ast.List | ast.Tuple):
-            items = [self.check(e) for e in node.elts]
-            if not all(isinstance(i, _Lit) for i in items):
+            elements = [self.check(e) for e in node.elts]
+            if not all(isinstance(i, _Lit) for i in elements):
                 raise self.fail(node, "expression-not-allowed", "lists may hold only literal values")
-            kinds = {i.type for i in items}
+            kinds = {i.type for i in elements}
             if len(kinds) > 1:
                 raise self.fail(node, "type-mismatch", "a list must hold values of one type")
-            return _Lit(FactType.LIST, tuple(i.value for i in items))  # type: ignore[attr-defined]
+            return _Lit(FactType.LIST, tuple(i.value for i in elements if isinstance(i, _Lit)))
         if isinstance(node, ast.Name | ast.Attribute):
             name = _dotted(node)
             if name is None:
@@ -228,7 +228,9 @@ class _Checker:
     def boolean(self, node: ast.expr) -> _Node:
         checked = self.check(node)
         if checked.type is not FactType.BOOL:
-            raise self.fail(node, "type-mismatch", f"expected a true/false condition, got a {checked.type.value}")
+            raise self.fail(
+                node, "type-mismatch", f"expected a true/false condition, got a {checked.type.value}"
+            )
         return checked
 
     def compare(self, node: ast.Compare) -> _Node:
@@ -267,14 +269,18 @@ class _Checker:
             values = container.value
             if values and item.type is FactType.STRING and not all(isinstance(v, str) for v in values):
                 raise self.fail(node, "type-mismatch", "a string fact can only be in a list of strings")
-            if values and item.type.numeric and not all(
-                isinstance(v, int | Decimal) and not isinstance(v, bool) for v in values
+            if (
+                values
+                and item.type.numeric
+                and not all(isinstance(v, int | Decimal) and not isinstance(v, bool) for v in values)
             ):
                 raise self.fail(node, "type-mismatch", "a number fact can only be in a list of numbers")
             if item.type not in (FactType.STRING, FactType.NUMBER, FactType.MONEY):
                 raise self.fail(node, "type-mismatch", f"a {item.type.value} cannot be tested `in` a list")
         else:
-            raise self.fail(node, "type-mismatch", f"`in` needs a set fact or a list, got a {container.type.value}")
+            raise self.fail(
+                node, "type-mismatch", f"`in` needs a set fact or a list, got a {container.type.value}"
+            )
         return _In(FactType.BOOL, item, container, negated)
 
 
@@ -550,7 +556,9 @@ def compile_expression(source: str, catalogue: Mapping[str, FactType]) -> Compil
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExprError("expression-syntax", (exc.msg or "invalid syntax").lower(), max((exc.offset or 1) - 1, 0)) from None
+        raise ExprError(
+            "expression-syntax", (exc.msg or "invalid syntax").lower(), max((exc.offset or 1) - 1, 0)
+        ) from None
     if sum(1 for _ in ast.walk(tree)) > _MAX_NODES:
         raise ExprError("expression-too-long", f"more than {_MAX_NODES} syntax nodes")
     checker = _Checker(catalogue)
@@ -597,7 +605,9 @@ def comparisons(compiled: Compiled) -> list[tuple[str, str, Any]]:
             walk(node.item)
         elif isinstance(node, _In):
             if isinstance(node.item, _Lit) and isinstance(node.container, _Fact):
-                out.append((node.container.name, "contains" if not node.negated else "lacks", node.item.value))
+                out.append(
+                    (node.container.name, "contains" if not node.negated else "lacks", node.item.value)
+                )
             elif isinstance(node.item, _Fact) and isinstance(node.container, _Lit):
                 out.append((node.item.name, "not in" if node.negated else "in", list(node.container.value)))
         elif isinstance(node, _Fact) and node.type is FactType.BOOL:

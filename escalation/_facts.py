@@ -54,13 +54,13 @@ class Situation:
 
     def event_day(self, index: int) -> dt.date:
         """The local calendar date of ``events[index]`` (memoised)."""
-        days = self.cache.get("days")
+        days: dict[int, dt.date] | None = self.cache.get("days")
         if days is None:
             days = self.cache["days"] = {}
         day = days.get(index)
         if day is None:
             day = days[index] = self.events[index].at.astimezone(self.tz).date()
-        return day  # type: ignore[no-any-return]
+        return day
 
     def local_date(self, instant: dt.datetime) -> dt.date:
         """The calendar date of ``instant`` in the account's time zone."""
@@ -125,11 +125,11 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
         outcome = event.outcome
         if event.direction is _OUTBOUND:
             action = event.action
-            if action in tier_set:
-                last_ever[action] = event.at  # type: ignore[index]
+            if action is not None and action in tier_set:
+                last_ever[action] = event.at
                 if ts >= cycle_ts:
-                    done[action] += 1  # type: ignore[index]
-                    last_in_cycle[action] = event.at  # type: ignore[index]
+                    done[action] += 1
+                    last_in_cycle[action] = event.at
             if event.channel is not None and ts > month_ago:
                 contacts_30d[event.channel] += 1
                 if ts > week_ago:

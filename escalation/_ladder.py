@@ -63,7 +63,9 @@ def _entry(
     channel: str | None = None,
     note: str | None = None,
 ) -> TraceEntry:
-    return construct(TraceEntry, rule=rule, matched=matched, facts=facts, action=action, channel=channel, note=note)
+    return construct(
+        TraceEntry, rule=rule, matched=matched, facts=facts, action=action, channel=channel, note=note
+    )
 
 
 def _hold_until(hold: HoldRule, sit: Situation) -> dt.datetime | None:
@@ -81,9 +83,7 @@ def _hold_until(hold: HoldRule, sit: Situation) -> dt.datetime | None:
     return until
 
 
-def _reopen(
-    moment: dt.datetime, guards: tuple[GuardRule, ...], sit: Situation
-) -> dt.datetime | None:
+def _reopen(moment: dt.datetime, guards: tuple[GuardRule, ...], sit: Situation) -> dt.datetime | None:
     """Move ``moment`` forward into every applicable contact-hours window."""
     hours = [g.model for g in guards if isinstance(g.model, ContactHoursGuard)]
     current: dt.datetime | None = moment
@@ -209,7 +209,9 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
             last_below = sit.tier_last.get(below)
             if last_below is not None and last_below + model.wait > sit.now:
                 ready_at = max(ready_at, last_below + model.wait)
-                pending.append(f"wait {_format_duration(model.wait)} after {below} ({fmt.ago(sit.now - last_below)})")
+                pending.append(
+                    f"wait {_format_duration(model.wait)} after {below} ({fmt.ago(sit.now - last_below)})"
+                )
         last_own = sit.tier_last.get(model.id)
         every = model.repeat.every
         if every is not None and last_own is not None and last_own + every > sit.now:
@@ -251,14 +253,20 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
             parts = [f"{model.id} by {chosen.channel.value}: {figures}"]
             if model.requires:
                 parts.append(
-                    ", ".join(f"{need} done {sit.tier_done[need]} (requires {n})" for need, n in model.requires.items())
+                    ", ".join(
+                        f"{need} done {sit.tier_done[need]} (requires {n})"
+                        for need, n in model.requires.items()
+                    )
                 )
             attempt = f"attempt {done + 1}" + (f" of {limit}" if limit is not None else "")
             if last_own is not None:
                 attempt += f", last {fmt.ago(sit.now - last_own)}"
             parts.append(attempt)
             if blocked:
-                parts.append("more severe or preferred blocked: " + ", ".join(sorted({f"{b.action}/{b.channel} by {b.guard}" for b in blocked})))
+                parts.append(
+                    "more severe or preferred blocked: "
+                    + ", ".join(sorted({f"{b.action}/{b.channel} by {b.guard}" for b in blocked}))
+                )
             note = f"actionable now by {chosen.channel.value}"
             trace.append(_entry(rule=rule, matched=True, facts=facts, note=note))
             return decision(

@@ -13,7 +13,9 @@ def lint(policy: Policy) -> list[str]:
     warnings = []
     for guard in policy.guards:
         covered = any(
-            applies(guard, tier.model, channel) for tier in policy.tiers for channel in tier.model.channel_order
+            applies(guard, tier.model, channel)
+            for tier in policy.tiers
+            for channel in tier.model.channel_order
         )
         if not covered:
             warnings.append(f"guard `{guard.model.id}` ({guard.source}) applies to no tier of this policy")

@@ -98,8 +98,8 @@ class _StrictComposer(
         _StrictResolver.__init__(self)
         self.source_path = "<string>"
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
-        event = self.peek_event()
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             mark = event.start_mark
             raise YamlLoadError(
@@ -111,7 +111,8 @@ class _StrictComposer(
                     "anchors and aliases are not allowed; write the value out",
                 )
             )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        node: Node | None = super().compose_node(parent, index)
+        return node
 
 
 def _issue(path: str, node: Node, code: str, message: str) -> YamlLoadError:

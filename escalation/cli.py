@@ -18,7 +18,7 @@ import click
 
 from escalation._bundled import DEFAULT_ACCOUNT, DEFAULT_POLICY, bundled
 from escalation.engine import Engine
-from escalation.errors import BackendUnavailableError, EscalationError, PolicyError, RecordError
+from escalation.errors import BackendUnavailableError, EscalationError, PolicyError, PolicyIssue, RecordError
 
 EXIT_OK, EXIT_ERROR, EXIT_DIFFER, EXIT_POLICY = 0, 1, 2, 3
 MAX_ACCOUNT_BYTES = 16 * 1024 * 1024
@@ -107,9 +107,14 @@ def common_options(func: F) -> F:
     )(func)  # fmt: skip
     func = click.option("--at", "at", metavar="ISO8601", help="evaluation instant (default: now)")(func)
     func = click.option(
-        "--account", "-a", metavar="FILE|-", help="account JSON (object, array or JSON lines); default: bundled example"
+        "--account",
+        "-a",
+        metavar="FILE|-",
+        help="account JSON (object, array or JSON lines); default: bundled example",
     )(func)
-    func = click.option("--policy", "-p", metavar="POLICY", help="policy YAML; default: bundled consumer-credit-cn")(func)
+    func = click.option(
+        "--policy", "-p", metavar="POLICY", help="policy YAML; default: bundled consumer-credit-cn"
+    )(func)
     return func
 
 
@@ -123,7 +128,7 @@ def main() -> None:
 @click.argument("policies", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def check(policies: tuple[str, ...]) -> None:
     """Validate and lint POLICIES (exit 3 if any is invalid)."""
-    issues = []
+    issues: list[PolicyIssue] = []
     for path in policies:
         try:
             engine = Engine.from_file(path)

@@ -120,7 +120,13 @@ class Engine:
                     message=str(exc),
                 )
             except EvaluationError as exc:
-                ident = record.id if isinstance(record, Account) else record.get("id") if isinstance(record, dict) else None
+                ident = (
+                    record.id
+                    if isinstance(record, Account)
+                    else record.get("id")
+                    if isinstance(record, dict)
+                    else None
+                )
                 yield ErrorRow(
                     account_id=ident if isinstance(ident, str) else None,
                     row=index,

@@ -84,7 +84,12 @@ class SuiteResult:
 
     @property
     def passed(self) -> bool:
-        return self.error is None and bool(self.cases) and all(c.passed for c in self.cases) and not self.uncovered
+        return (
+            self.error is None
+            and bool(self.cases)
+            and all(c.passed for c in self.cases)
+            and not self.uncovered
+        )
 
 
 def discover(target: str | Path) -> list[Path]:
@@ -183,13 +188,25 @@ def run_suite(path: str | Path, *, backend: Backend = "native") -> SuiteResult:
                 acted.add(decision.action)
             if decision.hold:
                 held.add(decision.hold)
-            blocking.update(t.rule.removeprefix("guard:") for t in decision.trace if t.rule.startswith("guard:") and t.matched)
+            blocking.update(
+                t.rule.removeprefix("guard:")
+                for t in decision.trace
+                if t.rule.startswith("guard:") and t.matched
+            )
     if suite.coverage and suite.cases:
         policy = engine.policy
-        result.uncovered += [f"tier `{t.model.id}` never acts" for t in policy.tiers if t.model.id not in acted]
-        result.uncovered += [f"hold `{h.model.id}` never applies" for h in policy.holds if h.model.id not in held]
-        result.uncovered += [f"guard `{g.model.id}` never blocks" for g in policy.guards if g.model.id not in blocking]
-        result.uncovered += [f"status `{s}` never occurs" for s in ("act", "wait", "hold", "none") if s not in statuses]
+        result.uncovered += [
+            f"tier `{t.model.id}` never acts" for t in policy.tiers if t.model.id not in acted
+        ]
+        result.uncovered += [
+            f"hold `{h.model.id}` never applies" for h in policy.holds if h.model.id not in held
+        ]
+        result.uncovered += [
+            f"guard `{g.model.id}` never blocks" for g in policy.guards if g.model.id not in blocking
+        ]
+        result.uncovered += [
+            f"status `{s}` never occurs" for s in ("act", "wait", "hold", "none") if s not in statuses
+        ]
     if not suite.cases:
         result.error = "empty suite: no cases"
     return result

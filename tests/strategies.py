@@ -21,7 +21,15 @@ OUTCOMES = [
     "sent", "delivered", "undeliverable", "failed", "busy", "not_in_service", "no_answer",
     "voicemail", "conversation", "wrong_party", "promise_to_pay", "refused", "dispute", "payment",
 ]  # fmt: skip
-FLAGS = ["dispute", "cease_communication", "bankruptcy", "deceased", "hardship", "breathing_space", "vulnerable"]
+FLAGS = [
+    "dispute",
+    "cease_communication",
+    "bankruptcy",
+    "deceased",
+    "hardship",
+    "breathing_space",
+    "vulnerable",
+]
 BASE = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
 
 
@@ -66,7 +74,11 @@ def records(draw: st.DrawFn, policy: Policy, now: dt.datetime) -> dict[str, Any]
         tier = draw(st.sampled_from(tiers + [None]))  # type: ignore[list-item]
         ago = draw(st.integers(0, (days + 3) * 24 * 60))
         at = now - dt.timedelta(minutes=ago)
-        channel = draw(st.sampled_from(list(tier.channel_order))) if tier else draw(st.sampled_from(["phone", "sms", "email"]))
+        channel = (
+            draw(st.sampled_from(list(tier.channel_order)))
+            if tier
+            else draw(st.sampled_from(["phone", "sms", "email"]))
+        )
         event: dict[str, Any] = {
             "at": at.isoformat(),
             "action": tier.id if tier else None,
@@ -93,9 +105,15 @@ def records(draw: st.DrawFn, policy: Policy, now: dt.datetime) -> dict[str, Any]
     if draw(st.integers(0, 3)) == 0:
         record["timezones"] = draw(st.lists(st.sampled_from(ZONES), min_size=1, max_size=3, unique=True))
     # blocking flags biased off, so deep tiers are reached
-    record["flags"] = draw(st.lists(st.sampled_from(FLAGS), max_size=2, unique=True)) if draw(st.integers(0, 5)) == 0 else []
+    record["flags"] = (
+        draw(st.lists(st.sampled_from(FLAGS), max_size=2, unique=True))
+        if draw(st.integers(0, 5)) == 0
+        else []
+    )
     if draw(st.integers(0, 4)) == 0:
-        record["opt_out"] = draw(st.lists(st.sampled_from(["sms", "phone", "email", "letter"]), max_size=2, unique=True))
+        record["opt_out"] = draw(
+            st.lists(st.sampled_from(["sms", "phone", "email", "letter"]), max_size=2, unique=True)
+        )
     local_today = now.date()
     if draw(st.integers(0, 6)) == 0:
         made = now - dt.timedelta(days=draw(st.integers(0, 20)))

@@ -45,7 +45,11 @@ class TestDecide:
     def test_bad_record_names_field_and_exits_1(self, tmp_path: Path) -> None:
         """A bad record prints the file, row and field; exit 1; no traceback."""
         path = tmp_path / "bad.json"
-        path.write_text(json.dumps({"id": "B", "currency": "CNY", "amount_overdue": "-1", "balance": "1", "days_overdue": 2}))
+        path.write_text(
+            json.dumps(
+                {"id": "B", "currency": "CNY", "amount_overdue": "-1", "balance": "1", "days_overdue": 2}
+            )
+        )
         code, _, err = run("decide", "--account", str(path), "--at", AT)
         assert 1 == code
         assert f"{path}:1:" in err and "amount_overdue" in err

@@ -26,7 +26,9 @@ from .conftest import CN_POLICY, NOW, SHANGHAI
 
 
 class TestDecide:
-    def test_example_account_gets_a_call_with_figures(self, cn_engine: Engine, example_account: dict[str, Any]) -> None:
+    def test_example_account_gets_a_call_with_figures(
+        self, cn_engine: Engine, example_account: dict[str, Any]
+    ) -> None:
         """The bundled example is 13 days overdue with 2 SMS sent: a phone call, with the figures in the reason."""
         decision = cn_engine.decide(example_account, now=NOW)
         assert ("act", "phone_call", "phone", 2) == (
@@ -41,7 +43,9 @@ class TestDecide:
         assert decision.policy.fingerprint == cn_engine.policy.fingerprint
         assert decision.decided_at == NOW
 
-    def test_same_input_gives_byte_identical_json(self, cn_engine: Engine, example_account: dict[str, Any]) -> None:
+    def test_same_input_gives_byte_identical_json(
+        self, cn_engine: Engine, example_account: dict[str, Any]
+    ) -> None:
         """Same policy, record and instant give the same bytes, also from a fresh engine."""
         first = cn_engine.decide(example_account, now=NOW).to_json()
         second = Engine.from_file(CN_POLICY).decide(copy.deepcopy(example_account), now=NOW).to_json()
@@ -52,15 +56,21 @@ class TestDecide:
         with pytest.raises(UsageError):
             cn_engine.decide(example_account, now=dt.datetime(2026, 11, 23, 10))
 
-    def test_trace_lists_every_rule_evaluated(self, cn_engine: Engine, example_account: dict[str, Any]) -> None:
+    def test_trace_lists_every_rule_evaluated(
+        self, cn_engine: Engine, example_account: dict[str, Any]
+    ) -> None:
         """The trace names every hold and every tier down to the chosen one, in evaluation order."""
         decision = cn_engine.decide(example_account, now=NOW)
         rules = [entry.rule for entry in decision.trace if not entry.rule.startswith("guard:")]
         holds = [f"hold:{h.model.id}" for h in cn_engine.policy.holds]
-        tiers = [f"tier:{t.model.id}" for t in reversed(cn_engine.policy.tiers) if t.severity >= decision.severity]
+        tiers = [
+            f"tier:{t.model.id}" for t in reversed(cn_engine.policy.tiers) if t.severity >= decision.severity
+        ]
         assert holds + tiers == rules
 
-    def test_addresses_never_appear_in_decisions(self, cn_engine: Engine, example_account: dict[str, Any]) -> None:
+    def test_addresses_never_appear_in_decisions(
+        self, cn_engine: Engine, example_account: dict[str, Any]
+    ) -> None:
         """Phone numbers from the history are pseudonymised in the trace."""
         decision = cn_engine.decide(example_account, now=NOW)
         assert "+86-138-0000-0000" not in decision.to_json()
@@ -153,9 +163,15 @@ class TestFingerprint:
         """Reordering keys, adding comments and reformatting conditions keeps the fingerprint."""
         original = load_policy(CN_POLICY)
         text = CN_POLICY.read_text()
-        text = text.replace("  version: \"2026.11\"\n  currency: CNY\n", "  currency: CNY   # money\n  version: '2026.11'\n")
-        text = text.replace("days_overdue >= 31 and amount_overdue >= 500", "days_overdue>=31   and amount_overdue >= 500.0")
-        text = "# a comment on top\n" + text.replace("../rules/", str(CN_POLICY.parent.parent / "rules") + "/")
+        text = text.replace(
+            '  version: "2026.11"\n  currency: CNY\n', "  currency: CNY   # money\n  version: '2026.11'\n"
+        )
+        text = text.replace(
+            "days_overdue >= 31 and amount_overdue >= 500", "days_overdue>=31   and amount_overdue >= 500.0"
+        )
+        text = "# a comment on top\n" + text.replace(
+            "../rules/", str(CN_POLICY.parent.parent / "rules") + "/"
+        )
         assert text != CN_POLICY.read_text()
         copy_path = tmp_path / "same.yaml"
         copy_path.write_text(text)
@@ -198,7 +214,14 @@ tiers:
     def test_with_requires_climbs_one_step_at_a_time(self, tmp_path: Path) -> None:
         """Odoo style: the same account climbs sms → call → letter, one step per decision."""
         engine = self._engine(tmp_path, stepwise=True)
-        record: dict[str, Any] = {"id": "S", "currency": "CNY", "amount_overdue": "1", "balance": "1", "days_overdue": 40, "history": []}
+        record: dict[str, Any] = {
+            "id": "S",
+            "currency": "CNY",
+            "amount_overdue": "1",
+            "balance": "1",
+            "days_overdue": 40,
+            "history": [],
+        }
         actions = []
         moment = NOW
         for _ in range(4):
@@ -206,7 +229,13 @@ tiers:
             actions.append(decision.action if decision.status == "act" else decision.status)
             if decision.status == "act":
                 channel = decision.channel
-                record = {**record, "history": [*record["history"], {"at": moment.isoformat(), "action": decision.action, "channel": channel}]}
+                record = {
+                    **record,
+                    "history": [
+                        *record["history"],
+                        {"at": moment.isoformat(), "action": decision.action, "channel": channel},
+                    ],
+                }
             moment += dt.timedelta(hours=1)
         assert ["sms", "call", "letter", "none"] == actions
 

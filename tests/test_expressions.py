@@ -28,7 +28,14 @@ CATALOGUE = {
 class TestWhitelist:
     @pytest.mark.parametrize(
         "source",
-        ["__import__('os')", "days_overdue.__class__", "[x for x in flags]", "lambda: 1", "days_overdue if 1 else 2", "f'{1}'"],
+        [
+            "__import__('os')",
+            "days_overdue.__class__",
+            "[x for x in flags]",
+            "lambda: 1",
+            "days_overdue if 1 else 2",
+            "f'{1}'",
+        ],
     )
     def test_refused(self, source: str) -> None:
         """Calls, comprehensions, lambdas and other constructs are refused at load."""
@@ -43,7 +50,14 @@ class TestWhitelist:
 
     @pytest.mark.parametrize(
         "source",
-        ["flags > 1", "segment < 'a'", "days_overdue", "days_overdue + 'a' > 1", "1 in flags", "segment == 1"],
+        [
+            "flags > 1",
+            "segment < 'a'",
+            "days_overdue",
+            "days_overdue + 'a' > 1",
+            "1 in flags",
+            "segment == 1",
+        ],
     )
     def test_type_mismatch(self, source: str) -> None:
         """Comparisons of incompatible types and non-boolean conditions are refused."""
@@ -69,14 +83,18 @@ class TestThreeValuedLogic:
     def test_decimal_literals_are_exact(self) -> None:
         """Money compares exactly with decimal literals (no float rounding)."""
         assert compile_expression("amount_overdue >= 0.3", CATALOGUE)({"amount_overdue": Decimal("0.30")})
-        assert compile_expression("amount_overdue == 0.1 + 0.2", CATALOGUE)({"amount_overdue": Decimal("0.3")})
+        assert compile_expression("amount_overdue == 0.1 + 0.2", CATALOGUE)(
+            {"amount_overdue": Decimal("0.3")}
+        )
 
 
 # ------------------------------------------------------------- lowering ≡ native
 
 FACT_VALUES = {
     "days_overdue": st.integers(-5, 200),
-    "amount_overdue": st.decimals(min_value=0, max_value=10_000, places=2, allow_nan=False, allow_infinity=False),
+    "amount_overdue": st.decimals(
+        min_value=0, max_value=10_000, places=2, allow_nan=False, allow_infinity=False
+    ),
     "balance": st.decimals(min_value=0, max_value=20_000, places=2, allow_nan=False, allow_infinity=False),
     "segment": st.sampled_from(["prime", "near", "sub"]),
     "flags": st.frozensets(st.sampled_from(["dispute", "vip", "hardship"])),
@@ -94,15 +112,23 @@ def atoms(draw: st.DrawFn) -> str:
         fact = draw(st.sampled_from(["days_overdue", "done.call"]))
         return f"{fact} {op} {draw(st.integers(-6, 201))}"
     if kind == "money":
-        value = draw(st.decimals(min_value=0, max_value=10_000, places=3, allow_nan=False, allow_infinity=False))
+        value = draw(
+            st.decimals(min_value=0, max_value=10_000, places=3, allow_nan=False, allow_infinity=False)
+        )
         return f"{draw(st.sampled_from(['amount_overdue', 'balance']))} {op} {value}"
     if kind == "str":
-        return f"segment {draw(st.sampled_from(['==', '!=']))} '{draw(st.sampled_from(['prime', 'sub', 'x']))}'"
+        return (
+            f"segment {draw(st.sampled_from(['==', '!=']))} '{draw(st.sampled_from(['prime', 'sub', 'x']))}'"
+        )
     if kind == "set":
         word = "not in" if draw(st.booleans()) else "in"
         return f"'{draw(st.sampled_from(['dispute', 'vip', 'x']))}' {word} flags"
     if kind == "bool":
-        return draw(st.sampled_from(["promise_active", "time_barred", "promise_active == true", "time_barred != false"]))
+        return draw(
+            st.sampled_from(
+                ["promise_active", "time_barred", "promise_active == true", "time_barred != false"]
+            )
+        )
     if kind == "list":
         word = "not in" if draw(st.booleans()) else "in"
         return f"segment {word} ['prime', 'near']"

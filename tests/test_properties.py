@@ -66,7 +66,9 @@ def test_act_respects_requires_and_repeat_max(case: tuple[dict[str, Any], dt.dat
         return sum(
             1
             for e in record["history"]
-            if e["action"] == action and e["direction"] == "outbound" and dt.datetime.fromisoformat(e["at"]) >= cycle
+            if e["action"] == action
+            and e["direction"] == "outbound"
+            and dt.datetime.fromisoformat(e["at"]) >= cycle
         )
 
     for needed, n in tier.requires.items():
@@ -78,7 +80,9 @@ def test_act_respects_requires_and_repeat_max(case: tuple[dict[str, Any], dt.dat
 @pytest.mark.parametrize("flag", ["dispute", "bankruptcy", "deceased"])
 @given(case=cases(ENGINE.policy))
 @SETTINGS
-def test_blocking_flag_never_makes_it_more_severe(flag: str, case: tuple[dict[str, Any], dt.datetime]) -> None:
+def test_blocking_flag_never_makes_it_more_severe(
+    flag: str, case: tuple[dict[str, Any], dt.datetime]
+) -> None:
     """Adding a blocking flag never yields a more severe action (it holds)."""
     record, now = case
     before = ENGINE.decide(record, now=now)
