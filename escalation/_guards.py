@@ -20,8 +20,8 @@ from escalation._calendar import is_holiday, start_of_day
 from escalation._facts import Situation
 from escalation.policy import (
     BlockGuard,
-    ContactHoursGuard,
     ConsentGuard,
+    ContactHoursGuard,
     CooldownGuard,
     EventFilter,
     FrequencyGuard,
