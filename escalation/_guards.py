@@ -8,6 +8,7 @@ hold in every zone the customer may be in."""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
 import hashlib
@@ -96,20 +97,24 @@ class EventMatcher:
         exclude: tuple[EventFilter, ...],
         default_channels: Iterable[Channel] = (),
         before: dt.datetime | None = None,
+        since: dt.datetime | None = None,
     ) -> list[int]:
         """Indices (into ``sit.events``, oldest first) of the events that match
-        ``flt`` and no ``exclude`` filter, up to the instant ``before``."""
+        ``flt`` and no ``exclude`` filter, at or after ``since`` and up to the
+        instant ``before``."""
         defaults = tuple(default_channels)
         limit = before.timestamp() if before is not None else None
-        key = ("select", id(flt), id(exclude), defaults, limit)
+        first = bisect.bisect_left(self.sit.stamps, since.timestamp()) if since is not None else 0
+        key = ("select", id(flt), id(exclude), defaults, limit, first)
         cached = self.sit.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         out = []
         events, stamps = self.sit.events, self.sit.stamps
-        for index, event in enumerate(events):
+        for index in range(first, len(events)):
             if limit is not None and stamps[index] > limit:
                 break
+            event = events[index]
             if not self.matches(flt, event, defaults):
                 continue
             if exclude and any(self.matches(x, event) for x in exclude):
@@ -247,13 +252,18 @@ def _frequency(
 ) -> GuardVerdict:
     day = sit.local_date(at)
     first, last = _window_days(guard, day)
-    selected = m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at)
+    # Only events inside the window can count, now or on any later day.
+    since = start_of_day(first, sit.tz)
+    selected = m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at, since=since)
     groups: dict[str, list[dt.date]] = {}
     for index in selected:
         key = pseudonym(sit.events[index].address) if guard.per == "address" else "account"
         groups.setdefault(key, []).append(sit.event_day(index))
     if guard.per == "account":
         groups.setdefault("account", [])
+    else:  # an address last used before the window is available: it counts 0
+        for index in m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at):
+            groups.setdefault(pseudonym(sit.events[index].address), [])
     counts = {}
     for key, dates in groups.items():
         n = 0
@@ -280,7 +290,8 @@ def _cooldown(
     rule: GuardRule, guard: CooldownGuard, sit: Situation, channel: Channel, at: dt.datetime, m: EventMatcher
 ) -> GuardVerdict:
     day = sit.local_date(at)
-    selected = m.select(guard.after, guard.exclude, before=at)
+    since = start_of_day(day - (guard.wait - 1) * _DAY, sit.tz)  # older events have run out
+    selected = m.select(guard.after, guard.exclude, before=at, since=since)
     del channel
     if not selected:
         return GuardVerdict(rule, False, facts={"last_event": None, "wait_days": guard.wait})

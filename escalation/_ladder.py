@@ -124,6 +124,66 @@ def _blocked(tier: TierRule, ch: _Channel, sit: Situation) -> list[BlockedAction
     ]
 
 
+def _check_channels(
+    plan: LadderPlan,
+    tier: TierRule,
+    at: dt.datetime,
+    sit: Situation,
+    truth: Truth,
+    matcher: EventMatcher,
+    trace: list[TraceEntry],
+) -> list[_Channel]:
+    """Every applicable guard for each of the tier's channels at instant ``at``."""
+    model = tier.model
+    channels: list[_Channel] = []
+    for channel in model.channel_order:
+        guards = plan.guards_for[(model.id, channel)]
+        verdicts = [check_guard(g, sit, model, channel, at, truth, matcher) for g in guards]
+        blocks = [v for v in verdicts if v.blocked]
+        time: dt.datetime | None = at
+        if blocks:
+            untils = [v.until for v in blocks]
+            time = None if any(u is None for u in untils) else max(u for u in untils if u is not None)
+            if time is not None:
+                time = _reopen(time, guards, sit)
+        channels.append(_Channel(channel, verdicts, blocks, time))
+        for v in verdicts:
+            trace.append(
+                _entry(
+                    rule=f"guard:{v.rule.model.id}",
+                    matched=v.blocked,
+                    facts={k: json_value(x) for k, x in v.facts.items()},
+                    action=model.id,
+                    channel=channel.value,
+                    note=v.note or None,
+                )
+            )
+    return channels
+
+
+def _settle(
+    tier: TierRule,
+    channels: list[_Channel],
+    pending: list[str],
+    sit: Situation,
+    blocked: list[BlockedAction],
+    waiting: list[tuple[dt.datetime, TierRule, Channel, str]],
+    indefinite: list[str],
+) -> str:
+    """Record why an eligible tier cannot act now and when it could; the trace note."""
+    for ch in channels:
+        blocked.extend(_blocked(tier, ch, sit))
+    timed = [(c.time, c) for c in channels if c.time is not None]
+    if timed:
+        when, best = min(timed, key=lambda item: item[0])
+        why = "; ".join(pending + [f"{v.rule.model.id}: {v.note}" for v in best.blocks if v.note])
+        waiting.append((when, tier, best.channel, why))
+        return f"eligible; permitted from {fmt.instant(when, sit)} by {best.channel.value}"
+    guards_named = sorted({v.rule.model.id for c in channels for v in c.blocks})
+    indefinite.append(f"{tier.model.id} blocked by {', '.join(guards_named)}")
+    return "eligible; blocked until an event lifts " + ", ".join(guards_named)
+
+
 def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo) -> Decision:
     """The decision for one situation; ``truth(name)`` answers each named condition."""
     policy = plan.policy
@@ -176,6 +236,7 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
     exhausted_top = 0
     indefinite: list[str] = []
     unmet: list[TierRule] = []
+    deferred: list[tuple[TierRule, dt.datetime, list[str]]] = []
     for tier in reversed(policy.tiers):
         model = tier.model
         rule = f"tier:{model.id}"
@@ -218,39 +279,23 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
             ready_at = max(ready_at, last_own + every)
             pending.append(f"repeat every {_format_duration(every)}, last {fmt.ago(sit.now - last_own)}")
 
-        channels: list[_Channel] = []
-        for channel in model.channel_order:
-            guards = plan.guards_for[(model.id, channel)]
-            verdicts = [check_guard(g, sit, model, channel, ready_at, truth, matcher) for g in guards]
-            blocks = [v for v in verdicts if v.blocked]
-            time: dt.datetime | None = ready_at
-            if blocks:
-                untils = [v.until for v in blocks]
-                time = None if any(u is None for u in untils) else max(u for u in untils if u is not None)
-                if time is not None:
-                    time = _reopen(time, guards, sit)
-            channels.append(_Channel(channel, verdicts, blocks, time))
-            for v in verdicts:
-                trace.append(
-                    _entry(
-                        rule=f"guard:{v.rule.model.id}",
-                        matched=v.blocked,
-                        facts={k: json_value(x) for k, x in v.facts.items()},
-                        action=model.id,
-                        channel=channel.value,
-                        note=v.note or None,
-                    )
-                )
+        if ready_at > sit.now:
+            # Not due yet: its guards are only worth evaluating (at the instant it
+            # becomes due) if no less severe tier can act now.
+            note = f"eligible; not due before {fmt.instant(ready_at, sit)} ({'; '.join(pending)})"
+            trace.append(_entry(rule=rule, matched=True, facts=facts, note=note))
+            deferred.append((tier, ready_at, pending))
+            continue
 
-        figures = fmt.condition_figures(tier.when, sit)
-        open_now = [c for c in channels if not c.blocks] if ready_at == sit.now else []
+        channels = _check_channels(plan, tier, sit.now, sit, truth, matcher, trace)
+        open_now = [c for c in channels if not c.blocks]
         if open_now:
             chosen = open_now[0]
             for ch in channels:
                 if ch is chosen:
                     break
                 blocked.extend(_blocked(tier, ch, sit))
-            parts = [f"{model.id} by {chosen.channel.value}: {figures}"]
+            parts = [f"{model.id} by {chosen.channel.value}: {fmt.condition_figures(tier.when, sit)}"]
             if model.requires:
                 parts.append(
                     ", ".join(
@@ -277,19 +322,20 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
                 severity=tier.severity,
                 blocked=blocked,
             )
-        for ch in channels:
-            blocked.extend(_blocked(tier, ch, sit))
-        timed = [(c.time, c) for c in channels if c.time is not None]
-        if timed:
-            when, best = min(timed, key=lambda item: item[0])
-            why = "; ".join(pending + [f"{v.rule.model.id}: {v.note}" for v in best.blocks if v.note])
-            waiting.append((when, tier, best.channel, why))
-            note = f"eligible; permitted from {fmt.instant(when, sit)} by {best.channel.value}"
-        else:
-            guards_named = sorted({v.rule.model.id for c in channels for v in c.blocks})
-            indefinite.append(f"{model.id} blocked by {', '.join(guards_named)}")
-            note = "eligible; blocked until an event lifts " + ", ".join(guards_named)
-        trace.append(_entry(rule=rule, matched=True, facts=facts, note=note))
+        trace.append(
+            _entry(
+                rule=rule,
+                matched=True,
+                facts=facts,
+                note=_settle(tier, channels, [], sit, blocked, waiting, indefinite),
+            )
+        )
+
+    # Nothing acts now: when will the tiers that are not yet due be permitted?
+    for tier, ready_at, pending in deferred:
+        channels = _check_channels(plan, tier, ready_at, sit, truth, matcher, trace)
+        note = _settle(tier, channels, pending, sit, blocked, waiting, indefinite)
+        trace.append(_entry(rule=f"tier:{tier.model.id}", matched=True, facts={}, note=note))
 
     if waiting:
         when, tier, channel, why = min(waiting, key=lambda item: (item[0], -item[1].severity))
