@@ -155,7 +155,9 @@ def _decide_all(policy: str | None, account: str | None, at: str | None, backend
     now = parse_at(at)
     name, records = read_accounts(account)
     failed = False
+    seen = 0
     for row, record in records:
+        seen += 1
         try:
             yield engine.decide(record, now=now)
         except RecordError as exc:
@@ -164,6 +166,8 @@ def _decide_all(policy: str | None, account: str | None, at: str | None, backend
         except EscalationError as exc:
             failed = True
             click.echo(f"{name}:{row}: {exc}", err=True)
+    if not seen:
+        fail(f"{name}: no account records")
     if failed:
         sys.exit(EXIT_ERROR)
 

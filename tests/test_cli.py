@@ -133,3 +133,16 @@ def test_schema_matches_shipped_file() -> None:
     assert 0 == code
     shipped = json.loads((ROOT / "escalation" / "schemas" / "policy.schema.json").read_text())
     assert shipped == json.loads(out)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "no account records"), (b"\xff\xfe", "invalid JSON"), (b"[1, 2", "invalid JSON")],
+)
+def test_unreadable_account_files(tmp_path: Path, content: bytes, message: str) -> None:
+    """Empty, binary or truncated account files fail with exit 1 and a message, never a traceback."""
+    path = tmp_path / "accounts.json"
+    path.write_bytes(content)
+    code, _, err = run("decide", "--account", str(path), "--at", AT)
+    assert 1 == code
+    assert message in err and "Traceback" not in err
