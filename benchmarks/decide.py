@@ -51,20 +51,20 @@ def record(rng: random.Random, index: int, events: int = 30) -> dict[str, object
     }
 
 
-def run(engine: Engine, records: list[object], label: str) -> None:
+def run(engine: Engine, records: list[object], label: str, trace: bool = True) -> None:
     """Time each decide() call and print throughput and percentiles."""
     for rec in records[:200]:  # warm-up
-        engine.decide(rec, now=NOW)  # type: ignore[arg-type]
+        engine.decide(rec, now=NOW, trace=trace)  # type: ignore[arg-type]
     latencies = []
     start = time.perf_counter()
     for rec in records:
         t0 = time.perf_counter_ns()
-        engine.decide(rec, now=NOW)  # type: ignore[arg-type]
+        engine.decide(rec, now=NOW, trace=trace)  # type: ignore[arg-type]
         latencies.append(time.perf_counter_ns() - t0)
     wall = time.perf_counter() - start
     q = statistics.quantiles(latencies, n=100)
     print(
-        f"{label:<28} {len(records) / wall:>10,.0f} decisions/s   "
+        f"{label:<30} {len(records) / wall:>10,.0f} decisions/s   "
         f"p50 {q[49] / 1000:7.1f} µs   p99 {q[98] / 1000:7.1f} µs"
     )
 
@@ -88,6 +88,7 @@ def main() -> None:
     )
     run(engine, accounts, "pre-validated Account")  # type: ignore[arg-type]
     run(engine, dicts, "dict (validated per call)")  # type: ignore[arg-type]
+    run(engine, accounts, "pre-validated, trace=False", trace=False)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -54,6 +54,35 @@ def _facts_of(names: tuple[str, ...], sit: Situation) -> dict[str, object]:
     return {name: json_value(values.get(name)) for name in names}
 
 
+class _Recorder:
+    """Collects trace entries, or nothing at all when the caller wants no trace
+    (bulk dry-runs): then neither entries nor their figures are built."""
+
+    __slots__ = ("entries", "on")
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.entries: list[TraceEntry] = []
+
+    def add(
+        self,
+        *,
+        rule: str,
+        matched: bool,
+        facts: dict[str, object],
+        action: str | None = None,
+        channel: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        if self.on:
+            self.entries.append(
+                _entry(rule=rule, matched=matched, facts=facts, action=action, channel=channel, note=note)
+            )
+
+    def facts(self, names: tuple[str, ...], sit: Situation) -> dict[str, object]:
+        return _facts_of(names, sit) if self.on else {}
+
+
 def _entry(
     *,
     rule: str,
@@ -131,7 +160,7 @@ def _check_channels(
     sit: Situation,
     truth: Truth,
     matcher: EventMatcher,
-    trace: list[TraceEntry],
+    trace: _Recorder,
 ) -> list[_Channel]:
     """Every applicable guard for each of the tier's channels at instant ``at``."""
     model = tier.model
@@ -147,9 +176,9 @@ def _check_channels(
             if time is not None:
                 time = _reopen(time, guards, sit)
         channels.append(_Channel(channel, verdicts, blocks, time))
-        for v in verdicts:
-            trace.append(
-                _entry(
+        if trace.on:
+            for v in verdicts:
+                trace.add(
                     rule=f"guard:{v.rule.model.id}",
                     matched=v.blocked,
                     facts={k: json_value(x) for k, x in v.facts.items()},
@@ -157,7 +186,6 @@ def _check_channels(
                     channel=channel.value,
                     note=v.note or None,
                 )
-            )
     return channels
 
 
@@ -184,10 +212,12 @@ def _settle(
     return "eligible; blocked until an event lifts " + ", ".join(guards_named)
 
 
-def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo) -> Decision:
+def evaluate(
+    plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo, record_trace: bool = True
+) -> Decision:
     """The decision for one situation; ``truth(name)`` answers each named condition."""
     policy = plan.policy
-    trace: list[TraceEntry] = []
+    trace = _Recorder(record_trace)
     decided_at = sit.now.astimezone(sit.tz)
 
     def decision(status: str, reason: str, **extra: object) -> Decision:
@@ -203,26 +233,26 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
             next_eligible_at=extra.get("next_eligible_at"),
             hold=extra.get("hold"),
             blocked=extra.get("blocked", []),
-            trace=trace,
+            trace=trace.entries,
             policy=plan.policy_info,
             engine=engine,
         )
 
     # 1. holds: the first that applies stops everything
     for hold in policy.holds:
-        facts = _facts_of(hold.when.fact_order, sit)
+        facts = trace.facts(hold.when.fact_order, sit)
         rule = f"hold:{hold.model.id}"
         if not truth(rule):
-            trace.append(_entry(rule=rule, matched=False, facts=facts))
+            trace.add(rule=rule, matched=False, facts=facts)
             continue
         until = _hold_until(hold, sit)
         if until is not None and until <= sit.now:
             note = f"expired at {fmt.instant(until, sit)}"
-            trace.append(_entry(rule=rule, matched=False, facts=facts, note=note))
+            trace.add(rule=rule, matched=False, facts=facts, note=note)
             continue
         until_local = until.astimezone(sit.tz) if until else None
         note = f"holds until {until_local.isoformat()}" if until_local else "holds until an event lifts it"
-        trace.append(_entry(rule=rule, matched=True, facts=facts, note=note))
+        trace.add(rule=rule, matched=True, facts=facts, note=note)
         reason = fmt.fill(hold.model.reason, sit)
         if until_local is not None:
             reason += f" (until {until_local.isoformat()})"
@@ -240,10 +270,10 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
     for tier in reversed(policy.tiers):
         model = tier.model
         rule = f"tier:{model.id}"
-        facts = _facts_of(tier.when.fact_order, sit)
+        facts = trace.facts(tier.when.fact_order, sit)
         if not truth(rule):
             unmet.append(tier)
-            trace.append(_entry(rule=rule, matched=False, facts=facts, note="condition not met"))
+            trace.add(rule=rule, matched=False, facts=facts, note="condition not met")
             continue
         missing = {
             need: (count, sit.tier_done.get(need, 0))
@@ -252,7 +282,7 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
         }
         if missing:
             text = ", ".join(f"{n} {done} of {count} required" for n, (count, done) in missing.items())
-            trace.append(_entry(rule=rule, matched=True, facts=facts, note=f"not eligible: {text}"))
+            trace.add(rule=rule, matched=True, facts=facts, note=f"not eligible: {text}")
             unmet.append(tier)
             continue
         done = sit.tier_done[model.id]
@@ -261,7 +291,7 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
             note = f"used {done} of {limit} in this delinquency cycle"
             exhausted.append(f"{model.id} used {done} of {limit}")
             exhausted_top = max(exhausted_top, tier.severity)
-            trace.append(_entry(rule=rule, matched=True, facts=facts, note=note))
+            trace.add(rule=rule, matched=True, facts=facts, note=note)
             continue
         ready_at = sit.now
         pending: list[str] = []
@@ -283,7 +313,7 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
             # Not due yet: its guards are only worth evaluating (at the instant it
             # becomes due) if no less severe tier can act now.
             note = f"eligible; not due before {fmt.instant(ready_at, sit)} ({'; '.join(pending)})"
-            trace.append(_entry(rule=rule, matched=True, facts=facts, note=note))
+            trace.add(rule=rule, matched=True, facts=facts, note=note)
             deferred.append((tier, ready_at, pending))
             continue
 
@@ -313,7 +343,7 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
                     + ", ".join(sorted({f"{b.action}/{b.channel} by {b.guard}" for b in blocked}))
                 )
             note = f"actionable now by {chosen.channel.value}"
-            trace.append(_entry(rule=rule, matched=True, facts=facts, note=note))
+            trace.add(rule=rule, matched=True, facts=facts, note=note)
             return decision(
                 "act",
                 "; ".join(parts),
@@ -322,20 +352,14 @@ def evaluate(plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo)
                 severity=tier.severity,
                 blocked=blocked,
             )
-        trace.append(
-            _entry(
-                rule=rule,
-                matched=True,
-                facts=facts,
-                note=_settle(tier, channels, [], sit, blocked, waiting, indefinite),
-            )
-        )
+        note = _settle(tier, channels, [], sit, blocked, waiting, indefinite)
+        trace.add(rule=rule, matched=True, facts=facts, note=note)
 
     # Nothing acts now: when will the tiers that are not yet due be permitted?
     for tier, ready_at, pending in deferred:
         channels = _check_channels(plan, tier, ready_at, sit, truth, matcher, trace)
         note = _settle(tier, channels, pending, sit, blocked, waiting, indefinite)
-        trace.append(_entry(rule=f"tier:{tier.model.id}", matched=True, facts={}, note=note))
+        trace.add(rule=f"tier:{tier.model.id}", matched=True, facts={}, note=note)
 
     if waiting:
         when, tier, channel, why = min(waiting, key=lambda item: (item[0], -item[1].severity))

@@ -80,13 +80,15 @@ class Engine:
             raise RecordError(issues, account_id=account.id)
         return account
 
-    def decide(self, record: Account | dict[str, Any], *, now: dt.datetime) -> Decision:
+    def decide(self, record: Account | dict[str, Any], *, now: dt.datetime, trace: bool = True) -> Decision:
         """The next permitted action for one account at instant ``now``.
 
         ``record`` is an :class:`~escalation.record.Account` or a dict in the
         record format. Raises :class:`~escalation.errors.RecordError` for a bad
         record and :class:`~escalation.errors.EvaluationError` when a valid
         record cannot be evaluated — never a more severe action instead.
+        ``trace=False`` leaves ``Decision.trace`` empty (everything else is
+        identical) for bulk runs that do not keep traces.
         """
         if not isinstance(now, dt.datetime) or now.tzinfo is None or now.utcoffset() is None:
             raise UsageError("`now` must be a timezone-aware datetime")
@@ -94,20 +96,20 @@ class Engine:
         sit = derive(account, now, self._policy)
         try:
             truth = self._conditions.truth_for(sit)
-            return evaluate(self._plan, sit, truth, self._info)
+            return evaluate(self._plan, sit, truth, self._info, trace)
         except EscalationError:
             raise
         except (ArithmeticError, TypeError, ValueError) as exc:  # fail closed, never act on a guess
             raise EvaluationError(f"account `{account.id}`: {exc}") from exc
 
     def decide_many(
-        self, records: Iterable[Account | dict[str, Any]], *, now: dt.datetime
+        self, records: Iterable[Account | dict[str, Any]], *, now: dt.datetime, trace: bool = True
     ) -> Iterator[Decision | ErrorRow]:
         """Decide every record; a bad one yields an :class:`ErrorRow` instead of
         stopping the batch, so decisions + error rows = records."""
         for index, record in enumerate(records, start=1):
             try:
-                yield self.decide(record, now=now)
+                yield self.decide(record, now=now, trace=trace)
             except UsageError:
                 raise
             except RecordError as exc:

@@ -51,6 +51,15 @@ class TestDecide:
         second = Engine.from_file(CN_POLICY).decide(copy.deepcopy(example_account), now=NOW).to_json()
         assert first == second
 
+    def test_without_trace_only_the_trace_differs(
+        self, cn_engine: Engine, example_account: dict[str, Any]
+    ) -> None:
+        """`trace=False` (bulk runs) changes nothing but the empty trace."""
+        full = cn_engine.decide(example_account, now=NOW).model_dump()
+        bare = cn_engine.decide(example_account, now=NOW, trace=False).model_dump()
+        assert full["trace"] and [] == bare["trace"]
+        assert {**full, "trace": []} == bare
+
     def test_now_must_be_aware(self, cn_engine: Engine, example_account: dict[str, Any]) -> None:
         """A naive ``now`` is a usage error, not a guess at a time zone."""
         with pytest.raises(UsageError):
