@@ -190,7 +190,28 @@ def check_guard(
     truth: Truth,
     matcher: EventMatcher,
 ) -> GuardVerdict:
-    """Evaluate one guard for (tier, channel) at instant ``at``."""
+    """Evaluate one guard for (tier, channel) at instant ``at``.
+
+    Which tiers a guard covers is settled (by :func:`applies`) before this is called; its verdict
+    depends only on the channel and the instant, so it is memoised per decision
+    (the same quiet-hours guard is asked about every tier and channel)."""
+    key = ("verdict", id(rule), channel, at)
+    verdict: GuardVerdict | None = sit.cache.get(key)
+    if verdict is None:
+        verdict = sit.cache[key] = _check(rule, sit, channel, at, truth, matcher)
+    return verdict
+
+
+def _check(
+    rule: GuardRule,
+    sit: Situation,
+    channel: Channel,
+    at: dt.datetime,
+    truth: Truth,
+    matcher: EventMatcher,
+) -> GuardVerdict:
+    # Deliberately not given the tier: a verdict must depend only on (guard,
+    # channel, instant) for the memo above to be right. Tier selection is `applies`.
     if rule.unless is not None and truth(f"guard:{rule.model.id}:unless"):
         facts = {name: sit.values.get(name) for name in sorted(rule.unless.facts)}
         return GuardVerdict(rule, False, facts=facts, note=f"lifted: `{rule.unless.source}` holds")
