@@ -26,6 +26,8 @@ from escalation.explain import render_text
 from escalation.policy import Policy, load_policy
 from escalation.record import (
     Account,
+    ActorType,
+    BreathingSpace,
     Channel,
     Direction,
     HistoryEvent,
@@ -40,8 +42,10 @@ __version__ = engine_version()
 
 __all__ = [
     "Account",
+    "ActorType",
     "BackendUnavailableError",
     "BlockedAction",
+    "BreathingSpace",
     "Channel",
     "Decision",
     "Direction",

@@ -6,6 +6,7 @@ ids, limitation period). Nothing here reads the clock."""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,6 +32,17 @@ _CONVERSATION, _PAYMENT, _PROMISE = Outcome.CONVERSATION, Outcome.PAYMENT, Outco
 _ACTIVE = PlanStatus.ACTIVE
 _CHANNELS = tuple(Channel)
 _CONTACT_KEYS = tuple((c, f"contacts_7d.{c.value}", f"contacts_30d.{c.value}") for c in _CHANNELS)
+# A call attempt that did not reach the debtor (CN 失联: three in a row, or an invalid number).
+_UNREACHED = frozenset(
+    {
+        Outcome.NO_ANSWER,
+        Outcome.BUSY,
+        Outcome.FAILED,
+        Outcome.NOT_IN_SERVICE,
+        Outcome.VOICEMAIL,
+        Outcome.WRONG_PARTY,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +131,9 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
     contacts_30d = dict.fromkeys(_CHANNELS, 0)
     conversations_30d = 0
     consent: list[tuple[dt.datetime, dt.datetime]] = []
+    talks: list[float] = []  # conversations, oldest first: each ends the consent given before it
+    attempts: list[HistoryEvent] = []  # this cycle's call attempts to the debtor, oldest first
+    third_party = {t.model.id for t in policy.tiers if "third_party" in t.model.tags}
     payments: list[dt.datetime] = []
     promises: list[dt.datetime] = []
     for ts, event in zip(stamps, events, strict=True):
@@ -134,6 +149,17 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
                 contacts_30d[event.channel] += 1
                 if ts > week_ago:
                     contacts_7d[event.channel] += 1
+        if (
+            event.direction is _OUTBOUND
+            and event.channel is Channel.PHONE
+            and ts >= cycle_ts
+            and not event.misdirected
+            and event.action not in third_party
+            and outcome is not None
+        ):
+            attempts.append(event)
+        if outcome is _CONVERSATION:
+            talks.append(ts)
         if outcome is not None:
             if outcome is _CONVERSATION and ts > month_ago:
                 conversations_30d += 1
@@ -143,6 +169,14 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
                 promises.append(event.at)
         if event.consent_until is not None:
             consent.append((event.at, event.consent_until))
+    # Consent to be contacted ends at its own `consent_until`, or earlier at the
+    # first conversation after it was given (Reg F comment 14(b)(3)(i)-2).
+    windows = []
+    for start, end in consent:
+        later = bisect.bisect_right(talks, start.timestamp())
+        if later < len(talks) and talks[later] < end.timestamp():
+            end = dt.datetime.fromtimestamp(talks[later], tz=end.tzinfo)
+        windows.append((start, end))
 
     promise = account.promise_to_pay
     promise_active = promise is not None and not any(p >= promise.made_at for p in payments)
@@ -183,6 +217,14 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
         values[key_7d] = contacts_7d[channel]
         values[key_30d] = contacts_30d[channel]
 
+    values.update(_notice_facts(account, today))
+    values.update(_reachability(attempts))
+    active = [
+        (today - start.astimezone(tz).date()).days + 1 for start, end in windows if start < now <= end
+    ]
+    if active:
+        values["consent_day"] = min(active)
+
     time_barred = _time_barred(account, today, policy)
     if time_barred is not None:
         values["time_barred"] = time_barred
@@ -204,9 +246,45 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
         tier_done=done,
         tier_last=last_in_cycle,
         values=values,
-        consent_windows=tuple(consent),
+        consent_windows=tuple(windows),
         cache={},
     )
+
+
+def _notice_facts(account: Account, today: dt.date) -> dict[str, Any]:
+    """Facts from the notices and requests on the record."""
+    disputed, verified = account.dispute_received_at, account.verification_sent_at
+    values: dict[str, Any] = {
+        # a dispute is open until verification is sent after it
+        "dispute_open": disputed is not None and (verified is None or verified < disputed),
+        # effective on receipt: the record only carries it once received
+        "cease_received": account.cease_communication_received_at is not None
+        or "cease_communication" in account.flags,
+    }
+    space = account.breathing_space
+    values["breathing_space_active"] = space is not None and space.start <= today and (
+        space.end is None or today <= space.end
+    )
+    if account.actor_type is not None:
+        values["actor_type"] = account.actor_type.value
+    if account.principal is not None:
+        values["principal"] = account.principal
+    return values
+
+
+def _reachability(attempts: list[HistoryEvent]) -> dict[str, Any]:
+    """Consecutive unanswered call attempts (newest back to the last that got
+    through) and whether every number tried last came back not in service."""
+    streak = 0
+    for event in reversed(attempts):
+        if event.outcome not in _UNREACHED:
+            break
+        streak += 1
+    latest: dict[str | None, Outcome | None] = {}
+    for event in attempts:
+        latest[event.address] = event.outcome
+    invalid = bool(latest) and all(o is Outcome.NOT_IN_SERVICE for o in latest.values())
+    return {"consecutive_failed_attempts": streak, "number_invalid": invalid}
 
 
 def _time_barred(account: Account, today: dt.date, policy: Policy) -> bool | None:
@@ -219,7 +297,8 @@ def _time_barred(account: Account, today: dt.date, policy: Policy) -> bool | Non
     known = [d for d in starts if d is not None]
     if not known:
         return None
-    return today >= add_years(max(known), limitation.years)
+    years = limitation.by_jurisdiction.get(account.jurisdiction or "", limitation.years)
+    return today >= add_years(max(known), years)
 
 
 def json_value(value: Any) -> Any:

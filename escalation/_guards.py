@@ -58,6 +58,8 @@ def applies(rule: GuardRule, tier: Tier, channel: Channel) -> bool:
         return False
     if guard.tags and not set(guard.tags) & set(tier.tags):
         return False
+    if guard.except_tags and set(guard.except_tags) & set(tier.tags):
+        return False
     return not (guard.actions and tier.id not in guard.actions)
 
 
@@ -69,8 +71,15 @@ class EventMatcher:
         self.sit = sit
         self.tags_of = tags_of
 
-    def in_consent(self, event: HistoryEvent) -> bool:
-        return any(start <= event.at <= end for start, end in self.sit.consent_windows)
+    def in_consent(self, event: HistoryEvent, days: int | None = None) -> bool:
+        """Whether ``event`` falls after a consent was given and before it ended
+        (at most ``days`` calendar days, the consent's own day being day 1)."""
+        for start, end in self.sit.consent_windows:
+            if not start < event.at <= end:
+                continue
+            if days is None or event.at < start_of_day(self.sit.local_date(start) + days * _DAY, self.sit.tz):
+                return True
+        return False
 
     def matches(self, flt: EventFilter, event: HistoryEvent, channels: tuple[Channel, ...] = ()) -> bool:
         # StrEnum members compare equal to their string values: no `.value` lookups here.
@@ -89,7 +98,9 @@ class EventMatcher:
                 return False
         if flt.misdirected is not None and event.misdirected != flt.misdirected:
             return False
-        return flt.during_consent is None or self.in_consent(event) == flt.during_consent
+        if flt.in_cycle is not None and (event.at >= self.sit.cycle_start) != flt.in_cycle:
+            return False
+        return flt.during_consent is None or self.in_consent(event, flt.consent_days) == flt.during_consent
 
     def select(
         self,
@@ -268,18 +279,55 @@ def _release_day(guard: FrequencyGuard, day: dt.date, dates: list[dt.date]) -> d
     return day + guard.window * _DAY  # pragma: no cover - loop always finds one
 
 
+def _strictest(verdicts: list[GuardVerdict]) -> GuardVerdict:
+    """One verdict from the same guard counted in several zones: blocked if any
+    zone blocks, until the latest release (none if any zone has none)."""
+    blocking = [v for v in verdicts if v.blocked]
+    if not blocking:
+        return verdicts[0]
+    for verdict in blocking:
+        if verdict.until is None:
+            return verdict
+    return max(blocking, key=lambda v: v.until or _EPOCH)
+
+
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _day_zones(guard: FrequencyGuard | CooldownGuard, sit: Situation) -> tuple[ZoneInfo, ...]:
+    return (sit.tz,) if guard.days_in == "account" else sit.zones
+
+
+def _day_of(sit: Situation, index: int, tz: ZoneInfo) -> dt.date:
+    return sit.event_day(index) if tz is sit.tz else sit.events[index].at.astimezone(tz).date()
+
+
 def _frequency(
     rule: GuardRule, guard: FrequencyGuard, sit: Situation, channel: Channel, at: dt.datetime, m: EventMatcher
 ) -> GuardVerdict:
-    day = sit.local_date(at)
+    zones = _day_zones(guard, sit)
+    verdicts = [_frequency_in(rule, guard, sit, channel, at, m, tz) for tz in zones]
+    return _strictest(verdicts)
+
+
+def _frequency_in(
+    rule: GuardRule,
+    guard: FrequencyGuard,
+    sit: Situation,
+    channel: Channel,
+    at: dt.datetime,
+    m: EventMatcher,
+    tz: ZoneInfo,
+) -> GuardVerdict:
+    day = at.astimezone(tz).date()
     first, last = _window_days(guard, day)
     # Only events inside the window can count, now or on any later day.
-    since = start_of_day(first, sit.tz)
+    since = start_of_day(first, tz)
     selected = m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at, since=since)
     groups: dict[str, list[dt.date]] = {}
     for index in selected:
         key = pseudonym(sit.events[index].address) if guard.per == "address" else "account"
-        groups.setdefault(key, []).append(sit.event_day(index))
+        groups.setdefault(key, []).append(_day_of(sit, index, tz))
     if guard.per == "account":
         groups.setdefault("account", [])
     else:  # an address last used before the window is available: it counts 0
@@ -294,6 +342,8 @@ def _frequency(
         counts[key] = n
     window = guard.window if guard.window == "calendar_month" else f"{guard.window}d"
     facts: dict[str, Any] = {"counted": counts, "max": guard.max, "window": f"{first}..{last} ({window})"}
+    if tz is not sit.tz:
+        facts["zone"] = str(tz)
     at_limit = {key for key, n in counts.items() if n >= guard.max}
     if not groups or at_limit != set(counts):
         if guard.max == 0:
@@ -301,7 +351,7 @@ def _frequency(
         return GuardVerdict(rule, False, facts=facts)
     releases = [_release_day(guard, day, groups[key]) for key in at_limit]
     known = [r for r in releases if r is not None]
-    until = start_of_day(min(known), sit.tz) if known and len(known) == len(releases) else None
+    until = start_of_day(min(known), tz) if known and len(known) == len(releases) else None
     total = max(counts.values())
     note = f"{total} counted in {first}..{last}; the limit is {guard.max}"
     return GuardVerdict(rule, True, until, facts, note)
@@ -310,18 +360,26 @@ def _frequency(
 def _cooldown(
     rule: GuardRule, guard: CooldownGuard, sit: Situation, channel: Channel, at: dt.datetime, m: EventMatcher
 ) -> GuardVerdict:
-    day = sit.local_date(at)
-    since = start_of_day(day - (guard.wait - 1) * _DAY, sit.tz)  # older events have run out
-    selected = m.select(guard.after, guard.exclude, before=at, since=since)
     del channel
+    return _strictest([_cooldown_in(rule, guard, sit, at, m, tz) for tz in _day_zones(guard, sit)])
+
+
+def _cooldown_in(
+    rule: GuardRule, guard: CooldownGuard, sit: Situation, at: dt.datetime, m: EventMatcher, tz: ZoneInfo
+) -> GuardVerdict:
+    day = at.astimezone(tz).date()
+    since = start_of_day(day - (guard.wait - 1) * _DAY, tz)  # older events have run out
+    selected = m.select(guard.after, guard.exclude, before=at, since=since)
     if not selected:
         return GuardVerdict(rule, False, facts={"last_event": None, "wait_days": guard.wait})
-    last = max(sit.event_day(index) for index in selected)
+    last = max(_day_of(sit, index, tz) for index in selected)
     ends = last + guard.wait * _DAY  # the event's day is day 1
-    facts = {"last_event": last.isoformat(), "wait_days": guard.wait}
+    facts: dict[str, Any] = {"last_event": last.isoformat(), "wait_days": guard.wait}
+    if tz is not sit.tz:
+        facts["zone"] = str(tz)
     if day < ends:
         note = f"within {guard.wait} days of {last.isoformat()} (day 1); ends {ends.isoformat()}"
-        return GuardVerdict(rule, True, start_of_day(ends, sit.tz), facts, note)
+        return GuardVerdict(rule, True, start_of_day(ends, tz), facts, note)
     return GuardVerdict(rule, False, facts=facts)
 
 
@@ -359,10 +417,15 @@ def _prerequisite(
             assert alt.event is not None
             starts.extend(sit.events[i].at for i in m.select(alt.event, guard.exclude, before=at))
         undo = [sit.events[i].at for i in m.select(alt.undone_by, (), before=at)] if alt.undone_by is not None else []
-        for start in starts:
-            if any(u >= start for u in undo):
-                continue  # undone since (e.g. the letter came back undeliverable)
-            ready = start + alt.at_least
+        # undone since (e.g. the letter came back undeliverable)
+        valid = [start for start in starts if not any(u >= start for u in undo)]
+        if alt.nth > 1 or alt.min_gap is not None:
+            valid = _nth(valid, alt.nth, alt.min_gap or 0, sit)
+        for start in valid:
+            if alt.calendar_days:  # whole local days: met when day `date + N` begins
+                ready = start_of_day(sit.local_date(start) + alt.at_least // _DAY * _DAY, sit.tz)
+            else:
+                ready = start + alt.at_least
             seen.append(start.isoformat())
             if ready <= at:
                 return GuardVerdict(rule, False, facts={"satisfied_by": start.isoformat()})
@@ -370,3 +433,16 @@ def _prerequisite(
     until = min(pending) if pending else None
     note = "prerequisite not met" if not pending else f"prerequisite met at {until.isoformat() if until else ''}"
     return GuardVerdict(rule, True, until, {"events": seen}, note)
+
+
+def _nth(starts: list[dt.datetime], nth: int, gap: int, sit: Situation) -> list[dt.datetime]:
+    """The earliest ``nth`` event of a chain in which each counted event is at
+    least ``gap`` calendar days after the one counted before it (empty when
+    there are not that many)."""
+    chain: list[dt.datetime] = []
+    for start in sorted(starts):
+        if not chain or (sit.local_date(start) - sit.local_date(chain[-1])).days >= gap:
+            chain.append(start)
+            if len(chain) == nth:
+                return [start]
+    return []

@@ -95,6 +95,9 @@ ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Authority = Literal["law", "regulator", "self-regulation", "policy"]
+# Whose calendar days a window counts: the account's zone, or every zone the
+# customer may be in (the strictest result wins).
+DaysIn = Literal["account", "every_zone"]
 
 # Record dates a prerequisite, a hold's `until` or a block's `until` may name.
 RECORD_DATES = {
@@ -106,6 +109,14 @@ RECORD_DATES = {
     "promise_to_pay.due_date": "date",
     "promise_to_pay.made_at": "datetime",
     "payment_plan.next_due_date": "date",
+    "dispute_received_at": "datetime",
+    "verification_sent_at": "datetime",
+    "cease_communication_received_at": "datetime",
+    "negative_info_notice_sent_at": "datetime",
+    "default_notice_served_at": "date",
+    "letter_of_claim_at": "date",
+    "breathing_space.start": "date",
+    "breathing_space.end": "date",
 }
 
 # ----------------------------------------------------------------- models
@@ -127,7 +138,16 @@ class EventFilter(BaseModel):
         description="true: only events inside a window the customer consented to "
         "(a history event's `consent_until`); false: only events outside one",
     )
+    consent_days: CalendarDays | None = Field(
+        default=None,
+        description="a consent window lasts at most this many calendar days, the day "
+        "the consent was given being day 1 (Regulation F: 7)",
+    )
     misdirected: bool | None = None
+    in_cycle: bool | None = Field(
+        default=None,
+        description="true: only events in the current delinquency cycle; false: only before it",
+    )
 
 
 class _GuardBase(BaseModel):
@@ -140,6 +160,11 @@ class _GuardBase(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
     cite: str = Field(min_length=1, max_length=500)
     authority: Authority | None = None
+    except_tags: tuple[Tag, ...] = Field(
+        default=(),
+        description="tiers carrying any of these tags are outside the guard "
+        "(e.g. the notices a cease-communication request still allows)",
+    )
     unless: str | None = None
     exclude: tuple[EventFilter, ...] = ()
     description: str | None = None
@@ -172,6 +197,7 @@ class FrequencyGuard(_GuardBase):
     window: CalendarDays | Literal["calendar_month"]
     count: EventFilter = EventFilter()
     per: Literal["account", "address"] = "account"
+    days_in: DaysIn = "account"
 
 
 class CooldownGuard(_GuardBase):
@@ -180,6 +206,7 @@ class CooldownGuard(_GuardBase):
     kind: Literal["cooldown"]
     after: EventFilter
     wait: CalendarDays
+    days_in: DaysIn = "account"
 
 
 class BlockGuard(_GuardBase):
@@ -206,6 +233,15 @@ class Prerequisite(BaseModel):
     record_date: str | None = None
     at_least: Duration = timedelta(0)
     undone_by: EventFilter | None = None
+    calendar_days: bool = Field(
+        default=False,
+        description="count `at_least` in whole calendar days of the account's zone from "
+        "the event's date: met at the start of day event date + N",
+    )
+    nth: int = Field(default=1, ge=1, le=100, description="the n-th matching event starts the period")
+    min_gap: CalendarDays | None = Field(
+        default=None, description="events count towards `nth` only this many calendar days apart"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Prerequisite:
@@ -213,6 +249,10 @@ class Prerequisite(BaseModel):
             raise ValueError("give exactly one of `event` or `record_date`")
         if self.record_date is not None and self.record_date not in RECORD_DATES:
             raise ValueError(f"`record_date` must be one of {sorted(RECORD_DATES)}")
+        if self.calendar_days and self.at_least % timedelta(days=1):
+            raise ValueError("with `calendar_days`, `at_least` must be whole days")
+        if (self.nth > 1 or self.min_gap is not None) and self.event is None:
+            raise ValueError("`nth` and `min_gap` need an `event`")
         return self
 
 
@@ -224,6 +264,9 @@ class PrerequisiteGuard(_GuardBase):
     record_date: str | None = None
     at_least: Duration = timedelta(0)
     undone_by: EventFilter | None = None
+    calendar_days: bool = False
+    nth: int = Field(default=1, ge=1, le=100)
+    min_gap: CalendarDays | None = None
     any_of: tuple[Prerequisite, ...] = ()
 
     @model_validator(mode="after")
@@ -232,23 +275,25 @@ class PrerequisiteGuard(_GuardBase):
         if single == bool(self.any_of):
             raise ValueError("give either `event`/`record_date` or `any_of`, not both")
         if single:
-            Prerequisite(
-                event=self.event,
-                record_date=self.record_date,
-                at_least=self.at_least,
-                undone_by=self.undone_by,
-            )
+            self._single()
         return self
+
+    def _single(self) -> Prerequisite:
+        return Prerequisite(
+            event=self.event,
+            record_date=self.record_date,
+            at_least=self.at_least,
+            undone_by=self.undone_by,
+            calendar_days=self.calendar_days,
+            nth=self.nth,
+            min_gap=self.min_gap,
+        )
 
     def alternatives(self) -> tuple[Prerequisite, ...]:
         """The prerequisites, any one of which lifts the guard."""
         if self.any_of:
             return self.any_of
-        return (
-            Prerequisite(
-                event=self.event, record_date=self.record_date, at_least=self.at_least, undone_by=self.undone_by
-            ),
-        )
+        return (self._single(),)
 
 
 Guard = Annotated[
@@ -319,6 +364,10 @@ class Limitation(BaseModel):
         "charged_off_at",
     )
     cite: str | None = None
+    by_jurisdiction: dict[str, Annotated[int, Field(ge=1, le=50)]] = Field(
+        default={},
+        description="years for an account whose `jurisdiction` is the key (e.g. `GB-SCT: 5`)",
+    )
 
 
 class PolicyHeader(BaseModel):
@@ -406,6 +455,14 @@ BASE_FACTS: dict[str, FactType] = {
     "local_hour": FactType.NUMBER,
     "weekday": FactType.STRING,
     "promise_to_pay.amount": FactType.MONEY,
+    "actor_type": FactType.STRING,
+    "principal": FactType.MONEY,
+    "dispute_open": FactType.BOOL,
+    "cease_received": FactType.BOOL,
+    "breathing_space_active": FactType.BOOL,
+    "consent_day": FactType.NUMBER,
+    "consecutive_failed_attempts": FactType.NUMBER,
+    "number_invalid": FactType.BOOL,
 }
 
 

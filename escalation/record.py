@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -30,6 +30,8 @@ from escalation.errors import RecordError, RecordIssue
 
 __all__ = [
     "Account",
+    "ActorType",
+    "BreathingSpace",
     "Channel",
     "Direction",
     "HistoryEvent",
@@ -82,6 +84,15 @@ class Direction(StrEnum):
 
     OUTBOUND = "outbound"
     INBOUND = "inbound"
+
+
+class ActorType(StrEnum):
+    """Who is collecting: it decides which regimes apply (Regulation F binds
+    debt collectors, not a creditor collecting in its own name)."""
+
+    FIRST_PARTY_CREDITOR = "first_party_creditor"
+    THIRD_PARTY_COLLECTOR = "third_party_collector"
+    DEBT_BUYER = "debt_buyer"
 
 
 class PlanStatus(StrEnum):
@@ -143,6 +154,24 @@ class PaymentPlan(BaseModel):
     next_due_date: dt.date | None = None
 
 
+class BreathingSpace(BaseModel):
+    """A Debt Respite Scheme moratorium (England & Wales), with the dates as
+    the Insolvency Service notified them: never computed here. A mental health
+    crisis moratorium has no ``end`` until the crisis treatment end is known."""
+
+    model_config = _MODEL
+
+    type: Literal["standard", "mental_health_crisis"]
+    start: dt.date
+    end: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BreathingSpace:
+        if self.end is not None and self.end < self.start:
+            raise ValueError("`end` is before `start`")
+        return self
+
+
 class Account(BaseModel):
     """One account as the lender knows it at the evaluation instant."""
 
@@ -167,6 +196,17 @@ class Account(BaseModel):
     validation_notice_sent_at: AwareDatetime | None = None
     last_payment_at: dt.date | None = None
     charged_off_at: dt.date | None = None
+    # Who collects, and the principal alone (CN criminal thresholds exclude interest and fees).
+    actor_type: ActorType | None = None
+    principal: Money | None = None
+    # Notices and requests, each dated as received or served (compliance rule packs read them).
+    dispute_received_at: AwareDatetime | None = None
+    verification_sent_at: AwareDatetime | None = None
+    cease_communication_received_at: AwareDatetime | None = None
+    negative_info_notice_sent_at: AwareDatetime | None = None
+    default_notice_served_at: dt.date | None = None
+    letter_of_claim_at: dt.date | None = None
+    breathing_space: BreathingSpace | None = None
     history: tuple[HistoryEvent, ...] = Field(default=(), max_length=MAX_HISTORY_EVENTS)
 
     @field_validator("currency")
@@ -238,6 +278,17 @@ def local_date(instant: dt.datetime, tz: ZoneInfo) -> dt.date:
     return instant.astimezone(tz).date()
 
 
+# Record instants and dates that record past facts: none may lie after `now`.
+_INSTANT_FIELDS = (
+    "validation_notice_sent_at",
+    "dispute_received_at",
+    "verification_sent_at",
+    "cease_communication_received_at",
+    "negative_info_notice_sent_at",
+)
+_DATE_FIELDS = ("last_payment_at", "charged_off_at", "default_notice_served_at", "letter_of_claim_at")
+
+
 def check_at(account: Account, now: dt.datetime, tz: ZoneInfo) -> list[RecordIssue]:
     """Checks that need the evaluation instant: nothing dated after ``now``, and
     ``days_overdue`` consistent with ``overdue_since`` (counted in ``tz``)."""
@@ -261,15 +312,18 @@ def check_at(account: Account, now: dt.datetime, tz: ZoneInfo) -> list[RecordIss
                         f"{account.overdue_since.isoformat()} gives {counted} on {today.isoformat()}",
                     )
                 )
-    for name in ("validation_notice_sent_at",):
+    for name in _INSTANT_FIELDS:
         value = getattr(account, name)
         if value is not None and value > now:
             issues.append(RecordIssue(name, f"is after the evaluation instant {now.isoformat()}"))
+    if account.breathing_space is not None and account.breathing_space.start > today:
+        # the end is legitimately in the future; the start is a notified fact
+        issues.append(RecordIssue("breathing_space.start", f"is after today ({today.isoformat()})"))
     if account.promise_to_pay is not None and account.promise_to_pay.made_at > now:
         issues.append(
             RecordIssue("promise_to_pay.made_at", f"is after the evaluation instant {now.isoformat()}")
         )
-    for name in ("last_payment_at", "charged_off_at"):
+    for name in _DATE_FIELDS:
         value = getattr(account, name)
         if value is not None and value > today:
             issues.append(RecordIssue(name, f"is after today ({today.isoformat()})"))
