@@ -58,6 +58,7 @@ class Channel(StrEnum):
     LETTER = "letter"
     VISIT = "visit"
     LEGAL = "legal"
+    BUREAU = "bureau"  # furnishing to a credit bureau: no contact with the customer
 
 
 class Outcome(StrEnum):
