@@ -80,6 +80,8 @@ Duration = Annotated[
 
 
 def _calendar_days(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value  # already validated (a model rebuilt from another's fields)
     if isinstance(value, str) and (match := re.fullmatch(r"(\d{1,4})d", value.strip())):
         days = int(match.group(1))
         if days >= 1:
