@@ -16,6 +16,7 @@ from escalation._facts import account_zone, derive
 from escalation._ladder import LadderPlan, evaluate
 from escalation.decision import Decision, EngineInfo, ErrorRow
 from escalation.errors import EscalationError, EvaluationError, RecordError, RecordIssue, UsageError
+from escalation.journal import Journal, after_decision
 from escalation.policy import Policy, load_policy
 from escalation.record import Account, check_at, parse_account
 
@@ -40,19 +41,20 @@ class Engine:
     'act'
     """
 
-    def __init__(self, policy: Policy, *, backend: Backend = "native") -> None:
+    def __init__(self, policy: Policy, *, backend: Backend = "native", journal: Journal | None = None) -> None:
         self._policy = policy
         self._plan = LadderPlan.build(policy)
         self._conditions = make_conditions(policy, backend)
         self._info = EngineInfo(version=engine_version(), backend=backend)
+        self._journal = journal  # every decision is journaled before it is returned
 
     @classmethod
-    def from_file(cls, path: str | Path, *, backend: Backend = "native") -> Engine:
+    def from_file(cls, path: str | Path, *, backend: Backend = "native", journal: Journal | None = None) -> Engine:
         """Load the policy at ``path`` (with its rule packs) and build an engine.
 
         Raises :class:`~escalation.errors.PolicyError` when the policy is invalid.
         """
-        return cls(load_policy(path), backend=backend)
+        return cls(load_policy(path), backend=backend, journal=journal)
 
     @property
     def policy(self) -> Policy:
@@ -96,11 +98,13 @@ class Engine:
         sit = derive(account, now, self._policy)
         try:
             truth = self._conditions.truth_for(sit)
-            return evaluate(self._plan, sit, truth, self._info, trace)
+            decision = evaluate(self._plan, sit, truth, self._info, trace)
         except EscalationError:
             raise
         except (ArithmeticError, TypeError, ValueError) as exc:  # fail closed, never act on a guess
             raise EvaluationError(f"account `{account.id}`: {exc}") from exc
+        after_decision(self._journal, account, now, decision, self._policy, trace)  # journal + log
+        return decision
 
     def decide_many(
         self, records: Iterable[Account | dict[str, Any]], *, now: dt.datetime, trace: bool = True
