@@ -19,6 +19,7 @@ import click
 from escalation._bundled import DEFAULT_ACCOUNT, DEFAULT_POLICY, bundled
 from escalation.engine import Engine
 from escalation.errors import BackendUnavailableError, EscalationError, PolicyError, PolicyIssue, RecordError
+from escalation.journal import Journal
 
 EXIT_OK, EXIT_ERROR, EXIT_DIFFER, EXIT_POLICY = 0, 1, 2, 3
 MAX_ACCOUNT_BYTES = 16 * 1024 * 1024
@@ -52,11 +53,12 @@ def parse_at(value: str | None) -> dt.datetime:
     return moment
 
 
-def load_engine(policy: str | None, backend: str) -> Engine:
-    """The engine for ``--policy`` (the bundled CN policy by default)."""
+def load_engine(policy: str | None, backend: str, journal: Journal | None = None) -> Engine:
+    """The engine for ``--policy`` (the bundled CN policy by default), journaling
+    every decision to ``journal`` when one is given."""
     path = Path(policy) if policy else bundled(DEFAULT_POLICY)
     try:
-        return Engine.from_file(path, backend=backend)  # type: ignore[arg-type]
+        return Engine.from_file(path, backend=backend, journal=journal)  # type: ignore[arg-type]
     except PolicyError as exc:
         policy_errors(exc)
     except BackendUnavailableError as exc:
@@ -120,8 +122,19 @@ def common_options(func: F) -> F:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="escalation")
-def main() -> None:
+@click.option(
+    "--log-format", type=click.Choice(["console", "json"]), default="console", show_default=True,
+    help="format of log events on stderr",
+)  # fmt: skip
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
+    show_default=True, help="info: one event per decision (ids, action, guards; no personal data)",
+)  # fmt: skip
+def main(log_format: str, log_level: str) -> None:
     """Rule-based collections escalation: the next permitted action, with a reason."""
+    from escalation._logging import configure_cli
+
+    configure_cli(log_format, log_level)
 
 
 @main.command()
@@ -150,8 +163,12 @@ def check(policies: tuple[str, ...]) -> None:
         sys.exit(EXIT_POLICY)
 
 
-def _decide_all(policy: str | None, account: str | None, at: str | None, backend: str) -> Iterator[Any]:
-    engine = load_engine(policy, backend)
+def _decide_all(
+    policy: str | None, account: str | None, at: str | None, backend: str, journal: str | None = None
+) -> Iterator[Any]:
+    from escalation.cli_audit import open_cli_journal
+
+    engine = load_engine(policy, backend, open_cli_journal(journal))
     now = parse_at(at)
     name, records = read_accounts(account)
     failed = False
@@ -175,9 +192,12 @@ def _decide_all(policy: str | None, account: str | None, at: str | None, backend
 @main.command()
 @common_options
 @click.option("--pretty/--compact", default=True, show_default=True, help="indent the JSON")
-def decide(policy: str | None, account: str | None, at: str | None, backend: str, pretty: bool) -> None:
+@click.option("--journal", "-j", metavar="JOURNAL", help="journal every decision (.jsonl, .sqlite, postgresql://)")
+def decide(
+    policy: str | None, account: str | None, at: str | None, backend: str, pretty: bool, journal: str | None
+) -> None:
     """Decide the next permitted action; print the decision as JSON."""
-    for decision in _decide_all(policy, account, at, backend):
+    for decision in _decide_all(policy, account, at, backend, journal):
         click.echo(decision.to_json(indent=2 if pretty else None))
 
 
@@ -244,6 +264,10 @@ def schema() -> None:
 
     click.echo(json.dumps(policy_schema(), indent=2, sort_keys=True))
 
+
+from escalation.cli_audit import audit  # noqa: E402 - registered last, beside the other groups
+
+main.add_command(audit)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -448,6 +448,9 @@ class JsonlJournal(_JournalBase):
     records). A torn last line (a writer killed mid-write, never
     acknowledged) is cut off by the next writer and reported by ``verify``."""
 
+    #: The anchor is written after the fsync, outside it: it may lag one record.
+    head_may_lag = True
+
     def __init__(self, path: str | Path, *, masking: Masking | None = None, sync: bool = True, create: bool = True):
         super().__init__(masking)
         self._path = Path(path)
