@@ -23,6 +23,17 @@ from escalation.errors import (
     UsageError,
 )
 from escalation.explain import render_text
+from escalation.journal import (
+    Journal,
+    JournalError,
+    JournalRecord,
+    JsonlJournal,
+    SqliteJournal,
+    StoredPolicy,
+    open_journal,
+    record_decision,
+)
+from escalation.masking import Masking, MaskingError
 from escalation.policy import Policy, load_policy
 from escalation.record import (
     Account,
@@ -55,6 +66,12 @@ __all__ = [
     "EscalationError",
     "EvaluationError",
     "HistoryEvent",
+    "Journal",
+    "JournalError",
+    "JournalRecord",
+    "JsonlJournal",
+    "Masking",
+    "MaskingError",
     "Outcome",
     "PaymentPlan",
     "PlanStatus",
@@ -65,11 +82,15 @@ __all__ = [
     "PromiseToPay",
     "RecordError",
     "RecordIssue",
+    "SqliteJournal",
+    "StoredPolicy",
     "TraceEntry",
     "UsageError",
     "__version__",
     "load_policy",
+    "open_journal",
     "parse_account",
+    "record_decision",
     "render_text",
 ]
 
