@@ -137,7 +137,8 @@ def verify(journal: Journal, *, check_policies: bool = True, expect_head: str | 
         _check_expected(expect_head, hashes, out)
     if not out.problems and torn is not None:
         out.notes.append(
-            f"truncated tail: {torn.where} is an incomplete record ({len(torn.text.encode())} bytes), a write "
+            f"truncated tail: {torn.where} is an incomplete record ({len(torn.text.encode())} bytes), "
+            "a write "
             f"that never completed and was never acknowledged; the {out.records} complete records verify"
         )
     if check_policies:
@@ -155,7 +156,9 @@ def _check_one(
     position_of: dict[int, str],
 ) -> Problem | None:
     if rec is None or data is None:
-        return Problem("corrupt", index, None, raw.where, f"record {index} is not a readable record ({error})")
+        return Problem(
+            "corrupt", index, None, raw.where, f"record {index} is not a readable record ({error})"
+        )
     if record_hash(data) != rec.hash:
         return Problem(
             "edited", rec.seq, rec.id, raw.where,
@@ -200,7 +203,10 @@ def _check_head(journal: Journal, out: VerifyReport, hashes: dict[int, str], tor
         extra = f"; {torn.where} is a torn fragment" if torn is not None else ""
         out.problems.append(
             Problem(
-                "truncated", count + 1, None, f"after record {count}",
+                "truncated",
+                count + 1,
+                None,
+                f"after record {count}",
                 f"truncated: the head anchors record seq {head.seq} but only {count} records are present; "
                 f"record seq {missing} is missing{extra}",
             )
@@ -217,7 +223,9 @@ def _check_head(journal: Journal, out: VerifyReport, hashes: dict[int, str], tor
             Problem("anchor", head.seq, None, "head", f"the head anchor does not match record seq {head.seq}")
         )
     elif head.seq < count:
-        out.notes.append(f"the head anchor lags by one record (seq {count}): a writer stopped after its fsync")
+        out.notes.append(
+            f"the head anchor lags by one record (seq {count}): a writer stopped after its fsync"
+        )
     if not out.problems:
         last = max(hashes)
         out.head = f"{last}:{hashes[last]}"
@@ -231,10 +239,14 @@ def _check_expected(expect: str, hashes: dict[int, str], out: VerifyReport) -> N
         seq = int(seq_text)
         if hashes.get(seq) != digest:
             out.problems.append(
-                Problem("anchor", seq, None, f"seq {seq}", f"record seq {seq} no longer has the expected hash")
+                Problem(
+                    "anchor", seq, None, f"seq {seq}", f"record seq {seq} no longer has the expected hash"
+                )
             )
     elif digest not in hashes.values():
-        out.problems.append(Problem("anchor", None, None, "chain", f"no record has the expected hash {digest}"))
+        out.problems.append(
+            Problem("anchor", None, None, "chain", f"no record has the expected hash {digest}")
+        )
 
 
 def _check_policies(
@@ -308,7 +320,9 @@ class _Engines:
     def decide(self, record: JournalRecord, *, trace: bool | None = None) -> tuple[Decision, str | None]:
         engine, note = self.engine(record.policy.fingerprint, record.engine.backend)
         account = Account.model_validate(record.input)
-        decision = engine.decide(account, now=record.now_instant(), trace=record.trace if trace is None else trace)
+        decision = engine.decide(
+            account, now=record.now_instant(), trace=record.trace if trace is None else trace
+        )
         return decision, note
 
 
@@ -342,7 +356,10 @@ def _differences(stored: dict[str, Any], replayed: dict[str, Any]) -> list[str]:
                                f"replayed {json.dumps(y, ensure_ascii=False)}")  # fmt: skip
                     break
             continue
-        out.append(f"{key}: recorded {json.dumps(a, ensure_ascii=False)}, replayed {json.dumps(b, ensure_ascii=False)}")
+        out.append(
+            f"{key}: recorded {json.dumps(a, ensure_ascii=False)}, "
+            f"replayed {json.dumps(b, ensure_ascii=False)}"
+        )
     return sorted(out)
 
 
@@ -484,7 +501,9 @@ class ComplianceReport:
         return not self.violations
 
 
-def report(journal: Journal, *, since: dt.datetime | None = None, until: dt.datetime | None = None) -> ComplianceReport:
+def report(
+    journal: Journal, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> ComplianceReport:
     """The compliance report for decisions made in ``[since, until)``.
 
     For each ``act`` decision, every guard that applies to its action and

@@ -192,7 +192,9 @@ def _decide_all(
 @main.command()
 @common_options
 @click.option("--pretty/--compact", default=True, show_default=True, help="indent the JSON")
-@click.option("--journal", "-j", metavar="JOURNAL", help="journal every decision (.jsonl, .sqlite, postgresql://)")
+@click.option(
+    "--journal", "-j", metavar="JOURNAL", help="journal every decision (.jsonl, .sqlite, postgresql://)"
+)
 def decide(
     policy: str | None, account: str | None, at: str | None, backend: str, pretty: bool, journal: str | None
 ) -> None:

@@ -41,7 +41,9 @@ class Engine:
     'act'
     """
 
-    def __init__(self, policy: Policy, *, backend: Backend = "native", journal: Journal | None = None) -> None:
+    def __init__(
+        self, policy: Policy, *, backend: Backend = "native", journal: Journal | None = None
+    ) -> None:
         self._policy = policy
         self._plan = LadderPlan.build(policy)
         self._conditions = make_conditions(policy, backend)
@@ -49,7 +51,9 @@ class Engine:
         self._journal = journal  # every decision is journaled before it is returned
 
     @classmethod
-    def from_file(cls, path: str | Path, *, backend: Backend = "native", journal: Journal | None = None) -> Engine:
+    def from_file(
+        cls, path: str | Path, *, backend: Backend = "native", journal: Journal | None = None
+    ) -> Engine:
         """Load the policy at ``path`` (with its rule packs) and build an engine.
 
         Raises :class:`~escalation.errors.PolicyError` when the policy is invalid.

@@ -63,7 +63,7 @@ CREATE TRIGGER escalation_journal_no_change BEFORE UPDATE OR DELETE ON escalatio
 DROP TRIGGER IF EXISTS escalation_journal_no_truncate ON escalation_journal;
 CREATE TRIGGER escalation_journal_no_truncate BEFORE TRUNCATE ON escalation_journal
     FOR EACH STATEMENT EXECUTE FUNCTION escalation_journal_append_only();
-"""
+"""  # noqa: S608 - a constant, no input
 
 
 def _redact(dsn: str) -> str:
@@ -138,7 +138,8 @@ class PostgresJournal(_JournalBase):
                         raise JournalError(f"journal `{self.name}`: the head anchor row is missing")
                     record, text = seal(draft, int(row[0]) + 1, str(row[1]))
                     cur.execute(
-                        "INSERT INTO escalation_journal (seq, id, account_id, now, body) VALUES (%s, %s, %s, %s, %s)",
+                        "INSERT INTO escalation_journal (seq, id, account_id, now, body) "
+                        "VALUES (%s, %s, %s, %s, %s)",
                         (record.seq, record.id, record.account_id, record.now, text),
                     )
                     cur.execute(
@@ -163,7 +164,9 @@ class PostgresJournal(_JournalBase):
 
     def get_policy(self, fingerprint: str) -> StoredPolicy | None:
         """The stored policy with ``fingerprint``, if any."""
-        row = self._run("SELECT body FROM escalation_policies WHERE fingerprint = %s", (fingerprint,), fetch="one")
+        row = self._run(
+            "SELECT body FROM escalation_policies WHERE fingerprint = %s", (fingerprint,), fetch="one"
+        )
         return None if row is None else StoredPolicy.model_validate_json(row[0])
 
     def scan(self) -> Iterator[RawEntry]:

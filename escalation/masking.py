@@ -116,7 +116,9 @@ def mask_input(data: dict[str, Any], masking: Masking) -> MaskResult:
             if value is None:
                 continue
             if not isinstance(value, str):
-                raise MaskingError(f"`{'.'.join(concrete)}` holds {type(value).__name__}; only text can be masked")
+                raise MaskingError(
+                    f"`{'.'.join(concrete)}` holds {type(value).__name__}; only text can be masked"
+                )
             if value.startswith(PREFIX) and value in replaced.values():
                 continue  # already masked by an overlapping pattern
             pseudonym = replaced.get(value) or masking.pseudonym(value, key)

@@ -54,10 +54,8 @@ def test_kill_9_loses_no_acknowledged_record(backend: str, tmp_path: Path) -> No
     for round_, kill_after in enumerate((40, 75, 110)):
         proc = _writer(location, 100_000, f"crash{round_}")
         assert proc.stdout is not None
-        seen = 0
-        for line in proc.stdout:
+        for seen, line in enumerate(proc.stdout, start=1):
             acked.append(line.strip())
-            seen += 1
             if seen >= kill_after:
                 break
         os.kill(proc.pid, signal.SIGKILL)

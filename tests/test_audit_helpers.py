@@ -53,7 +53,12 @@ def make_accounts(n: int, seed: int = 7) -> list[tuple[dict[str, Any], dt.dateti
             if moment >= now:
                 break
             channel, action = rng.choice(
-                [("sms", "sms_reminder"), ("phone", "phone_call"), ("phone", "phone_call"), ("letter", "demand_letter")]
+                [
+                    ("sms", "sms_reminder"),
+                    ("phone", "phone_call"),
+                    ("phone", "phone_call"),
+                    ("letter", "demand_letter"),
+                ]
             )
             event: dict[str, Any] = {
                 "at": moment.isoformat(),
@@ -122,16 +127,24 @@ def postgres_dsn() -> str:
         _unavailable(_server["error"])
     try:
         done = subprocess.run(
-            [str(ROOT / "scripts" / "ci-postgres.sh")], capture_output=True, text=True, timeout=600, check=False
+            [str(ROOT / "scripts" / "ci-postgres.sh")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         _server["error"] = f"scripts/ci-postgres.sh could not run: {exc}"
         _unavailable(_server["error"])
     exports = dict(
-        line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines() if line.startswith("export ")
+        line.removeprefix("export ").split("=", 1)
+        for line in done.stdout.splitlines()
+        if line.startswith("export ")
     )
     if done.returncode != 0 or "ESCALATION_TEST_POSTGRES_DSN" not in exports:
-        _server["error"] = "scripts/ci-postgres.sh failed: " + " | ".join(done.stderr.strip().splitlines()[-3:])
+        _server["error"] = "scripts/ci-postgres.sh failed: " + " | ".join(
+            done.stderr.strip().splitlines()[-3:]
+        )
         _unavailable(_server["error"])
     _server["dsn"] = exports["ESCALATION_TEST_POSTGRES_DSN"]
     _server["dir"] = exports.get("ESCALATION_PG_DIR", "")

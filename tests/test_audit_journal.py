@@ -294,11 +294,13 @@ class TestRecords:
         assert "hmac:" in text
 
     def test_keyed_pseudonyms_link_records_and_replay(self, tmp_path: Path) -> None:
-        """With a key, one number has one pseudonym across records: query by address works; replay is exact."""
+        """A keyed pseudonym is the same across records: query by address works, replay is exact."""
         journal, _ = new_journal("sqlite", tmp_path, masking=TEST_KEY)
         fill(journal, 60)
         found = list(query(journal, address=PHONES[0]))
-        expected = [r for r, _ in make_accounts(60) if any(e.get("address") == PHONES[0] for e in r["history"])]
+        expected = [
+            r for r, _ in make_accounts(60) if any(e.get("address") == PHONES[0] for e in r["history"])
+        ]
         assert len(expected) == len(found) > 0
         assert all(result.same for result in replay(journal))
 
@@ -383,7 +385,7 @@ class TestLogging:
         assert ("", "") == (out.stdout, out.stderr)
 
     def test_stdlib_logging_gets_one_event_without_personal_data(self) -> None:
-        """With stdlib logging at INFO, each decision logs one JSON event with ids, not addresses or amounts."""
+        """With stdlib logging at INFO, a decision logs one JSON event: ids, no addresses or amounts."""
         code = (
             "import json, logging, sys, datetime as dt; from escalation import Engine\n"
             "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(message)s')\n"

@@ -158,8 +158,12 @@ class TestCli:
         code, out = self.run("audit", "query", "--journal", str(target), "--account", "A-17")
         assert (0, "1 decisions") == (code, out.strip().splitlines()[-1])
         code, out = self.run("audit", "query", "-j", str(target), "--status", "act", "--format", "jsonl")
-        assert 0 == code and all(json.loads(json.loads(x)["decision"])["status"] == "act" for x in out.splitlines())
-        code, out = self.run("audit", "report", "-j", str(target), "--from", "2026-11-01", "--to", "2026-12-31")
+        assert 0 == code and all(
+            json.loads(json.loads(x)["decision"])["status"] == "act" for x in out.splitlines()
+        )
+        code, out = self.run(
+            "audit", "report", "-j", str(target), "--from", "2026-11-01", "--to", "2026-12-31"
+        )
         assert 2 == code and f"VIOLATION seq 31 {bad}" in out
 
     def test_missing_journal_is_an_error(self, tmp_path: Path) -> None:
