@@ -34,6 +34,7 @@ import sqlite3
 import tempfile
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,21 +324,24 @@ def parse_record(text: str) -> JournalRecord:
 
 
 class _Known:
-    """Fingerprints already stored, per journal object (weakly keyed)."""
+    """Fingerprints already stored, per journal object (weakly keyed, so a
+    new journal never inherits a collected one's memory)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._seen: dict[int, set[str]] = {}
+        self._seen: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
     def ensure(self, journal: Journal, policy: Policy) -> None:
-        key = id(journal)
         with self._lock:
-            if policy.fingerprint in self._seen.get(key, set()):
-                return
+            try:
+                if policy.fingerprint in self._seen.get(journal, set()):
+                    return
+            except TypeError:  # not weakly referenceable: ask the journal every time
+                pass
         if journal.get_policy(policy.fingerprint) is None:
             journal.put_policy(capture_policy(policy))
-        with self._lock:
-            self._seen.setdefault(key, set()).add(policy.fingerprint)
+        with self._lock, contextlib.suppress(TypeError):
+            self._seen.setdefault(journal, set()).add(policy.fingerprint)
 
 
 _known = _Known()
@@ -360,16 +364,19 @@ def record_decision(
     decision: Decision,
     policy: Policy,
     *,
-    trace: bool = True,
+    trace: bool | None = None,
 ) -> JournalRecord:
     """Journal one decision made by ``policy`` for ``account`` at ``now``.
 
     This is what ``Engine(..., journal=...)`` calls after every decision; call
     it yourself from a pipeline that decides otherwise (portfolio dry-runs).
-    ``trace`` says whether the decision was made with a trace. Raises
+    ``trace`` says whether the decision was made with a trace (by default:
+    whether it has one), so that replay decides the same way. Raises
     :class:`JournalError` when the record cannot be committed."""
     if decision.policy.fingerprint != policy.fingerprint:
         raise JournalError("the decision was not made by this policy")
+    if trace is None:
+        trace = bool(decision.trace)
     if not isinstance(account, Account):
         from escalation.record import parse_account
 
@@ -748,11 +755,21 @@ class SqliteJournal(_JournalBase):
             raise JournalError(f"stored policy {fingerprint} is corrupt") from exc
 
     def scan(self) -> Iterator[RawEntry]:
-        """Every row by ``seq``."""
-        with self._lock:
-            rows = self._connection().execute("SELECT seq, body FROM journal ORDER BY seq").fetchall()
-        for index, (seq, body) in enumerate(rows, start=1):
-            yield RawEntry(index, f"row seq={seq}", body)
+        """Every row by ``seq`` (read in pages, so memory stays flat)."""
+        last, index = -1, 0
+        while True:
+            with self._lock:
+                rows = (
+                    self._connection()
+                    .execute("SELECT seq, body FROM journal WHERE seq > ? ORDER BY seq LIMIT 5000", (last,))
+                    .fetchall()
+                )
+            if not rows:
+                return
+            for seq, body in rows:
+                index += 1
+                yield RawEntry(index, f"row seq={seq}", body)
+                last = seq
 
     def head(self) -> Head | None:
         """The ``journal_head`` row (``None`` when missing)."""
