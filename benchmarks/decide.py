@@ -84,7 +84,8 @@ def main() -> None:
         status = engine.decide(acc, now=NOW).status
         statuses[status] = statuses.get(status, 0) + 1
     print(
-        f"policy consumer-credit-cn, backend {args.backend}, {args.n} records x {args.events} events; {statuses}"
+        f"policy consumer-credit-cn, backend {args.backend}, "
+        f"{args.n} records x {args.events} events; {statuses}"
     )
     run(engine, accounts, "pre-validated Account")  # type: ignore[arg-type]
     run(engine, dicts, "dict (validated per call)")  # type: ignore[arg-type]

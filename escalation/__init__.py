@@ -10,6 +10,8 @@ next permitted action with a reason::
 
 from __future__ import annotations
 
+import contextlib
+
 from escalation.decision import BlockedAction, Decision, EngineInfo, ErrorRow, PolicyInfo, TraceEntry
 from escalation.engine import Engine, engine_version
 from escalation.errors import (
@@ -98,8 +100,6 @@ __all__ = [
 for _name in __all__:
     _obj = globals()[_name]
     if isinstance(_obj, type) or callable(_obj):
-        try:
+        with contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = "escalation"
-        except (AttributeError, TypeError):  # pragma: no cover
-            pass
 del _name, _obj

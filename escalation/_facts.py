@@ -198,8 +198,7 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
         "conversations_30d": conversations_30d,
         "broken_promises": broken,
         "promise_active": promise_active,
-        "plan_active": account.payment_plan is not None
-        and account.payment_plan.status is _ACTIVE,
+        "plan_active": account.payment_plan is not None and account.payment_plan.status is _ACTIVE,
         "local_hour": local_now.hour,
         "weekday": WEEKDAY_NAMES[local_now.weekday()],
     }
@@ -219,9 +218,7 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
 
     values.update(_notice_facts(account, today))
     values.update(_reachability(attempts))
-    active = [
-        (today - start.astimezone(tz).date()).days + 1 for start, end in windows if start < now <= end
-    ]
+    active = [(today - start.astimezone(tz).date()).days + 1 for start, end in windows if start < now <= end]
     if active:
         values["consent_day"] = min(active)
 
@@ -262,8 +259,8 @@ def _notice_facts(account: Account, today: dt.date) -> dict[str, Any]:
         or "cease_communication" in account.flags,
     }
     space = account.breathing_space
-    values["breathing_space_active"] = space is not None and space.start <= today and (
-        space.end is None or today <= space.end
+    values["breathing_space_active"] = (
+        space is not None and space.start <= today and (space.end is None or today <= space.end)
     )
     if account.actor_type is not None:
         values["actor_type"] = account.actor_type.value

@@ -167,7 +167,9 @@ def window_open(guard: ContactHoursGuard, instant: dt.datetime, zones: tuple[Zon
     return all(_open_in(guard, instant, tz) for tz in zones)
 
 
-def next_open(guard: ContactHoursGuard, instant: dt.datetime, zones: tuple[ZoneInfo, ...]) -> dt.datetime | None:
+def next_open(
+    guard: ContactHoursGuard, instant: dt.datetime, zones: tuple[ZoneInfo, ...]
+) -> dt.datetime | None:
     """The first instant at or after ``instant`` inside the window in every
     zone (the intersection of windows opens when the last of them opens)."""
     if window_open(guard, instant, zones):
@@ -243,7 +245,9 @@ def _check(
     return _prerequisite(rule, guard, sit, at, matcher)
 
 
-def _contact_hours(rule: GuardRule, guard: ContactHoursGuard, sit: Situation, at: dt.datetime) -> GuardVerdict:
+def _contact_hours(
+    rule: GuardRule, guard: ContactHoursGuard, sit: Situation, at: dt.datetime
+) -> GuardVerdict:
     key = ("local_times", at)
     local_times = sit.cache.get(key)
     if local_times is None:
@@ -416,7 +420,11 @@ def _prerequisite(
         else:
             assert alt.event is not None
             starts.extend(sit.events[i].at for i in m.select(alt.event, guard.exclude, before=at))
-        undo = [sit.events[i].at for i in m.select(alt.undone_by, (), before=at)] if alt.undone_by is not None else []
+        undo = (
+            [sit.events[i].at for i in m.select(alt.undone_by, (), before=at)]
+            if alt.undone_by is not None
+            else []
+        )
         # undone since (e.g. the letter came back undeliverable)
         valid = [start for start in starts if not any(u >= start for u in undo)]
         if alt.nth > 1 or alt.min_gap is not None:
@@ -431,7 +439,9 @@ def _prerequisite(
                 return GuardVerdict(rule, False, facts={"satisfied_by": start.isoformat()})
             pending.append(ready)
     until = min(pending) if pending else None
-    note = "prerequisite not met" if not pending else f"prerequisite met at {until.isoformat() if until else ''}"
+    note = (
+        "prerequisite not met" if not pending else f"prerequisite met at {until.isoformat() if until else ''}"
+    )
     return GuardVerdict(rule, True, until, {"events": seen}, note)
 
 

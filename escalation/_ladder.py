@@ -103,10 +103,8 @@ def _hold_until(hold: HoldRule, sit: Situation) -> dt.datetime | None:
     recorded = sit.record_date(hold.model.until)
     if recorded is None:
         return None
-    if isinstance(recorded, dt.datetime):
-        until = recorded
-    else:  # a date: the hold lasts to the end of that day
-        until = start_of_day(recorded + _DAY, sit.tz)
+    # a date: the hold lasts to the end of that day
+    until = recorded if isinstance(recorded, dt.datetime) else start_of_day(recorded + _DAY, sit.tz)
     if hold.model.grace is not None:
         until += hold.model.grace
     return until

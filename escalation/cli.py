@@ -153,9 +153,10 @@ def check(policies: tuple[str, ...]) -> None:
         policy = engine.policy
         for warning in lint(policy):
             click.echo(f"{path}: warning: {warning}", err=True)
+        packs = ", ".join(policy.packs) or "no packs"
         click.echo(
-            f"{path}: ok: {policy.id} {policy.version}, {len(policy.tiers)} tiers, {len(policy.holds)} holds, "
-            f"{len(policy.guards)} guards ({', '.join(policy.packs) or 'no packs'}); {policy.fingerprint}"
+            f"{path}: ok: {policy.id} {policy.version}, {len(policy.tiers)} tiers, "
+            f"{len(policy.holds)} holds, {len(policy.guards)} guards ({packs}); {policy.fingerprint}"
         )
     if issues:
         for issue in sorted(issues):

@@ -89,7 +89,9 @@ def _calendar_days(value: object) -> int:
     raise ValueError(f"`{value}` is not a whole number of calendar days like `7d`")
 
 
-CalendarDays = Annotated[int, BeforeValidator(_calendar_days), PlainSerializer(lambda d: f"{d}d", return_type=str)]
+CalendarDays = Annotated[
+    int, BeforeValidator(_calendar_days), PlainSerializer(lambda d: f"{d}d", return_type=str)
+]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
 Tag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -546,7 +548,9 @@ class _Collector:
     def __init__(self) -> None:
         self.issues: list[PolicyIssue] = []
 
-    def add(self, located: Located, loc: tuple[str | int, ...], code: str, message: str, *, key: bool = False) -> None:
+    def add(
+        self, located: Located, loc: tuple[str | int, ...], code: str, message: str, *, key: bool = False
+    ) -> None:
         line, col = located.position(loc, key=key)
         self.issues.append(PolicyIssue(located.path, line, col, code, message))
 
@@ -620,14 +624,18 @@ def _is_union_tag(part: str) -> bool:
     return part in ("contact_hours", "frequency", "cooldown", "block", "consent", "prerequisite")
 
 
-def _read(path: Path, collector: _Collector, origin: tuple[Located, tuple[str | int, ...]] | None) -> Located | None:
+def _read(
+    path: Path, collector: _Collector, origin: tuple[Located, tuple[str | int, ...]] | None
+) -> Located | None:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         if origin is not None:
             collector.add(origin[0], origin[1], "include-not-found", f"cannot read `{path}`: {exc.strerror}")
         else:
-            collector.issues.append(PolicyIssue(str(path), 1, 1, "file-not-found", f"cannot read: {exc.strerror}"))
+            collector.issues.append(
+                PolicyIssue(str(path), 1, 1, "file-not-found", f"cannot read: {exc.strerror}")
+            )
         return None
     try:
         return load_yaml(raw, str(path))
@@ -660,7 +668,9 @@ def _load_tree(
         return  # included twice through different routes: load once
     if len(stack) > MAX_INCLUDE_DEPTH:
         assert origin is not None
-        collector.add(origin[0], origin[1], "include-too-deep", f"includes nested deeper than {MAX_INCLUDE_DEPTH}")
+        collector.add(
+            origin[0], origin[1], "include-too-deep", f"includes nested deeper than {MAX_INCLUDE_DEPTH}"
+        )
         return
     seen.add(resolved)
     located = _read(path, collector, origin)
@@ -732,14 +742,18 @@ def load_policy(path: str | Path) -> Policy:
     return policy
 
 
-def _build(document: PolicyDocument, located: Located, packs: list[_Loaded], collector: _Collector) -> Policy | None:
+def _build(
+    document: PolicyDocument, located: Located, packs: list[_Loaded], collector: _Collector
+) -> Policy | None:
     tiers = document.tiers
     tier_ids = [t.id for t in tiers]
     catalogue = fact_catalogue(tier_ids)
     positions = {t.id: i for i, t in enumerate(tiers)}
 
     _unique(located, [("tiers", i, "id", t.id) for i, t in enumerate(tiers)], collector, "duplicate-tier")
-    _unique(located, [("holds", i, "id", h.id) for i, h in enumerate(document.holds)], collector, "duplicate-hold")
+    _unique(
+        located, [("holds", i, "id", h.id) for i, h in enumerate(document.holds)], collector, "duplicate-hold"
+    )
 
     tier_rules: list[TierRule] = []
     for index, tier in enumerate(tiers):
@@ -807,7 +821,9 @@ def _build(document: PolicyDocument, located: Located, packs: list[_Loaded], col
             if isinstance(guard, BlockGuard):
                 when = _compile(guard.when, catalogue, source_located, (*loc, "when"), collector)
                 if guard.until is not None and guard.until not in RECORD_DATES:
-                    collector.add(source_located, (*loc, "until"), "unknown-date", "`until` must name a record date")
+                    collector.add(
+                        source_located, (*loc, "until"), "unknown-date", "`until` must name a record date"
+                    )
             unless = None
             if guard.unless is not None:
                 unless = _compile(guard.unless, catalogue, source_located, (*loc, "unless"), collector)
@@ -830,7 +846,11 @@ def _build(document: PolicyDocument, located: Located, packs: list[_Loaded], col
 
 
 def _check_filters(
-    guard: Any, positions: Mapping[str, int], located: Located, loc: tuple[str | int, ...], collector: _Collector
+    guard: Any,
+    positions: Mapping[str, int],
+    located: Located,
+    loc: tuple[str | int, ...],
+    collector: _Collector,
 ) -> None:
     filters: list[tuple[tuple[str | int, ...], EventFilter]] = []
     for name in ("count", "after", "event", "undone_by"):
@@ -847,7 +867,9 @@ def _check_filters(
     for where, flt in filters:
         for i, action in enumerate(flt.actions):
             if action not in positions:
-                collector.add(located, (*where, "actions", i), "unknown-tier", f"filter names unknown tier `{action}`")
+                collector.add(
+                    located, (*where, "actions", i), "unknown-tier", f"filter names unknown tier `{action}`"
+                )
 
 
 def _hint(name: str, known: list[str]) -> str:
@@ -855,7 +877,9 @@ def _hint(name: str, known: list[str]) -> str:
     return f"; did you mean `{match[0]}`?" if match else ""
 
 
-def _unique(located: Located, items: list[tuple[str, int, str, str]], collector: _Collector, code: str) -> None:
+def _unique(
+    located: Located, items: list[tuple[str, int, str, str]], collector: _Collector, code: str
+) -> None:
     seen: set[str] = set()
     for section, index, key, value in items:
         if value in seen:
@@ -875,7 +899,9 @@ def _canonical(
     header = document.policy.model_dump(mode="json", by_alias=True, exclude={"include"})
     tier_data = []
     for rule in tiers:
-        data = rule.model.model_dump(mode="json", by_alias=True, exclude={"channel", "channels", "description"})
+        data = rule.model.model_dump(
+            mode="json", by_alias=True, exclude={"channel", "channels", "description"}
+        )
         data["channels"] = [c.value for c in rule.model.channel_order]
         data["when"] = rule.when.canonical
         tier_data.append(data)

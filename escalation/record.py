@@ -237,9 +237,7 @@ class Account(BaseModel):
         for name in ("amount_overdue", "balance"):
             value: Decimal = getattr(self, name)
             if value != value.quantize(Decimal(1).scaleb(-exponent)):
-                raise ValueError(
-                    f"`{name}` has more decimal places than {self.currency} allows ({exponent})"
-                )
+                raise ValueError(f"`{name}` has more decimal places than {self.currency} allows ({exponent})")
         if self.amount_overdue > self.balance:
             raise ValueError("`amount_overdue` exceeds `balance`")
         return self
@@ -269,9 +267,7 @@ def parse_account(data: Account | dict[str, Any]) -> Account:
         return Account.model_validate(data)
     except ValidationError as exc:
         ident = data.get("id")
-        raise RecordError(
-            _issues_from(exc), account_id=ident if isinstance(ident, str) else None
-        ) from None
+        raise RecordError(_issues_from(exc), account_id=ident if isinstance(ident, str) else None) from None
 
 
 def local_date(instant: dt.datetime, tz: ZoneInfo) -> dt.date:

@@ -71,7 +71,7 @@ def records(draw: st.DrawFn, policy: Policy, now: dt.datetime) -> dict[str, Any]
     tiers = [t.model for t in policy.tiers]
     events = []
     for _ in range(draw(st.integers(0, 14))):
-        tier = draw(st.sampled_from(tiers + [None]))  # type: ignore[list-item]
+        tier = draw(st.sampled_from([*tiers, None]))  # type: ignore[list-item]
         ago = draw(st.integers(0, (days + 3) * 24 * 60))
         at = now - dt.timedelta(minutes=ago)
         channel = (

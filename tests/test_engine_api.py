@@ -29,7 +29,7 @@ class TestDecide:
     def test_example_account_gets_a_call_with_figures(
         self, cn_engine: Engine, example_account: dict[str, Any]
     ) -> None:
-        """The bundled example is 13 days overdue with 2 SMS sent: a phone call, with the figures in the reason."""
+        """The bundled example (13 days overdue, 2 SMS sent) gets a call; the reason has the figures."""
         decision = cn_engine.decide(example_account, now=NOW)
         assert ("act", "phone_call", "phone", 2) == (
             decision.status,
@@ -267,7 +267,8 @@ class TestPolicyLoading:
         path = tmp_path / "many.yaml"
         path.write_text(
             "escalation: 1\npolicy: {id: m, version: '1', currency: CNY, timezone: Asia/Shanghai}\n"
-            "tiers:\n  - {id: a, channel: sms, when: dayz >= 1}\n  - {id: b, channel: phone, when: flags > 2}\n"
+            "tiers:\n  - {id: a, channel: sms, when: dayz >= 1}\n"
+            "  - {id: b, channel: phone, when: flags > 2}\n"
         )
         with pytest.raises(PolicyError) as info:
             load_policy(path)

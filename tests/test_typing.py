@@ -17,7 +17,14 @@ def test_public_api_usage_type_checks() -> None:
     """tests/typing/api.py (typical user code) type-checks strictly against the installed package."""
     pytest.importorskip("mypy", reason="mypy is in the `test` extra")
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(ROOT / "tests" / "typing" / "api.py")],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            str(ROOT / "tests" / "typing" / "api.py"),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT / "tests",
@@ -39,7 +46,5 @@ def test_durable_is_imported_only_by_the_adapter() -> None:
 def test_no_unsafe_yaml_or_eval() -> None:
     """No module calls eval/exec or an unsafe YAML loader."""
     pattern = re.compile(r"\b(eval|exec)\(|yaml\.(load|unsafe_load|full_load)\(|yaml\.Loader\b")
-    offenders = [
-        p.name for p in sorted((ROOT / "escalation").rglob("*.py")) if pattern.search(p.read_text())
-    ]
+    offenders = [p.name for p in sorted((ROOT / "escalation").rglob("*.py")) if pattern.search(p.read_text())]
     assert [] == offenders

@@ -44,7 +44,9 @@ def load(path: str) -> int:
     except PolicyError as exc:
         return exc.line
     engine = Engine(policy, backend="native")
-    account = parse_account({"id": "A", "currency": "CNY", "amount_overdue": "1", "balance": "1", "days_overdue": 1})
+    account = parse_account(
+        {"id": "A", "currency": "CNY", "amount_overdue": "1", "balance": "1", "days_overdue": 1}
+    )
     try:
         text: str = render_text(engine.decide(account, now=NOW))
     except RecordError as exc:
