@@ -138,6 +138,26 @@ _ARITH_OPS: dict[type[ast.operator], str] = {
     ast.Div: "/",
 }
 _MAX_NODES = 200
+# What a refused syntax node is called in a policy author's words.
+_CONSTRUCTS = {
+    "Call": "function calls",
+    "Subscript": "subscripts (`x[...]`)",
+    "Slice": "slices",
+    "ListComp": "comprehensions",
+    "SetComp": "comprehensions",
+    "DictComp": "comprehensions",
+    "GeneratorExp": "comprehensions",
+    "Lambda": "lambdas",
+    "IfExp": "if-else expressions",
+    "JoinedStr": "f-strings",
+    "Dict": "dictionaries",
+    "Set": "set literals",
+    "Starred": "starred expressions",
+    "NamedExpr": "assignments",
+    "Await": "await expressions",
+    "Yield": "yield expressions",
+    "YieldFrom": "yield expressions",
+}
 _MAX_LENGTH = 2_000
 
 
@@ -221,9 +241,8 @@ class _Checker:
                 raise self.fail(node, "unknown-fact", f"unknown fact `{name}`{suffix}")
             self.facts.add(name)
             return _Fact(fact_type, name)
-        raise self.fail(
-            node, "expression-not-allowed", f"`{type(node).__name__}` is not allowed in a condition"
-        )
+        what = _CONSTRUCTS.get(type(node).__name__, "this construct")
+        raise self.fail(node, "expression-not-allowed", f"{what} are not allowed in a condition")
 
     def boolean(self, node: ast.expr) -> _Node:
         checked = self.check(node)
