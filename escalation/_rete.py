@@ -56,7 +56,15 @@ def rete_unavailable_reason() -> str | None:
     """``None`` when durable-rules imports and works here; otherwise why not."""
     try:
         _engine()
-    except Exception as exc:  # ImportError, or a broken native extension
+    except ModuleNotFoundError as exc:
+        if sys.version_info >= (3, 13):
+            return (
+                "durable-rules is not installed: release 2.0.28 does not import on Python "
+                f"{sys.version_info.major}.{sys.version_info.minor} "
+                "(escalation installs it on Python < 3.13 only)"
+            )
+        return f"durable-rules is not installed ({exc}); `pip install durable-rules`"
+    except Exception as exc:  # a broken native extension
         return (
             f"durable-rules does not import on Python {sys.version_info.major}.{sys.version_info.minor}: "
             f"{type(exc).__name__}: {exc}"
