@@ -31,6 +31,7 @@ _OUTBOUND = Direction.OUTBOUND
 _CONVERSATION, _PAYMENT, _PROMISE = Outcome.CONVERSATION, Outcome.PAYMENT, Outcome.PROMISE_TO_PAY
 _ACTIVE = PlanStatus.ACTIVE
 _CHANNELS = tuple(Channel)
+_PHONE = Channel.PHONE
 _CONTACT_KEYS = tuple((c, f"contacts_7d.{c.value}", f"contacts_30d.{c.value}") for c in _CHANNELS)
 # A call attempt that did not reach the debtor (CN 失联: three in a row, or an invalid number).
 _UNREACHED = frozenset(
@@ -151,7 +152,7 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
                     contacts_7d[event.channel] += 1
         if (
             event.direction is _OUTBOUND
-            and event.channel is Channel.PHONE
+            and event.channel is _PHONE
             and ts >= cycle_ts
             and not event.misdirected
             and event.action not in third_party
