@@ -159,8 +159,11 @@ def _check_channels(
     truth: Truth,
     matcher: EventMatcher,
     trace: _Recorder,
+    first_open: bool = False,
 ) -> list[_Channel]:
-    """Every applicable guard for each of the tier's channels at instant ``at``."""
+    """Every applicable guard for each of the tier's channels at instant ``at``;
+    with ``first_open``, channels after the first one no guard blocks are not
+    needed (it will be used) and are not evaluated."""
     model = tier.model
     channels: list[_Channel] = []
     for channel in model.channel_order:
@@ -184,6 +187,8 @@ def _check_channels(
                     channel=channel.value,
                     note=v.note or None,
                 )
+        if first_open and not blocks:
+            break
     return channels
 
 
@@ -315,7 +320,7 @@ def evaluate(
             deferred.append((tier, ready_at, pending))
             continue
 
-        channels = _check_channels(plan, tier, sit.now, sit, truth, matcher, trace)
+        channels = _check_channels(plan, tier, sit.now, sit, truth, matcher, trace, first_open=True)
         open_now = [c for c in channels if not c.blocks]
         if open_now:
             chosen = open_now[0]
