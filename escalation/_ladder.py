@@ -75,26 +75,13 @@ class _Recorder:
         note: str | None = None,
     ) -> None:
         if self.on:
-            self.entries.append(
-                _entry(rule=rule, matched=matched, facts=facts, action=action, channel=channel, note=note)
+            entry = construct(
+                TraceEntry, rule=rule, matched=matched, facts=facts, action=action, channel=channel, note=note
             )
+            self.entries.append(entry)
 
     def facts(self, names: tuple[str, ...], sit: Situation) -> dict[str, object]:
         return _facts_of(names, sit) if self.on else {}
-
-
-def _entry(
-    *,
-    rule: str,
-    matched: bool,
-    facts: dict[str, object],
-    action: str | None = None,
-    channel: str | None = None,
-    note: str | None = None,
-) -> TraceEntry:
-    return construct(
-        TraceEntry, rule=rule, matched=matched, facts=facts, action=action, channel=channel, note=note
-    )
 
 
 def _hold_until(hold: HoldRule, sit: Situation) -> dt.datetime | None:
