@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 
 from escalation.decision import BlockedAction, Decision, EngineInfo, ErrorRow, PolicyInfo, TraceEntry
+from escalation.dryrun import AccountChange, DryRunResult, PolicySummary, Tally, compare, dry_run
 from escalation.engine import Engine, engine_version
 from escalation.errors import (
     BackendUnavailableError,
@@ -55,6 +56,7 @@ __version__ = engine_version()
 
 __all__ = [
     "Account",
+    "AccountChange",
     "ActorType",
     "BackendUnavailableError",
     "BlockedAction",
@@ -62,6 +64,7 @@ __all__ = [
     "Channel",
     "Decision",
     "Direction",
+    "DryRunResult",
     "Engine",
     "EngineInfo",
     "ErrorRow",
@@ -81,14 +84,18 @@ __all__ = [
     "PolicyError",
     "PolicyInfo",
     "PolicyIssue",
+    "PolicySummary",
     "PromiseToPay",
     "RecordError",
     "RecordIssue",
     "SqliteJournal",
     "StoredPolicy",
+    "Tally",
     "TraceEntry",
     "UsageError",
     "__version__",
+    "compare",
+    "dry_run",
     "load_policy",
     "open_journal",
     "parse_account",

@@ -269,8 +269,11 @@ def schema() -> None:
 
 
 from escalation.cli_audit import audit  # noqa: E402 - registered last, beside the other groups
+from escalation.cli_portfolio import dry_run_command, portfolio_group  # noqa: E402
 
 main.add_command(audit)
+main.add_command(dry_run_command)
+main.add_command(portfolio_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,169 @@
+"""CLI commands for portfolios: ``escalation dry-run`` and
+``escalation portfolio generate``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from escalation.cli import EXIT_DIFFER, EXIT_ERROR, fail, parse_at, policy_errors
+from escalation.dryrun import DryRunResult, PolicySummary, dry_run
+from escalation.errors import EscalationError, PolicyError, UsageError
+
+__all__ = ["dry_run_command", "portfolio_group"]
+
+
+def _summary_table(title: str, summary: PolicySummary) -> Table:
+    table = Table(title=f"{title}: {summary.policy.id} {summary.policy.version}")
+    table.add_column("decision")
+    table.add_column("accounts", justify="right")
+    table.add_column("balance", justify="right")
+    for name, tally in summary.by_action.items():
+        table.add_row(name, f"{tally.accounts:,}", f"{tally.balance:,.2f}")
+    return table
+
+
+def _print(result: DryRunResult, console: Console) -> None:
+    console.print(
+        f"{result.accounts:,} accounts at {result.at.isoformat()}: "
+        f"{result.decided:,} decided, {result.errors:,} error rows"
+    )
+    if result.baseline is not None:
+        console.print(_summary_table("baseline", result.baseline))
+    console.print(_summary_table("candidate", result.candidate))
+    if result.candidate.guard_blocks:
+        blocks = Table(title="guard blocks (candidate)")
+        blocks.add_column("guard")
+        blocks.add_column("accounts", justify="right")
+        for guard, count in result.candidate.guard_blocks.items():
+            blocks.add_row(guard, f"{count:,}")
+        console.print(blocks)
+    if result.baseline is not None:
+        matrix = Table(title=f"transitions baseline → candidate ({result.changed:,} accounts change)")
+        matrix.add_column("baseline")
+        matrix.add_column("candidate")
+        matrix.add_column("accounts", justify="right")
+        matrix.add_column("balance", justify="right")
+        for (old, new), tally in result.transitions.items():
+            style = None if old == new else "bold"
+            matrix.add_row(old, new, f"{tally.accounts:,}", f"{tally.balance:,.2f}", style=style)
+        console.print(matrix)
+        if result.sample:
+            sample = Table(title="sample of changed accounts")
+            for column in ("account", "baseline", "candidate", "baseline reason", "candidate reason"):
+                sample.add_column(column, overflow="fold")
+            for change in result.sample[:10]:
+                sample.add_row(
+                    change.account_id,
+                    change.baseline,
+                    change.candidate,
+                    change.baseline_reason,
+                    change.candidate_reason,
+                )
+            console.print(sample)
+    for name, path in result.files.items():
+        console.print(f"{name}: {path}")
+
+
+@click.command("dry-run")
+@click.option("--policy", "-p", "policy", required=True, metavar="POLICY", help="the candidate policy")
+@click.option("--baseline", "-b", metavar="POLICY", help="the current policy, to compare with")
+@click.option("--portfolio", required=True, metavar="FILE", help="accounts: .jsonl, .csv or .parquet")
+@click.option("--history", metavar="FILE", help="history CSV keyed by account_id (for a CSV portfolio)")
+@click.option("--at", "at", metavar="ISO8601", help="evaluation instant (default: now)")
+@click.option("--out", "-o", metavar="DIR", help="write decisions, errors, summary.json and report.html here")
+@click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64), help="processes")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True)
+@click.option(
+    "--journal", "-j", metavar="JOURNAL", help="journal every candidate decision (slow; --workers 1)"
+)
+@click.option("--fail-on-change", is_flag=True, help="exit 2 when any decision differs from the baseline")
+def dry_run_command(
+    policy: str,
+    baseline: str | None,
+    portfolio: str,
+    history: str | None,
+    at: str | None,
+    out: str | None,
+    workers: int,
+    fmt: str,
+    journal: str | None,
+    fail_on_change: bool,
+) -> None:
+    """Decide a portfolio under POLICY (and --baseline) and show what changes.
+
+    Exit 0 ok; 1 when some rows could not be decided (see errors.jsonl) or on
+    usage errors; 2 with --fail-on-change when decisions differ; 3 when a
+    policy is invalid."""
+    moment = parse_at(at)
+    console = Console(stderr=False)
+    err = Console(stderr=True)
+    if at is None:
+        err.print(f"evaluating at {moment.isoformat()} (now)")
+    journal_obj = None
+    if journal is not None:
+        from escalation.cli_audit import open_cli_journal
+
+        journal_obj = open_cli_journal(journal)
+    show = sys.stderr.isatty()
+    try:
+        with Progress(
+            TextColumn("deciding"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not show,
+        ) as bar:
+            task = bar.add_task("accounts", total=None)
+            result = dry_run(
+                policy,
+                portfolio,
+                at=moment,
+                baseline=baseline,
+                out=out,
+                workers=workers,
+                fmt=fmt,  # type: ignore[arg-type]
+                history=history,
+                journal=journal_obj,
+                progress=lambda n: bar.advance(task, n),
+            )
+    except PolicyError as exc:
+        policy_errors(exc)
+    except (OSError, ValueError, UsageError, EscalationError) as exc:
+        fail(str(exc))
+    _print(result, console)
+    if result.errors:
+        sys.exit(EXIT_ERROR)
+    if fail_on_change and result.changed:
+        sys.exit(EXIT_DIFFER)
+
+
+@click.group("portfolio")
+def portfolio_group() -> None:
+    """Synthetic portfolios."""
+
+
+@portfolio_group.command("generate")
+@click.option("--accounts", "-n", required=True, type=click.IntRange(1, 100_000_000), help="how many")
+@click.option("--seed", "-s", default=1, show_default=True, type=int)
+@click.option(
+    "--profile", type=click.Choice(["cn-card", "us-card", "uk-loan"]), default="cn-card", show_default=True
+)
+@click.option("--at", "at", metavar="ISO8601", default="2026-11-23T10:00:00+08:00", show_default=True)
+@click.option("--output", "-o", required=True, metavar="FILE", help=".jsonl or .parquet")
+def generate_command(accounts: int, seed: int, profile: str, at: str, output: str) -> None:
+    """Write a deterministic synthetic portfolio (same seed, same bytes)."""
+    from escalation.generate import generate, write_portfolio
+
+    moment = parse_at(at)
+    path = Path(output)
+    if path.suffix.lower() not in (".jsonl", ".parquet"):
+        fail(f"{output}: write .jsonl or .parquet")
+    count = write_portfolio(generate(accounts, seed, profile, moment), path)
+    click.echo(f"{path}: {count:,} accounts ({profile}, seed {seed}, at {moment.isoformat()})", err=True)

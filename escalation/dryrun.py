@@ -1,0 +1,432 @@
+"""Dry-runs: decide a whole portfolio at one instant under a candidate policy
+(and optionally a baseline), and say what changes — for how many accounts and
+how much balance.
+
+Records stream through in chunks; with ``workers > 1`` chunks are decided in
+worker processes (each builds its engines once) and results are consumed in
+input order, so every output file is byte-identical whatever the number of
+workers. Invariant: accounts read = decisions written + error rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from escalation.decision import ErrorRow, PolicyInfo
+from escalation.engine import Engine
+from escalation.errors import EscalationError, EvaluationError, RecordError, UsageError
+from escalation.policy import Policy, load_policy
+from escalation.portfolio import DecisionWriter, SourceRow, decision_row, read_portfolio
+from escalation.record import Account, parse_account, zone
+
+__all__ = ["AccountChange", "DryRunResult", "PolicySummary", "Tally", "compare", "dry_run"]
+
+CHUNK = 500
+BUCKETS = ((0, "not overdue"), (7, "1-7"), (30, "8-30"), (60, "31-60"), (90, "61-90"), (180, "91-180"))
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A count of accounts and the sum of their balances."""
+
+    accounts: int
+    balance: Decimal
+
+
+@dataclass(frozen=True)
+class PolicySummary:
+    """What one policy decided for the portfolio."""
+
+    policy: PolicyInfo
+    by_status: dict[str, Tally]
+    by_action: dict[str, Tally]
+    guard_blocks: dict[str, int]
+    by_bucket: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    """One account whose decision differs between baseline and candidate."""
+
+    account_id: str
+    balance: Decimal
+    days_overdue: int
+    baseline: str
+    candidate: str
+    baseline_reason: str
+    candidate_reason: str
+
+
+@dataclass(frozen=True)
+class DryRunResult:
+    """The outcome of a dry-run (and, with a baseline, the comparison)."""
+
+    at: dt.datetime
+    accounts: int
+    decided: int
+    errors: int
+    candidate: PolicySummary
+    baseline: PolicySummary | None = None
+    transitions: dict[tuple[str, str], Tally] = field(default_factory=dict)
+    changed: int = 0
+    changed_balance: Decimal = Decimal(0)
+    sample: tuple[AccountChange, ...] = ()
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def label(row: dict[str, Any]) -> str:
+    """What a decision does, for tables: the action, or the status in brackets."""
+    return str(row["action"]) if row["status"] == "act" else f"({row['status']})"
+
+
+def bucket(days: int) -> str:
+    """The days-overdue bucket of ``days``."""
+    for limit, name in BUCKETS:
+        if days <= limit:
+            return name
+    return "181+"
+
+
+# ----------------------------------------------------------------- deciding
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    row: int
+    source: str
+    account_id: str | None
+    balance: Decimal
+    days_overdue: int
+    candidate: dict[str, Any] | None
+    baseline: dict[str, Any] | None
+    error: ErrorRow | None
+
+
+def _days_overdue(account: Account, policy: Policy, at: dt.datetime) -> int:
+    if account.days_overdue is not None:
+        return account.days_overdue
+    today = at.astimezone(zone(account.timezone or policy.header.timezone)).date()
+    start = account.overdue_since or account.due_date
+    return (today - start).days if start else 0
+
+
+class _Decider:
+    """Decides chunks of rows under the candidate (and baseline) engines."""
+
+    def __init__(self, candidate: Policy, baseline: Policy | None, journal: Any = None) -> None:
+        self.candidate = Engine(candidate, journal=journal)
+        self.baseline = Engine(baseline) if baseline is not None else None
+
+    def one(self, item: SourceRow, at: dt.datetime) -> _Outcome:
+        if item.error is not None or item.record is None:
+            assert item.error is not None
+            return _Outcome(
+                item.row, item.source, item.error.account_id, Decimal(0), 0, None, None, item.error
+            )
+        ident = item.record.get("id")
+        ident = ident if isinstance(ident, str) else None
+        try:
+            account = parse_account(item.record)
+            new = decision_row(self.candidate.decide(account, now=at, trace=False))
+            old = decision_row(self.baseline.decide(account, now=at, trace=False)) if self.baseline else None
+        except RecordError as exc:
+            first = exc.issues[0]
+            error = ErrorRow(
+                account_id=exc.account_id or ident,
+                source=item.source,
+                row=item.row,
+                field=first.field or None,
+                code=first.code,
+                message="; ".join(str(i) for i in exc.issues),
+            )
+            return _Outcome(item.row, item.source, ident, Decimal(0), 0, None, None, error)
+        except (EvaluationError, EscalationError) as exc:
+            error = ErrorRow(
+                account_id=ident, source=item.source, row=item.row, code="evaluation-error", message=str(exc)
+            )
+            return _Outcome(item.row, item.source, ident, Decimal(0), 0, None, None, error)
+        days = _days_overdue(account, self.candidate.policy, at)
+        return _Outcome(item.row, item.source, account.id, account.balance, days, new, old, None)
+
+    def chunk(self, rows: list[SourceRow], at: dt.datetime) -> list[_Outcome]:
+        return [self.one(row, at) for row in rows]
+
+
+_WORKER: _Decider | None = None  # set in each worker process by _start_worker
+
+
+def _start_worker(candidate: str, baseline: str | None) -> None:
+    global _WORKER
+    _WORKER = _Decider(load_policy(candidate), load_policy(baseline) if baseline else None)
+
+
+def _work(rows: list[SourceRow], at: dt.datetime) -> list[_Outcome]:
+    assert _WORKER is not None
+    return _WORKER.chunk(rows, at)
+
+
+def _chunks(rows: Iterable[SourceRow], size: int) -> Iterator[list[SourceRow]]:
+    chunk: list[SourceRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _outcomes(
+    rows: Iterable[SourceRow],
+    at: dt.datetime,
+    candidate: Policy,
+    baseline: Policy | None,
+    workers: int,
+    journal: Any,
+) -> Iterator[_Outcome]:
+    if workers <= 1:
+        decider = _Decider(candidate, baseline, journal)
+        for chunk in _chunks(rows, CHUNK):
+            yield from decider.chunk(chunk, at)
+        return
+    if journal is not None:
+        raise UsageError("journaling a dry-run needs --workers 1 (one writer keeps the chain in order)")
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        initializer=_start_worker,
+        initargs=(candidate.path, baseline.path if baseline else None),
+    ) as pool:
+        pending: deque[Future[list[_Outcome]]] = deque()
+        for chunk in _chunks(rows, CHUNK):
+            pending.append(pool.submit(_work, chunk, at))
+            if len(pending) >= workers * 3:  # bounded: memory stays flat
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+# ----------------------------------------------------------------- summaries
+
+
+class _Summary:
+    def __init__(self, policy: Policy) -> None:
+        self.info = PolicyInfo(id=policy.id, version=policy.version, fingerprint=policy.fingerprint)
+        self.status: dict[str, list[Any]] = {}
+        self.action: dict[str, list[Any]] = {}
+        self.blocks: dict[str, int] = {}
+        self.buckets: dict[str, dict[str, int]] = {}
+
+    def add(self, row: dict[str, Any], balance: Decimal, days: int) -> None:
+        for table, key in ((self.status, row["status"]), (self.action, label(row))):
+            entry = table.setdefault(key, [0, Decimal(0)])
+            entry[0] += 1
+            entry[1] += balance
+        for guard in row["blocked_guards"]:
+            self.blocks[guard] = self.blocks.get(guard, 0) + 1
+        mix = self.buckets.setdefault(bucket(days), {})
+        mix[label(row)] = mix.get(label(row), 0) + 1
+
+    def freeze(self) -> PolicySummary:
+        def tallies(table: dict[str, list[Any]]) -> dict[str, Tally]:
+            return {k: Tally(v[0], v[1]) for k, v in sorted(table.items())}
+
+        order = [name for _, name in BUCKETS] + ["181+"]
+        return PolicySummary(
+            policy=self.info,
+            by_status=tallies(self.status),
+            by_action=tallies(self.action),
+            guard_blocks=dict(sorted(self.blocks.items(), key=lambda kv: (-kv[1], kv[0]))),
+            by_bucket={
+                name: dict(sorted(self.buckets[name].items())) for name in order if name in self.buckets
+            },
+        )
+
+
+def dry_run(
+    policy: str | Path | Policy,
+    portfolio: str | Path,
+    *,
+    at: dt.datetime,
+    baseline: str | Path | Policy | None = None,
+    out: str | Path | None = None,
+    workers: int = 1,
+    fmt: Literal["jsonl", "parquet"] = "jsonl",
+    history: str | Path | None = None,
+    sample: int = 20,
+    journal: Any = None,
+    progress: Progress | None = None,
+) -> DryRunResult:
+    """Decide every account of ``portfolio`` at ``at`` under ``policy`` (and
+    ``baseline``). With ``out``, writes ``decisions.<fmt>`` (and
+    ``baseline.<fmt>``, ``changes.jsonl``), ``errors.jsonl``, ``summary.json``
+    and a self-contained ``report.html`` there."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise UsageError("`at` must be a timezone-aware datetime")
+    candidate = policy if isinstance(policy, Policy) else load_policy(policy)
+    base = baseline if isinstance(baseline, Policy) or baseline is None else load_policy(baseline)
+    folder = Path(out) if out is not None else None
+    writers: dict[str, DecisionWriter] = {}
+    error_file = changes_file = None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        writers["decisions"] = DecisionWriter(folder / f"decisions.{fmt}", fmt)
+        if base is not None:
+            writers["baseline"] = DecisionWriter(folder / f"baseline.{fmt}", fmt)
+            changes_file = (folder / "changes.jsonl").open("w", encoding="utf-8")
+        error_file = (folder / "errors.jsonl").open("w", encoding="utf-8")
+
+    new_summary = _Summary(candidate)
+    old_summary = _Summary(base) if base is not None else None
+    transitions: dict[tuple[str, str], list[Any]] = {}
+    changes: list[AccountChange] = []
+    accounts = decided = errors = changed = 0
+    changed_balance = Decimal(0)
+    try:
+        rows = read_portfolio(portfolio, history=history)
+        for outcome in _outcomes(rows, at, candidate, base, workers, journal):
+            accounts += 1
+            if progress is not None and accounts % 1000 == 0:
+                progress(1000)
+            if outcome.error is not None:
+                errors += 1
+                if error_file is not None:
+                    error_file.write(outcome.error.model_dump_json() + "\n")
+                continue
+            decided += 1
+            new = outcome.candidate
+            assert new is not None
+            new_summary.add(new, outcome.balance, outcome.days_overdue)
+            if "decisions" in writers:
+                writers["decisions"].write(new)
+            old = outcome.baseline
+            if old is None or old_summary is None:
+                continue
+            old_summary.add(old, outcome.balance, outcome.days_overdue)
+            if "baseline" in writers:
+                writers["baseline"].write(old)
+            key = (label(old), label(new))
+            entry = transitions.setdefault(key, [0, Decimal(0)])
+            entry[0] += 1
+            entry[1] += outcome.balance
+            if (old["status"], old["action"], old["channel"]) != (
+                new["status"],
+                new["action"],
+                new["channel"],
+            ):
+                changed += 1
+                changed_balance += outcome.balance
+                change = AccountChange(
+                    account_id=str(outcome.account_id),
+                    balance=outcome.balance,
+                    days_overdue=outcome.days_overdue,
+                    baseline=label(old),
+                    candidate=label(new),
+                    baseline_reason=old["reason"],
+                    candidate_reason=new["reason"],
+                )
+                if len(changes) < sample:
+                    changes.append(change)
+                if changes_file is not None:
+                    changes_file.write(json.dumps(_change_row(change), ensure_ascii=False) + "\n")
+        if progress is not None:
+            progress(accounts % 1000)
+    finally:
+        for writer in writers.values():
+            writer.close()
+        for handle in (error_file, changes_file):
+            if handle is not None:
+                handle.close()
+
+    result = DryRunResult(
+        at=at,
+        accounts=accounts,
+        decided=decided,
+        errors=errors,
+        candidate=new_summary.freeze(),
+        baseline=old_summary.freeze() if old_summary else None,
+        transitions={k: Tally(v[0], v[1]) for k, v in sorted(transitions.items())},
+        changed=changed,
+        changed_balance=changed_balance,
+        sample=tuple(changes),
+        files={name: str(w.path) for name, w in writers.items()},
+    )
+    if folder is not None:
+        from escalation.report import write_report
+
+        files = dict(result.files)
+        files["errors"] = str(folder / "errors.jsonl")
+        if changes_file is not None:
+            files["changes"] = str(folder / "changes.jsonl")
+        files["summary"] = str(folder / "summary.json")
+        files["report"] = str(folder / "report.html")
+        result = DryRunResult(**{**result.__dict__, "files": files})
+        (folder / "summary.json").write_text(
+            json.dumps(summary_json(result), indent=2, ensure_ascii=False) + "\n"
+        )
+        write_report(result, folder / "report.html")
+    return result
+
+
+def compare(
+    baseline: str | Path | Policy,
+    candidate: str | Path | Policy,
+    portfolio: str | Path,
+    *,
+    at: dt.datetime,
+    **options: Any,
+) -> DryRunResult:
+    """Dry-run ``candidate`` beside ``baseline``: the transition matrix, the
+    changed accounts and both summaries."""
+    return dry_run(candidate, portfolio, at=at, baseline=baseline, **options)
+
+
+def _change_row(change: AccountChange) -> dict[str, Any]:
+    return {
+        "account_id": change.account_id,
+        "balance": str(change.balance),
+        "days_overdue": change.days_overdue,
+        "baseline": change.baseline,
+        "candidate": change.candidate,
+        "baseline_reason": change.baseline_reason,
+        "candidate_reason": change.candidate_reason,
+    }
+
+
+def _summary_json(summary: PolicySummary) -> dict[str, Any]:
+    def tallies(table: dict[str, Tally]) -> dict[str, Any]:
+        return {k: {"accounts": v.accounts, "balance": str(v.balance)} for k, v in table.items()}
+
+    return {
+        "policy": summary.policy.model_dump(),
+        "by_status": tallies(summary.by_status),
+        "by_action": tallies(summary.by_action),
+        "guard_blocks": summary.guard_blocks,
+        "by_days_overdue": summary.by_bucket,
+    }
+
+
+def summary_json(result: DryRunResult) -> dict[str, Any]:
+    """The result as plain JSON data (``summary.json``)."""
+    data: dict[str, Any] = {
+        "at": result.at.isoformat(),
+        "accounts": result.accounts,
+        "decided": result.decided,
+        "errors": result.errors,
+        "candidate": _summary_json(result.candidate),
+    }
+    if result.baseline is not None:
+        data["baseline"] = _summary_json(result.baseline)
+        data["changed"] = {"accounts": result.changed, "balance": str(result.changed_balance)}
+        data["transitions"] = [
+            {"baseline": old, "candidate": new, "accounts": t.accounts, "balance": str(t.balance)}
+            for (old, new), t in result.transitions.items()
+        ]
+    return data
