@@ -75,6 +75,7 @@ def render_report(result: DryRunResult) -> str:
             xaxis_title="candidate",
             yaxis_title="baseline",
         )
+        heat.update_yaxes(autorange="reversed")  # read top-down, like the table
         add(heat)
     mix = result.candidate.by_bucket
     actions = sorted({a for row in mix.values() for a in row})
@@ -91,10 +92,10 @@ def render_report(result: DryRunResult) -> str:
         guard.update_layout(title="Candidate: accounts with an action blocked, by guard")
         add(guard)
 
+    parts.append("".join(figures))
     parts.append("<h2>Candidate</h2>" + _summary(result.candidate))
     if result.baseline is not None:
         parts.append("<h2>Baseline</h2>" + _summary(result.baseline))
-    parts.append("<h2>Charts</h2>" + "".join(figures))
     if result.sample:
         rows = "".join(
             f"<tr><td class='l'>{html.escape(c.account_id)}</td><td>{c.days_overdue}</td>"
