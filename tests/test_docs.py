@@ -57,6 +57,15 @@ def test_console_examples_run(page: str, code: int, body: str) -> None:
         assert prefix in result.stdout + result.stderr
 
 
+def test_dry_run_python_runs() -> None:
+    """The dry-run page's Python example runs as written (from the repository root)."""
+    code = "\n".join(body for _, body in blocks("dry-runs.md", "python"))
+    assert code
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert 0 == result.returncode, result.stderr
+    assert "1000 1000 0" in result.stdout
+
+
 def test_quickstart_python_runs(tmp_path: Path) -> None:
     """The quickstart's Python example runs as written (from the repository root)."""
     code = "\n".join(body for _, body in blocks("quickstart.md", "python"))
