@@ -126,6 +126,7 @@ class _Decider:
         self.baseline = Engine(baseline) if baseline is not None else None
 
     def one(self, item: SourceRow, at: dt.datetime) -> _Outcome:
+        item = item.parsed()
         if item.error is not None or item.record is None:
             assert item.error is not None
             return _Outcome(
@@ -290,7 +291,7 @@ def dry_run(
     accounts = decided = errors = changed = 0
     changed_balance = Decimal(0)
     try:
-        rows = read_portfolio(portfolio, history=history)
+        rows = read_portfolio(portfolio, history=history, lazy=workers > 1)
         for outcome in _outcomes(rows, at, candidate, base, workers, journal):
             accounts += 1
             if progress is not None and accounts % 1000 == 0:

@@ -34,12 +34,21 @@ _CSV_OBJECTS = {"promise_to_pay", "payment_plan", "breathing_space"}
 
 @dataclass(frozen=True, slots=True)
 class SourceRow:
-    """One input row: a record to decide, or the error that stopped it."""
+    """One input row: a record to decide, or the error that stopped it. A JSONL
+    row may instead carry its ``raw`` line, parsed by :meth:`parsed` where it is
+    decided (in a worker process, so parsing is spread over the workers too)."""
 
     source: str
     row: int
     record: dict[str, Any] | None
     error: ErrorRow | None = None
+    raw: bytes | None = None
+
+    def parsed(self) -> SourceRow:
+        """This row with its raw JSON line parsed (or turned into an error row)."""
+        if self.raw is None:
+            return self
+        return _parse_line(self.source, self.row, self.raw)
 
 
 def _error(source: str, row: int, code: str, message: str, account_id: str | None = None) -> SourceRow:
@@ -64,25 +73,26 @@ def detect_format(path: Path) -> Format:
 
 
 def read_portfolio(
-    path: str | Path, *, history: str | Path | None = None, fmt: Format | None = None
+    path: str | Path, *, history: str | Path | None = None, fmt: Format | None = None, lazy: bool = False
 ) -> Iterator[SourceRow]:
     """Every row of the portfolio at ``path``, in file order.
 
     ``history`` is the CSV history file (keyed by ``account_id``) for a CSV
     portfolio; it is held in memory, grouped by account, while the accounts
-    file streams.
+    file streams. With ``lazy``, JSONL rows carry their raw line, to be parsed
+    with :meth:`SourceRow.parsed` by whoever decides them.
     """
     path = Path(path)
     kind = fmt or detect_format(path)
     if kind == "jsonl":
-        yield from _read_jsonl(path)
+        yield from _read_jsonl(path, lazy)
     elif kind == "csv":
         yield from _read_csv(path, Path(history) if history else None)
     else:
         yield from _read_parquet(path)
 
 
-def _read_jsonl(path: Path) -> Iterator[SourceRow]:
+def _read_jsonl(path: Path, lazy: bool) -> Iterator[SourceRow]:
     source = str(path)
     with path.open("rb") as handle:
         for number, raw in enumerate(_lines(handle), start=1):
@@ -91,18 +101,18 @@ def _read_jsonl(path: Path) -> Iterator[SourceRow]:
                 continue
             if not raw.strip():
                 continue
-            try:
-                data = json.loads(raw, parse_float=Decimal)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-                yield _error(source, number, "invalid-json", f"invalid JSON: {reason}")
-                continue
-            if not isinstance(data, dict):
-                yield _error(
-                    source, number, "invalid-record", f"expected an object, got {type(data).__name__}"
-                )
-                continue
-            yield SourceRow(source, number, data)
+            yield SourceRow(source, number, None, raw=raw) if lazy else _parse_line(source, number, raw)
+
+
+def _parse_line(source: str, number: int, raw: bytes) -> SourceRow:
+    try:
+        data = json.loads(raw, parse_float=Decimal)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        return _error(source, number, "invalid-json", f"invalid JSON: {reason}")
+    if not isinstance(data, dict):
+        return _error(source, number, "invalid-record", f"expected an object, got {type(data).__name__}")
+    return SourceRow(source, number, data)
 
 
 def _lines(handle: IO[bytes]) -> Iterator[bytes | None]:
