@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from escalation import _logging
 from escalation._guards import pseudonym as address_label
-from escalation.decision import Decision
+from escalation.decision import Decision, EngineInfo, PolicyInfo
 from escalation.errors import EscalationError, PolicyError
 from escalation.masking import Masking, mask_input
 from escalation.policy import Policy, load_policy
@@ -93,25 +93,6 @@ def record_hash(body: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
-class PolicyRef(BaseModel):
-    """Which policy decided (as in the decision)."""
-
-    model_config = _MODEL
-
-    id: str
-    version: str
-    fingerprint: str
-
-
-class EngineRef(BaseModel):
-    """Which engine version and evaluator decided."""
-
-    model_config = _MODEL
-
-    version: str
-    backend: str
-
-
 class Masked(BaseModel):
     """How the input was masked: the concrete paths and the key's id."""
 
@@ -138,8 +119,8 @@ class JournalRecord(BaseModel):
     trace: bool
     decision: str
     decision_sha256: str
-    policy: PolicyRef
-    engine: EngineRef
+    policy: PolicyInfo
+    engine: EngineInfo
     prev: str
     hash: str
 
