@@ -6,51 +6,31 @@ differ where asked; 3 policy invalid. Policy errors print as
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from escalation._bundled import DEFAULT_ACCOUNT, DEFAULT_POLICY, bundled
+from escalation._cli_common import (
+    EXIT_DIFFER,
+    EXIT_ERROR,
+    EXIT_POLICY,
+    fail,
+    parse_at,
+    policy_errors,
+)
 from escalation.engine import Engine
 from escalation.errors import BackendUnavailableError, EscalationError, PolicyError, PolicyIssue, RecordError
 from escalation.journal import Journal
 
-EXIT_OK, EXIT_ERROR, EXIT_DIFFER, EXIT_POLICY = 0, 1, 2, 3
 MAX_ACCOUNT_BYTES = 16 * 1024 * 1024
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    """Print ``message`` on stderr and exit with ``code``."""
-    click.echo(f"escalation: {message}", err=True)
-    sys.exit(code)
-
-
-def policy_errors(exc: PolicyError) -> NoReturn:
-    """Print every policy issue and exit 3."""
-    for issue in exc.issues:
-        click.echo(str(issue), err=True)
-    sys.exit(EXIT_POLICY)
-
-
-def parse_at(value: str | None) -> dt.datetime:
-    """``--at``: an ISO 8601 instant with offset; the current time if absent."""
-    if value is None:
-        return dt.datetime.now(dt.UTC).replace(microsecond=0)
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--at `{value}` is not an ISO 8601 date-time")
-    if moment.tzinfo is None:
-        fail(f"--at `{value}` needs a UTC offset (e.g. `+08:00` or `Z`)")
-    return moment
 
 
 def load_engine(policy: str | None, backend: str, journal: Journal | None = None) -> Engine:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from escalation.cli import EXIT_DIFFER, EXIT_ERROR, fail, parse_at, policy_errors
+from escalation._cli_common import EXIT_DIFFER, EXIT_ERROR, fail, parse_at, policy_errors
 from escalation.dryrun import DryRunResult, PolicySummary, dry_run
 from escalation.errors import EscalationError, PolicyError, UsageError
 
