@@ -8,7 +8,6 @@ from pathlib import Path
 
 DEFAULT_POLICY = "policies/consumer-credit-cn.yaml"
 DEFAULT_ACCOUNT = "examples/account.json"
-DEFAULT_AT = "2026-11-23T10:00:00+08:00"
 
 
 def bundled(relative: str) -> Path:
