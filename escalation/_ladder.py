@@ -124,18 +124,24 @@ class _Channel:
 
 
 def _blocked(tier: TierRule, ch: _Channel, sit: Situation) -> list[BlockedAction]:
-    return [
-        construct(
-            BlockedAction,
-            action=tier.model.id,
-            channel=ch.channel.value,
-            guard=v.rule.model.id,
-            reason=v.rule.model.reason + (f" ({v.note})" if v.note else ""),
-            cite=v.rule.model.cite,
-            until=v.until.astimezone(sit.tz) if v.until else None,
+    """The channel's blocks, each ``until`` moved to when contact is actually
+    allowed (a frequency window reopens at midnight; the call at 08:00)."""
+    guards = tuple(v.rule for v in ch.verdicts)
+    out = []
+    for v in ch.blocks:
+        until = _reopen(v.until, guards, sit) if v.until is not None else None
+        out.append(
+            construct(
+                BlockedAction,
+                action=tier.model.id,
+                channel=ch.channel.value,
+                guard=v.rule.model.id,
+                reason=v.rule.model.reason + (f" ({v.note})" if v.note else ""),
+                cite=v.rule.model.cite,
+                until=until.astimezone(sit.tz) if until is not None else None,
+            )
         )
-        for v in ch.blocks
-    ]
+    return out
 
 
 def _check_channels(

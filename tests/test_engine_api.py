@@ -292,3 +292,28 @@ def test_decision_is_frozen(cn_engine: Engine, example_account: dict[str, Any]) 
     with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError
         decision.status = "none"  # type: ignore[misc]
     assert SHANGHAI.utcoffset(None) == decision.decided_at.utcoffset()
+
+
+def test_blocked_until_is_when_contact_is_allowed_again(cn_engine: Engine) -> None:
+    """A daily cap that reopens at midnight reports `until` at the next opening of contact hours."""
+    record = {
+        "id": "U-1",
+        "currency": "CNY",
+        "amount_overdue": "600.00",
+        "balance": "5000.00",
+        "days_overdue": 13,
+        "history": [
+            {
+                "at": "2026-11-11T10:00:00+08:00",
+                "action": "sms_reminder",
+                "channel": "sms",
+                "outcome": "delivered",
+            },
+            {"at": "2026-11-23T09:00:00+08:00", "channel": "phone", "outcome": "conversation"},
+            {"at": "2026-11-23T11:00:00+08:00", "channel": "phone", "outcome": "conversation"},
+            {"at": "2026-11-23T13:00:00+08:00", "channel": "phone", "outcome": "conversation"},
+        ],
+    }
+    decision = cn_engine.decide(record, now=dt.datetime(2026, 11, 23, 16, tzinfo=SHANGHAI))
+    capped = [b for b in decision.blocked if b.guard == "cn-connected-calls-per-day"]
+    assert [dt.datetime(2026, 11, 24, 8, tzinfo=SHANGHAI)] == [b.until for b in capped]
