@@ -186,10 +186,31 @@ def decide(
 
 @main.command()
 @common_options
-def explain(policy: str | None, account: str | None, at: str | None, backend: str) -> None:
-    """Explain the decision for a person: reason, blocks with citations, full trace."""
+@click.option("--record", "record_id", metavar="ID", help="explain a journaled decision (with --journal)")
+@click.option("--journal", "-j", metavar="JOURNAL", help="the journal holding --record")
+@click.pass_context
+def explain(
+    ctx: click.Context,
+    policy: str | None,
+    account: str | None,
+    at: str | None,
+    backend: str,
+    record_id: str | None,
+    journal: str | None,
+) -> None:
+    """Explain the decision for a person: reason, blocks with citations, full trace.
+
+    With --record ID --journal J, explain a decision from the audit journal
+    (the same as `escalation audit show`)."""
     from escalation.explain import render_text
 
+    if record_id is not None:
+        if journal is None:
+            fail("--record needs --journal")
+        from escalation.cli_audit import show
+
+        ctx.invoke(show, record_id=record_id, journal=journal)
+        return
     for decision in _decide_all(policy, account, at, backend):
         click.echo(render_text(decision))
 

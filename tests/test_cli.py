@@ -146,3 +146,18 @@ def test_unreadable_account_files(tmp_path: Path, content: bytes, message: str) 
     code, _, err = run("decide", "--account", str(path), "--at", AT)
     assert 1 == code
     assert message in err and "Traceback" not in err
+
+
+def test_explain_a_journaled_record(tmp_path: Path) -> None:
+    """`explain --record ID --journal J` explains a decision from the audit journal."""
+    journal = tmp_path / "j.sqlite"
+    assert 0 == run("decide", "--at", AT, "--journal", str(journal))[0]
+    code, out, _ = run("explain", "--record", "1", "--journal", str(journal))
+    assert 0 == code
+    assert "seq 1" in out and "ACT  phone_call by phone" in out
+
+
+def test_explain_record_needs_journal() -> None:
+    """`--record` without `--journal` is a usage error."""
+    code, _, err = run("explain", "--record", "1")
+    assert 1 == code and "--journal" in err
