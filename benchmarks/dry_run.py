@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from escalation.generate import generate, write_portfolio
+from escalation.portfolio.generate import generate, write_portfolio
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = "2026-11-23T10:00:00+08:00"

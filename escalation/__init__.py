@@ -11,14 +11,16 @@ next permitted action with a reason::
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 from escalation.decision import BlockedAction, Decision, EngineInfo, ErrorRow, PolicyInfo, TraceEntry
-from escalation.dryrun import AccountChange, DryRunResult, PolicySummary, Tally, compare, dry_run
 from escalation.engine import Engine, engine_version
 from escalation.errors import (
     BackendUnavailableError,
     EscalationError,
     EvaluationError,
+    JournalError,
+    MaskingError,
     PolicyError,
     PolicyIssue,
     RecordError,
@@ -26,18 +28,10 @@ from escalation.errors import (
     UsageError,
 )
 from escalation.explain import render_text
-from escalation.journal import (
-    Journal,
-    JournalError,
-    JournalRecord,
-    JsonlJournal,
-    SqliteJournal,
-    StoredPolicy,
-    open_journal,
-    record_decision,
-)
-from escalation.masking import Masking, MaskingError
+from escalation.journal import Journal, JournalRecord, StoredPolicy, open_journal, record_decision
+from escalation.journal.masking import Masking
 from escalation.policy import Policy, load_policy
+from escalation.portfolio.results import AccountChange, DryRunResult, PolicySummary, Tally
 from escalation.record import (
     Account,
     ActorType,
@@ -51,8 +45,36 @@ from escalation.record import (
     PromiseToPay,
     parse_account,
 )
+from escalation.sink import DecisionSink, ListSink
+
+if TYPE_CHECKING:
+    from escalation.journal.jsonl import JsonlJournal
+    from escalation.journal.sqlite import SqliteJournal
+    from escalation.portfolio.dryrun import compare, dry_run
 
 __version__ = engine_version()
+
+# The file journals import sqlite3 / fcntl (POSIX-only): loaded on first use.
+# So does dry_run's process pool (multiprocessing → subprocess → fcntl).
+_LAZY = {
+    "JsonlJournal": "escalation.journal.jsonl",
+    "SqliteJournal": "escalation.journal.sqlite",
+    "compare": "escalation.portfolio.dryrun",
+    "dry_run": "escalation.portfolio.dryrun",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'escalation' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    value.__module__ = "escalation"
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Account",
@@ -63,6 +85,7 @@ __all__ = [
     "BreathingSpace",
     "Channel",
     "Decision",
+    "DecisionSink",
     "Direction",
     "DryRunResult",
     "Engine",
@@ -75,6 +98,7 @@ __all__ = [
     "JournalError",
     "JournalRecord",
     "JsonlJournal",
+    "ListSink",
     "Masking",
     "MaskingError",
     "Outcome",
@@ -105,6 +129,8 @@ __all__ = [
 
 # Show the public path in reprs, tracebacks and docs (as httpx does).
 for _name in __all__:
+    if _name in _LAZY:
+        continue
     _obj = globals()[_name]
     if isinstance(_obj, type) or callable(_obj):
         with contextlib.suppress(AttributeError, TypeError):

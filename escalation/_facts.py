@@ -10,14 +10,102 @@ import bisect
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from escalation._calendar import add_years, business_days_after, start_of_day
-from escalation.policy import Policy
-from escalation.record import Account, Channel, Direction, HistoryEvent, Outcome, PlanStatus, zone
+from escalation._language import FactType
+from escalation.record import (
+    Account,
+    Channel,
+    Direction,
+    HistoryEvent,
+    Outcome,
+    PlanStatus,
+    days_overdue_on,
+    zone,
+)
 
-__all__ = ["Situation", "derive"]
+if TYPE_CHECKING:
+    from escalation.policy import Policy
+
+__all__ = ["FACTS", "Fact", "Situation", "derive", "fact_catalogue"]
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A fact conditions may read: its type, whether it is money (formatted
+    with the currency in reasons) and what it means."""
+
+    type: FactType
+    doc: str
+    money: bool = False
+
+
+_N, _M, _S, _B, _SET = FactType.NUMBER, FactType.MONEY, FactType.STRING, FactType.BOOL, FactType.SET
+
+#: Every fact of an account, by name: the one place a fact is declared.
+#: :func:`derive` computes them; per-tier and per-channel families
+#: (``done.<tier>``, ``days_since.<tier>``, ``contacts_7d.<channel>``,
+#: ``contacts_30d.<channel>``) are added by :func:`fact_catalogue`.
+#: A fact may be missing (unknown) for an account: it is then never true.
+FACTS: dict[str, Fact] = {
+    "days_overdue": Fact(_N, "days since the earliest unpaid due date, in the account's local days"),
+    "amount_overdue": Fact(_M, "the past-due amount", money=True),
+    "balance": Fact(_M, "the total outstanding", money=True),
+    "currency": Fact(_S, "the account's ISO 4217 currency"),
+    "flags": Fact(_SET, "the account's flags (`dispute`, `hardship`, …)"),
+    "opt_out": Fact(_SET, "channels the customer refused"),
+    "segment": Fact(_S, "the lender's segment, when given"),
+    "product": Fact(_S, "the product, when given"),
+    "jurisdiction": Fact(_S, "the jurisdiction, when given (e.g. `GB-SCT`)"),
+    "conversations_30d": Fact(_N, "right-party conversations in the last 30 days"),
+    "broken_promises": Fact(_N, "promises to pay broken in this delinquency cycle"),
+    "promise_active": Fact(_B, "a promise to pay is outstanding"),
+    "plan_active": Fact(_B, "a payment plan is active"),
+    "time_barred": Fact(_B, "the limitation period has run (unknown without a start date)"),
+    "in_validation_period": Fact(_B, "inside the Regulation F validation period"),
+    "local_hour": Fact(_N, "the hour of `now` in the account's zone"),
+    "weekday": Fact(_S, "the weekday of `now` in the account's zone (`mon`…`sun`)"),
+    "promise_to_pay.amount": Fact(_M, "the amount promised", money=True),
+    "actor_type": Fact(_S, "who collects: `creditor`, `debt_collector`, …"),
+    "principal": Fact(_M, "the principal outstanding, when given", money=True),
+    "dispute_open": Fact(_B, "a dispute was received and not yet answered by verification"),
+    "cease_received": Fact(_B, "a cease-communication request was received"),
+    "breathing_space_active": Fact(_B, "a Breathing Space moratorium is in force today"),
+    "consent_day": Fact(_N, "day of an active consent window to be contacted (1 = the day it was given)"),
+    "consecutive_failed_attempts": Fact(_N, "call attempts in a row that did not reach the debtor"),
+    "number_invalid": Fact(_B, "every number last tried came back not in service"),
+}
+
+#: Families of facts, one per tier or per channel: prefix → (type, doc).
+FACT_FAMILIES: dict[str, Fact] = {
+    "done": Fact(_N, "counting actions of the tier in this delinquency cycle"),
+    "days_since": Fact(_N, "days since the tier's last action (missing if never)"),
+    "contacts_7d": Fact(_N, "outbound contacts on the channel in the last 7 days"),
+    "contacts_30d": Fact(_N, "outbound contacts on the channel in the last 30 days"),
+}
+_TIER_FAMILIES = ("done", "days_since")
+_CHANNEL_FAMILIES = ("contacts_7d", "contacts_30d")
+
+
+def fact_catalogue(tier_ids: list[str] | tuple[str, ...]) -> dict[str, FactType]:
+    """Every fact a condition of a policy with these tiers may read, with its type."""
+    catalogue = {name: fact.type for name, fact in FACTS.items()}
+    for tier in tier_ids:
+        for family in _TIER_FAMILIES:
+            catalogue[f"{family}.{tier}"] = FACT_FAMILIES[family].type
+    for channel in Channel:
+        for family in _CHANNEL_FAMILIES:
+            catalogue[f"{family}.{channel.value}"] = FACT_FAMILIES[family].type
+    return catalogue
+
+
+def is_money(name: str) -> bool:
+    """Whether the fact ``name`` is an amount of money."""
+    fact = FACTS.get(name)
+    return fact is not None and fact.money
+
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Regulation F 1006.34(b)(5): receipt assumed 5 business days after mailing, then 30 days.
@@ -103,13 +191,7 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
     local_now = now.astimezone(tz)
     today = local_now.date()
 
-    if account.days_overdue is not None:
-        days_overdue = account.days_overdue
-    elif account.overdue_since is not None:
-        days_overdue = (today - account.overdue_since).days
-    else:
-        assert account.due_date is not None
-        days_overdue = (today - account.due_date).days
+    days_overdue = days_overdue_on(account, today)
     if days_overdue >= 0:
         cycle_day = today - dt.timedelta(days=days_overdue)
     else:

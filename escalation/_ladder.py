@@ -11,11 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from escalation import _reasons as fmt
-from escalation._calendar import start_of_day
 from escalation._facts import Situation, json_value
-from escalation._guards import EventMatcher, GuardVerdict, check_guard, next_open
-from escalation.decision import BlockedAction, Decision, EngineInfo, PolicyInfo, TraceEntry, construct
-from escalation.policy import ContactHoursGuard, GuardRule, HoldRule, Policy, TierRule, _format_duration
+from escalation._holds import first_hold
+from escalation._language import format_duration
+from escalation._trace import Recorder
+from escalation.decision import BlockedAction, Decision, EngineInfo, PolicyInfo, construct
+from escalation.guards import EventMatcher, GuardVerdict, applies, check_guard, next_open
+from escalation.policy import ContactHoursGuard, GuardRule, Policy, TierRule
 from escalation.record import Channel
 
 Truth = Callable[[str], bool]
@@ -33,8 +35,6 @@ class LadderPlan:
 
     @classmethod
     def build(cls, policy: Policy) -> LadderPlan:
-        from escalation._guards import applies
-
         table: dict[tuple[str, Channel], tuple[GuardRule, ...]] = {}
         for tier in policy.tiers:
             for channel in tier.model.channel_order:
@@ -47,54 +47,6 @@ class LadderPlan:
             tags_of={t.model.id: t.model.tags for t in policy.tiers},
             policy_info=PolicyInfo(id=policy.id, version=policy.version, fingerprint=policy.fingerprint),
         )
-
-
-def _facts_of(names: tuple[str, ...], sit: Situation) -> dict[str, object]:
-    values = sit.values
-    return {name: json_value(values.get(name)) for name in names}
-
-
-class _Recorder:
-    """Collects trace entries, or nothing at all when the caller wants no trace
-    (bulk dry-runs): then neither entries nor their figures are built."""
-
-    __slots__ = ("entries", "on")
-
-    def __init__(self, on: bool) -> None:
-        self.on = on
-        self.entries: list[TraceEntry] = []
-
-    def add(
-        self,
-        *,
-        rule: str,
-        matched: bool,
-        facts: dict[str, object],
-        action: str | None = None,
-        channel: str | None = None,
-        note: str | None = None,
-    ) -> None:
-        if self.on:
-            entry = construct(
-                TraceEntry, rule=rule, matched=matched, facts=facts, action=action, channel=channel, note=note
-            )
-            self.entries.append(entry)
-
-    def facts(self, names: tuple[str, ...], sit: Situation) -> dict[str, object]:
-        return _facts_of(names, sit) if self.on else {}
-
-
-def _hold_until(hold: HoldRule, sit: Situation) -> dt.datetime | None:
-    if hold.model.until is None:
-        return None
-    recorded = sit.record_date(hold.model.until)
-    if recorded is None:
-        return None
-    # a date: the hold lasts to the end of that day
-    until = recorded if isinstance(recorded, dt.datetime) else start_of_day(recorded + _DAY, sit.tz)
-    if hold.model.grace is not None:
-        until += hold.model.grace
-    return until
 
 
 def _reopen(moment: dt.datetime, guards: tuple[GuardRule, ...], sit: Situation) -> dt.datetime | None:
@@ -151,7 +103,7 @@ def _check_channels(
     sit: Situation,
     truth: Truth,
     matcher: EventMatcher,
-    trace: _Recorder,
+    trace: Recorder,
     first_open: bool = False,
 ) -> list[_Channel]:
     """Every applicable guard for each of the tier's channels at instant ``at``;
@@ -213,7 +165,7 @@ def evaluate(
 ) -> Decision:
     """The decision for one situation; ``truth(name)`` answers each named condition."""
     policy = plan.policy
-    trace = _Recorder(record_trace)
+    trace = Recorder(record_trace)
     decided_at = sit.now.astimezone(sit.tz)
 
     def decision(status: str, reason: str, **extra: object) -> Decision:
@@ -235,24 +187,9 @@ def evaluate(
         )
 
     # 1. holds: the first that applies stops everything
-    for hold in policy.holds:
-        facts = trace.facts(hold.when.fact_order, sit)
-        rule = f"hold:{hold.model.id}"
-        if not truth(rule):
-            trace.add(rule=rule, matched=False, facts=facts)
-            continue
-        until = _hold_until(hold, sit)
-        if until is not None and until <= sit.now:
-            note = f"expired at {fmt.instant(until, sit)}"
-            trace.add(rule=rule, matched=False, facts=facts, note=note)
-            continue
-        until_local = until.astimezone(sit.tz) if until else None
-        note = f"holds until {until_local.isoformat()}" if until_local else "holds until an event lifts it"
-        trace.add(rule=rule, matched=True, facts=facts, note=note)
-        reason = fmt.fill(hold.model.reason, sit)
-        if until_local is not None:
-            reason += f" (until {until_local.isoformat()})"
-        return decision("hold", reason, hold=hold.model.id, next_eligible_at=until_local)
+    held = first_hold(policy.holds, sit, truth, trace)
+    if held is not None:
+        return decision("hold", held.reason, hold=held.hold, next_eligible_at=held.until)
 
     # 2. the ladder, most severe first
     matcher = EventMatcher(sit, plan.tags_of)
@@ -297,13 +234,13 @@ def evaluate(
             if last_below is not None and last_below + model.wait > sit.now:
                 ready_at = max(ready_at, last_below + model.wait)
                 pending.append(
-                    f"wait {_format_duration(model.wait)} after {below} ({fmt.ago(sit.now - last_below)})"
+                    f"wait {format_duration(model.wait)} after {below} ({fmt.ago(sit.now - last_below)})"
                 )
         last_own = sit.tier_last.get(model.id)
         every = model.repeat.every
         if every is not None and last_own is not None and last_own + every > sit.now:
             ready_at = max(ready_at, last_own + every)
-            pending.append(f"repeat every {_format_duration(every)}, last {fmt.ago(sit.now - last_own)}")
+            pending.append(f"repeat every {format_duration(every)}, last {fmt.ago(sit.now - last_own)}")
 
         if ready_at > sit.now:
             # Not due yet: its guards are only worth evaluating (at the instant it

@@ -11,7 +11,10 @@ stdout, so the library only logs when the application asked for it:
   (the global structlog configuration is left alone).
 
 When neither is enabled, ``decide()`` pays two flag checks and builds no
-event (see ``docs/audit.md`` for the measured overhead)."""
+event (see ``docs/audit.md`` for the measured overhead). structlog itself is
+imported only when an event is to be written or an application has already
+imported it (it pulls in asyncio and subprocess: ``import escalation`` stays
+light)."""
 
 from __future__ import annotations
 
@@ -19,23 +22,22 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 if TYPE_CHECKING:
+    import structlog
+
     from escalation.decision import Decision
 
 __all__ = ["configure_cli", "enabled", "log_decision", "warn"]
 
 _stdlib = logging.getLogger("escalation")
 _stdlib.addHandler(logging.NullHandler())  # a library never prints by default
-_private = structlog.wrap_logger(
-    _stdlib,
-    processors=[structlog.processors.JSONRenderer(sort_keys=True)],
-    wrapper_class=structlog.stdlib.BoundLogger,
-)
+_private: Any = None
 
 
 def _is_enabled(level: int) -> bool:
+    structlog = sys.modules.get("structlog")
+    if structlog is None:  # nobody imported structlog, so nobody configured it
+        return _stdlib.isEnabledFor(level)
     if not structlog.is_configured():
         return _stdlib.isEnabledFor(level)
     wrapper = structlog.get_config()["wrapper_class"]
@@ -56,8 +58,17 @@ def enabled() -> bool:
 
 
 def _logger() -> Any:
+    global _private
+    import structlog
+
     if structlog.is_configured():
         return structlog.get_logger("escalation")
+    if _private is None:
+        _private = structlog.wrap_logger(
+            _stdlib,
+            processors=[structlog.processors.JSONRenderer(sort_keys=True)],
+            wrapper_class=structlog.stdlib.BoundLogger,
+        )
     return _private
 
 
@@ -96,12 +107,16 @@ class _StderrLoggerFactory:
     (test runners swap it), never on stdout, which carries the results."""
 
     def __call__(self, *args: Any) -> structlog.PrintLogger:
+        import structlog
+
         return structlog.PrintLogger(sys.stderr)
 
 
 def configure_cli(log_format: str = "console", level: str = "warning") -> None:
     """Configure structlog for the command line: events to stderr, as JSON
     lines or a console format, at ``level`` (debug, info, warning, error)."""
+    import structlog
+
     renderer: Any = (
         structlog.processors.JSONRenderer(sort_keys=True)
         if log_format == "json"

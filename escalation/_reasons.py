@@ -9,10 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from escalation._currencies import MINOR_UNITS
-from escalation._expr import MISSING, Compiled, comparisons
-from escalation._facts import Situation
+from escalation._facts import Situation, is_money
+from escalation.policy._expr import MISSING, Compiled, comparisons
 
-_MONEY_FACTS = {"amount_overdue", "balance", "promise_to_pay.amount"}
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
 
 
@@ -26,7 +25,7 @@ def value(name: str, raw: Any, currency: str) -> str:
     """One fact value as a person reads it."""
     if raw is MISSING or raw is None:
         return "unknown"
-    if name in _MONEY_FACTS and isinstance(raw, Decimal | int):
+    if is_money(name) and isinstance(raw, Decimal | int):
         return money(Decimal(raw), currency)
     if isinstance(raw, bool):
         return "yes" if raw else "no"
@@ -61,7 +60,7 @@ def condition_figures(compiled: Compiled, sit: Situation) -> str:
         elif op in ("contains", "lacks"):
             parts.append(f"{fact} {shown} ({op} `{constant}`)")
         else:
-            limit = money(Decimal(constant), currency) if fact in _MONEY_FACTS else constant
+            limit = money(Decimal(constant), currency) if is_money(fact) else constant
             parts.append(f"{fact} {shown} ({op} {limit})")
     return "; ".join(parts) if parts else f"`{compiled.canonical}` holds"
 

@@ -11,11 +11,30 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["BlockedAction", "Decision", "EngineInfo", "ErrorRow", "PolicyInfo", "TraceEntry"]
+from escalation.errors import EscalationError, EvaluationError, RecordError
+
+__all__ = [
+    "BlockedAction",
+    "Decision",
+    "EngineInfo",
+    "ErrorRow",
+    "PolicyInfo",
+    "TraceEntry",
+    "error_row",
+    "rule_name",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
 Status = Literal["act", "wait", "hold", "none"]
+RuleKind = Literal["hold", "tier", "guard"]
+
+
+def rule_name(kind: RuleKind, rule_id: str) -> str:
+    """The name of a rule in traces: ``hold:<id>``, ``tier:<id>``, ``guard:<id>``."""
+    return f"{kind}:{rule_id}"
+
+
 _MODEL = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -91,6 +110,27 @@ class Decision(BaseModel):
         """Deterministic JSON text of the decision."""
         return self.model_dump_json(indent=indent)
 
+    def blocked_by(self, guard: str) -> bool:
+        """Whether guard ``guard`` blocked anything in this decision (listed in
+        ``blocked``, or a matched guard entry in the trace)."""
+        if any(b.guard == guard for b in self.blocked):
+            return True
+        return any(t.matched for t in self.trace_for("guard", guard))
+
+    def trace_for(
+        self, kind: RuleKind, rule_id: str, *, action: str | None = None, channel: str | None = None
+    ) -> list[TraceEntry]:
+        """The trace entries of one rule (``kind`` ``hold``, ``tier`` or
+        ``guard``), for one action and channel when given."""
+        name = rule_name(kind, rule_id)
+        return [
+            t
+            for t in self.trace
+            if t.rule == name
+            and (action is None or t.action == action)
+            and (channel is None or t.channel == channel)
+        ]
+
     def outcome(self) -> dict[str, Any]:
         """The decision without engine identity — what two evaluators must agree on."""
         return self.model_dump(mode="json", exclude={"engine"})
@@ -109,6 +149,31 @@ class ErrorRow(BaseModel):
     field: str | None = None
     code: str
     message: str
+
+
+def error_row(
+    exc: EscalationError,
+    *,
+    row: int | None = None,
+    source: str | None = None,
+    account_id: str | None = None,
+) -> ErrorRow:
+    """The one way an error becomes an :class:`ErrorRow`: a bad record names
+    its first bad field and code, and lists every issue; an evaluation error
+    has code ``evaluation-error``. ``account_id`` is used when the error does
+    not carry one (a record that failed before its id was read)."""
+    if isinstance(exc, RecordError):
+        first = exc.issues[0]
+        return ErrorRow(
+            account_id=exc.account_id or account_id,
+            source=exc.source or source,
+            row=exc.row if exc.row is not None else row,
+            field=first.field or None,
+            code=first.code,
+            message="; ".join(str(issue) for issue in exc.issues),
+        )
+    code = "evaluation-error" if isinstance(exc, EvaluationError) else "error"
+    return ErrorRow(account_id=account_id, source=source, row=row, code=code, message=str(exc))
 
 
 def construct(cls: type[M], **values: Any) -> M:

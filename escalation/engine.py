@@ -1,7 +1,14 @@
 """The engine: one loaded policy, one evaluator; decides accounts.
 
+The pipeline, for one account at one instant::
+
+    validate (record.py) → facts (_facts.py) → holds (_holds.py)
+      → ladder (_ladder.py) with guards (guards/) → Decision → sink
+
 An :class:`Engine` is immutable after construction and safe to share between
-threads: ``decide`` keeps all per-call state on the stack."""
+threads: ``decide`` keeps all per-call state on the stack. It never imports
+storage: decisions go to an optional :class:`~escalation.sink.DecisionSink`
+(every journal is one)."""
 
 from __future__ import annotations
 
@@ -11,16 +18,17 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
-from escalation._backends import make_conditions
+from escalation import _logging
 from escalation._facts import account_zone, derive
 from escalation._ladder import LadderPlan, evaluate
-from escalation.decision import Decision, EngineInfo, ErrorRow
+from escalation.backends import make_conditions
+from escalation.decision import Decision, EngineInfo, ErrorRow, error_row
 from escalation.errors import EscalationError, EvaluationError, RecordError, RecordIssue, UsageError
-from escalation.journal import Journal, after_decision
 from escalation.policy import Policy, load_policy
 from escalation.record import Account, check_at, parse_account
+from escalation.sink import DecisionSink
 
-__all__ = ["Engine"]
+__all__ = ["Backend", "Engine", "engine_version"]
 
 Backend = Literal["native", "rete"]
 
@@ -36,29 +44,44 @@ def engine_version() -> str:
 class Engine:
     """Decides the next permitted action for accounts under one policy.
 
+    ``sink`` (or its synonym ``journal``) receives every decision before it is
+    returned; a decision the sink cannot keep is not returned (fail closed).
+
     >>> engine = Engine.from_file("policies/consumer-credit-cn.yaml")  # doctest: +SKIP
     >>> engine.decide({"id": "A-1", ...}, now=now).status  # doctest: +SKIP
     'act'
     """
 
     def __init__(
-        self, policy: Policy, *, backend: Backend = "native", journal: Journal | None = None
+        self,
+        policy: Policy,
+        *,
+        backend: Backend = "native",
+        sink: DecisionSink | None = None,
+        journal: DecisionSink | None = None,
     ) -> None:
+        if sink is not None and journal is not None:
+            raise UsageError("give `sink` or `journal`, not both")
         self._policy = policy
         self._plan = LadderPlan.build(policy)
         self._conditions = make_conditions(policy, backend)
         self._info = EngineInfo(version=engine_version(), backend=backend)
-        self._journal = journal  # every decision is journaled before it is returned
+        self._sink = sink if sink is not None else journal
 
     @classmethod
     def from_file(
-        cls, path: str | Path, *, backend: Backend = "native", journal: Journal | None = None
+        cls,
+        path: str | Path,
+        *,
+        backend: Backend = "native",
+        sink: DecisionSink | None = None,
+        journal: DecisionSink | None = None,
     ) -> Engine:
         """Load the policy at ``path`` (with its rule packs) and build an engine.
 
         Raises :class:`~escalation.errors.PolicyError` when the policy is invalid.
         """
-        return cls(load_policy(path), backend=backend, journal=journal)
+        return cls(load_policy(path), backend=backend, sink=sink, journal=journal)
 
     @property
     def policy(self) -> Policy:
@@ -70,7 +93,11 @@ class Engine:
         """The evaluator's name (``native`` or ``rete``)."""
         return self._info.backend
 
-    def _validated(self, record: Account | dict[str, Any], now: dt.datetime) -> Account:
+    def validate(self, record: Account | dict[str, Any], *, now: dt.datetime) -> Account:
+        """The one validation path for an account record (API, CLI, dry-run and
+        replay all come through here): the record's own rules, the policy's
+        currency, and nothing dated after ``now``. Raises
+        :class:`~escalation.errors.RecordError` naming every bad field."""
         account = parse_account(record)
         issues: list[RecordIssue] = []
         if account.currency != self._policy.header.currency:
@@ -98,7 +125,7 @@ class Engine:
         """
         if not isinstance(now, dt.datetime) or now.tzinfo is None or now.utcoffset() is None:
             raise UsageError("`now` must be a timezone-aware datetime")
-        account = self._validated(record, now)
+        account = self.validate(record, now=now)
         sit = derive(account, now, self._policy)
         try:
             truth = self._conditions.truth_for(sit)
@@ -107,7 +134,11 @@ class Engine:
             raise
         except (ArithmeticError, TypeError, ValueError) as exc:  # fail closed, never act on a guess
             raise EvaluationError(f"account `{account.id}`: {exc}") from exc
-        after_decision(self._journal, account, now, decision, self._policy, trace)  # journal + log
+        receipt = None
+        if self._sink is not None:
+            receipt = self._sink.emit(decision, account=account, now=now, policy=self._policy, trace=trace)
+        if _logging.enabled():
+            _logging.log_decision(decision, receipt)
         return decision
 
     def decide_many(
@@ -120,32 +151,18 @@ class Engine:
                 yield self.decide(record, now=now, trace=trace)
             except UsageError:
                 raise
-            except RecordError as exc:
-                first = exc.issues[0]
-                yield ErrorRow(
-                    account_id=exc.account_id,
-                    row=index,
-                    field=first.field or None,
-                    code=first.code,
-                    message=str(exc),
-                )
-            except EvaluationError as exc:
-                ident = (
-                    record.id
-                    if isinstance(record, Account)
-                    else record.get("id")
-                    if isinstance(record, dict)
-                    else None
-                )
-                yield ErrorRow(
-                    account_id=ident if isinstance(ident, str) else None,
-                    row=index,
-                    code="evaluation-error",
-                    message=str(exc),
-                )
+            except (RecordError, EvaluationError) as exc:
+                yield error_row(exc, row=index, account_id=_record_id(record))
 
     def explain(self, record: Account | dict[str, Any], *, now: dt.datetime) -> str:
         """A plain-text explanation of the decision for a person."""
         from escalation.explain import render_text
 
         return render_text(self.decide(record, now=now))
+
+
+def _record_id(record: object) -> str | None:
+    if isinstance(record, Account):
+        return record.id
+    ident = record.get("id") if isinstance(record, dict) else None
+    return ident if isinstance(ident, str) else None

@@ -10,6 +10,8 @@ __all__ = [
     "BackendUnavailableError",
     "EscalationError",
     "EvaluationError",
+    "JournalError",
+    "MaskingError",
     "PolicyError",
     "PolicyIssue",
     "RecordError",
@@ -113,3 +115,13 @@ class BackendUnavailableError(EscalationError, RuntimeError):
 
 class UsageError(EscalationError, ValueError):
     """The library was called wrongly (for example a naive ``now``)."""
+
+
+class JournalError(EscalationError, RuntimeError):
+    """The journal cannot be opened, read or written (a decision that cannot
+    be journaled is not returned: fail closed)."""
+
+
+class MaskingError(EscalationError, ValueError):
+    """A masking configuration is invalid, or a masked path holds a value
+    that cannot be masked (only text can)."""

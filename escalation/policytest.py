@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from escalation._yaml import YamlLoadError, load_yaml
 from escalation.decision import Decision
 from escalation.engine import Backend, Engine
 from escalation.errors import EscalationError, PolicyError, PolicyIssue, RecordError
+from escalation.policy._yaml import YamlLoadError, load_yaml
 
 __all__ = ["CaseResult", "SuiteResult", "discover", "run_suite"]
 

@@ -270,6 +270,17 @@ def parse_account(data: Account | dict[str, Any]) -> Account:
         raise RecordError(_issues_from(exc), account_id=ident if isinstance(ident, str) else None) from None
 
 
+def days_overdue_on(account: Account, today: dt.date) -> int:
+    """Days overdue on the local date ``today``: the record's ``days_overdue``,
+    else counted from ``overdue_since`` (or, negative before it, ``due_date``).
+    The one place days overdue is computed."""
+    if account.days_overdue is not None:
+        return account.days_overdue
+    start = account.overdue_since if account.overdue_since is not None else account.due_date
+    assert start is not None  # the model requires one of the three
+    return (today - start).days
+
+
 def local_date(instant: dt.datetime, tz: ZoneInfo) -> dt.date:
     """The calendar date of ``instant`` in ``tz``."""
     return instant.astimezone(tz).date()

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from escalation import Policy
 from escalation._currencies import MINOR_UNITS
-from escalation._expr import comparisons
+from escalation.policy._expr import comparisons
 
 ZONES = ["Asia/Shanghai", "America/New_York", "America/Los_Angeles", "Europe/London", "Europe/Dublin"]
 OUTCOMES = [

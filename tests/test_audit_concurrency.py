@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from escalation import Engine, Masking, open_journal, record_decision
-from escalation.audit import iter_records, verify
+from escalation.journal.audit import iter_records, verify
 
 from .conftest import CN_POLICY, NOW, ROOT
 from .test_audit_helpers import BACKENDS, new_journal

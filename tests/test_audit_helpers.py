@@ -175,7 +175,7 @@ def new_journal(backend: str, tmp_path: Path, *, masking: Masking | None = None)
     if backend == "sqlite":
         path = str(tmp_path / "journal.sqlite")
         return SqliteJournal(path, masking=masking), path
-    from escalation.journal_pg import PostgresJournal
+    from escalation.journal.postgres import PostgresJournal
 
     dsn = pg_schema_dsn("t_" + uuid.uuid4().hex[:12])
     return PostgresJournal(dsn, masking=masking), dsn

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from escalation import Engine, JournalError, JsonlJournal, Masking, SqliteJournal
-from escalation.audit import iter_records, query, replay, verify
 from escalation.journal import Journal, JournalRecord, capture_policy, record_hash
+from escalation.journal.audit import iter_records, query, replay, verify
 
 from .conftest import CN_POLICY, NOW, ROOT
 from .test_audit_helpers import BACKENDS, PHONES, TEST_KEY, fill, make_accounts, new_journal
@@ -283,7 +283,7 @@ class TestRecords:
 
     def test_addresses_never_stored(self, tmp_path: Path) -> None:
         """No contact address, nor its unkeyed trace label, reaches the journal's storage."""
-        from escalation._guards import pseudonym
+        from escalation.guards import pseudonym
 
         journal, path = new_journal("jsonl", tmp_path)
         fill(journal, 40)

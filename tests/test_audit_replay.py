@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from escalation import Engine
-from escalation.audit import iter_records, replay, report
 from escalation.cli import main
 from escalation.journal import JsonlJournal, record_decision
+from escalation.journal.audit import iter_records, replay, report
 
 from .conftest import CN_POLICY, ROOT
 from .test_audit_helpers import fill, make_accounts, new_journal

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from escalation import Engine, RecordError
-from escalation._rete import rete_unavailable_reason
-from escalation._yaml import load_yaml
+from escalation.backends.rete import rete_unavailable_reason
+from escalation.policy._yaml import load_yaml
 
 from .conftest import ROOT
 from .strategies import cases

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from escalation import Engine, RecordError, compare, dry_run
 from escalation.cli import main
-from escalation.generate import generate, write_portfolio
-from escalation.portfolio import read_portfolio
+from escalation.portfolio.generate import generate, write_portfolio
+from escalation.portfolio.io import read_portfolio
 
 from .conftest import CN_POLICY, ROOT
 
@@ -150,7 +150,7 @@ class TestDeterminism:
     @pytest.mark.parametrize("profile", ["cn-card", "us-card", "uk-loan"])
     def test_generated_records_are_valid(self, profile: str) -> None:
         """Every generated record validates and decides under its profile's policy."""
-        from escalation.generate import PROFILES
+        from escalation.portfolio.generate import PROFILES
 
         engine = Engine.from_file(ROOT / PROFILES[profile].policy)
         statuses = set()

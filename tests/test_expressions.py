@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from escalation._condition import evaluate
-from escalation._expr import MISSING, ExprError, FactType, Lowering, compile_expression, simplify
+from escalation.policy._condition import evaluate
+from escalation.policy._expr import MISSING, ExprError, FactType, Lowering, compile_expression, simplify
 
 CATALOGUE = {
     "days_overdue": FactType.NUMBER,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from escalation import Engine, RecordError
-from escalation._yaml import load_yaml
+from escalation.policy._yaml import load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden"

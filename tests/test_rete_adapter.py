@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from escalation._condition import FALSE, TRUE, AllOf, AnyOf, Atom, Cond, evaluate
-from escalation._rete import MAX_SAFE_INT, ReteMatcher, rete_unavailable_reason
+from escalation.backends.rete import MAX_SAFE_INT, ReteMatcher, rete_unavailable_reason
+from escalation.policy._condition import FALSE, TRUE, AllOf, AnyOf, Atom, Cond, evaluate
 
 REASON = rete_unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"rete backend unavailable: {REASON}")

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from escalation._yaml import load_yaml
 from escalation.policy import PackDocument, load_policy
+from escalation.policy._yaml import load_yaml
 
 from .conftest import ROOT
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from escalation._yaml import MAX_YAML_BYTES, YamlLoadError, load_yaml
+from escalation.policy._yaml import MAX_YAML_BYTES, YamlLoadError, load_yaml
 
 
 class TestScalars:

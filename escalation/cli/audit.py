@@ -16,7 +16,7 @@ import click
 
 from escalation.errors import EscalationError
 from escalation.journal import Journal, JournalRecord, open_journal
-from escalation.masking import Masking
+from escalation.journal.masking import Masking
 
 __all__ = ["audit", "open_cli_journal"]
 
@@ -91,7 +91,7 @@ def audit() -> None:
 @click.option("--no-policies", is_flag=True, help="skip rebuilding the stored policies")
 def verify(journal: str, expect_head: str | None, no_policies: bool) -> None:
     """Check the hash chain, order, anchor and stored policies (exit 2 on failure)."""
-    from escalation.audit import verify as run
+    from escalation.journal.audit import verify as run
 
     try:
         result = run(_reader(journal), check_policies=not no_policies, expect_head=expect_head)
@@ -119,7 +119,7 @@ def verify(journal: str, expect_head: str | None, no_policies: bool) -> None:
 @click.option("--verbose", "-v", is_flag=True, help="list every record, not only those that differ")
 def replay(journal: str, ids: tuple[str, ...], strict_version: bool, verbose: bool) -> None:
     """Re-decide from the stored input, policy and `now`; report differences (exit 2 if any)."""
-    from escalation.audit import replay as run
+    from escalation.journal.audit import replay as run
 
     total = same = 0
     notes: set[str] = set()
@@ -147,7 +147,7 @@ def replay(journal: str, ids: tuple[str, ...], strict_version: bool, verbose: bo
 
 
 def _find(journal: Journal, record_id: str) -> JournalRecord:
-    from escalation.audit import iter_records
+    from escalation.journal.audit import iter_records
 
     for record in iter_records(journal):
         if record.id == record_id or str(record.seq) == record_id:
@@ -198,7 +198,7 @@ def query(
     fmt: str,
 ) -> None:
     """List journaled decisions matching every filter."""
-    from escalation.audit import query as run
+    from escalation.journal.audit import query as run
 
     count = 0
     try:
@@ -235,7 +235,7 @@ def query(
 def report(journal: str, since: str | None, until: str | None, zone: str, as_json: bool) -> None:
     """Compliance report for a period: per guard, contacts decided and any a guard
     should have blocked (exit 2 if any)."""
-    from escalation.audit import report as run
+    from escalation.journal.audit import report as run
 
     try:
         result = run(_reader(journal), since=_instant(since, zone), until=_instant(until, zone, end=True))

@@ -2,7 +2,7 @@
 scalar fields.
 
 Policy expressions (``days_overdue >= 31 and amount_overdue >= 500``) are
-type-checked and lowered into this form by :mod:`escalation._expr`. Every
+type-checked and lowered into this form by :mod:`escalation.policy._expr`. Every
 evaluator that is not the native one (today: ``rete``) compiles *this* form,
 so it never sees arithmetic, decimals, sets or negation:
 

@@ -14,17 +14,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from escalation.journal import (
-    GENESIS,
-    Head,
-    JournalError,
-    JournalRecord,
-    RawEntry,
-    StoredPolicy,
-    _JournalBase,
-    seal,
-)
-from escalation.masking import Masking
+from escalation.errors import JournalError
+from escalation.journal._backend import _JournalBase
+from escalation.journal.masking import Masking
+from escalation.journal.records import GENESIS, Head, JournalRecord, RawEntry, StoredPolicy, seal
 
 try:
     import psycopg

@@ -1,6 +1,6 @@
 """The ``rete`` evaluator's adapter: the only module that imports durable-rules.
 
-Conditions arrive already lowered (:mod:`escalation._condition`: negation
+Conditions arrive already lowered (:mod:`escalation.policy._condition`: negation
 normal form over integer and string fields). Each named condition becomes one
 rule of a single durable ruleset; an evaluation asserts the flattened facts as
 one fact, collects the names of every rule whose action fires, then retracts
@@ -30,8 +30,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from escalation._condition import AllOf, AnyOf, Atom, Cond, Const
 from escalation.errors import BackendUnavailableError, EvaluationError
+from escalation.policy._condition import AllOf, AnyOf, Atom, Cond, Const
 
 __all__ = ["MAX_SAFE_INT", "ReteMatcher", "rete_unavailable_reason"]
 

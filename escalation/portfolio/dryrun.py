@@ -14,85 +14,34 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from escalation.decision import ErrorRow, PolicyInfo
+from escalation._facts import account_zone
+from escalation.decision import ErrorRow, PolicyInfo, error_row
 from escalation.engine import Engine
-from escalation.errors import EscalationError, EvaluationError, RecordError, UsageError
+from escalation.errors import EvaluationError, RecordError, UsageError
 from escalation.policy import Policy, load_policy
-from escalation.portfolio import DecisionWriter, SourceRow, decision_row, read_portfolio
-from escalation.record import Account, parse_account, zone
+from escalation.portfolio.io import DecisionWriter, SourceRow, decision_row, read_portfolio
+from escalation.portfolio.results import (
+    BUCKETS,
+    AccountChange,
+    DryRunResult,
+    PolicySummary,
+    Tally,
+    bucket,
+    change_row,
+    label,
+    summary_json,
+)
+from escalation.record import days_overdue_on
 
-__all__ = ["AccountChange", "DryRunResult", "PolicySummary", "Tally", "compare", "dry_run"]
+__all__ = ["AccountChange", "DryRunResult", "PolicySummary", "Tally", "compare", "dry_run", "summary_json"]
 
 CHUNK = 500
-BUCKETS = ((0, "not overdue"), (7, "1-7"), (30, "8-30"), (60, "31-60"), (90, "61-90"), (180, "91-180"))
 Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class Tally:
-    """A count of accounts and the sum of their balances."""
-
-    accounts: int
-    balance: Decimal
-
-
-@dataclass(frozen=True)
-class PolicySummary:
-    """What one policy decided for the portfolio."""
-
-    policy: PolicyInfo
-    by_status: dict[str, Tally]
-    by_action: dict[str, Tally]
-    guard_blocks: dict[str, int]
-    by_bucket: dict[str, dict[str, int]]
-
-
-@dataclass(frozen=True)
-class AccountChange:
-    """One account whose decision differs between baseline and candidate."""
-
-    account_id: str
-    balance: Decimal
-    days_overdue: int
-    baseline: str
-    candidate: str
-    baseline_reason: str
-    candidate_reason: str
-
-
-@dataclass(frozen=True)
-class DryRunResult:
-    """The outcome of a dry-run (and, with a baseline, the comparison)."""
-
-    at: dt.datetime
-    accounts: int
-    decided: int
-    errors: int
-    candidate: PolicySummary
-    baseline: PolicySummary | None = None
-    transitions: dict[tuple[str, str], Tally] = field(default_factory=dict)
-    changed: int = 0
-    changed_balance: Decimal = Decimal(0)
-    sample: tuple[AccountChange, ...] = ()
-    files: dict[str, str] = field(default_factory=dict)
-
-
-def label(row: dict[str, Any]) -> str:
-    """What a decision does, for tables: the action, or the status in brackets."""
-    return str(row["action"]) if row["status"] == "act" else f"({row['status']})"
-
-
-def bucket(days: int) -> str:
-    """The days-overdue bucket of ``days``."""
-    for limit, name in BUCKETS:
-        if days <= limit:
-            return name
-    return "181+"
 
 
 # ----------------------------------------------------------------- deciding
@@ -108,14 +57,6 @@ class _Outcome:
     candidate: dict[str, Any] | None
     baseline: dict[str, Any] | None
     error: ErrorRow | None
-
-
-def _days_overdue(account: Account, policy: Policy, at: dt.datetime) -> int:
-    if account.days_overdue is not None:
-        return account.days_overdue
-    today = at.astimezone(zone(account.timezone or policy.header.timezone)).date()
-    start = account.overdue_since or account.due_date
-    return (today - start).days if start else 0
 
 
 class _Decider:
@@ -135,26 +76,14 @@ class _Decider:
         ident = item.record.get("id")
         ident = ident if isinstance(ident, str) else None
         try:
-            account = parse_account(item.record)
+            account = self.candidate.validate(item.record, now=at)  # validated once, for both policies
             new = decision_row(self.candidate.decide(account, now=at, trace=False))
             old = decision_row(self.baseline.decide(account, now=at, trace=False)) if self.baseline else None
-        except RecordError as exc:
-            first = exc.issues[0]
-            error = ErrorRow(
-                account_id=exc.account_id or ident,
-                source=item.source,
-                row=item.row,
-                field=first.field or None,
-                code=first.code,
-                message="; ".join(str(i) for i in exc.issues),
-            )
-            return _Outcome(item.row, item.source, ident, Decimal(0), 0, None, None, error)
-        except (EvaluationError, EscalationError) as exc:
-            error = ErrorRow(
-                account_id=ident, source=item.source, row=item.row, code="evaluation-error", message=str(exc)
-            )
-            return _Outcome(item.row, item.source, ident, Decimal(0), 0, None, None, error)
-        days = _days_overdue(account, self.candidate.policy, at)
+        except (RecordError, EvaluationError) as exc:
+            error = error_row(exc, row=item.row, source=item.source, account_id=ident)
+            return _Outcome(item.row, item.source, error.account_id, Decimal(0), 0, None, None, error)
+        today = at.astimezone(account_zone(account, self.candidate.policy)).date()
+        days = days_overdue_on(account, today)
         return _Outcome(item.row, item.source, account.id, account.balance, days, new, old, None)
 
     def chunk(self, rows: list[SourceRow], at: dt.datetime) -> list[_Outcome]:
@@ -336,7 +265,7 @@ def dry_run(
                 if len(changes) < sample:
                     changes.append(change)
                 if changes_file is not None:
-                    changes_file.write(json.dumps(_change_row(change), ensure_ascii=False) + "\n")
+                    changes_file.write(json.dumps(change_row(change), ensure_ascii=False) + "\n")
         if progress is not None:
             progress(accounts % 1000)
     finally:
@@ -360,7 +289,7 @@ def dry_run(
         files={name: str(w.path) for name, w in writers.items()},
     )
     if folder is not None:
-        from escalation.report import write_report
+        from escalation.portfolio.report_html import write_report
 
         files = dict(result.files)
         files["errors"] = str(folder / "errors.jsonl")
@@ -387,47 +316,3 @@ def compare(
     """Dry-run ``candidate`` beside ``baseline``: the transition matrix, the
     changed accounts and both summaries."""
     return dry_run(candidate, portfolio, at=at, baseline=baseline, **options)
-
-
-def _change_row(change: AccountChange) -> dict[str, Any]:
-    return {
-        "account_id": change.account_id,
-        "balance": str(change.balance),
-        "days_overdue": change.days_overdue,
-        "baseline": change.baseline,
-        "candidate": change.candidate,
-        "baseline_reason": change.baseline_reason,
-        "candidate_reason": change.candidate_reason,
-    }
-
-
-def _summary_json(summary: PolicySummary) -> dict[str, Any]:
-    def tallies(table: dict[str, Tally]) -> dict[str, Any]:
-        return {k: {"accounts": v.accounts, "balance": str(v.balance)} for k, v in table.items()}
-
-    return {
-        "policy": summary.policy.model_dump(),
-        "by_status": tallies(summary.by_status),
-        "by_action": tallies(summary.by_action),
-        "guard_blocks": summary.guard_blocks,
-        "by_days_overdue": summary.by_bucket,
-    }
-
-
-def summary_json(result: DryRunResult) -> dict[str, Any]:
-    """The result as plain JSON data (``summary.json``)."""
-    data: dict[str, Any] = {
-        "at": result.at.isoformat(),
-        "accounts": result.accounts,
-        "decided": result.decided,
-        "errors": result.errors,
-        "candidate": _summary_json(result.candidate),
-    }
-    if result.baseline is not None:
-        data["baseline"] = _summary_json(result.baseline)
-        data["changed"] = {"accounts": result.changed, "balance": str(result.changed_balance)}
-        data["transitions"] = [
-            {"baseline": old, "candidate": new, "accounts": t.accounts, "balance": str(t.balance)}
-            for (old, new), t in result.transitions.items()
-        ]
-    return data

@@ -2,7 +2,7 @@
 against the fact catalogue, then compile
 
 * to Python closures with three-valued logic (the ``native`` evaluator), and
-* to the backend-neutral lowered form of :mod:`escalation._condition`
+* to the backend-neutral lowered form of :mod:`escalation.policy._condition`
   (negation normal form over scalar fields) for every other evaluator.
 
 Nothing is ever passed to ``eval``. A fact that is missing for an account
@@ -20,11 +20,11 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, DivisionByZero, InvalidOperation
-from enum import Enum
 from typing import Any
 
-from escalation._condition import FALSE, TRUE, AllOf, AnyOf, Atom, Cond, Const, Op
+from escalation._language import FactType
 from escalation.errors import EvaluationError
+from escalation.policy._condition import FALSE, TRUE, AllOf, AnyOf, Atom, Cond, Const, Op
 
 __all__ = [
     "MISSING",
@@ -33,21 +33,6 @@ __all__ = [
     "FactType",
     "compile_expression",
 ]
-
-
-class FactType(Enum):
-    """Types a condition can read."""
-
-    NUMBER = "number"
-    MONEY = "money"  # a number in the policy currency (integer minor units for rete)
-    STRING = "string"
-    BOOL = "boolean"
-    SET = "set of strings"
-    LIST = "list"
-
-    @property
-    def numeric(self) -> bool:
-        return self in (FactType.NUMBER, FactType.MONEY)
 
 
 class _Missing:
@@ -437,7 +422,7 @@ _MIRROR: dict[Op, Op] = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<",
 
 @dataclass
 class Lowering:
-    """Lowers typed expressions to :mod:`escalation._condition` and records the
+    """Lowers typed expressions to :mod:`escalation.policy._condition` and records the
     derived fields the event builder must compute (shared by all conditions of
     one policy)."""
 

@@ -4,8 +4,8 @@ comes from the backend.
 
 * ``native`` — the compiled Python closures (three-valued logic); the
   default and the source of truth.
-* ``rete`` — the conditions lowered to :mod:`escalation._condition` and
-  compiled into one durable-rules ruleset (see :mod:`escalation._rete`).
+* ``rete`` — the conditions lowered to :mod:`escalation.policy._condition` and
+  compiled into one durable-rules ruleset (see :mod:`escalation.backends.rete`).
   Durable sees only field-vs-constant comparisons over integers (money in
   minor units) and strings; comparisons between two facts, arithmetic and
   set membership are computed into derived 0/1 fields first."""
@@ -17,10 +17,10 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from escalation._currencies import minor_units
-from escalation._expr import Compiled, FactType, Lowering, field_name, simplify
-from escalation._facts import Situation
+from escalation._facts import Situation, fact_catalogue
 from escalation.errors import EvaluationError
-from escalation.policy import Policy, fact_catalogue
+from escalation.policy import Policy
+from escalation.policy._expr import Compiled, FactType, Lowering, field_name, simplify
 
 Truth = Callable[[str], bool]
 BACKENDS = ("native", "rete")
@@ -34,8 +34,8 @@ def named_conditions(policy: Policy) -> dict[str, Compiled]:
     for tier in policy.tiers:
         out[f"tier:{tier.model.id}"] = tier.when
     for guard in policy.guards:
-        if guard.when is not None:
-            out[f"guard:{guard.model.id}:when"] = guard.when
+        for field, compiled in guard.conditions.items():
+            out[f"guard:{guard.model.id}:{field}"] = compiled
         if guard.unless is not None:
             out[f"guard:{guard.model.id}:unless"] = guard.unless
     return out
@@ -69,7 +69,7 @@ class ReteConditions:
     name = "rete"
 
     def __init__(self, policy: Policy) -> None:
-        from escalation._rete import MAX_SAFE_INT, ReteMatcher
+        from escalation.backends.rete import MAX_SAFE_INT, ReteMatcher
 
         self._max = MAX_SAFE_INT
         lowering = Lowering(money_scale=10 ** minor_units(policy.header.currency))

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from escalation._bundled import DEFAULT_ACCOUNT, DEFAULT_POLICY, bundled
-from escalation._cli_common import (
+from escalation.cli.common import (
     EXIT_DIFFER,
     EXIT_ERROR,
     EXIT_POLICY,
@@ -24,9 +23,18 @@ from escalation._cli_common import (
     parse_at,
     policy_errors,
 )
+from escalation.decision import ErrorRow, error_row
 from escalation.engine import Engine
-from escalation.errors import BackendUnavailableError, EscalationError, PolicyError, PolicyIssue, RecordError
-from escalation.journal import Journal
+from escalation.errors import (
+    BackendUnavailableError,
+    EscalationError,
+    PolicyError,
+    PolicyIssue,
+)
+from escalation.portfolio.io import InputTooLarge, SourceRow, read_accounts
+
+if TYPE_CHECKING:
+    from escalation.journal import Journal
 
 MAX_ACCOUNT_BYTES = 16 * 1024 * 1024
 
@@ -45,40 +53,21 @@ def load_engine(policy: str | None, backend: str, journal: Journal | None = None
         fail(str(exc))
 
 
-def read_accounts(source: str | None) -> tuple[str, Iterator[tuple[int, Any]]]:
-    """Account records from a JSON object, a JSON array or JSON lines
-    (``-`` = stdin); the bundled example by default. Yields (row, record)."""
-    if source == "-":
-        name, raw = "<stdin>", sys.stdin.buffer.read(MAX_ACCOUNT_BYTES + 1)
-    else:
-        path = Path(source) if source else bundled(DEFAULT_ACCOUNT)
-        name = str(path)
-        try:
-            with path.open("rb") as handle:
-                raw = handle.read(MAX_ACCOUNT_BYTES + 1)
-        except OSError as exc:
-            fail(f"{name}: cannot read: {exc.strerror}")
-    if len(raw) > MAX_ACCOUNT_BYTES:
-        fail(f"{name}: larger than {MAX_ACCOUNT_BYTES} bytes; use `escalation dry-run` for portfolios")
-    text = raw.decode("utf-8", errors="replace")
+def _accounts(source: str | None) -> tuple[str, Iterator[SourceRow]]:
+    """The account rows of ``--account`` (``-`` = stdin; default: the bundled example)."""
     try:
-        data = json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError:
-        data = None
-        lines = [line for line in text.splitlines()]
+        path = source if source is not None else bundled(DEFAULT_ACCOUNT)
+        return read_accounts(path, limit=MAX_ACCOUNT_BYTES)
+    except OSError as exc:
+        fail(f"{source}: cannot read: {exc.strerror}")
+    except InputTooLarge as exc:
+        fail(f"{exc}; use `escalation dry-run` for portfolios")
 
-        def jsonl() -> Iterator[tuple[int, Any]]:
-            for number, line in enumerate(lines, start=1):
-                if line.strip():
-                    try:
-                        yield number, json.loads(line, parse_float=Decimal)
-                    except json.JSONDecodeError as exc:
-                        fail(f"{name}:{number}: invalid JSON: {exc.msg}")
 
-        return name, jsonl()
-    if isinstance(data, list):
-        return name, iter(enumerate(data, start=1))
-    return name, iter([(1, data)])
+def _error_line(name: str, row: int, error: ErrorRow | None) -> str:
+    assert error is not None
+    who = f"account `{error.account_id}`: " if error.account_id else ""
+    return f"{name}:{row}: {who}{error.message}"
 
 
 def common_options(func: F) -> F:
@@ -128,7 +117,7 @@ def check(policies: tuple[str, ...]) -> None:
         except PolicyError as exc:
             issues.extend(exc.issues)
             continue
-        from escalation._lint import lint
+        from escalation.policy._lint import lint
 
         policy = engine.policy
         for warning in lint(policy):
@@ -147,23 +136,25 @@ def check(policies: tuple[str, ...]) -> None:
 def _decide_all(
     policy: str | None, account: str | None, at: str | None, backend: str, journal: str | None = None
 ) -> Iterator[Any]:
-    from escalation.cli_audit import open_cli_journal
+    from escalation.cli.audit import open_cli_journal
 
     engine = load_engine(policy, backend, open_cli_journal(journal))
     now = parse_at(at)
-    name, records = read_accounts(account)
+    name, rows = _accounts(account)
     failed = False
     seen = 0
-    for row, record in records:
+    for item in rows:
         seen += 1
-        try:
-            yield engine.decide(record, now=now)
-        except RecordError as exc:
+        # a bad row is reported and the others are still decided
+        if item.error is not None or item.record is None:
             failed = True
-            click.echo(f"{name}:{row}: {exc}", err=True)
+            click.echo(_error_line(name, item.row, item.error), err=True)
+            continue
+        try:
+            yield engine.decide(item.record, now=now)
         except EscalationError as exc:
             failed = True
-            click.echo(f"{name}:{row}: {exc}", err=True)
+            click.echo(_error_line(name, item.row, error_row(exc, row=item.row)), err=True)
     if not seen:
         fail(f"{name}: no account records")
     if failed:
@@ -207,7 +198,7 @@ def explain(
     if record_id is not None:
         if journal is None:
             fail("--record needs --journal")
-        from escalation.cli_audit import show
+        from escalation.cli.audit import show
 
         ctx.invoke(show, record_id=record_id, journal=journal)
         return
@@ -264,13 +255,13 @@ def test_command(targets: tuple[str, ...], backend: str, verbose: bool) -> None:
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of the policy format."""
-    from escalation.schema import policy_schema
+    from escalation.policy.jsonschema import policy_schema
 
     click.echo(json.dumps(policy_schema(), indent=2, sort_keys=True))
 
 
-from escalation.cli_audit import audit  # noqa: E402 - registered last, beside the other groups
-from escalation.cli_portfolio import dry_run_command, portfolio_group  # noqa: E402
+from escalation.cli.audit import audit  # noqa: E402 - registered last, beside the other groups
+from escalation.cli.portfolio import dry_run_command, portfolio_group  # noqa: E402
 
 main.add_command(audit)
 main.add_command(dry_run_command)

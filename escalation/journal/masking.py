@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from escalation.errors import EscalationError
+from escalation.errors import MaskingError
 
 __all__ = ["DEFAULT_MASKED_PATHS", "KEY_ENV", "MaskResult", "Masking", "MaskingError", "mask_input"]
 
@@ -40,11 +40,6 @@ DEFAULT_MASKED_PATHS: tuple[str, ...] = ("history.*.address",)
 KEY_ENV = "ESCALATION_AUDIT_KEY"
 PREFIX = "hmac:"
 _PATH = re.compile(r"^(\*|[a-z_][a-z0-9_]*)(\.(\*|[a-z_][a-z0-9_]*|\d+))*$")
-
-
-class MaskingError(EscalationError, ValueError):
-    """A masking configuration is invalid, or a masked path holds a value
-    that cannot be masked (only text can)."""
 
 
 class Masking(BaseModel):

@@ -21,19 +21,18 @@ from typing import Any
 
 from escalation.decision import Decision
 from escalation.engine import Engine, engine_version
-from escalation.errors import BackendUnavailableError, EscalationError
-from escalation.journal import (
+from escalation.errors import BackendUnavailableError, EscalationError, JournalError
+from escalation.journal.records import (
     GENESIS,
     Head,
     Journal,
-    JournalError,
     JournalRecord,
     RawEntry,
     parse_record,
     record_hash,
 )
 from escalation.policy import Policy
-from escalation.record import Account, Channel
+from escalation.record import Channel
 
 __all__ = [
     "ComplianceReport",
@@ -319,9 +318,10 @@ class _Engines:
 
     def decide(self, record: JournalRecord, *, trace: bool | None = None) -> tuple[Decision, str | None]:
         engine, note = self.engine(record.policy.fingerprint, record.engine.backend)
-        account = Account.model_validate(record.input)
+        # the engine's own validation path: an edited input is a reported
+        # difference (a RecordError), never a raw validation traceback
         decision = engine.decide(
-            account, now=record.now_instant(), trace=record.trace if trace is None else trace
+            dict(record.input), now=record.now_instant(), trace=record.trace if trace is None else trace
         )
         return decision, note
 
@@ -408,12 +408,6 @@ def _instant(record: JournalRecord) -> dt.datetime:
     return record.now_instant()
 
 
-def _blocked_by(decision: dict[str, Any], guard: str) -> bool:
-    if any(b.get("guard") == guard for b in decision.get("blocked", [])):
-        return True
-    return any(t.get("rule") == f"guard:{guard}" and t.get("matched") for t in decision.get("trace", []))
-
-
 def query(
     journal: Journal,
     *,
@@ -441,12 +435,12 @@ def query(
         if action is None and status is None and guard is None:
             yield record
             continue
-        decision = json.loads(record.decision)
-        if action is not None and decision.get("action") != action:
+        decision = record.decision_model()
+        if action is not None and decision.action != action:
             continue
-        if status is not None and decision.get("status") != status:
+        if status is not None and decision.status != status:
             continue
-        if guard is not None and not _blocked_by(decision, guard):
+        if guard is not None and not decision.blocked_by(guard):
             continue
         yield record
 
@@ -526,34 +520,28 @@ def report(
                     key, GuardLine(rule.model.id, rule.source, rule.model.kind, rule.model.cite)
                 )
         plan = plans[fingerprint]
-        decision = json.loads(record.decision)
+        decision = record.decision_model()
         out.decisions += 1
-        out.statuses[decision["status"]] = out.statuses.get(decision["status"], 0) + 1
+        out.statuses[decision.status] = out.statuses.get(decision.status, 0) + 1
         sources = {r.model.id: r.source for r in plan.policy.guards}
-        for item in decision.get("blocked", []):
-            line = out.guards.get((sources.get(item["guard"], ""), item["guard"]))
+        for item in decision.blocked:
+            line = out.guards.get((sources.get(item.guard, ""), item.guard))
             if line is not None:
                 line.blocked += 1
-        if decision["status"] != "act":
+        if decision.status != "act" or decision.action is None or decision.channel is None:
             continue
         out.acts += 1
-        action, channel = decision["action"], decision["channel"]
-        trace = decision.get("trace", [])
-        if not record.trace:
-            traced, _ = engines.decide(record, trace=True)
-            trace = json.loads(traced.to_json())["trace"]
+        action, channel = decision.action, decision.channel
+        traced = decision if record.trace else engines.decide(record, trace=True)[0]
         for rule in plan.guards_for.get((action, Channel(channel)), ()):
             line = out.guards[(rule.source, rule.model.id)]
             line.contacts += 1
-            entries = [
-                t for t in trace
-                if t["rule"] == f"guard:{rule.model.id}" and t["action"] == action and t["channel"] == channel
-            ]  # fmt: skip
+            entries = traced.trace_for("guard", rule.model.id, action=action, channel=channel)
             listed = any(
-                b["guard"] == rule.model.id and b["action"] == action and b["channel"] == channel
-                for b in decision.get("blocked", [])
+                b.guard == rule.model.id and b.action == action and b.channel == channel
+                for b in decision.blocked
             )
-            if listed or any(t["matched"] for t in entries):
+            if listed or any(t.matched for t in entries):
                 why = "listed as blocked" if listed else "its trace entry blocked it"
                 out.violations.append(Violation(record.seq, record.id, record.account_id, rule.model.id, why))
                 line.violations.append(record.id)

@@ -20,8 +20,8 @@ from typing import Any
 
 from escalation._bundled import bundled
 from escalation._currencies import MINOR_UNITS
-from escalation._expr import comparisons
 from escalation.policy import Policy, load_policy
+from escalation.policy._expr import comparisons
 from escalation.record import zone
 
 __all__ = ["PROFILES", "Profile", "generate", "write_portfolio"]

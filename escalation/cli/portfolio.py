@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from escalation._cli_common import EXIT_DIFFER, EXIT_ERROR, fail, parse_at, policy_errors
-from escalation.dryrun import DryRunResult, PolicySummary, dry_run
+from escalation.cli.common import EXIT_DIFFER, EXIT_ERROR, fail, parse_at, policy_errors
 from escalation.errors import EscalationError, PolicyError, UsageError
+from escalation.portfolio.dryrun import DryRunResult, PolicySummary, dry_run
 
 __all__ = ["dry_run_command", "portfolio_group"]
 
@@ -107,7 +107,7 @@ def dry_run_command(
         err.print(f"evaluating at {moment.isoformat()} (now)")
     journal_obj = None
     if journal is not None:
-        from escalation.cli_audit import open_cli_journal
+        from escalation.cli.audit import open_cli_journal
 
         journal_obj = open_cli_journal(journal)
     show = sys.stderr.isatty()
@@ -159,7 +159,7 @@ def portfolio_group() -> None:
 @click.option("--output", "-o", required=True, metavar="FILE", help=".jsonl or .parquet")
 def generate_command(accounts: int, seed: int, profile: str, at: str, output: str) -> None:
     """Write a deterministic synthetic portfolio (same seed, same bytes)."""
-    from escalation.generate import generate, write_portfolio
+    from escalation.portfolio.generate import generate, write_portfolio
 
     moment = parse_at(at)
     path = Path(output)

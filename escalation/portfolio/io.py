@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,12 +17,15 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from escalation.decision import Decision, ErrorRow
+from escalation.errors import UsageError
 
 __all__ = [
     "MAX_LINE_BYTES",
     "DecisionWriter",
+    "InputTooLarge",
     "SourceRow",
     "decision_row",
+    "read_accounts",
     "read_portfolio",
 ]
 
@@ -58,6 +62,40 @@ def _error(source: str, row: int, code: str, message: str, account_id: str | Non
         None,
         ErrorRow(account_id=account_id, source=source, row=row, code=code, message=message),
     )
+
+
+class InputTooLarge(UsageError):
+    """An input over its size limit (the CLI's single-account input)."""
+
+
+def read_accounts(source: str | Path, *, limit: int) -> tuple[str, Iterator[SourceRow]]:
+    """Account records from a JSON object, a JSON array or JSON lines (``-`` =
+    stdin), read whole up to ``limit`` bytes: the reader of ``decide`` and
+    ``explain``. Returns the input's name and its rows; a malformed line is an
+    error row and the other lines are still read."""
+    if str(source) == "-":
+        name, raw = "<stdin>", sys.stdin.buffer.read(limit + 1)
+    else:
+        name = str(source)
+        with Path(source).open("rb") as handle:
+            raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise InputTooLarge(f"{name}: larger than {limit} bytes")
+    try:
+        data = json.loads(raw, parse_float=Decimal)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        lines = raw.splitlines()
+        return name, (
+            _parse_line(name, number, line) for number, line in enumerate(lines, start=1) if line.strip()
+        )
+    items = data if isinstance(data, list) else [data]
+    return name, (_row(name, number, item) for number, item in enumerate(items, start=1))
+
+
+def _row(source: str, number: int, data: Any) -> SourceRow:
+    if not isinstance(data, dict):
+        return _error(source, number, "invalid-record", f"expected an object, got {type(data).__name__}")
+    return SourceRow(source, number, data)
 
 
 def detect_format(path: Path) -> Format:
@@ -110,9 +148,7 @@ def _parse_line(source: str, number: int, raw: bytes) -> SourceRow:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         return _error(source, number, "invalid-json", f"invalid JSON: {reason}")
-    if not isinstance(data, dict):
-        return _error(source, number, "invalid-record", f"expected an object, got {type(data).__name__}")
-    return SourceRow(source, number, data)
+    return _row(source, number, data)
 
 
 def _lines(handle: IO[bytes]) -> Iterator[bytes | None]:

@@ -8,7 +8,7 @@ import html
 from decimal import Decimal
 from pathlib import Path
 
-from escalation.dryrun import DryRunResult, PolicySummary, Tally
+from escalation.portfolio.results import DryRunResult, PolicySummary, Tally
 
 __all__ = ["render_report", "write_report"]
 

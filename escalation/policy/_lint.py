@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from escalation._guards import applies
+from escalation.guards import applies
 from escalation.policy import Policy
 
 __all__ = ["lint"]

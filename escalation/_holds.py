@@ -1,0 +1,66 @@
+"""Holds: conditions that stop everything (a dispute, bankruptcy, a promise
+to pay). The first hold that applies — and has not expired — decides."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from escalation import _reasons as fmt
+from escalation._calendar import start_of_day
+from escalation._facts import Situation
+from escalation._trace import Recorder
+from escalation.policy import HoldRule
+
+__all__ = ["HoldOutcome", "first_hold"]
+
+Truth = Callable[[str], bool]
+_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldOutcome:
+    """The hold that applies: its id, the reason, and until when (local time)."""
+
+    hold: str
+    reason: str
+    until: dt.datetime | None
+
+
+def _hold_until(hold: HoldRule, sit: Situation) -> dt.datetime | None:
+    if hold.model.until is None:
+        return None
+    recorded = sit.record_date(hold.model.until)
+    if recorded is None:
+        return None
+    # a date: the hold lasts to the end of that day
+    until = recorded if isinstance(recorded, dt.datetime) else start_of_day(recorded + _DAY, sit.tz)
+    if hold.model.grace is not None:
+        until += hold.model.grace
+    return until
+
+
+def first_hold(
+    holds: Iterable[HoldRule], sit: Situation, truth: Truth, trace: Recorder
+) -> HoldOutcome | None:
+    """The first hold that applies at ``sit.now`` (each one evaluated is traced)."""
+    for hold in holds:
+        facts = trace.facts(hold.when.fact_order, sit)
+        rule = f"hold:{hold.model.id}"
+        if not truth(rule):
+            trace.add(rule=rule, matched=False, facts=facts)
+            continue
+        until = _hold_until(hold, sit)
+        if until is not None and until <= sit.now:
+            note = f"expired at {fmt.instant(until, sit)}"
+            trace.add(rule=rule, matched=False, facts=facts, note=note)
+            continue
+        until_local = until.astimezone(sit.tz) if until else None
+        note = f"holds until {until_local.isoformat()}" if until_local else "holds until an event lifts it"
+        trace.add(rule=rule, matched=True, facts=facts, note=note)
+        reason = fmt.fill(hold.model.reason, sit)
+        if until_local is not None:
+            reason += f" (until {until_local.isoformat()})"
+        return HoldOutcome(hold.model.id, reason, until_local)
+    return None

@@ -1,0 +1,160 @@
+"""The policy language's primitive types: durations, calendar days,
+identifiers, clock times, weekdays, the record dates a rule may name, and
+the history-event filter that guards count with.
+
+A leaf module: policy documents (``escalation.policy``) and guard kinds
+(``escalation.guards``) both build on it, and it imports neither."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from escalation.record import Channel, Outcome
+
+__all__ = [
+    "RECORD_DATES",
+    "WEEKDAYS",
+    "Authority",
+    "CalendarDays",
+    "ClockTime",
+    "DaysIn",
+    "Duration",
+    "EventFilter",
+    "FactType",
+    "Identifier",
+    "RuleId",
+    "Tag",
+    "Weekday",
+    "format_duration",
+    "parse_duration",
+]
+
+MODEL = ConfigDict(extra="forbid", frozen=True)
+_MODEL = MODEL
+
+# ----------------------------------------------------------------- durations
+
+_DURATION = re.compile(r"^(\d{1,5})([wdhm])$")
+_UNIT = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+
+
+def parse_duration(value: object) -> timedelta:
+    """``"3d"`` → 72 hours; units ``w d h m``; a bare ``0`` is zero."""
+    if isinstance(value, timedelta):
+        return value
+    if value == 0 or value == "0":
+        return timedelta(0)
+    if isinstance(value, str) and (match := _DURATION.match(value.strip())):
+        return int(match.group(1)) * _UNIT[match.group(2)]
+    raise ValueError(f"`{value}` is not a duration like `3d`, `12h`, `30m` or `2w`")
+
+
+def format_duration(value: timedelta) -> str:
+    """``timedelta(days=3)`` → ``"3d"`` (the largest unit that divides it)."""
+    seconds = int(value.total_seconds())
+    for suffix, unit in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % unit == 0:
+            return f"{seconds // unit}{suffix}"
+    return f"{seconds}s"  # pragma: no cover - parse_duration never yields seconds
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+
+
+def _calendar_days(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value  # already validated (a model rebuilt from another's fields)
+    if isinstance(value, str) and (match := re.fullmatch(r"(\d{1,4})d", value.strip())):
+        days = int(match.group(1))
+        if days >= 1:
+            return days
+    raise ValueError(f"`{value}` is not a whole number of calendar days like `7d`")
+
+
+CalendarDays = Annotated[
+    int, BeforeValidator(_calendar_days), PlainSerializer(lambda d: f"{d}d", return_type=str)
+]
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
+Tag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Authority = Literal["law", "regulator", "self-regulation", "policy"]
+# Whose calendar days a window counts: the account's zone, or every zone the
+# customer may be in (the strictest result wins).
+DaysIn = Literal["account", "every_zone"]
+
+# Record dates a prerequisite, a hold's `until` or a block's `until` may name.
+RECORD_DATES = {
+    "validation_notice_sent_at": "datetime",
+    "last_payment_at": "date",
+    "charged_off_at": "date",
+    "overdue_since": "date",
+    "due_date": "date",
+    "promise_to_pay.due_date": "date",
+    "promise_to_pay.made_at": "datetime",
+    "payment_plan.next_due_date": "date",
+    "dispute_received_at": "datetime",
+    "verification_sent_at": "datetime",
+    "cease_communication_received_at": "datetime",
+    "negative_info_notice_sent_at": "datetime",
+    "default_notice_served_at": "date",
+    "letter_of_claim_at": "date",
+    "breathing_space.start": "date",
+    "breathing_space.end": "date",
+}
+
+
+class FactType(Enum):
+    """Types a condition can read."""
+
+    NUMBER = "number"
+    MONEY = "money"  # a number in the policy currency (integer minor units for rete)
+    STRING = "string"
+    BOOL = "boolean"
+    SET = "set of strings"
+    LIST = "list"
+
+    @property
+    def numeric(self) -> bool:
+        """Numbers and money compare with each other."""
+        return self in (FactType.NUMBER, FactType.MONEY)
+
+
+# ----------------------------------------------------------------- models
+
+
+class EventFilter(BaseModel):
+    """Which history events count: every listed criterion must match; an
+    empty list matches anything."""
+
+    model_config = _MODEL
+
+    channels: tuple[Channel, ...] = ()
+    outcomes: tuple[Outcome, ...] = ()
+    direction: Literal["outbound", "inbound", "any"] = "outbound"
+    actions: tuple[Identifier, ...] = ()
+    tags: tuple[Tag, ...] = ()
+    during_consent: bool | None = Field(
+        default=None,
+        description="true: only events inside a window the customer consented to "
+        "(a history event's `consent_until`); false: only events outside one",
+    )
+    consent_days: CalendarDays | None = Field(
+        default=None,
+        description="a consent window lasts at most this many calendar days, the day "
+        "the consent was given being day 1 (Regulation F: 7)",
+    )
+    misdirected: bool | None = None
+    in_cycle: bool | None = Field(
+        default=None,
+        description="true: only events in the current delinquency cycle; false: only before it",
+    )

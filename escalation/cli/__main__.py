@@ -1,0 +1,5 @@
+"""``python -m escalation.cli`` runs the command line."""
+
+from escalation.cli import main
+
+main()

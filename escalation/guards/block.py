@@ -1,0 +1,54 @@
+"""``block``: block the listed channels/actions while a condition holds
+(until a record date, when one is named)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Literal
+
+from escalation._calendar import start_of_day
+from escalation.guards._base import DAY, EventMatcher, GuardBase, GuardKind, GuardVerdict, Truth
+from escalation.record import Channel
+
+if TYPE_CHECKING:
+    from escalation._facts import Situation
+    from escalation.policy import GuardRule
+
+__all__ = ["KIND", "BlockGuard"]
+
+
+class BlockGuard(GuardBase):
+    """Block while a condition holds."""
+
+    kind: Literal["block"]
+    when: str
+    until: str | None = None
+
+
+def check(
+    rule: GuardRule,
+    guard: BlockGuard,
+    sit: Situation,
+    channel: Channel,
+    at: dt.datetime,
+    truth: Truth,
+    matcher: EventMatcher,
+) -> GuardVerdict:
+    """Blocked while ``when`` holds; until the ``until`` record date if it is still ahead."""
+    when = rule.conditions["when"]
+    facts = {name: sit.values.get(name) for name in sorted(when.facts)}
+    if not truth(f"guard:{guard.id}:when"):
+        return GuardVerdict(rule, False, facts=facts)
+    until: dt.datetime | None = None
+    if guard.until is not None:
+        value = sit.record_date(guard.until)
+        if isinstance(value, dt.datetime):
+            until = value
+        elif isinstance(value, dt.date):
+            until = start_of_day(value + DAY, sit.tz)
+        if until is not None and until <= at:
+            until = None  # the date has passed yet the condition still holds
+    return GuardVerdict(rule, True, until, facts, f"`{when.source}` holds")
+
+
+KIND = GuardKind("block", BlockGuard, check, doc="block", conditions=("when",), record_dates=("until",))

@@ -1,0 +1,110 @@
+"""``contact_hours``: contact only inside a daily window, on listed weekdays
+and not on public holidays, in every zone the customer may be in."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import ConfigDict, Field, model_validator
+
+from escalation._calendar import is_holiday
+from escalation._language import WEEKDAYS, ClockTime, Weekday
+from escalation.guards._base import DAY, EventMatcher, GuardBase, GuardKind, GuardVerdict, Truth
+from escalation.record import Channel
+
+if TYPE_CHECKING:
+    from escalation._facts import Situation
+    from escalation.policy import GuardRule
+
+__all__ = ["KIND", "ContactHoursGuard", "next_open", "window_open"]
+
+_SEARCH_DAYS = 21  # how far ahead to look for an open contact window
+
+
+class ContactHoursGuard(GuardBase):
+    """Contact only inside a daily window, in every zone the customer may be in."""
+
+    kind: Literal["contact_hours"]
+    from_: ClockTime = Field(alias="from")
+    to: ClockTime
+    days: tuple[Weekday, ...] = WEEKDAYS
+    holidays: str | None = Field(default=None, pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,4})?$")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ContactHoursGuard:
+        if self.from_ >= self.to:
+            raise ValueError("`from` must be earlier than `to` (windows over midnight are not supported)")
+        return self
+
+
+def _minutes(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _open_in(guard: ContactHoursGuard, instant: dt.datetime, tz: ZoneInfo) -> bool:
+    local = instant.astimezone(tz)
+    if WEEKDAYS[local.weekday()] not in guard.days:
+        return False
+    if guard.holidays is not None and is_holiday(guard.holidays, local.date()):
+        return False
+    minute = local.hour * 60 + local.minute
+    return _minutes(guard.from_) <= minute < _minutes(guard.to)
+
+
+def window_open(guard: ContactHoursGuard, instant: dt.datetime, zones: tuple[ZoneInfo, ...]) -> bool:
+    """Whether ``instant`` is inside the window in every zone."""
+    return all(_open_in(guard, instant, tz) for tz in zones)
+
+
+def next_open(
+    guard: ContactHoursGuard, instant: dt.datetime, zones: tuple[ZoneInfo, ...]
+) -> dt.datetime | None:
+    """The first instant at or after ``instant`` inside the window in every
+    zone (the intersection of windows opens when the last of them opens)."""
+    if window_open(guard, instant, zones):
+        return instant
+    opening = _minutes(guard.from_)
+    candidates = []
+    for tz in zones:
+        first = instant.astimezone(tz).date()
+        for offset in range(_SEARCH_DAYS):
+            day = first + offset * DAY
+            local = dt.datetime.combine(day, dt.time(opening // 60, opening % 60), tzinfo=tz)
+            # normalise through UTC so a wall time in a DST gap lands on a real instant
+            candidate = local.astimezone(dt.UTC)
+            if candidate > instant:
+                candidates.append(candidate)
+    for candidate in sorted(candidates):
+        if window_open(guard, candidate, zones):
+            return candidate.astimezone(instant.tzinfo)
+    return None
+
+
+def check(
+    rule: GuardRule,
+    guard: ContactHoursGuard,
+    sit: Situation,
+    channel: Channel,
+    at: dt.datetime,
+    truth: Truth,
+    matcher: EventMatcher,
+) -> GuardVerdict:
+    """Blocked outside the window in any zone, until it opens in all of them."""
+    key = ("local_times", at)
+    local_times = sit.cache.get(key)
+    if local_times is None:
+        local_times = sit.cache[key] = {str(tz): at.astimezone(tz).strftime("%a %H:%M") for tz in sit.zones}
+    if window_open(guard, at, sit.zones):
+        return GuardVerdict(rule, False, facts={"local_time": local_times})
+    opens = next_open(guard, at, sit.zones)
+    window = f"{guard.from_}-{guard.to}"
+    note = f"outside {window} in " + ", ".join(f"{z} ({t})" for z, t in local_times.items())
+    return GuardVerdict(rule, True, opens, {"local_time": local_times, "window": window}, note)
+
+
+KIND = GuardKind("contact_hours", ContactHoursGuard, check, doc="contact_hours")

@@ -1,0 +1,132 @@
+"""``frequency``: at most ``max`` counted events in a window of calendar days
+(or the calendar month), the day of the proposed contact included."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+
+from escalation._calendar import start_of_day
+from escalation._language import CalendarDays, DaysIn, EventFilter
+from escalation.guards._base import (
+    DAY,
+    EventMatcher,
+    GuardBase,
+    GuardKind,
+    GuardVerdict,
+    Truth,
+    day_of,
+    day_zones,
+    pseudonym,
+    strictest,
+)
+from escalation.record import Channel
+
+if TYPE_CHECKING:
+    from escalation._facts import Situation
+    from escalation.policy import GuardRule
+
+__all__ = ["KIND", "FrequencyGuard"]
+
+
+class FrequencyGuard(GuardBase):
+    """At most ``max`` counted events in a window of calendar days (or the
+    calendar month), the day of the proposed contact included."""
+
+    kind: Literal["frequency"]
+    max: int = Field(ge=0, le=1000)
+    window: CalendarDays | Literal["calendar_month"]
+    count: EventFilter = EventFilter()
+    per: Literal["account", "address"] = "account"
+    days_in: DaysIn = "account"
+
+
+def _window_days(guard: FrequencyGuard, day: dt.date) -> tuple[dt.date, dt.date]:
+    if guard.window == "calendar_month":
+        return day.replace(day=1), day
+    assert isinstance(guard.window, int)
+    return day - (guard.window - 1) * DAY, day
+
+
+def _release_day(guard: FrequencyGuard, day: dt.date, dates: list[dt.date]) -> dt.date | None:
+    """First day after ``day`` whose window holds fewer than ``max`` of ``dates``
+    (no new events assumed)."""
+    if guard.max == 0:
+        return None
+    if guard.window == "calendar_month":
+        return (day.replace(day=28) + 4 * DAY).replace(day=1)
+    assert isinstance(guard.window, int)
+    for offset in range(1, guard.window + 1):
+        candidate = day + offset * DAY
+        first = candidate - (guard.window - 1) * DAY
+        if sum(1 for d in dates if first <= d <= candidate) < guard.max:
+            return candidate
+    return day + guard.window * DAY  # pragma: no cover - loop always finds one
+
+
+def check(
+    rule: GuardRule,
+    guard: FrequencyGuard,
+    sit: Situation,
+    channel: Channel,
+    at: dt.datetime,
+    truth: Truth,
+    m: EventMatcher,
+) -> GuardVerdict:
+    """Blocked when the window already holds ``max`` counted events (per
+    account, or per address when every address is at its limit)."""
+    zones = day_zones(guard.days_in, sit)
+    return strictest([_frequency_in(rule, guard, sit, channel, at, m, tz) for tz in zones])
+
+
+def _frequency_in(
+    rule: GuardRule,
+    guard: FrequencyGuard,
+    sit: Situation,
+    channel: Channel,
+    at: dt.datetime,
+    m: EventMatcher,
+    tz: ZoneInfo,
+) -> GuardVerdict:
+    day = at.astimezone(tz).date()
+    first, last = _window_days(guard, day)
+    # Only events inside the window can count, now or on any later day.
+    since = start_of_day(first, tz)
+    selected = m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at, since=since)
+    groups: dict[str, list[dt.date]] = {}
+    for index in selected:
+        key = pseudonym(sit.events[index].address) if guard.per == "address" else "account"
+        groups.setdefault(key, []).append(day_of(sit, index, tz))
+    if guard.per == "account":
+        groups.setdefault("account", [])
+    else:  # an address last used before the window is available: it counts 0
+        for index in m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at):
+            groups.setdefault(pseudonym(sit.events[index].address), [])
+    counts = {}
+    for key, dates in groups.items():
+        n = 0
+        for d in dates:
+            if first <= d <= last:
+                n += 1
+        counts[key] = n
+    window = guard.window if guard.window == "calendar_month" else f"{guard.window}d"
+    facts: dict[str, Any] = {"counted": counts, "max": guard.max, "window": f"{first}..{last} ({window})"}
+    if tz is not sit.tz:
+        facts["zone"] = str(tz)
+    at_limit = {key for key, n in counts.items() if n >= guard.max}
+    if not groups or at_limit != set(counts):
+        if guard.max == 0:
+            return GuardVerdict(rule, True, None, facts, "no such contact is allowed")
+        return GuardVerdict(rule, False, facts=facts)
+    releases = [_release_day(guard, day, groups[key]) for key in at_limit]
+    known = [r for r in releases if r is not None]
+    until = start_of_day(min(known), tz) if known and len(known) == len(releases) else None
+    total = max(counts.values())
+    note = f"{total} counted in {first}..{last}; the limit is {guard.max}"
+    return GuardVerdict(rule, True, until, facts, note)
+
+
+KIND = GuardKind("frequency", FrequencyGuard, check, doc="frequency", filters=("count",))

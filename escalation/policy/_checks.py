@@ -1,0 +1,189 @@
+"""Semantic checks and compilation of a loaded policy: tiers, holds and every
+included guard are checked against each other (unknown or unreachable tiers,
+duplicates, record dates) and their conditions compiled against the fact
+catalogue. Every problem is collected, located, before anything is built."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from escalation._facts import fact_catalogue
+from escalation._language import RECORD_DATES, EventFilter
+from escalation.errors import PolicyIssue
+from escalation.guards import KINDS
+from escalation.policy._compile import GuardRule, HoldRule, Policy, TierRule, canonical_json
+from escalation.policy._expr import Compiled, ExprError, FactType, compile_expression
+from escalation.policy._load import Collector, Loaded, hint
+from escalation.policy._yaml import Located
+from escalation.policy.schema import PackDocument, PolicyDocument
+
+__all__ = ["build"]
+
+
+def build(
+    document: PolicyDocument, located: Located, packs: list[Loaded], collector: Collector
+) -> Policy | None:
+    """The compiled policy, or ``None`` when ``collector`` gained any problem."""
+    tiers = document.tiers
+    tier_ids = [t.id for t in tiers]
+    catalogue = fact_catalogue(tier_ids)
+    positions = {t.id: i for i, t in enumerate(tiers)}
+
+    _unique(located, [("tiers", i, "id", t.id) for i, t in enumerate(tiers)], collector, "duplicate-tier")
+    _unique(
+        located, [("holds", i, "id", h.id) for i, h in enumerate(document.holds)], collector, "duplicate-hold"
+    )
+
+    tier_rules: list[TierRule] = []
+    for index, tier in enumerate(tiers):
+        for needed in tier.requires:
+            if needed not in positions:
+                collector.add(
+                    located, ("tiers", index, "requires", needed), "unknown-tier",
+                    f"`requires` names unknown tier `{needed}`" + hint(needed, tier_ids), key=True,
+                )  # fmt: skip
+            elif positions[needed] >= index:
+                collector.add(
+                    located, ("tiers", index, "requires", needed), "unreachable-tier",
+                    f"tier `{tier.id}` requires `{needed}`, which is not below it on the ladder", key=True,
+                )  # fmt: skip
+            elif (cap := tiers[positions[needed]].repeat.max) is not None and cap < tier.requires[needed]:
+                collector.add(
+                    located, ("tiers", index, "requires", needed), "unreachable-tier",
+                    f"tier `{tier.id}` requires {tier.requires[needed]} of `{needed}`, "
+                    f"which may be taken at most {cap} times", key=True,
+                )  # fmt: skip
+        compiled = _compile(tier.when, catalogue, located, ("tiers", index, "when"), collector)
+        if compiled is not None:
+            tier_rules.append(TierRule(tier, index + 1, compiled))
+
+    hold_rules: list[HoldRule] = []
+    for index, hold in enumerate(document.holds):
+        compiled = _compile(hold.when, catalogue, located, ("holds", index, "when"), collector)
+        if hold.until is not None and hold.until not in RECORD_DATES:
+            collector.add(
+                located, ("holds", index, "until"), "unknown-date",
+                f"`until` must name a record date: one of {', '.join(sorted(RECORD_DATES))}",
+            )  # fmt: skip
+        if compiled is not None:
+            hold_rules.append(HoldRule(hold, compiled))
+
+    guard_sources: list[tuple[Located, str, tuple[Any, ...]]] = [
+        (located, document.policy.id, document.guards)
+    ]
+    pack_ids: list[str] = []
+    for pack in packs:
+        if isinstance(pack.document, PackDocument):
+            guard_sources.append((pack.located, pack.document.pack.id, pack.document.guards))
+            pack_ids.append(pack.document.pack.id)
+
+    guard_rules: list[GuardRule] = []
+    seen_ids: dict[str, str] = {}
+    for source_located, source, guards in guard_sources:
+        for index, guard in enumerate(guards):
+            loc: tuple[str | int, ...] = ("guards", index)
+            if guard.id in seen_ids:
+                collector.add(
+                    source_located, (*loc, "id"), "duplicate-guard",
+                    f"guard `{guard.id}` is already defined in `{seen_ids[guard.id]}`",
+                )  # fmt: skip
+                continue
+            seen_ids[guard.id] = source
+            for i, action in enumerate(guard.actions):
+                if action not in positions:
+                    collector.add(
+                        source_located, (*loc, "actions", i), "unknown-tier",
+                        f"guard names unknown tier `{action}`" + hint(action, tier_ids),
+                    )  # fmt: skip
+            kind = KINDS[guard.kind]
+            _check_filters(guard, kind.filters, positions, source_located, loc, collector)
+            conditions: dict[str, Compiled] = {}
+            for name in kind.conditions:
+                compiled = _compile(getattr(guard, name), catalogue, source_located, (*loc, name), collector)
+                if compiled is not None:
+                    conditions[name] = compiled
+            for name in kind.record_dates:
+                value = getattr(guard, name)
+                if value is not None and value not in RECORD_DATES:
+                    collector.add(
+                        source_located, (*loc, name), "unknown-date", f"`{name}` must name a record date"
+                    )
+            unless = None
+            if guard.unless is not None:
+                unless = _compile(guard.unless, catalogue, source_located, (*loc, "unless"), collector)
+            guard_rules.append(GuardRule(guard, kind, source, conditions, unless))
+
+    if collector.issues:
+        return None
+    canonical = canonical_json(document, guard_rules, tier_rules, hold_rules)
+    fingerprint = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return Policy(
+        header=document.policy,
+        holds=tuple(hold_rules),
+        tiers=tuple(tier_rules),
+        guards=tuple(guard_rules),
+        fingerprint=fingerprint,
+        canonical=canonical,
+        path=located.path,
+        packs=tuple(pack_ids),
+    )
+
+
+def _check_filters(
+    guard: Any,
+    fields: tuple[str, ...],
+    positions: Mapping[str, int],
+    located: Located,
+    loc: tuple[str | int, ...],
+    collector: Collector,
+) -> None:
+    """Every tier a history-event filter of the guard names must exist."""
+    filters: list[tuple[tuple[str | int, ...], EventFilter]] = []
+
+    def collect(where: tuple[str | int, ...], value: Any) -> None:
+        if isinstance(value, EventFilter):
+            filters.append((where, value))
+        elif isinstance(value, tuple):
+            for i, item in enumerate(value):
+                collect((*where, i), item)
+        elif isinstance(value, BaseModel):  # a nested model (`any_of` items)
+            for name in type(value).model_fields:
+                collect((*where, name), getattr(value, name))
+
+    for name in dict.fromkeys((*fields, "exclude")):  # every kind has `exclude`
+        collect((*loc, name), getattr(guard, name))
+    for where, flt in filters:
+        for i, action in enumerate(flt.actions):
+            if action not in positions:
+                collector.add(
+                    located, (*where, "actions", i), "unknown-tier", f"filter names unknown tier `{action}`"
+                )
+
+
+def _unique(
+    located: Located, items: list[tuple[str, int, str, str]], collector: Collector, code: str
+) -> None:
+    seen: set[str] = set()
+    for section, index, key, value in items:
+        if value in seen:
+            collector.add(located, (section, index, key), code, f"`{value}` is defined twice")
+        seen.add(value)
+
+
+def _compile(
+    text: str,
+    catalogue: Mapping[str, FactType],
+    located: Located,
+    loc: tuple[str | int, ...],
+    collector: Collector,
+) -> Compiled | None:
+    try:
+        return compile_expression(text, catalogue)
+    except ExprError as exc:
+        line, col = located.position(loc)
+        collector.issues.append(PolicyIssue(located.path, line, col + exc.column, exc.code, exc.message))
+        return None

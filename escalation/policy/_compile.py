@@ -1,0 +1,125 @@
+"""A policy as evaluated: compiled conditions beside each model, and the
+canonical form whose hash is the policy's fingerprint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from escalation.policy._expr import Compiled
+from escalation.policy.schema import Hold, PolicyDocument, PolicyHeader, Tier
+
+if TYPE_CHECKING:
+    from escalation.guards import GuardKind, GuardModel
+
+__all__ = ["GuardRule", "HoldRule", "Policy", "TierRule", "canonical_json"]
+
+
+@dataclass(frozen=True)
+class GuardRule:
+    """A guard as evaluated: the model, its kind, where it came from, and its
+    compiled conditions (``conditions`` by field name, e.g. a block's ``when``)."""
+
+    model: GuardModel
+    kind: GuardKind
+    source: str
+    conditions: Mapping[str, Compiled]
+    unless: Compiled | None
+
+    @property
+    def when(self) -> Compiled | None:
+        """The guard's ``when`` condition, for kinds that have one."""
+        return self.conditions.get("when")
+
+
+@dataclass(frozen=True)
+class HoldRule:
+    """A hold as evaluated."""
+
+    model: Hold
+    when: Compiled
+
+
+@dataclass(frozen=True)
+class TierRule:
+    """A tier as evaluated; ``severity`` is its 1-based position."""
+
+    model: Tier
+    severity: int
+    when: Compiled
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A loaded, validated, compiled policy with all includes resolved."""
+
+    header: PolicyHeader
+    holds: tuple[HoldRule, ...]
+    tiers: tuple[TierRule, ...]
+    guards: tuple[GuardRule, ...]
+    fingerprint: str
+    canonical: str
+    path: str
+    packs: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return self.header.id
+
+    @property
+    def version(self) -> str:
+        return self.header.version
+
+    def tier(self, tier_id: str) -> TierRule:
+        """The tier named ``tier_id`` (KeyError when unknown)."""
+        for rule in self.tiers:
+            if rule.model.id == tier_id:
+                return rule
+        raise KeyError(tier_id)
+
+
+# ----------------------------------------------------------------- loading
+
+
+def canonical_json(
+    document: PolicyDocument,
+    guards: list[GuardRule],
+    tiers: list[TierRule],
+    holds: list[HoldRule],
+) -> str:
+    """Canonical JSON of the fully included policy: what it *means*, not how it
+    is written (comments, key order, quoting, spacing and default values do not
+    change it; includes are replaced by their guards)."""
+    header = document.policy.model_dump(mode="json", by_alias=True, exclude={"include"})
+    tier_data = []
+    for rule in tiers:
+        data = rule.model.model_dump(
+            mode="json", by_alias=True, exclude={"channel", "channels", "description"}
+        )
+        data["channels"] = [c.value for c in rule.model.channel_order]
+        data["when"] = rule.when.canonical
+        tier_data.append(data)
+    hold_data = []
+    for hold in holds:
+        data = hold.model.model_dump(mode="json", by_alias=True)
+        data["when"] = hold.when.canonical
+        hold_data.append(data)
+    guard_data = []
+    for guard in guards:
+        data = guard.model.model_dump(mode="json", by_alias=True, exclude={"description"})
+        data["source"] = guard.source
+        for name, compiled in guard.conditions.items():
+            data[name] = compiled.canonical
+        if guard.unless is not None:
+            data["unless"] = guard.unless.canonical
+        guard_data.append(data)
+    doc = {
+        "escalation": document.escalation,
+        "policy": header,
+        "holds": hold_data,
+        "tiers": tier_data,
+        "guards": guard_data,
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

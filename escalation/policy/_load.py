@@ -1,0 +1,198 @@
+"""Reading policy files: the one include walker (rule packs, with cycle,
+depth and kind checks) and the collector that turns every problem into a
+located :class:`~escalation.errors.PolicyIssue`."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from escalation._language import EventFilter
+from escalation.errors import PolicyIssue
+from escalation.guards import KINDS, Prerequisite
+from escalation.policy._yaml import Located, YamlLoadError, load_yaml
+from escalation.policy.schema import (
+    Hold,
+    Limitation,
+    PackDocument,
+    PackHeader,
+    PolicyDocument,
+    PolicyHeader,
+    Repeat,
+    Tier,
+)
+
+__all__ = ["LANGUAGE_VERSION", "MAX_INCLUDE_DEPTH", "Collector", "Loaded", "hint", "load_tree"]
+
+LANGUAGE_VERSION = 1
+MAX_INCLUDE_DEPTH = 8
+
+
+class Collector:
+    """Collects every problem found while loading, each located in its file."""
+
+    def __init__(self) -> None:
+        self.issues: list[PolicyIssue] = []
+
+    def add(
+        self, located: Located, loc: tuple[str | int, ...], code: str, message: str, *, key: bool = False
+    ) -> None:
+        line, col = located.position(loc, key=key)
+        self.issues.append(PolicyIssue(located.path, line, col, code, message))
+
+    def validation(self, located: Located, exc: ValidationError) -> None:
+        errors = exc.errors(include_url=False)
+        # pydantic also reports a list as too short when its only items failed: noise
+        failed = [e["loc"] for e in errors if e["type"] != "too_short"]
+        for err in errors:
+            if err["type"] == "too_short" and any(f[: len(err["loc"])] == err["loc"] for f in failed):
+                continue
+            loc = _data_loc(located.data, err["loc"])
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            code = "invalid-value"
+            key = False
+            if err["type"] == "extra_forbidden":
+                code, key = "unknown-key", True
+                field_name = loc[-1] if loc else ""
+                msg = f"unknown key `{field_name}`" + _key_hint(str(field_name))
+            elif err["type"] == "missing":
+                code = "missing-key"
+                msg = f"missing key `{err['loc'][-1]}`"
+            elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                code = "unknown-kind"
+                kinds = ", ".join(KINDS)
+                msg = f"guard `kind` must be one of: {kinds}"
+            elif err["type"] == "literal_error" and loc and loc[-1] == "escalation":
+                code = "language-version"
+                msg = f"`escalation` must be {LANGUAGE_VERSION}"
+            self.add(located, loc, code, msg[:1].lower() + msg[1:], key=key)
+
+
+def _key_hint(name: str) -> str:
+    return hint(name, _KNOWN_KEYS)
+
+
+_KEYED_MODELS: tuple[type[BaseModel], ...] = (
+    PolicyDocument, PolicyHeader, Hold, Tier, Repeat, EventFilter, PackDocument, PackHeader,
+    Limitation, Prerequisite, *(kind.model for kind in KINDS.values()),
+)  # fmt: skip
+_KNOWN_KEYS = sorted(
+    {info.alias or name for model in _KEYED_MODELS for name, info in model.model_fields.items()}
+)
+
+
+def _data_loc(data: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Map a pydantic error location onto the YAML data path (dropping union tags)."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and part == "from_" and "from" in node:
+            out.append("from")
+            node = node["from"]
+        elif isinstance(node, dict) and isinstance(part, str) and not _is_union_tag(part):
+            out.append(part)  # a missing or unknown key: point at its parent
+            node = None
+    return tuple(out)
+
+
+def _is_union_tag(part: str) -> bool:
+    return part in KINDS
+
+
+def _read(
+    path: Path, collector: Collector, origin: tuple[Located, tuple[str | int, ...]] | None
+) -> Located | None:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        if origin is not None:
+            collector.add(origin[0], origin[1], "include-not-found", f"cannot read `{path}`: {exc.strerror}")
+        else:
+            collector.issues.append(
+                PolicyIssue(str(path), 1, 1, "file-not-found", f"cannot read: {exc.strerror}")
+            )
+        return None
+    try:
+        return load_yaml(raw, str(path))
+    except YamlLoadError as exc:
+        collector.issues.append(exc.issue)
+        return None
+
+
+@dataclass
+class Loaded:
+    """One file of the include tree and its document (None when invalid)."""
+
+    located: Located
+    document: PolicyDocument | PackDocument | None
+
+
+def load_tree(
+    path: Path,
+    collector: Collector,
+    stack: tuple[Path, ...],
+    origin: tuple[Located, tuple[str | int, ...]] | None,
+    out: list[Loaded],
+    seen: set[Path],
+) -> None:
+    resolved = path.resolve()
+    if resolved in stack:
+        assert origin is not None
+        chain = " -> ".join(p.name for p in (*stack, resolved))
+        collector.add(origin[0], origin[1], "include-cycle", f"include cycle: {chain}")
+        return
+    if resolved in seen:
+        return  # included twice through different routes: load once
+    if len(stack) > MAX_INCLUDE_DEPTH:
+        assert origin is not None
+        collector.add(
+            origin[0], origin[1], "include-too-deep", f"includes nested deeper than {MAX_INCLUDE_DEPTH}"
+        )
+        return
+    seen.add(resolved)
+    located = _read(path, collector, origin)
+    if located is None:
+        return
+    data = located.data
+    is_root = not stack
+    if not isinstance(data, dict):
+        collector.add(located, (), "invalid-value", "the file must be a YAML mapping")
+        return
+    model: type[PolicyDocument] | type[PackDocument] = PolicyDocument if is_root else PackDocument
+    if is_root and "pack" in data and "policy" not in data:
+        collector.add(located, (), "not-a-policy", "this is a rule pack; give a policy that includes it")
+        return
+    if not is_root and "policy" in data:
+        collector.add(origin[0], origin[1], "include-not-pack", "only rule packs can be included")  # type: ignore[index]
+        return
+    document: PolicyDocument | PackDocument | None
+    try:
+        document = model.model_validate(data)
+    except ValidationError as exc:
+        collector.validation(located, exc)
+        document = None
+    out.append(Loaded(located, document))
+    section = data.get("policy" if is_root else "pack")
+    includes = section.get("include") if isinstance(section, dict) else None
+    if isinstance(includes, list):
+        for index, name in enumerate(includes):
+            if isinstance(name, str):
+                loc: tuple[str | int, ...] = ("policy" if is_root else "pack", "include", index)
+                load_tree(path.parent / name, collector, (*stack, resolved), (located, loc), out, seen)
+
+
+def hint(name: str, known: list[str]) -> str:
+    """``; did you mean `x`?`` for the closest known name, or nothing."""
+    match = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean `{match[0]}`?" if match else ""

@@ -1,0 +1,132 @@
+"""What a dry-run returns: per-policy summaries, the transition matrix and
+the changed accounts, and their plain-JSON form (``summary.json``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from escalation.decision import PolicyInfo
+
+__all__ = [
+    "BUCKETS",
+    "AccountChange",
+    "DryRunResult",
+    "PolicySummary",
+    "Tally",
+    "bucket",
+    "change_row",
+    "label",
+    "summary_json",
+]
+
+BUCKETS = ((0, "not overdue"), (7, "1-7"), (30, "8-30"), (60, "31-60"), (90, "61-90"), (180, "91-180"))
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A count of accounts and the sum of their balances."""
+
+    accounts: int
+    balance: Decimal
+
+
+@dataclass(frozen=True)
+class PolicySummary:
+    """What one policy decided for the portfolio."""
+
+    policy: PolicyInfo
+    by_status: dict[str, Tally]
+    by_action: dict[str, Tally]
+    guard_blocks: dict[str, int]
+    by_bucket: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    """One account whose decision differs between baseline and candidate."""
+
+    account_id: str
+    balance: Decimal
+    days_overdue: int
+    baseline: str
+    candidate: str
+    baseline_reason: str
+    candidate_reason: str
+
+
+@dataclass(frozen=True)
+class DryRunResult:
+    """The outcome of a dry-run (and, with a baseline, the comparison)."""
+
+    at: dt.datetime
+    accounts: int
+    decided: int
+    errors: int
+    candidate: PolicySummary
+    baseline: PolicySummary | None = None
+    transitions: dict[tuple[str, str], Tally] = field(default_factory=dict)
+    changed: int = 0
+    changed_balance: Decimal = Decimal(0)
+    sample: tuple[AccountChange, ...] = ()
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def label(row: dict[str, Any]) -> str:
+    """What a decision does, for tables: the action, or the status in brackets."""
+    return str(row["action"]) if row["status"] == "act" else f"({row['status']})"
+
+
+def bucket(days: int) -> str:
+    """The days-overdue bucket of ``days``."""
+    for limit, name in BUCKETS:
+        if days <= limit:
+            return name
+    return "181+"
+
+
+def change_row(change: AccountChange) -> dict[str, Any]:
+    """One changed account as plain JSON data (a line of `changes.jsonl`)."""
+    return {
+        "account_id": change.account_id,
+        "balance": str(change.balance),
+        "days_overdue": change.days_overdue,
+        "baseline": change.baseline,
+        "candidate": change.candidate,
+        "baseline_reason": change.baseline_reason,
+        "candidate_reason": change.candidate_reason,
+    }
+
+
+def _summary_json(summary: PolicySummary) -> dict[str, Any]:
+    def tallies(table: dict[str, Tally]) -> dict[str, Any]:
+        return {k: {"accounts": v.accounts, "balance": str(v.balance)} for k, v in table.items()}
+
+    return {
+        "policy": summary.policy.model_dump(),
+        "by_status": tallies(summary.by_status),
+        "by_action": tallies(summary.by_action),
+        "guard_blocks": summary.guard_blocks,
+        "by_days_overdue": summary.by_bucket,
+    }
+
+
+def summary_json(result: DryRunResult) -> dict[str, Any]:
+    """The result as plain JSON data (``summary.json``)."""
+    data: dict[str, Any] = {
+        "at": result.at.isoformat(),
+        "accounts": result.accounts,
+        "decided": result.decided,
+        "errors": result.errors,
+        "candidate": _summary_json(result.candidate),
+    }
+    if result.baseline is not None:
+        data["baseline"] = _summary_json(result.baseline)
+        data["changed"] = {"accounts": result.changed, "balance": str(result.changed_balance)}
+        data["transitions"] = [
+            {"baseline": old, "candidate": new, "accounts": t.accounts, "balance": str(t.balance)}
+            for (old, new), t in result.transitions.items()
+        ]
+    return data
