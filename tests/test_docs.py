@@ -97,7 +97,7 @@ def test_example_files_load_and_pass(tmp_path: Path) -> None:
 
 def test_every_error_code_has_an_anchor() -> None:
     """Every error code the package can raise has an anchor in docs/errors.md."""
-    source = "\n".join(p.read_text() for p in (ROOT / "escalation").glob("*.py"))
+    source = "\n".join(p.read_text() for p in (ROOT / "escalation").rglob("*.py"))
     codes = set(
         re.findall(
             r'"((?:yaml|duplicate|expression|file|include|invalid|language|missing|not|type|unknown|unreachable|evaluation)-[a-z-]+)"',

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from escalation.policy._condition import evaluate
-from escalation.policy._expr import MISSING, ExprError, FactType, Lowering, compile_expression, simplify
+from escalation.policy._expr import MISSING, ExprError, FactType, compile_expression
+from escalation.policy._lowering import Lowering, simplify
 
 CATALOGUE = {
     "days_overdue": FactType.NUMBER,

@@ -20,7 +20,8 @@ from escalation._currencies import minor_units
 from escalation._facts import Situation, fact_catalogue
 from escalation.errors import EvaluationError
 from escalation.policy import Policy
-from escalation.policy._expr import Compiled, FactType, Lowering, field_name, simplify
+from escalation.policy._expr import Compiled, FactType
+from escalation.policy._lowering import Lowering, field_name, simplify
 
 Truth = Callable[[str], bool]
 BACKENDS = ("native", "rete")

@@ -16,15 +16,28 @@ from __future__ import annotations
 import ast
 import difflib
 import math
-import operator
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal, DivisionByZero, InvalidOperation
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from escalation._language import FactType
-from escalation.errors import EvaluationError
-from escalation.policy._condition import FALSE, TRUE, AllOf, AnyOf, Atom, Cond, Const, Op
+from escalation.policy._closures import truth_fn
+from escalation.policy._condition import Op
+from escalation.policy._tree import (
+    MISSING,
+    ExprError,
+    Facts,
+    TruthFn,
+    _Arith,
+    _BoolOp,
+    _Cmp,
+    _Fact,
+    _In,
+    _Lit,
+    _Node,
+    _Not,
+)
 
 __all__ = [
     "MISSING",
@@ -33,79 +46,6 @@ __all__ = [
     "FactType",
     "compile_expression",
 ]
-
-
-class _Missing:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
-
-Facts = Mapping[str, Any]
-ValueFn = Callable[[Facts], Any]
-TruthFn = Callable[[Facts], bool | None]
-
-
-@dataclass(frozen=True)
-class ExprError(Exception):
-    """A problem in one expression: offset within the expression text."""
-
-    code: str
-    message: str
-    column: int = 0
-
-
-# ---------------------------------------------------------------- typed tree
-
-
-@dataclass(frozen=True)
-class _Node:
-    type: FactType
-
-
-@dataclass(frozen=True)
-class _Lit(_Node):
-    value: Any
-
-
-@dataclass(frozen=True)
-class _Fact(_Node):
-    name: str
-
-
-@dataclass(frozen=True)
-class _Arith(_Node):
-    op: str
-    left: _Node
-    right: _Node
-
-
-@dataclass(frozen=True)
-class _Cmp(_Node):
-    op: Op
-    left: _Node
-    right: _Node
-
-
-@dataclass(frozen=True)
-class _In(_Node):
-    item: _Node
-    container: _Node
-    negated: bool
-
-
-@dataclass(frozen=True)
-class _BoolOp(_Node):
-    conjunction: bool
-    items: tuple[_Node, ...]
-
-
-@dataclass(frozen=True)
-class _Not(_Node):
-    item: _Node
 
 
 _CMP_OPS: dict[type[ast.cmpop], Op] = {
@@ -288,243 +228,7 @@ class _Checker:
         return _In(FactType.BOOL, item, container, negated)
 
 
-# ---------------------------------------------------------------- native
-
-
-_PY_CMP: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-
-
-def _num(value: Any) -> Any:
-    return Decimal(value) if isinstance(value, int) else value
-
-
-def _value_fn(node: _Node) -> ValueFn:
-    if isinstance(node, _Lit):
-        constant = node.value
-        return lambda facts: constant
-    if isinstance(node, _Fact):
-        name = node.name
-        return lambda facts: facts.get(name, MISSING)
-    if isinstance(node, _Arith):
-        left, right, op = _value_fn(node.left), _value_fn(node.right), node.op
-
-        def arith(facts: Facts) -> Any:
-            a, b = left(facts), right(facts)
-            if a is MISSING or b is MISSING:
-                return MISSING
-            try:
-                if op == "+":
-                    return a + b
-                if op == "-":
-                    return a - b
-                if op == "*":
-                    return a * b
-                return _num(a) / _num(b)
-            except (ZeroDivisionError, DivisionByZero, InvalidOperation) as exc:
-                raise EvaluationError(f"division by zero in `{op}`") from exc
-
-        return arith
-    truth = _truth_fn(node)
-    return lambda facts: MISSING if (t := truth(facts)) is None else t
-
-
-def _truth_fn(node: _Node) -> TruthFn:
-    if isinstance(node, _Lit):
-        constant = bool(node.value)
-        return lambda facts: constant
-    if isinstance(node, _Fact):
-        name = node.name
-
-        def bare(facts: Facts) -> bool | None:
-            value = facts.get(name, MISSING)
-            return None if value is MISSING else bool(value)
-
-        return bare
-    if isinstance(node, _Not):
-        inner = _truth_fn(node.item)
-
-        def negate(facts: Facts) -> bool | None:
-            value = inner(facts)
-            return None if value is None else not value
-
-        return negate
-    if isinstance(node, _BoolOp):
-        items = tuple(_truth_fn(i) for i in node.items)
-        if node.conjunction:
-
-            def conj(facts: Facts) -> bool | None:
-                unknown = False
-                for item in items:
-                    value = item(facts)
-                    if value is False:
-                        return False
-                    if value is None:
-                        unknown = True
-                return None if unknown else True
-
-            return conj
-
-        def disj(facts: Facts) -> bool | None:
-            unknown = False
-            for item in items:
-                value = item(facts)
-                if value is True:
-                    return True
-                if value is None:
-                    unknown = True
-            return None if unknown else False
-
-        return disj
-    if isinstance(node, _Cmp):
-        left, right, compare = _value_fn(node.left), _value_fn(node.right), _PY_CMP[node.op]
-
-        def cmp(facts: Facts) -> bool | None:
-            a = left(facts)
-            if a is MISSING:
-                return None
-            b = right(facts)
-            if b is MISSING:
-                return None
-            return compare(a, b)
-
-        return cmp
-    if isinstance(node, _In):
-        item, container, negated = _value_fn(node.item), _value_fn(node.container), node.negated
-
-        def member(facts: Facts) -> bool | None:
-            a, b = item(facts), container(facts)
-            if a is MISSING or b is MISSING:
-                return None
-            return (a in b) != negated
-
-        return member
-    raise AssertionError(f"unexpected node {node!r}")  # pragma: no cover
-
-
-# ---------------------------------------------------------------- lowering
-
-
-def field_name(fact: str) -> str:
-    """The event-field name of a fact in the lowered form (dots → ``__``)."""
-    return fact.replace(".", "__")
-
-
-_FLIP: dict[Op, Op] = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
-_MIRROR: dict[Op, Op] = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
-
-
-@dataclass
-class Lowering:
-    """Lowers typed expressions to :mod:`escalation.policy._condition` and records the
-    derived fields the event builder must compute (shared by all conditions of
-    one policy)."""
-
-    money_scale: int
-    derived: dict[str, TruthFn] = field(default_factory=dict)
-    _derived_keys: dict[object, str] = field(default_factory=dict)
-
-    def _derive(self, key: object, node: _Node) -> str:
-        name = self._derived_keys.get(key)
-        if name is None:
-            name = f"derived_{len(self._derived_keys)}"
-            self._derived_keys[key] = name
-            self.derived[name] = _truth_fn(node)
-        return name
-
-    def lower(self, node: _Node, positive: bool = True) -> Cond:
-        if isinstance(node, _Lit):
-            return TRUE if bool(node.value) == positive else FALSE
-        if isinstance(node, _Not):
-            return self.lower(node.item, not positive)
-        if isinstance(node, _BoolOp):
-            items = tuple(self.lower(i, positive) for i in node.items)
-            return AllOf(items) if node.conjunction == positive else AnyOf(items)
-        if isinstance(node, _Fact):  # a bare boolean fact
-            return Atom(field_name(node.name), "==", 1 if positive else 0)
-        if isinstance(node, _Cmp):
-            return self._compare(node, positive)
-        if isinstance(node, _In):
-            return self._member(node, positive)
-        raise AssertionError(f"unexpected node {node!r}")  # pragma: no cover
-
-    def _compare(self, node: _Cmp, positive: bool) -> Cond:
-        left, right, op = node.left, node.right, node.op
-        if isinstance(left, _Lit) and isinstance(right, _Fact):
-            left, right, op = right, left, _MIRROR[op]
-        if not (isinstance(left, _Fact) and isinstance(right, _Lit)):
-            name = self._derive(("cmp", node), node)
-            return Atom(name, "==", 1 if positive else 0)
-        if not positive:
-            op = _FLIP[op]
-        fname = field_name(left.name)
-        if left.type is FactType.BOOL:
-            # `flag == true` / `flag != false`: compare with 1/0
-            want = int(bool(right.value))
-            return Atom(fname, "==" if op == "==" else "!=", want)
-        if left.type is FactType.STRING:
-            return Atom(fname, op, str(right.value))
-        scale = self.money_scale if left.type is FactType.MONEY else 1
-        return _int_atom(fname, op, Decimal(right.value) * scale)
-
-    def _member(self, node: _In, positive: bool) -> Cond:
-        want_in = positive != node.negated
-        container = node.container
-        if container.type is FactType.SET:
-            name = self._derive(("in", node.item, container), _In(FactType.BOOL, node.item, container, False))
-            return Atom(name, "==", 1 if want_in else 0)
-        assert isinstance(node.item, _Fact) and isinstance(container, _Lit)
-        cmp_op: Op = "==" if want_in else "!="
-        atoms = tuple(
-            self._compare(_Cmp(FactType.BOOL, cmp_op, node.item, _Lit(node.item.type, v)), True)
-            for v in container.value
-        )
-        return AnyOf(atoms) if want_in else AllOf(atoms)
-
-
-def _int_atom(fname: str, op: Op, value: Decimal) -> Cond:
-    """``field <op> value`` for an integer field and an exact decimal constant."""
-    floor, ceil = math.floor(value), math.ceil(value)
-    integral = floor == ceil
-    if op == ">=":
-        return Atom(fname, ">=", ceil)
-    if op == ">":
-        return Atom(fname, ">", floor)
-    if op == "<=":
-        return Atom(fname, "<=", floor)
-    if op == "<":
-        return Atom(fname, "<", ceil)
-    if op == "==":
-        return Atom(fname, "==", floor) if integral else FALSE
-    if integral:
-        return Atom(fname, "!=", floor)
-    # `!=` a non-integer: true whenever the field is present
-    return AnyOf((Atom(fname, "<", ceil), Atom(fname, ">", floor)))
-
-
-def simplify(cond: Cond) -> Cond:
-    """Fold constants out of the lowered form."""
-    if isinstance(cond, AllOf | AnyOf):
-        conj = isinstance(cond, AllOf)
-        items: list[Cond] = []
-        for item in (simplify(i) for i in cond.items):
-            if isinstance(item, Const):
-                if item.value != conj:
-                    return item  # false in a conjunction, true in a disjunction
-                continue
-            items.append(item)
-        if not items:
-            return TRUE if conj else FALSE
-        if len(items) == 1:
-            return items[0]
-        return AllOf(tuple(items)) if conj else AnyOf(tuple(items))
-    return cond
+_MIRRORED: dict[Op, Op] = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
 # ---------------------------------------------------------------- entry point
@@ -571,7 +275,7 @@ def compile_expression(source: str, catalogue: Mapping[str, FactType]) -> Compil
         source=source,
         canonical=_canonical_text(tree),
         facts=frozenset(checker.facts),
-        truth=_truth_fn(typed),
+        truth=truth_fn(typed),
         tree=typed,
         fact_order=tuple(sorted(checker.facts)),
     )
@@ -599,7 +303,7 @@ def comparisons(compiled: Compiled) -> list[tuple[str, str, Any]]:
         if isinstance(node, _Cmp):
             left, right, op = node.left, node.right, node.op
             if isinstance(left, _Lit) and isinstance(right, _Fact):
-                left, right, op = right, left, _MIRROR[op]
+                left, right, op = right, left, _MIRRORED[op]
             if isinstance(left, _Fact) and isinstance(right, _Lit):
                 out.append((left.name, op, right.value))
         elif isinstance(node, _BoolOp):
