@@ -12,6 +12,7 @@ order in one namespace."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -55,6 +56,45 @@ def test_console_examples_run(page: str, code: int, body: str) -> None:
     if shown:
         prefix = re.split(r"sha256:|\.\.\.|, \.\.\.", shown)[0].strip()
         assert prefix in result.stdout + result.stderr
+
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def test_audit_page_commands_run(tmp_path: Path) -> None:
+    """docs/audit.md's commands run in order as one session (in an empty folder,
+    on the bundled defaults): each shown first output line appears, record ids
+    are the session's own, and the tampered journal fails verification (exit 2)."""
+    tampered = tmp_path / "tampered.jsonl"
+    for _ in range(3):
+        subprocess.run(
+            [escalation_bin(), "decide", "--at", "2026-11-23T10:00:00+08:00", "--journal", str(tampered)],
+            capture_output=True, check=True, cwd=tmp_path,
+        )  # fmt: skip
+    lines = tampered.read_text().splitlines(keepends=True)
+    tampered.write_text(lines[0] + lines[2])
+    record_id: str | None = None
+    ran = 0
+    for _, body in blocks("audit.md", "console"):
+        steps = re.split(r"^\$ ", body.strip(), flags=re.MULTILINE)
+        for step in filter(None, steps):
+            command, *shown = step.splitlines()
+            command = command.split("  #")[0].strip()
+            if record_id is not None:
+                command = UUID.sub(record_id, command)
+            result = subprocess.run(
+                [escalation_bin(), *shlex.split(command)[1:]], capture_output=True, text=True, cwd=tmp_path
+            )
+            ran += 1
+            expected = 2 if shown and shown[0].startswith("FAIL") else 0
+            assert expected == result.returncode, (command, result.stderr)
+            if "audit query" in command and (found := UUID.search(result.stdout)):
+                record_id = found.group(0)
+            if shown and shown[0].strip() and not shown[0].startswith("…"):
+                prefix = UUID.sub("", re.split(r"sha256:|…|\.\.\.", shown[0])[0]).strip()
+                assert prefix.split()[0] in result.stdout, (command, result.stdout)
+    assert ran >= 10
+    assert record_id is not None
 
 
 def test_dry_run_python_runs() -> None:
@@ -114,6 +154,20 @@ def test_nav_lists_every_page() -> None:
     nav = (ROOT / "mkdocs.yml").read_text()
     pages = sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md"))
     assert [] == [p for p in pages if p not in nav]
+
+
+def test_site_builds_with_the_api_reference(tmp_path: Path) -> None:
+    """`mkdocs build --strict` succeeds: every page links, and the API reference
+    is generated from the public docstrings (mkdocstrings)."""
+    pytest.importorskip("mkdocstrings")
+    site = tmp_path / "site"
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )  # fmt: skip
+    assert 0 == result.returncode, result.stderr[-2000:]
+    api = (site / "api" / "index.html").read_text()
+    assert "Decides the next permitted action for accounts under one policy" in api
 
 
 def test_shlex_safe() -> None:
