@@ -12,6 +12,7 @@ __all__ = [
     "EvaluationError",
     "JournalError",
     "MaskingError",
+    "MissingExtraError",
     "PolicyError",
     "PolicyIssue",
     "RecordError",
@@ -115,6 +116,15 @@ class BackendUnavailableError(EscalationError, RuntimeError):
 
 class UsageError(EscalationError, ValueError):
     """The library was called wrongly (for example a naive ``now``)."""
+
+
+class MissingExtraError(BackendUnavailableError, ImportError):
+    """A feature needs an optional extra that is not installed; the message
+    names it (``pip install 'escalation[portfolio]'``)."""
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class JournalError(EscalationError, RuntimeError):

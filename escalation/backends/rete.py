@@ -61,9 +61,12 @@ def rete_unavailable_reason() -> str | None:
             return (
                 "durable-rules is not installed: release 2.0.28 does not import on Python "
                 f"{sys.version_info.major}.{sys.version_info.minor} "
-                "(escalation installs it on Python < 3.13 only)"
+                "(the [rete] extra installs it on Python < 3.13 only)"
             )
-        return f"durable-rules is not installed ({exc}); `pip install durable-rules`"
+        return (
+            f"durable-rules is not installed ({exc}): pip install 'escalation[rete]' "
+            "(Python < 3.13; durable-rules builds from source with a C compiler)"
+        )
     except Exception as exc:  # a broken native extension
         return (
             f"durable-rules does not import on Python {sys.version_info.major}.{sys.version_info.minor}: "

@@ -24,6 +24,17 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     sys.exit(code)
 
 
+def needs_extra(extra: str, feature: str) -> None:
+    """Exit 1 with one line naming the extra to install when it is missing."""
+    from escalation._extras import require
+    from escalation.errors import MissingExtraError
+
+    try:
+        require(extra, feature)
+    except MissingExtraError as exc:
+        fail(str(exc))
+
+
 def policy_errors(exc: PolicyError) -> NoReturn:
     """Print every policy issue and exit 3."""
     for issue in exc.issues:

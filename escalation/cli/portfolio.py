@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from escalation.cli.common import EXIT_DIFFER, EXIT_ERROR, fail, parse_at, policy_errors
+from escalation.cli.common import EXIT_DIFFER, EXIT_ERROR, fail, needs_extra, parse_at, policy_errors
 from escalation.errors import EscalationError, PolicyError, UsageError
 from escalation.portfolio.dryrun import DryRunResult, PolicySummary, dry_run
 
@@ -100,6 +100,7 @@ def dry_run_command(
     Exit 0 ok; 1 when some rows could not be decided (see errors.jsonl) or on
     usage errors; 2 with --fail-on-change when decisions differ; 3 when a
     policy is invalid."""
+    needs_extra("portfolio", "escalation dry-run")
     moment = parse_at(at)
     console = Console(stderr=False)
     err = Console(stderr=True)
@@ -159,6 +160,7 @@ def portfolio_group() -> None:
 @click.option("--output", "-o", required=True, metavar="FILE", help=".jsonl or .parquet")
 def generate_command(accounts: int, seed: int, profile: str, at: str, output: str) -> None:
     """Write a deterministic synthetic portfolio (same seed, same bytes)."""
+    needs_extra("portfolio", "escalation portfolio generate")
     from escalation.portfolio.generate import generate, write_portfolio
 
     moment = parse_at(at)

@@ -85,6 +85,9 @@ def open_journal(
     ``masking`` defaults to :meth:`Masking.from_env`."""
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
+        from escalation._extras import require
+
+        require("postgres", "a postgresql:// journal")
         from escalation.journal.postgres import PostgresJournal
 
         return PostgresJournal(text, masking=masking, create=create)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from escalation._extras import require
 from escalation._facts import account_zone
 from escalation.decision import ErrorRow, PolicyInfo, error_row
 from escalation.engine import Engine
@@ -198,6 +199,7 @@ def dry_run(
     ``baseline``). With ``out``, writes ``decisions.<fmt>`` (and
     ``baseline.<fmt>``, ``changes.jsonl``), ``errors.jsonl``, ``summary.json``
     and a self-contained ``report.html`` there."""
+    require("portfolio", "dry_run()")
     if at.tzinfo is None or at.utcoffset() is None:
         raise UsageError("`at` must be a timezone-aware datetime")
     candidate = policy if isinstance(policy, Policy) else load_policy(policy)
