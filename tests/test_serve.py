@@ -41,9 +41,9 @@ else:
     uvicorn = pytest.importorskip("uvicorn")
     httpx = pytest.importorskip("httpx")
 
-from escalation.serve.app import create_app, openapi_document, render_openapi  # noqa: E402
-from escalation.serve.cli import EXTRA_MISSING, serve  # noqa: E402
-from escalation.serve.config import TOKEN_ENV, ServeConfig  # noqa: E402
+from escalation.serve.app import create_app, openapi_document, render_openapi
+from escalation.serve.cli import EXTRA_MISSING, serve
+from escalation.serve.config import TOKEN_ENV, ServeConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
@@ -115,7 +115,8 @@ POLICY_FILES = sorted({c[4] for c in CASES})
 
 
 def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in a Prometheus text exposition (0 when absent)."""
+    """The sum of the samples ``name`` with ``labels`` in a Prometheus text exposition (0 when none)."""
+    total = 0.0
     for line in text.splitlines():
         if line.startswith("#") or not line.startswith(name):
             continue
@@ -123,8 +124,8 @@ def metric(text: str, name: str, **labels: str) -> float:
         sample, _, label_text = head.partition("{")
         found = dict(re.findall(r'(\w+)="([^"]*)"', label_text))
         if sample == name and all(found.get(k) == v for k, v in labels.items()):
-            return float(value)
-    return 0.0
+            total += float(value)
+    return total
 
 
 def example_account() -> dict[str, Any]:
@@ -238,7 +239,7 @@ class TestSameAsTheLibrary:
         now: str,
         policy_file: str,
     ) -> None:
-        """POST /v1/decide answers each shipped case with the bytes Engine.decide produces (or 422 naming its fields)."""
+        """POST /v1/decide answers each shipped case with Engine.decide's bytes (or 422 naming its fields)."""
         engine = engines[policy_file]
         response = every_policy.client.post(
             "/v1/decide", json={"record": record, "at": now, "policy": engine.policy.id}
@@ -255,7 +256,9 @@ class TestSameAsTheLibrary:
         assert 200 == response.status_code, response.text
         assert expected.to_json() == response.text
 
-    def test_a_batch_is_decide_many_one_for_one(self, every_policy: LiveServer, engines: dict[str, Engine]) -> None:
+    def test_a_batch_is_decide_many_one_for_one(
+        self, every_policy: LiveServer, engines: dict[str, Engine]
+    ) -> None:
         """A batch answers a list matching decide_many item for item, error rows included."""
         engine = engines[str(CN)]
         records = [c[2] for c in CASES if c[4] == str(CN)]
@@ -290,7 +293,7 @@ class TestSameAsTheLibrary:
         assert at == dt.datetime.fromisoformat(response.json()["decided_at"])
 
     def test_escalation_serve_answers_as_escalation_decide(self) -> None:
-        """`escalation serve` on the bundled policy answers the README example as `escalation decide` prints it."""
+        """`escalation serve` answers the README example as `escalation decide` prints it."""
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         cli = subprocess.run(
             [sys.executable, "-m", "escalation", "decide", "--at", AT, "--policy", str(CN), "--compact"],
@@ -334,17 +337,26 @@ class TestBadRequests:
         response = post_json(cn.client, "/v1/decide", {"record": record, "at": AT})
         assert 422 == response.status_code
         body = response.json()
-        assert ("invalid-record", ["record.amount_overdue"]) == (body["code"], [i["field"] for i in body["issues"]])
+        assert ("invalid-record", ["record.amount_overdue"]) == (
+            body["code"],
+            [i["field"] for i in body["issues"]],
+        )
 
     def test_unknown_record_field_is_named(self, cn: LiveServer) -> None:
         """An unknown field inside the record is named with its path."""
-        response = post_json(cn.client, "/v1/decide", {"record": {**example_account(), "nickname": "x"}, "at": AT})
+        response = post_json(
+            cn.client, "/v1/decide", {"record": {**example_account(), "nickname": "x"}, "at": AT}
+        )
         assert 422 == response.status_code
         assert ["record.nickname"] == [i["field"] for i in response.json()["issues"]]
 
     @pytest.mark.parametrize(
         ("body", "message"),
-        [(b'{"record": ', "expecting value"), (b'{"at": "x", "at": "y"}', "duplicate key"), (b'{"a": NaN}', "NaN")],
+        [
+            (b'{"record": ', "expecting value"),
+            (b'{"at": "x", "at": "y"}', "duplicate key"),
+            (b'{"a": NaN}', "NaN"),
+        ],
     )
     def test_bad_json_is_422(self, cn: LiveServer, body: bytes, message: str) -> None:
         """Malformed JSON, a duplicate key or NaN is refused with 422 on `body`."""
@@ -362,12 +374,16 @@ class TestBadRequests:
     def test_an_oversized_body_is_413(self) -> None:
         """A body over --max-body-bytes is refused with 413, declared or streamed."""
         with serving(CN, max_body_bytes=2048) as live:
-            declared = post_json(live.client, "/v1/decide", {"record": example_account(), "at": AT, "pad": "x" * 4096})
+            declared = post_json(
+                live.client, "/v1/decide", {"record": example_account(), "at": AT, "pad": "x" * 4096}
+            )
 
             def chunks() -> Iterator[bytes]:
                 yield b'{"record": {"id": "' + b"x" * 4096 + b'"}}'
 
-            streamed = live.client.post("/v1/decide", content=chunks(), headers={"content-type": "application/json"})
+            streamed = live.client.post(
+                "/v1/decide", content=chunks(), headers={"content-type": "application/json"}
+            )
         assert (413, "body-too-large") == (declared.status_code, declared.json()["code"])
         assert (413, "body-too-large") == (streamed.status_code, streamed.json()["code"])
 
@@ -389,7 +405,9 @@ class TestBadRequests:
     def test_policy_must_be_named_when_several_are_served(self, every_policy: LiveServer) -> None:
         """With several policies, a request naming none is 422 on `policy`; an unknown one is 404."""
         missing = post_json(every_policy.client, "/v1/decide", {"record": example_account(), "at": AT})
-        unknown = post_json(every_policy.client, "/v1/decide", {"record": example_account(), "at": AT, "policy": "zz"})
+        unknown = post_json(
+            every_policy.client, "/v1/decide", {"record": example_account(), "at": AT, "policy": "zz"}
+        )
         assert (422, "policy") == (missing.status_code, missing.json()["issues"][0]["field"])
         assert (404, "unknown-policy") == (unknown.status_code, unknown.json()["code"])
 
@@ -404,15 +422,20 @@ class TestBadRequests:
 
 
 class TestEndpoints:
-    def test_policies_lists_id_version_fingerprint_and_packs(self, every_policy: LiveServer, engines: dict[str, Engine]) -> None:
+    def test_policies_lists_id_version_fingerprint_and_packs(
+        self, every_policy: LiveServer, engines: dict[str, Engine]
+    ) -> None:
         """GET /v1/policies lists every served policy with its fingerprint and packs."""
         listed = every_policy.client.get("/v1/policies").json()["policies"]
         want = sorted(
-            ((e.policy.id, e.policy.version, e.policy.fingerprint, list(e.policy.packs)) for e in engines.values())
+            (e.policy.id, e.policy.version, e.policy.fingerprint, list(e.policy.packs))
+            for e in engines.values()
         )
         assert want == [(p["id"], p["version"], p["fingerprint"], p["packs"]) for p in listed]
 
-    def test_policy_detail_is_canonical_and_hashes_to_the_fingerprint(self, cn: LiveServer, cn_engine: Engine) -> None:
+    def test_policy_detail_is_canonical_and_hashes_to_the_fingerprint(
+        self, cn: LiveServer, cn_engine: Engine
+    ) -> None:
         """GET /v1/policies/{id} returns the canonical policy whose SHA-256 is the fingerprint."""
         body = cn.client.get(f"/v1/policies/{cn_engine.policy.id}").json()
         text = json.dumps(body["canonical"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -432,8 +455,14 @@ class TestEndpoints:
         decision = post_json(cn.client, "/v1/decide", {"record": example_account(), "at": AT}).json()
         post_json(cn.client, "/v1/decide", {"records": [example_account(), {"id": "bad"}], "at": AT})
         after = cn.client.get("/metrics").text
-        labels = {"policy": decision["policy"]["id"], "status": decision["status"], "action": decision["action"] or ""}
-        assert 2 == metric(after, "escalation_decisions_total", **labels) - metric(before, "escalation_decisions_total", **labels)
+        labels = {
+            "policy": decision["policy"]["id"],
+            "status": decision["status"],
+            "action": decision["action"] or "",
+        }
+        assert 2 == metric(after, "escalation_decisions_total", **labels) - metric(
+            before, "escalation_decisions_total", **labels
+        )
         assert 1 <= metric(after, "escalation_decision_errors_total", policy=labels["policy"])
         route = {"route": "/v1/decide"}
         assert 2 == metric(after, "escalation_http_request_duration_seconds_count", **route) - metric(
@@ -466,7 +495,12 @@ class TestAuth:
             health = live.client.get("/healthz")
         assert (401, "unauthorized") == (none.status_code, none.json()["code"])
         assert none.headers["www-authenticate"].startswith("Bearer")
-        assert (401, 200, 401, 200) == (wrong.status_code, right.status_code, reload.status_code, health.status_code)
+        assert (401, 200, 401, 200) == (
+            wrong.status_code,
+            right.status_code,
+            reload.status_code,
+            health.status_code,
+        )
 
     def test_the_token_can_come_from_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """$ESCALATION_SERVE_TOKEN sets the token when no file is given."""
@@ -497,7 +531,7 @@ def policy_copy(tmp_path: Path) -> Path:
 
 class TestReload:
     def test_an_invalid_policy_keeps_the_old_one_and_a_valid_one_switches(self, policy_copy: Path) -> None:
-        """POST /v1/admin/reload refuses an invalid file (old policy keeps serving) and switches to a valid change."""
+        """POST /v1/admin/reload refuses an invalid file (old one serves) and switches to a valid one."""
         good = policy_copy.read_text(encoding="utf-8")
         with serving(policy_copy) as live:
             old = live.client.get("/v1/policies").json()["policies"][0]
@@ -513,14 +547,18 @@ class TestReload:
         assert (422, "policy-invalid") == (refused.status_code, refused.json()["code"])
         assert str(policy_copy) in refused.json()["message"]
         assert (200, old["fingerprint"]) == (still.status_code, still.json()["policy"]["fingerprint"])
-        assert (200, "reloaded", True) == (switched.status_code, switched.json()["status"], switched.json()["changed"])
+        assert (200, "reloaded", True) == (
+            switched.status_code,
+            switched.json()["status"],
+            switched.json()["changed"],
+        )
         assert ("2099.1", new["fingerprint"]) == (new["version"], decided["policy"]["fingerprint"])
         assert old["fingerprint"] != new["fingerprint"]
         assert (1, 1) == (metric(metrics, "escalation_policy_reloads_total", result="invalid"),
                           metric(metrics, "escalation_policy_reloads_total", result="changed"))  # fmt: skip
 
     def test_sighup_reloads_and_keeps_the_old_policy_when_invalid(self, policy_copy: Path) -> None:
-        """SIGHUP to `escalation serve` reloads the policy; an invalid file is logged and the old one serves."""
+        """SIGHUP reloads the policy; an invalid file is logged and the old one keeps serving."""
         good = policy_copy.read_text(encoding="utf-8")
         with SubprocessServer("--policy", str(policy_copy)) as live:
             old = live.client.get("/v1/policies").json()["policies"][0]["fingerprint"]
@@ -560,12 +598,17 @@ class TestOperations:
         live = LiveServer(create_app(ServeConfig(policies=(str(CN),)), journal=journal))
         with live:
             sender = threading.Thread(
-                target=lambda: results.append(post_json(live.client, "/v1/decide", {"records": records, "at": AT}))
+                target=lambda: results.append(
+                    post_json(live.client, "/v1/decide", {"records": records, "at": AT})
+                )
             )
             sender.start()
             registry = live.app.state.server.metrics.registry
             give_up = time.monotonic() + DEADLINE
-            while not registry.get_sample_value("escalation_http_requests_in_flight") and time.monotonic() < give_up:
+            while (
+                not registry.get_sample_value("escalation_http_requests_in_flight")
+                and time.monotonic() < give_up
+            ):
                 time.sleep(0.001)
             live.server.should_exit = True  # what SIGTERM does
             sender.join(DEADLINE)
@@ -575,7 +618,9 @@ class TestOperations:
         assert 200 == results[0].status_code
         assert (200, 200) == (len(results[0].json()), journaled)
 
-    def test_access_logs_carry_a_request_id_and_no_personal_data(self, cn: LiveServer, caplog: pytest.LogCaptureFixture) -> None:
+    def test_access_logs_carry_a_request_id_and_no_personal_data(
+        self, cn: LiveServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
         """Each request logs one event with its request id, route and status — never record contents."""
         import structlog
 
@@ -592,7 +637,12 @@ class TestOperations:
         logged = "\n".join(r.getMessage() for r in caplog.records)
         events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "escalation.serve"]
         assert "req-42" == response.headers["x-request-id"]
-        assert {"event": "request", "request_id": "req-42", "route": "/v1/decide", "status": 200}.items() <= events[0].items()
+        assert {
+            "event": "request",
+            "request_id": "req-42",
+            "route": "/v1/decide",
+            "status": 200,
+        }.items() <= events[0].items()
         for secret in ("138 0013 8000", "8000", str(record["balance"]), "-7"):
             assert secret not in logged
 
@@ -621,17 +671,22 @@ class TestOpenAPIAndCommand:
             f"serve(['--policy', {str(CN)!r}], prog_name='escalation serve')"
         )
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+        )
         assert (1, EXTRA_MISSING + "\n") == (out.returncode, out.stderr)
 
     def test_import_escalation_imports_no_web_framework(self) -> None:
         """`import escalation` and the serve command import neither FastAPI nor uvicorn."""
         code = (
             "import sys, escalation, escalation.serve, escalation.serve.cli\n"
-            "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette', 'prometheus_client') if m in sys.modules))"
+            "web = ('fastapi', 'uvicorn', 'starlette', 'prometheus_client')\n"
+            "print(sorted(m for m in web if m in sys.modules))"
         )
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=60
+        )
         assert "[]" == out.stdout.strip()
 
     def test_an_invalid_policy_exits_3_with_located_errors(self, tmp_path: Path) -> None:
@@ -643,3 +698,65 @@ class TestOpenAPIAndCommand:
         result = CliRunner().invoke(serve, ["--policy", str(bad)])
         assert 3 == result.exit_code
         assert str(bad) in result.output
+
+
+# ----------------------------------------------------------------- fuzzing from the OpenAPI schema
+
+
+class TestFuzz:
+    @pytest.mark.parametrize("mode", ["positive", "negative"])
+    def test_no_request_the_schema_allows_or_forbids_makes_a_500(self, mode: str) -> None:
+        """Requests generated from the OpenAPI document (valid and invalid, bounded) never answer 5xx
+        and every answer conforms to the document."""
+        schemathesis = (
+            pytest.importorskip("schemathesis") if not os.environ.get("CI") else __import__("schemathesis")
+        )
+        from hypothesis import HealthCheck, given, settings
+        from hypothesis.errors import Unsatisfiable
+        from schemathesis import GenerationMode
+        from schemathesis.checks import not_a_server_error
+        from schemathesis.specs.openapi.checks import (
+            content_type_conformance,
+            response_schema_conformance,
+            status_code_conformance,
+        )
+
+        schema = schemathesis.openapi.from_dict(openapi_document())
+        checks = [
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ]
+        generation = GenerationMode.POSITIVE if mode == "positive" else GenerationMode.NEGATIVE
+        tried: list[str] = []
+        with serving(CN, max_batch=20, max_body_bytes=64 * 1024, timeout=5.0) as live:
+            for result in schema.get_all_operations():
+                operation = result.ok()
+
+                @settings(
+                    max_examples=FUZZ_EXAMPLES,
+                    deadline=None,
+                    database=None,
+                    suppress_health_check=list(HealthCheck),
+                    derandomize=True,
+                )
+                @given(case=operation.as_strategy(generation_mode=generation))
+                def check(case: Any) -> None:
+                    response = case.call(base_url=live.url, timeout=DEADLINE)
+                    case.validate_response(response, checks=checks)
+
+                try:
+                    check()
+                except Unsatisfiable:  # nothing to make invalid (no body, no parameters)
+                    assert "negative" == mode
+                    continue
+                tried.append(operation.label)
+            sent = metric(
+                live.client.get("/metrics").text, "escalation_http_requests_total", route="/v1/decide"
+            )
+        assert sent >= FUZZ_EXAMPLES // 2  # the server really was called
+        assert {"POST /v1/decide", "POST /v1/explain", "GET /v1/policies/{policy_id}"} <= set(tried)
+
+
+FUZZ_EXAMPLES = 50

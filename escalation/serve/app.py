@@ -21,7 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import structlog
@@ -135,7 +135,9 @@ def _request_id(request: Request) -> str | None:
 
 
 def _problem(request: Request, error: ApiError) -> Response:
-    body = Problem(code=error.code, message=error.message, issues=error.issues, request_id=_request_id(request))
+    body = Problem(
+        code=error.code, message=error.message, issues=error.issues, request_id=_request_id(request)
+    )
     return Response(body.model_dump_json(), status_code=error.status, media_type=_JSON, headers=error.headers)
 
 
@@ -215,7 +217,9 @@ class Server:
         self._publish()
 
     def _publish(self) -> None:
-        self.metrics.served([(s.policy.id, s.policy.version, s.policy.fingerprint) for s in self.policies.all()])
+        self.metrics.served(
+            [(s.policy.id, s.policy.version, s.policy.fingerprint) for s in self.policies.all()]
+        )
 
     def reload(self) -> bool:
         """Reload policies (and the token file); whether a policy changed.
@@ -305,7 +309,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 async def _read_body(request: Request, limit: int) -> bytes:
     content_type = request.headers.get("content-type", _JSON).split(";")[0].strip().lower()
     if content_type != _JSON and not content_type.endswith("+json"):
-        raise ApiError(415, "unsupported-media-type", "send the body as JSON (`Content-Type: application/json`)")
+        raise ApiError(
+            415, "unsupported-media-type", "send the body as JSON (`Content-Type: application/json`)"
+        )
     declared = request.headers.get("content-length", "")
     too_large = ApiError(413, "body-too-large", f"the request body is larger than {limit} bytes")
     if declared.isdigit() and int(declared) > limit:
@@ -335,13 +341,15 @@ async def _parse(request: Request) -> DecideRequest:
         )
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
-        raise ApiError(422, "invalid-json", f"the body is not JSON: {exc.msg} at {where}",
-                       [Issue(field="body", message=f"{exc.msg.lower()} at {where}", code="invalid-json")]) from None  # fmt: skip
+        issue = Issue(field="body", message=f"{exc.msg.lower()} at {where}", code="invalid-json")
+        raise ApiError(422, "invalid-json", f"the body is not JSON: {exc.msg} at {where}", [issue]) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         message = "the body is not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
         if isinstance(exc, RecursionError):
             message = "the body is nested too deeply"
-        raise ApiError(422, "invalid-json", message, [Issue(field="body", message=message, code="invalid-json")]) from None
+        raise ApiError(
+            422, "invalid-json", message, [Issue(field="body", message=message, code="invalid-json")]
+        ) from None
     if not isinstance(data, dict):
         raise ApiError(422, "invalid-request", "the body must be a JSON object",
                        [Issue(field="body", message="expected an object", code="model_type")])  # fmt: skip
@@ -349,7 +357,9 @@ async def _parse(request: Request) -> DecideRequest:
         parsed = DecideRequest.model_validate(data)
     except ValidationError as exc:
         issues = _validation_issues(exc)
-        raise ApiError(422, "invalid-request", "; ".join(f"{i.field}: {i.message}" for i in issues), issues) from None
+        raise ApiError(
+            422, "invalid-request", "; ".join(f"{i.field}: {i.message}" for i in issues), issues
+        ) from None
     if parsed.records is not None and len(parsed.records) > server.config.max_batch:
         raise ApiError(
             413,
@@ -371,8 +381,8 @@ def _choose(server: Server, body: DecideRequest) -> Served:
             f"policy `{served.policy.id}` is served with fingerprint `{served.policy.fingerprint}`, "
             f"not `{body.fingerprint}`"
         )
-        raise ApiError(409, "fingerprint-mismatch", message,
-                       [Issue(field="fingerprint", message=message, code="fingerprint-mismatch")])  # fmt: skip
+        issue = Issue(field="fingerprint", message=message, code="fingerprint-mismatch")
+        raise ApiError(409, "fingerprint-mismatch", message, [issue])
     return served
 
 
@@ -428,7 +438,9 @@ async def _decide(
     except RecordError as exc:
         server.metrics.errors.labels(served.policy.id, exc.issues[0].code).inc()
         issues = _record_issues(exc, "record")
-        raise ApiError(422, "invalid-record", "; ".join(f"{i.field}: {i.message}" for i in issues), issues) from None
+        raise ApiError(
+            422, "invalid-record", "; ".join(f"{i.field}: {i.message}" for i in issues), issues
+        ) from None
     except EvaluationError as exc:
         server.metrics.errors.labels(served.policy.id, "evaluation-error").inc()
         raise ApiError(422, "evaluation-error", str(exc)) from None
@@ -452,7 +464,9 @@ def _headers(served: Served, now: dt.datetime, source: str) -> dict[str, str]:
 def _explained(item: Decision | ErrorRow) -> str:
     if isinstance(item, ErrorRow):
         return item.model_dump_json()
-    return '{"decision":' + item.to_json() + ',"text":' + json.dumps(render_text(item), ensure_ascii=False) + "}"
+    return (
+        '{"decision":' + item.to_json() + ',"text":' + json.dumps(render_text(item), ensure_ascii=False) + "}"
+    )
 
 
 # ----------------------------------------------------------------- auth
@@ -466,7 +480,7 @@ _bearer = HTTPBearer(
 
 
 async def _authorize(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     token = _server(request).token
     if token is None:
@@ -615,7 +629,9 @@ def _build() -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return _problem(request, ApiError(exc.status_code, code, str(exc.detail).lower(), headers=exc.headers))
+        return _problem(
+            request, ApiError(exc.status_code, code, str(exc.detail).lower(), headers=exc.headers)
+        )
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> Response:
@@ -628,10 +644,13 @@ def _build() -> FastAPI:
         dependencies=v1,
         openapi_extra=_DECIDE_BODY,
         responses={
-            **_ok(Decision | list[Decision | ErrorRow],
-                  "`record`: the decision; `records`: one item per record, in order (a decision or an error row)"),
+            **_ok(
+                Decision | list[Decision | ErrorRow],
+                "`record`: the decision; `records`: one item per record, in order "
+                "(a decision or an error row)",
+            ),
             **_errors(401, 404, 409, 413, 415, 422, 503, 504),
-        },  # fmt: skip
+        },
         summary="Decide the next permitted action",
     )
     async def decide(request: Request) -> Response:
@@ -641,7 +660,11 @@ def _build() -> FastAPI:
         if body.record is not None:
             text = items[0].model_dump_json() if isinstance(items[0], ErrorRow) else items[0].to_json()
         else:
-            text = "[" + ",".join(i.to_json() if isinstance(i, Decision) else i.model_dump_json() for i in items) + "]"
+            text = (
+                "["
+                + ",".join(i.to_json() if isinstance(i, Decision) else i.model_dump_json() for i in items)
+                + "]"
+            )
         return Response(text, media_type=_JSON, headers=_headers(served, now, source))
 
     @app.post(
@@ -649,7 +672,9 @@ def _build() -> FastAPI:
         dependencies=v1,
         openapi_extra=_DECIDE_BODY,
         responses={
-            **_ok(ExplainItem | list[ExplainItem | ErrorRow], "the decision and its explanation for a person"),
+            **_ok(
+                ExplainItem | list[ExplainItem | ErrorRow], "the decision and its explanation for a person"
+            ),
             **_errors(401, 404, 409, 413, 415, 422, 503, 504),
         },
         summary="Decide and explain for a person",
@@ -658,7 +683,9 @@ def _build() -> FastAPI:
         """The decision with the text `escalation explain` prints (not journaled:
         an explanation is not a decision to act)."""
         served, body, now, source, items = await _decide(request, explain=True)
-        text = _explained(items[0]) if body.record is not None else "[" + ",".join(map(_explained, items)) + "]"
+        text = (
+            _explained(items[0]) if body.record is not None else "[" + ",".join(map(_explained, items)) + "]"
+        )
         return Response(text, media_type=_JSON, headers=_headers(served, now, source))
 
     @app.get("/v1/policies", dependencies=v1, response_model=PolicyListing, responses=_errors(401))
@@ -683,8 +710,11 @@ def _build() -> FastAPI:
         responses={
             202: {"model": ReloadResult, "description": "validated; workers are being replaced one by one"},
             **_errors(401),
-            422: {"model": Problem, "description": "a policy (or the token file) is invalid; the old ones keep serving"},
-        },  # fmt: skip
+            422: {
+                "model": Problem,
+                "description": "a policy (or the token file) is invalid; the old ones keep serving",
+            },
+        },
         summary="Reload the policy files",
     )
     async def reload(request: Request) -> Response:
@@ -800,4 +830,3 @@ def openapi_document() -> dict[str, Any]:
 def render_openapi() -> str:
     """The OpenAPI document as shipped in ``escalation/serve/openapi.json``."""
     return json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
-

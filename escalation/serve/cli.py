@@ -43,27 +43,70 @@ def _loopback(host: str) -> bool:
 
 
 @click.command("serve", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--policy", "-p", "policies", multiple=True, metavar="POLICY",
-              help="policy YAML to serve (repeat for several; requests then name one by id)")
-@click.option("--journal", "-j", metavar="JOURNAL",
-              help="journal every decision before answering (.jsonl, .sqlite, postgresql://)")
+@click.option(
+    "--policy",
+    "-p",
+    "policies",
+    multiple=True,
+    metavar="POLICY",
+    help="policy YAML to serve (repeat for several; requests then name one by id)",
+)
+@click.option(
+    "--journal",
+    "-j",
+    metavar="JOURNAL",
+    help="journal every decision before answering (.jsonl, .sqlite, postgresql://)",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to bind")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="worker processes (SIGHUP then replaces them one by one)")
-@click.option("--max-batch", default=1000, show_default=True, type=click.IntRange(1, 1_000_000),
-              help="most records in one request (more: 413)")
-@click.option("--max-body-bytes", default=4 * 1024 * 1024, show_default=True,
-              type=click.IntRange(1024, 1 << 31), help="largest request body (larger: 413)")
-@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.01),
-              help="seconds a request may take to decide (longer: 504)")
-@click.option("--graceful-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0),
-              help="seconds to finish in-flight requests on SIGTERM")
-@click.option("--token-file", type=click.Path(exists=True, dir_okay=False),
-              help="file holding the bearer token (else $ESCALATION_SERVE_TOKEN; neither: no auth)")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="worker processes (SIGHUP then replaces them one by one)",
+)
+@click.option(
+    "--max-batch",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="most records in one request (more: 413)",
+)
+@click.option(
+    "--max-body-bytes",
+    default=4 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(1024, 1 << 31),
+    help="largest request body (larger: 413)",
+)
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="seconds a request may take to decide (longer: 504)",
+)
+@click.option(
+    "--graceful-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="seconds to finish in-flight requests on SIGTERM",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="file holding the bearer token (else $ESCALATION_SERVE_TOKEN; neither: no auth)",
+)
 @click.option("--log-format", type=click.Choice(["json", "console"]), default="json", show_default=True)
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
-              show_default=True, help="info: one access event per request and one event per decision")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="info: one access event per request and one event per decision",
+)
 @click.option("--print-openapi", is_flag=True, help="print the OpenAPI document and exit")
 def serve(
     policies: tuple[str, ...],

@@ -18,7 +18,7 @@ import structlog
 __all__ = ["CONFIG_ENV", "TOKEN_ENV", "ServeConfig", "configure_logging", "read_token"]
 
 CONFIG_ENV = "ESCALATION_SERVE_CONFIG"
-TOKEN_ENV = "ESCALATION_SERVE_TOKEN"
+TOKEN_ENV = "ESCALATION_SERVE_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 
 @dataclass(frozen=True)

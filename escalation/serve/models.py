@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 from escalation import Decision, ErrorRow
 
 __all__ = [
+    "DecideRequest",
     "ExplainItem",
     "Health",
     "Issue",
@@ -19,7 +20,6 @@ __all__ = [
     "Problem",
     "ReloadResult",
     "ServedPolicy",
-    "DecideRequest",
 ]
 
 _RESPONSE = ConfigDict(extra="forbid", frozen=True)
