@@ -17,6 +17,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -114,6 +115,14 @@ CASES = load_cases()
 POLICY_FILES = sorted({c[4] for c in CASES})
 
 
+def free_port() -> int:
+    """A loopback port free right now (for servers that cannot report an ephemeral one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def metric(text: str, name: str, **labels: str) -> float:
     """The sum of the samples ``name`` with ``labels`` in a Prometheus text exposition (0 when none)."""
     total = 0.0
@@ -171,13 +180,13 @@ def cn() -> Iterator[LiveServer]:
 class SubprocessServer:
     """``python -m escalation.serve ARGS --port 0`` on loopback, stopped with SIGTERM."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    def __init__(self, *args: str, port: int = 0) -> None:
+        self.port = port
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "escalation.serve", *args, "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "escalation.serve", *args, "--host", "127.0.0.1", "--port", str(port)],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
-            env=full_env,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
             cwd=ROOT,
             text=True,
         )
@@ -207,12 +216,30 @@ class SubprocessServer:
         raise AssertionError(f"no line matching {pattern!r} in server output: {''.join(self.log)}")
 
     def __enter__(self) -> SubprocessServer:
+        try:
+            return self._started()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _started(self) -> SubprocessServer:
+        if self.port:  # several workers: poll the port chosen in advance
+            self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=DEADLINE)
+            give_up = time.monotonic() + DEADLINE
+            while time.monotonic() < give_up and self.proc.poll() is None:
+                with contextlib.suppress(httpx.HTTPError):
+                    if self.client.get("/readyz").status_code == 200:
+                        return self
+                time.sleep(0.1)
+            raise AssertionError("the server did not start")
         port = self.wait_for(r"Uvicorn running on http://127\.0\.0\.1:(\d+)").group(1)
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=DEADLINE)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.client.close()
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -573,6 +600,25 @@ class TestReload:
             listed = live.client.get("/v1/policies").json()["policies"][0]
         assert old == kept
         assert ("2099.2", True) == (listed["version"], listed["fingerprint"] != old)
+
+    def test_with_workers_a_reload_replaces_them_one_by_one(self, policy_copy: Path) -> None:
+        """With --workers 2, POST /v1/admin/reload answers 202 and every worker then serves the change."""
+        with SubprocessServer("--policy", str(policy_copy), "--workers", "2", port=free_port()) as live:
+            _bump_version(policy_copy, "2099.3")
+            accepted = live.client.post("/v1/admin/reload")
+            versions: set[str] = set()
+            give_up = time.monotonic() + DEADLINE
+            while versions != {"2099.3"} and time.monotonic() < give_up:
+                time.sleep(0.2)
+                with contextlib.suppress(httpx.HTTPError):
+                    versions = {
+                        live.client.get("/v1/policies", headers={"connection": "close"}).json()["policies"][
+                            0
+                        ]["version"]
+                        for _ in range(6)
+                    }
+        assert (202, "restarting") == (accepted.status_code, accepted.json()["status"])
+        assert {"2099.3"} == versions
 
 
 # ----------------------------------------------------------------- journal, shutdown, logs

@@ -169,13 +169,14 @@ def serve(
         "port": port,
         "access_log": False,  # our own access events carry no client address or query
         "log_level": "warning" if log_level == "debug" else log_level,
-        "timeout_graceful_shutdown": int(graceful_timeout) or None,
+        "timeout_graceful_shutdown": max(1, round(graceful_timeout)),
         "server_header": False,
         "proxy_headers": False,
     }
     if workers == 1:
         uvicorn.Server(uvicorn.Config(app, **common)).run()  # type: ignore[arg-type]
         return
-    app.state.server.journal and app.state.server.journal.close()
+    if app.state.server.journal is not None:
+        app.state.server.journal.close()  # each worker opens its own
     os.environ[CONFIG_ENV] = config.to_env()
     uvicorn.run("escalation.serve.app:create_app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
