@@ -532,8 +532,28 @@ class AccessLog:
         server: Server | None = getattr(scope["app"].state, "server", None) if "app" in scope else None
         if server is not None:
             server.metrics.in_flight.inc()
+        started_response = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started_response
+            started_response = started_response or message["type"] == "http.response.start"
+            await send_with_id(message)
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            # Answer here rather than let the server log a traceback: an
+            # exception's text may quote record contents. Log its type only.
+            status = 500
+            _log().error("internal_error", request_id=request_id, error=type(exc).__name__)
+            if started_response:
+                raise RuntimeError("response interrupted") from None
+            body = Problem(
+                code="internal-error", message="internal error; quote the request id", request_id=request_id
+            ).model_dump_json()
+            await send_with_id({"type": "http.response.start", "status": 500,
+                                "headers": [(b"content-type", _JSON.encode())]})  # fmt: skip
+            await send_with_id({"type": "http.response.body", "body": body.encode()})
         finally:
             elapsed = time.perf_counter() - started
             route = _route(scope.get("path", ""))
@@ -632,12 +652,6 @@ def _build() -> FastAPI:
         return _problem(
             request, ApiError(exc.status_code, code, str(exc.detail).lower(), headers=exc.headers)
         )
-
-    @app.exception_handler(Exception)
-    async def crashed(request: Request, exc: Exception) -> Response:
-        # the exception's text may quote record contents: log its type only
-        _log().error("internal_error", request_id=_request_id(request), error=type(exc).__name__)
-        return _problem(request, ApiError(500, "internal-error", "internal error; quote the request id"))
 
     @app.post(
         "/v1/decide",
