@@ -1,0 +1,117 @@
+"""What a server runs with: policy paths, journal, limits, auth. Plain data,
+no web framework imported, so the command line can build and check it before
+the ``[serve]`` extra is needed; passed to worker processes as JSON in an
+environment variable."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+__all__ = ["CONFIG_ENV", "TOKEN_ENV", "ServeConfig", "configure_logging", "read_token"]
+
+CONFIG_ENV = "ESCALATION_SERVE_CONFIG"
+TOKEN_ENV = "ESCALATION_SERVE_TOKEN"  # noqa: S105 - the variable's name, not a token
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Settings of one server (every worker process gets the same).
+
+    ``policies`` are file paths, reloaded from disk on ``SIGHUP`` or
+    ``POST /v1/admin/reload``; ``journal`` is a ``.jsonl``/``.sqlite`` path or
+    a ``postgresql://`` DSN (every decision is written before it is returned);
+    ``token_file`` holds the bearer token (else ``$ESCALATION_SERVE_TOKEN``,
+    else no authentication)."""
+
+    policies: tuple[str, ...]
+    journal: str | None = None
+    max_batch: int = 1000
+    max_body_bytes: int = 4 * 1024 * 1024
+    timeout: float = 10.0
+    token_file: str | None = None
+    workers: int = 1
+    graceful_timeout: float = 30.0
+    log_format: str = "json"
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not self.policies:
+            raise ValueError("at least one policy is needed")
+        if self.max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        if self.max_body_bytes < 1024:
+            raise ValueError("max_body_bytes must be at least 1024")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.log_format not in ("json", "console"):
+            raise ValueError("log_format is `json` or `console`")
+        if self.log_level not in _LEVELS:
+            raise ValueError(f"log_level is one of {', '.join(_LEVELS)}")
+
+    def to_env(self) -> str:
+        """The configuration as JSON, for :data:`CONFIG_ENV`."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> ServeConfig:
+        """The configuration a worker process was started with."""
+        text = (os.environ if environ is None else environ).get(CONFIG_ENV)
+        if not text:
+            raise RuntimeError(f"${CONFIG_ENV} is not set: start the server with `escalation serve`")
+        data = json.loads(text)
+        data["policies"] = tuple(data["policies"])
+        return cls(**data)
+
+
+def read_token(config: ServeConfig, environ: dict[str, str] | None = None) -> str | None:
+    """The bearer token: the first line of ``token_file``, else
+    ``$ESCALATION_SERVE_TOKEN``; ``None`` (no authentication) when neither is
+    set. An empty token file is an error (it would silently disable auth)."""
+    if config.token_file is not None:
+        text = Path(config.token_file).read_text(encoding="utf-8").strip()
+        if not text:
+            raise ValueError(f"token file `{config.token_file}` is empty")
+        return text.splitlines()[0].strip()
+    value = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
+    return value or None
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+class _StderrLoggerFactory:
+    """PrintLoggers on whatever ``sys.stderr`` is when an event is written."""
+
+    def __call__(self, *args: Any) -> structlog.PrintLogger:
+        return structlog.PrintLogger(sys.stderr)
+
+
+def configure_logging(log_format: str = "json", level: str = "info") -> None:
+    """Configure structlog for the server process: one event per line on
+    stderr (JSON by default), timestamped, at ``level``. Access events
+    (``request``) and the engine's ``decision`` events are INFO."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer(sort_keys=True)
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=_StderrLoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
