@@ -19,6 +19,7 @@ from escalation.decision import Decision, EngineInfo, PolicyInfo
 from escalation.errors import JournalError, PolicyError
 from escalation.journal.masking import Masking
 from escalation.policy import Policy, load_policy
+from escalation.record import Account
 
 GENESIS = "sha256:" + "0" * 64
 RECORD_FORMAT = 1
@@ -230,6 +231,11 @@ class Journal(Protocol):
 
     def close(self) -> None:
         """Release files and connections."""
+
+    def emit(
+        self, decision: Decision, *, account: Account, now: dt.datetime, policy: Policy, trace: bool
+    ) -> str | None:
+        """Journal one decision: every journal is a :class:`~escalation.sink.DecisionSink`."""
 
 
 def seal(draft: dict[str, Any], seq: int, prev: str) -> tuple[JournalRecord, str]:

@@ -49,7 +49,7 @@ def _loopback(host: str) -> bool:
     "policies",
     multiple=True,
     metavar="POLICY",
-    help="policy YAML to serve (repeat for several; requests then name one by id)",
+    help="policy YAML to serve (repeat for several; requests name one by id); default: bundled CN policy",
 )
 @click.option(
     "--journal",
@@ -131,8 +131,10 @@ def serve(
     if not _extra_installed():
         click.echo(EXTRA_MISSING, err=True)
         sys.exit(_EXIT_ERROR)
-    if not policies:
-        raise click.UsageError("give at least one --policy")
+    if not policies:  # like `decide`: the bundled PRC policy by default
+        from escalation._bundled import DEFAULT_POLICY, bundled
+
+        policies = (str(bundled(DEFAULT_POLICY)),)
 
     import uvicorn
 
