@@ -17,7 +17,7 @@ import pytest
 import escalation
 
 ROOT = Path(__file__).resolve().parent.parent
-EXTRA_MODULES = {"pyarrow", "plotly", "psycopg", "durable"}
+EXTRA_MODULES = {"pyarrow", "plotly", "rich", "psycopg", "durable"}
 AT = "2026-11-23T10:00:00+08:00"
 CN = "policies/consumer-credit-cn.yaml"
 

@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from escalation.cli.common import EXIT_DIFFER, EXIT_ERROR, fail, needs_extra, parse_at, policy_errors
 from escalation.errors import EscalationError, PolicyError, UsageError
 from escalation.portfolio.dryrun import DryRunResult, PolicySummary, dry_run
 
+if TYPE_CHECKING:  # rich comes with the [portfolio] extra: imported when a command runs
+    from rich.console import Console
+    from rich.table import Table
+
 __all__ = ["dry_run_command", "portfolio_group"]
 
 
 def _summary_table(title: str, summary: PolicySummary) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"{title}: {summary.policy.id} {summary.policy.version}")
     table.add_column("decision")
     table.add_column("accounts", justify="right")
@@ -29,6 +33,8 @@ def _summary_table(title: str, summary: PolicySummary) -> Table:
 
 
 def _print(result: DryRunResult, console: Console) -> None:
+    from rich.table import Table
+
     console.print(
         f"{result.accounts:,} accounts at {result.at.isoformat()}: "
         f"{result.decided:,} decided, {result.errors:,} error rows"
@@ -101,6 +107,9 @@ def dry_run_command(
     usage errors; 2 with --fail-on-change when decisions differ; 3 when a
     policy is invalid."""
     needs_extra("portfolio", "escalation dry-run")
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     moment = parse_at(at)
     console = Console(stderr=False)
     err = Console(stderr=True)
