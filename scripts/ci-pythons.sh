@@ -5,7 +5,7 @@
 # extra) is not installed: its tests skip with their documented reason (it
 # does not import on 3.13 at all).
 #
-#   scripts/ci-pythons.sh WHEEL
+#   scripts/ci-pythons.sh WHEEL        (CI_PYTHONS="3.13" to choose versions)
 set -euo pipefail
 wheel=$(readlink -f "${1:?wheel}")
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,7 +26,7 @@ find_python() {
     return 1
 }
 
-for version in 3.12 3.13; do
+for version in ${CI_PYTHONS:-3.12 3.13}; do
     if ! python=$(find_python "$version"); then
         echo "ci-pythons: skip: Python $version is not installed on this machine"
         continue
