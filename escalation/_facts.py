@@ -247,7 +247,7 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
             action = event.action
             if action is not None and action in tier_set:
                 last_ever[action] = event.at
-                if ts >= today_ts:
+                if ts >= today_ts and not event.misdirected:  # a wrong number reached someone else
                     actions_today += 1
                 if ts >= cycle_ts:
                     tried[action] += 1

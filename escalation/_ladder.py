@@ -220,10 +220,12 @@ def evaluate(
             unmet.append(tier)
             trace.add(rule=rule, matched=False, facts=facts, note="condition not met")
             continue
+        # The stage tier itself is the step the account is on: its own `requires`
+        # were the way onto it (a v1 history may have reached it without them).
         missing = {
             need: (count, sit.tier_done.get(need, 0))
             for need, count in model.requires.items()
-            if sit.tier_done.get(need, 0) < count
+            if sit.tier_done.get(need, 0) < count and tier.severity != sit.stage_severity
         }
         if missing:
             text = ", ".join(f"{n} {done} of {count} required" for n, (count, done) in missing.items())
