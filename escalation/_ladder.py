@@ -277,7 +277,8 @@ def evaluate(
             if model.requires:
                 parts.append(
                     ", ".join(
-                        f"{need} done {sit.tier_done[need]} (requires {n})"
+                        f"{need} done {sit.tier_done[need]} (requires {n}"
+                        + (", waived: the account is on this step)" if sit.tier_done[need] < n else ")")
                         for need, n in model.requires.items()
                     )
                 )
