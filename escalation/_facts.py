@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from escalation._calendar import add_years, business_days_after, start_of_day
+from escalation._calendar import business_days_after, start_of_day
 from escalation._language import FactType
+from escalation._money import money_facts
+from escalation._notices import notice_facts, reachability, time_barred
 from escalation.record import (
     Account,
     Channel,
@@ -29,7 +32,7 @@ from escalation.record import (
 if TYPE_CHECKING:
     from escalation.policy import Policy
 
-__all__ = ["FACTS", "Fact", "Situation", "derive", "fact_catalogue"]
+__all__ = ["FACTS", "Fact", "Situation", "derive", "fact_catalogue", "policy_catalogue"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,13 @@ FACTS: dict[str, Fact] = {
     "jurisdiction": Fact(_S, "the jurisdiction, when given (e.g. `GB-SCT`)"),
     "conversations_30d": Fact(_N, "right-party conversations in the last 30 days"),
     "broken_promises": Fact(_N, "promises to pay broken in this delinquency cycle"),
-    "promise_active": Fact(_B, "a promise to pay is outstanding"),
+    "promise_active": Fact(_B, "a promise to pay is outstanding: neither kept nor broken yet"),
+    "promise_kept": Fact(_B, "payments since the promise reached its amount (less `promise.tolerance`)"),
+    "promise_broken": Fact(_B, "the promise's due date plus `promise.grace` passed without it kept"),
+    "promise_shortfall": Fact(_M, "what is still missing to keep the promise", money=True),
+    "paid_in_cycle": Fact(_M, "payments received in this delinquency cycle", money=True),
+    "last_payment_amount": Fact(_M, "the amount of the latest payment in the history", money=True),
+    "days_since_payment": Fact(_N, "local calendar days since the latest payment (missing if none)"),
     "plan_active": Fact(_B, "a payment plan is active"),
     "time_barred": Fact(_B, "the limitation period has run (unknown without a start date)"),
     "in_validation_period": Fact(_B, "inside the Regulation F validation period"),
@@ -81,17 +90,26 @@ FACTS: dict[str, Fact] = {
 #: Families of facts, one per tier or per channel: prefix → (type, doc).
 FACT_FAMILIES: dict[str, Fact] = {
     "done": Fact(_N, "counting actions of the tier in this delinquency cycle"),
+    "attempts": Fact(_N, "actions of the tier in this delinquency cycle, whatever their outcome"),
     "days_since": Fact(_N, "days since the tier's last action (missing if never)"),
     "contacts_7d": Fact(_N, "outbound contacts on the channel in the last 7 days"),
     "contacts_30d": Fact(_N, "outbound contacts on the channel in the last 30 days"),
 }
-_TIER_FAMILIES = ("done", "days_since")
+_TIER_FAMILIES = ("done", "attempts", "days_since")
+#: The fact type of each declared attribute type (`policy.attributes`).
+ATTRIBUTE_TYPES = {"number": FactType.NUMBER, "string": FactType.STRING, "boolean": FactType.BOOL}
 _CHANNEL_FAMILIES = ("contacts_7d", "contacts_30d")
 
 
-def fact_catalogue(tier_ids: list[str] | tuple[str, ...]) -> dict[str, FactType]:
-    """Every fact a condition of a policy with these tiers may read, with its type."""
+def fact_catalogue(
+    tier_ids: list[str] | tuple[str, ...], attributes: Mapping[str, object] | None = None
+) -> dict[str, FactType]:
+    """Every fact a condition of a policy with these tiers (and declared
+    attributes, read as ``attributes.<name>``) may read, with its type."""
     catalogue = {name: fact.type for name, fact in FACTS.items()}
+    for name, kind in (attributes or {}).items():
+        # an `{enum: [...]}` attribute is a string with a closed set of values
+        catalogue[f"attributes.{name}"] = ATTRIBUTE_TYPES.get(kind, _S) if isinstance(kind, str) else _S
     for tier in tier_ids:
         for family in _TIER_FAMILIES:
             catalogue[f"{family}.{tier}"] = FACT_FAMILIES[family].type
@@ -99,6 +117,11 @@ def fact_catalogue(tier_ids: list[str] | tuple[str, ...]) -> dict[str, FactType]
         for family in _CHANNEL_FAMILIES:
             catalogue[f"{family}.{channel.value}"] = FACT_FAMILIES[family].type
     return catalogue
+
+
+def policy_catalogue(policy: Policy) -> dict[str, FactType]:
+    """The fact catalogue of a loaded policy (its tiers and declared attributes)."""
+    return fact_catalogue([t.model.id for t in policy.tiers], policy.header.attributes)
 
 
 def is_money(name: str) -> bool:
@@ -121,17 +144,6 @@ _ACTIVE = PlanStatus.ACTIVE
 _CHANNELS = tuple(Channel)
 _PHONE = Channel.PHONE
 _CONTACT_KEYS = tuple((c, f"contacts_7d.{c.value}", f"contacts_30d.{c.value}") for c in _CHANNELS)
-# A call attempt that did not reach the debtor (CN 失联: three in a row, or an invalid number).
-_UNREACHED = frozenset(
-    {
-        Outcome.NO_ANSWER,
-        Outcome.BUSY,
-        Outcome.FAILED,
-        Outcome.NOT_IN_SERVICE,
-        Outcome.VOICEMAIL,
-        Outcome.WRONG_PARTY,
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +159,12 @@ class Situation:
     cycle_start: dt.datetime
     events: tuple[HistoryEvent, ...]
     stamps: tuple[float, ...]
-    tier_done: dict[str, int]
-    tier_last: dict[str, dt.datetime]
+    tier_done: dict[str, int]  # counting actions per tier, this cycle
+    tier_last: dict[str, dt.datetime]  # last action per tier (any outcome), this cycle
+    tier_counted: dict[str, dt.datetime]  # last counting action per tier, this cycle
+    stage: str | None  # the most severe non-ongoing tier with a counting action, this cycle
+    stage_severity: int  # its severity (0: no stage)
+    actions_today: int  # outbound tier actions on the local day of `now`
     values: dict[str, Any]
     consent_windows: tuple[tuple[dt.datetime, dt.datetime], ...]
     cache: dict[Any, Any]  # per-decision memo for guards (selected events, local dates)
@@ -205,6 +221,12 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
     tier_ids = [t.model.id for t in policy.tiers]
     tier_set = set(tier_ids)
     done = dict.fromkeys(tier_ids, 0)
+    tried = dict.fromkeys(tier_ids, 0)
+    counting = {t.model.id: frozenset(t.model.counting_outcomes) for t in policy.tiers}
+    pending_counts = {t.model.id: Outcome.SENT in counting[t.model.id] for t in policy.tiers}
+    counted_last: dict[str, dt.datetime] = {}
+    today_ts = start_of_day(today, tz).timestamp()
+    actions_today = 0
     last_in_cycle: dict[str, dt.datetime] = {}
     last_ever: dict[str, dt.datetime] = {}
     now_ts = now.timestamp()
@@ -217,7 +239,7 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
     talks: list[float] = []  # conversations, oldest first: each ends the consent given before it
     attempts: list[HistoryEvent] = []  # this cycle's call attempts to the debtor, oldest first
     third_party = {t.model.id for t in policy.tiers if "third_party" in t.model.tags}
-    payments: list[dt.datetime] = []
+    payments: list[HistoryEvent] = []
     promises: list[dt.datetime] = []
     for ts, event in zip(stamps, events, strict=True):
         outcome = event.outcome
@@ -225,9 +247,16 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
             action = event.action
             if action is not None and action in tier_set:
                 last_ever[action] = event.at
+                if ts >= today_ts and not event.misdirected:  # a wrong number reached someone else
+                    actions_today += 1
                 if ts >= cycle_ts:
-                    done[action] += 1
+                    tried[action] += 1
                     last_in_cycle[action] = event.at
+                    # an action without an outcome yet was dispatched: it counts as sent
+                    made = pending_counts[action] if outcome is None else outcome in counting[action]
+                    if made:
+                        done[action] += 1
+                        counted_last[action] = event.at
             if event.channel is not None and ts > month_ago:
                 contacts_30d[event.channel] += 1
                 if ts > week_ago:
@@ -247,7 +276,7 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
             if outcome is _CONVERSATION and ts > month_ago:
                 conversations_30d += 1
             elif outcome is _PAYMENT:
-                payments.append(event.at)
+                payments.append(event)
             elif outcome is _PROMISE and ts >= cycle_ts:
                 promises.append(event.at)
         if event.consent_until is not None:
@@ -262,15 +291,7 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
         windows.append((start, end))
 
     promise = account.promise_to_pay
-    promise_active = promise is not None and not any(p >= promise.made_at for p in payments)
-    broken = 0
-    for made in promises:
-        if any(p > made for p in payments):
-            continue  # kept
-        if promise is not None and promise_active and today <= promise.due_date and made >= promise.made_at:
-            continue  # the current promise, not yet due
-        broken += 1
-
+    rules = policy.header.promise
     values: dict[str, Any] = {
         "days_overdue": days_overdue,
         "amount_overdue": account.amount_overdue,
@@ -279,8 +300,6 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
         "flags": account.flags,
         "opt_out": frozenset(c.value for c in account.opt_out),
         "conversations_30d": conversations_30d,
-        "broken_promises": broken,
-        "promise_active": promise_active,
         "plan_active": account.payment_plan is not None and account.payment_plan.status is _ACTIVE,
         "local_hour": local_now.hour,
         "weekday": WEEKDAY_NAMES[local_now.weekday()],
@@ -291,28 +310,36 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
             values[name] = value
     if promise is not None:
         values["promise_to_pay.amount"] = promise.amount
+    values.update(
+        money_facts(account, payments, promises, cycle_start, now, tz, rules.tolerance, rules.grace or 0)
+    )
+    for name, value in account.attributes.items():
+        values[f"attributes.{name}"] = value
     for tier in tier_ids:
         values[f"done.{tier}"] = done[tier]
+        values[f"attempts.{tier}"] = tried[tier]
         if tier in last_ever:
             values[f"days_since.{tier}"] = (now - last_ever[tier]) // _DAY
     for channel, key_7d, key_30d in _CONTACT_KEYS:
         values[key_7d] = contacts_7d[channel]
         values[key_30d] = contacts_30d[channel]
 
-    values.update(_notice_facts(account, today))
-    values.update(_reachability(attempts))
+    values.update(notice_facts(account, today))
+    values.update(reachability(attempts))
     active = [(today - start.astimezone(tz).date()).days + 1 for start, end in windows if start < now <= end]
     if active:
         values["consent_day"] = min(active)
 
-    time_barred = _time_barred(account, today, policy)
-    if time_barred is not None:
-        values["time_barred"] = time_barred
+    barred = time_barred(account, today, policy)
+    if barred is not None:
+        values["time_barred"] = barred
     if account.validation_notice_sent_at is not None:
         sent = account.validation_notice_sent_at.astimezone(tz).date()
         receipt = business_days_after(sent, _VALIDATION_RECEIPT_DAYS, "US")
         values["in_validation_period"] = today <= receipt + dt.timedelta(days=_VALIDATION_PERIOD_DAYS)
 
+    reached = [t for t in policy.tiers if not t.model.ongoing and done[t.model.id] > 0]
+    stage = reached[-1] if reached else None
     return Situation(
         account=account,
         now=now,
@@ -325,60 +352,14 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
         stamps=stamps,
         tier_done=done,
         tier_last=last_in_cycle,
+        tier_counted=counted_last,
+        stage=stage.model.id if stage is not None else None,
+        stage_severity=stage.severity if stage is not None else 0,
+        actions_today=actions_today,
         values=values,
         consent_windows=tuple(windows),
         cache={},
     )
-
-
-def _notice_facts(account: Account, today: dt.date) -> dict[str, Any]:
-    """Facts from the notices and requests on the record."""
-    disputed, verified = account.dispute_received_at, account.verification_sent_at
-    values: dict[str, Any] = {
-        # a dispute is open until verification is sent after it
-        "dispute_open": disputed is not None and (verified is None or verified < disputed),
-        # effective on receipt: the record only carries it once received
-        "cease_received": account.cease_communication_received_at is not None
-        or "cease_communication" in account.flags,
-    }
-    space = account.breathing_space
-    values["breathing_space_active"] = (
-        space is not None and space.start <= today and (space.end is None or today <= space.end)
-    )
-    if account.actor_type is not None:
-        values["actor_type"] = account.actor_type.value
-    if account.principal is not None:
-        values["principal"] = account.principal
-    return values
-
-
-def _reachability(attempts: list[HistoryEvent]) -> dict[str, Any]:
-    """Consecutive unanswered call attempts (newest back to the last that got
-    through) and whether every number tried last came back not in service."""
-    streak = 0
-    for event in reversed(attempts):
-        if event.outcome not in _UNREACHED:
-            break
-        streak += 1
-    latest: dict[str | None, Outcome | None] = {}
-    for event in attempts:
-        latest[event.address] = event.outcome
-    invalid = bool(latest) and all(o is Outcome.NOT_IN_SERVICE for o in latest.values())
-    return {"consecutive_failed_attempts": streak, "number_invalid": invalid}
-
-
-def _time_barred(account: Account, today: dt.date, policy: Policy) -> bool | None:
-    """Whether the limitation period has run; ``None`` (unknown) when the
-    policy sets none or the record lacks every start date."""
-    limitation = policy.header.limitation
-    if limitation is None:
-        return None
-    starts = [getattr(account, name) for name in limitation.start]
-    known = [d for d in starts if d is not None]
-    if not known:
-        return None
-    years = limitation.by_jurisdiction.get(account.jurisdiction or "", limitation.years)
-    return today >= add_years(max(known), years)
 
 
 def json_value(value: Any) -> Any:

@@ -1,8 +1,11 @@
 """Holds → ladder → guards → decision, for one situation.
 
-The semantics are those of the design's "Tier semantics": the decision is
-the most severe tier that is *actionable now*; otherwise ``wait`` with the
-earliest instant an eligible tier will be; otherwise ``none`` with why."""
+The semantics are those of the design's "Stage" and "Tier semantics": tiers
+less severe than the account's stage are not considered (unless ``ongoing``);
+the decision is the most severe considered tier that is *actionable now*;
+otherwise ``wait`` with the earliest instant a considered tier will be (the
+next local day when ``limits.actions_per_day`` is used up); otherwise
+``none`` with why."""
 
 from __future__ import annotations
 
@@ -11,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from escalation import _reasons as fmt
+from escalation._calendar import start_of_day
 from escalation._facts import Situation, json_value
 from escalation._holds import first_hold
-from escalation._language import format_duration
 from escalation._trace import Recorder
-from escalation.decision import BlockedAction, Decision, EngineInfo, PolicyInfo, construct
+from escalation.decision import BlockedAction, Decision, EngineInfo, PolicyInfo, construct, decision_id
 from escalation.guards import EventMatcher, GuardVerdict, applies, check_guard, next_open
 from escalation.policy import ContactHoursGuard, GuardRule, Policy, TierRule
 from escalation.record import Channel
@@ -180,6 +183,9 @@ def evaluate(
             reason=reason,
             next_eligible_at=extra.get("next_eligible_at"),
             hold=extra.get("hold"),
+            stage=sit.stage,
+            tags=list(extra.get("tags", ())),  # type: ignore[call-overload]
+            id=decision_id(plan.policy_info.fingerprint, sit.account, sit.now),
             blocked=extra.get("blocked", []),
             trace=trace.entries,
             policy=plan.policy_info,
@@ -200,18 +206,26 @@ def evaluate(
     indefinite: list[str] = []
     unmet: list[TierRule] = []
     deferred: list[tuple[TierRule, dt.datetime, list[str]]] = []
+    per_day = policy.header.limits.actions_per_day
+    day_full = per_day is not None and sit.actions_today >= per_day
     for tier in reversed(policy.tiers):
         model = tier.model
         rule = f"tier:{model.id}"
         facts = trace.facts(tier.when.fact_order, sit)
+        if tier.severity < sit.stage_severity and not model.ongoing:
+            note = f"not considered: below the stage {sit.stage} (the ladder does not step back)"
+            trace.add(rule=rule, matched=truth(rule), facts=facts, note=note)
+            continue
         if not truth(rule):
             unmet.append(tier)
             trace.add(rule=rule, matched=False, facts=facts, note="condition not met")
             continue
+        # The stage tier itself is the step the account is on: its own `requires`
+        # were the way onto it (a v1 history may have reached it without them).
         missing = {
             need: (count, sit.tier_done.get(need, 0))
             for need, count in model.requires.items()
-            if sit.tier_done.get(need, 0) < count
+            if sit.tier_done.get(need, 0) < count and tier.severity != sit.stage_severity
         }
         if missing:
             text = ", ".join(f"{n} {done} of {count} required" for n, (count, done) in missing.items())
@@ -230,17 +244,18 @@ def evaluate(
         pending: list[str] = []
         if model.wait is not None and tier.severity > 1:
             below = policy.tiers[tier.severity - 2].model.id
-            last_below = sit.tier_last.get(below)
-            if last_below is not None and last_below + model.wait > sit.now:
-                ready_at = max(ready_at, last_below + model.wait)
-                pending.append(
-                    f"wait {format_duration(model.wait)} after {below} ({fmt.ago(sit.now - last_below)})"
-                )
+            last_below = sit.tier_counted.get(below)
+            if last_below is not None and (after := model.wait.after(last_below, sit.tz)) > sit.now:
+                ready_at = max(ready_at, after)
+                pending.append(f"wait {model.wait} after {below} ({fmt.ago(sit.now - last_below)})")
         last_own = sit.tier_last.get(model.id)
         every = model.repeat.every
-        if every is not None and last_own is not None and last_own + every > sit.now:
-            ready_at = max(ready_at, last_own + every)
-            pending.append(f"repeat every {format_duration(every)}, last {fmt.ago(sit.now - last_own)}")
+        if every is not None and last_own is not None and (again := every.after(last_own, sit.tz)) > sit.now:
+            ready_at = max(ready_at, again)
+            pending.append(f"repeat every {every}, last {fmt.ago(sit.now - last_own)}")
+        if day_full:
+            ready_at = max(ready_at, start_of_day(sit.today + _DAY, sit.tz))
+            pending.append(f"{sit.actions_today} action(s) today, limit {per_day} a day")
 
         if ready_at > sit.now:
             # Not due yet: its guards are only worth evaluating (at the instant it
@@ -262,7 +277,8 @@ def evaluate(
             if model.requires:
                 parts.append(
                     ", ".join(
-                        f"{need} done {sit.tier_done[need]} (requires {n})"
+                        f"{need} done {sit.tier_done[need]} (requires {n}"
+                        + (", waived: the account is on this step)" if sit.tier_done[need] < n else ")")
                         for need, n in model.requires.items()
                     )
                 )
@@ -283,6 +299,7 @@ def evaluate(
                 action=model.id,
                 channel=chosen.channel.value,
                 severity=tier.severity,
+                tags=model.tags,
                 blocked=blocked,
             )
         note = _settle(tier, channels, [], sit, blocked, waiting, indefinite)
@@ -313,6 +330,8 @@ def evaluate(
         nxt = min(above or unmet, key=lambda t: t.severity)
         needs = f"`{nxt.when.canonical}`" + _requires_text(nxt, sit)
         parts.append(f"next tier {nxt.model.id} needs {needs} ({fmt.condition_figures(nxt.when, sit)})")
+    if sit.stage is not None and sit.stage_severity > 1:
+        parts.append(f"stage {sit.stage}: milder tiers are not considered")
     if sit.days_overdue <= 0 and not exhausted and not indefinite:
         parts.insert(0, f"not overdue (days_overdue {sit.days_overdue})")
     return decision("none", "nothing to do: " + "; ".join(parts), blocked=blocked)

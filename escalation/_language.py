@@ -7,12 +7,22 @@ A leaf module: policy documents (``escalation.policy``) and guard kinds
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+)
 
 from escalation.record import Channel, Outcome
 
@@ -28,6 +38,8 @@ __all__ = [
     "FactType",
     "Identifier",
     "RuleId",
+    "Span",
+    "SpanField",
     "Tag",
     "Weekday",
     "format_duration",
@@ -65,6 +77,53 @@ def format_duration(value: timedelta) -> str:
 
 Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A tier interval (``repeat.every``, ``wait``) with its unit kept: ``d``
+    and ``w`` are calendar days in the account's local time (``1d`` = not
+    again on the same local day; the next local day at any hour), ``h`` and
+    ``m`` are exact hours and minutes from the instant of the last action."""
+
+    amount: int
+    unit: Literal["w", "d", "h", "m"]
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+    @property
+    def calendar(self) -> bool:
+        """Whether the span counts local calendar days."""
+        return self.unit in ("d", "w")
+
+    def after(self, instant: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+        """The first instant the span has passed since ``instant``: local
+        midnight ``days`` calendar days later, or exactly ``h``/``m`` later."""
+        if not self.calendar:
+            return instant + self.amount * _UNIT[self.unit]
+        days = self.amount * (7 if self.unit == "w" else 1)
+        day = instant.astimezone(tz).date() + timedelta(days=days)
+        return dt.datetime.combine(day, dt.time()).replace(tzinfo=tz)
+
+
+def parse_span(value: object) -> Span:
+    """``"3d"`` → three calendar days; ``"20h"`` → twenty exact hours."""
+    if isinstance(value, Span):
+        return value
+    if isinstance(value, str) and (match := _DURATION.match(value.strip())):
+        amount = int(match.group(1))
+        if amount >= 1:
+            return Span(amount, match.group(2))  # type: ignore[arg-type]
+    raise ValueError(f"`{value}` is not an interval like `3d`, `12h`, `30m` or `2w`")
+
+
+SpanField = Annotated[
+    Span,
+    PlainValidator(parse_span),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,5}[wdhm]$"}),
 ]
 
 

@@ -7,11 +7,16 @@ same bytes for the same policy, record and instant."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal, TypeVar
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from escalation.errors import EscalationError, EvaluationError, RecordError
+
+if TYPE_CHECKING:
+    from escalation.record import Account
 
 __all__ = [
     "BlockedAction",
@@ -20,6 +25,7 @@ __all__ = [
     "ErrorRow",
     "PolicyInfo",
     "TraceEntry",
+    "decision_id",
     "error_row",
     "rule_name",
 ]
@@ -101,6 +107,9 @@ class Decision(BaseModel):
     reason: str
     next_eligible_at: dt.datetime | None = None
     hold: str | None = None
+    stage: str | None = None
+    tags: list[str] = []
+    id: str = ""
     blocked: list[BlockedAction] = []
     trace: list[TraceEntry] = []
     policy: PolicyInfo
@@ -174,6 +183,19 @@ def error_row(
         )
     code = "evaluation-error" if isinstance(exc, EvaluationError) else "error"
     return ErrorRow(account_id=account_id, source=source, row=row, code=code, message=str(exc))
+
+
+def decision_id(fingerprint: str, account: Account, now: dt.datetime) -> str:
+    """``dec_`` + a hash of the policy fingerprint, the canonical record and the
+    instant: the same question always gets the same id, on every backend."""
+    data = account.model_dump(mode="json", exclude_defaults=True)
+    for name in ("flags", "opt_out"):  # sets: their order is not the record's meaning
+        if name in data:
+            data[name] = sorted(data[name])
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    instant = now.astimezone(dt.UTC).isoformat()
+    digest = hashlib.sha256(f"{fingerprint}\n{instant}\n{canonical}".encode()).hexdigest()
+    return "dec_" + digest[:32]
 
 
 def construct(cls: type[M], **values: Any) -> M:

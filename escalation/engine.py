@@ -25,7 +25,7 @@ from escalation.backends import make_conditions
 from escalation.decision import Decision, EngineInfo, ErrorRow, error_row
 from escalation.errors import EscalationError, EvaluationError, RecordError, RecordIssue, UsageError
 from escalation.policy import Policy, load_policy
-from escalation.record import Account, check_at, parse_account
+from escalation.record import Account, check_at, check_attributes, parse_account
 from escalation.sink import DecisionSink
 
 __all__ = ["Backend", "Engine", "engine_version"]
@@ -96,7 +96,8 @@ class Engine:
     def validate(self, record: Account | dict[str, Any], *, now: dt.datetime) -> Account:
         """The one validation path for an account record (API, CLI, dry-run and
         replay all come through here): the record's own rules, the policy's
-        currency, and nothing dated after ``now``. Raises
+        currency, the policy's declared ``attributes`` and their types, and
+        nothing dated after ``now``. Raises
         :class:`~escalation.errors.RecordError` naming every bad field."""
         account = parse_account(record)
         issues: list[RecordIssue] = []
@@ -108,6 +109,7 @@ class Engine:
                     f"works in `{self._policy.header.currency}`",
                 )
             )
+        issues.extend(check_attributes(account, self._policy.header.attributes, self._policy.id))
         issues.extend(check_at(account, now, account_zone(account, self._policy)))
         if issues:
             raise RecordError(issues, account_id=account.id)

@@ -9,7 +9,9 @@ calls for every decision."""
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import functools
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -20,6 +22,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -40,6 +45,7 @@ __all__ = [
     "PlanStatus",
     "PromiseToPay",
     "check_at",
+    "check_attributes",
     "parse_account",
 ]
 
@@ -47,6 +53,14 @@ MAX_HISTORY_EVENTS = 10_000
 _MODEL = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=20, allow_inf_nan=False)]
+# A lender attribute's value: JSON scalars only (booleans before numbers, so `true` stays a boolean).
+AttributeValue = Annotated[
+    StrictBool
+    | StrictInt
+    | Annotated[StrictStr, Field(max_length=256)]
+    | Annotated[Decimal, Field(max_digits=30, allow_inf_nan=False)],
+    Field(union_mode="left_to_right"),
+]
 
 
 class Channel(StrEnum):
@@ -78,6 +92,7 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     DISPUTE = "dispute"
     PAYMENT = "payment"
+    RETURNED = "returned"  # a letter the post office returned
 
 
 class Direction(StrEnum):
@@ -134,6 +149,7 @@ class HistoryEvent(BaseModel):
     address: str | None = Field(default=None, max_length=256)
     consent_until: AwareDatetime | None = None
     misdirected: bool = False
+    amount: Money | None = None  # payments: the amount paid, in the account's currency
 
 
 class PromiseToPay(BaseModel):
@@ -209,6 +225,8 @@ class Account(BaseModel):
     letter_of_claim_at: dt.date | None = None
     breathing_space: BreathingSpace | None = None
     history: tuple[HistoryEvent, ...] = Field(default=(), max_length=MAX_HISTORY_EVENTS)
+    # The lender's own data, typed by the policy (`policy.attributes`); checked in Engine.validate.
+    attributes: dict[Annotated[str, Field(max_length=64)], AttributeValue] = Field(default={}, max_length=64)
 
     @field_validator("currency")
     @classmethod
@@ -240,6 +258,13 @@ class Account(BaseModel):
                 raise ValueError(f"`{name}` has more decimal places than {self.currency} allows ({exponent})")
         if self.amount_overdue > self.balance:
             raise ValueError("`amount_overdue` exceeds `balance`")
+        for event in self.history:
+            if event.amount is not None and event.amount != event.amount.quantize(
+                Decimal(1).scaleb(-exponent)
+            ):
+                raise ValueError(
+                    f"a history `amount` has more decimal places than {self.currency} allows ({exponent})"
+                )
         return self
 
 
@@ -335,4 +360,32 @@ def check_at(account: Account, now: dt.datetime, tz: ZoneInfo) -> list[RecordIss
         value = getattr(account, name)
         if value is not None and value > today:
             issues.append(RecordIssue(name, f"is after today ({today.isoformat()})"))
+    return issues
+
+
+def check_attributes(account: Account, declared: Mapping[str, object], policy_id: str) -> list[RecordIssue]:
+    """Every attribute of the record is declared by the policy (``policy.attributes``)
+    with the value's type: ``number``, ``string``, ``boolean`` or ``{enum: [...]}``."""
+    issues: list[RecordIssue] = []
+    for name, value in sorted(account.attributes.items()):
+        where = f"attributes.{name}"
+        if name not in declared:
+            close = difflib.get_close_matches(name, list(declared), n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            issues.append(RecordIssue(where, f"is not declared by policy `{policy_id}`{hint}"))
+            continue
+        kind = declared[name]
+        enum: tuple[str, ...] | None = getattr(kind, "enum", None)
+        if enum is not None:
+            if not isinstance(value, str) or value not in enum:
+                choices = ", ".join(f"`{v}`" for v in enum)
+                issues.append(RecordIssue(where, f"must be one of {choices}"))
+            continue
+        ok = {
+            "number": isinstance(value, int | Decimal) and not isinstance(value, bool),
+            "string": isinstance(value, str),
+            "boolean": isinstance(value, bool),
+        }.get(str(kind), False)
+        if not ok:
+            issues.append(RecordIssue(where, f"must be a {kind}"))
     return issues

@@ -20,6 +20,7 @@ ZONES = ["Asia/Shanghai", "America/New_York", "America/Los_Angeles", "Europe/Lon
 OUTCOMES = [
     "sent", "delivered", "undeliverable", "failed", "busy", "not_in_service", "no_answer",
     "voicemail", "conversation", "wrong_party", "promise_to_pay", "refused", "dispute", "payment",
+    "returned",
 ]  # fmt: skip
 FLAGS = [
     "dispute",
@@ -91,6 +92,9 @@ def records(draw: st.DrawFn, policy: Policy, now: dt.datetime) -> dict[str, Any]
             event["consent_until"] = (at + dt.timedelta(days=draw(st.integers(0, 10)))).isoformat()
         if draw(st.integers(0, 15)) == 0:
             event["misdirected"] = True
+        if event["outcome"] == "payment" and draw(st.integers(0, 3)) > 0:
+            units = draw(st.sampled_from([1, int(amount) or 1, int(amount) + 1, max(1, int(amount) - 1)]))
+            event["amount"] = str(Decimal(units).quantize(Decimal(1).scaleb(-places)))
         events.append(event)
     record: dict[str, Any] = {
         "id": f"H-{draw(st.integers(0, 10**6))}",

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from escalation._currencies import minor_units
-from escalation._facts import Situation, fact_catalogue
+from escalation._facts import Situation, policy_catalogue
 from escalation.errors import EvaluationError
 from escalation.policy import Policy
 from escalation.policy._expr import Compiled, FactType
@@ -79,12 +79,14 @@ class ReteConditions:
             for name, compiled in named_conditions(policy).items()
         }
         self._derived = dict(lowering.derived)
-        catalogue = fact_catalogue([t.model.id for t in policy.tiers])
+        catalogue = policy_catalogue(policy)
         used = set().union(*(c.facts for c in named_conditions(policy).values()))
         self._fields: list[tuple[str, str, FactType]] = [
             (name, field_name(name), catalogue[name])
             for name in sorted(used)
             if catalogue[name] is not FactType.SET
+            # fractional numbers (lender attributes) are only read by derived fields
+            and not (catalogue[name] is FactType.NUMBER and name.startswith("attributes."))
         ]
         self._scale = 10 ** minor_units(policy.header.currency)
         self._matcher = ReteMatcher(conditions)

@@ -30,7 +30,7 @@ def build(
     """The compiled policy, or ``None`` when ``collector`` gained any problem."""
     tiers = document.tiers
     tier_ids = [t.id for t in tiers]
-    catalogue = fact_catalogue(tier_ids)
+    catalogue = fact_catalogue(tier_ids, document.policy.attributes)
     positions = {t.id: i for i, t in enumerate(tiers)}
 
     _unique(located, [("tiers", i, "id", t.id) for i, t in enumerate(tiers)], collector, "duplicate-tier")

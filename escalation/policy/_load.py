@@ -16,12 +16,16 @@ from escalation.errors import PolicyIssue
 from escalation.guards import KINDS, Prerequisite
 from escalation.policy._yaml import Located, YamlLoadError, load_yaml
 from escalation.policy.schema import (
+    AttributeEnum,
+    Counts,
     Hold,
     Limitation,
+    Limits,
     PackDocument,
     PackHeader,
     PolicyDocument,
     PolicyHeader,
+    PromiseRules,
     Repeat,
     Tier,
 )
@@ -80,7 +84,8 @@ def _key_hint(name: str) -> str:
 
 _KEYED_MODELS: tuple[type[BaseModel], ...] = (
     PolicyDocument, PolicyHeader, Hold, Tier, Repeat, EventFilter, PackDocument, PackHeader,
-    Limitation, Prerequisite, *(kind.model for kind in KINDS.values()),
+    Limitation, Limits, PromiseRules, Counts, AttributeEnum, Prerequisite,
+    *(kind.model for kind in KINDS.values()),
 )  # fmt: skip
 _KNOWN_KEYS = sorted(
     {info.alias or name for model in _KEYED_MODELS for name, info in model.model_fields.items()}

@@ -64,7 +64,7 @@ class Lowering:
         left, right, op = node.left, node.right, node.op
         if isinstance(left, _Lit) and isinstance(right, _Fact):
             left, right, op = right, left, _MIRROR[op]
-        if not (isinstance(left, _Fact) and isinstance(right, _Lit)):
+        if not (isinstance(left, _Fact) and isinstance(right, _Lit)) or _fractional(left):
             name = self._derive(("cmp", node), node)
             return Atom(name, "==", 1 if positive else 0)
         if not positive:
@@ -92,6 +92,12 @@ class Lowering:
             for v in container.value
         )
         return AnyOf(atoms) if want_in else AllOf(atoms)
+
+
+def _fractional(fact: _Fact) -> bool:
+    """A number that need not be whole (a lender attribute such as a risk score):
+    compared in Python, since the lowered form has integer fields only."""
+    return fact.type is FactType.NUMBER and fact.name.startswith("attributes.")
 
 
 def _int_atom(fname: str, op: Op, value: Decimal) -> Cond:

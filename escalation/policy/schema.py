@@ -4,22 +4,37 @@ kinds in :mod:`escalation.guards`."""
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from escalation._currencies import MINOR_UNITS
-from escalation._language import MODEL, Duration, Identifier, RuleId, Tag
+from escalation._language import MODEL, CalendarDays, Duration, Identifier, RuleId, SpanField, Tag
 from escalation.guards import Guard
-from escalation.record import Channel, zone
+from escalation.record import Channel, Outcome, zone
 
 __all__ = [
+    "AttributeEnum",
+    "AttributeType",
+    "Counts",
     "Hold",
     "Limitation",
+    "Limits",
     "PackDocument",
     "PackHeader",
     "PolicyDocument",
     "PolicyHeader",
+    "PromiseRules",
     "Repeat",
     "Tier",
 ]
@@ -45,8 +60,35 @@ class Repeat(BaseModel):
 
     model_config = _MODEL
 
-    every: Duration | None = None
+    every: SpanField | None = Field(
+        default=None,
+        description="minimum interval since the tier's own last action: `d`/`w` are local "
+        "calendar days (`1d` = not again the same local day), `h`/`m` exact hours/minutes",
+    )
     max: int | None = Field(default=None, ge=1, le=10_000)
+
+
+#: Outcomes that show an action was made (design: "Attempts that count").
+COUNTING_OUTCOMES: tuple[Outcome, ...] = (
+    Outcome.SENT,
+    Outcome.DELIVERED,
+    Outcome.CONVERSATION,
+    Outcome.VOICEMAIL,
+    Outcome.NO_ANSWER,
+    Outcome.BUSY,
+    Outcome.PROMISE_TO_PAY,
+    Outcome.REFUSED,
+    Outcome.DISPUTE,
+    Outcome.PAYMENT,
+)
+
+
+class Counts(BaseModel):
+    """Which outcomes of a tier's actions count as the tier done."""
+
+    model_config = _MODEL
+
+    outcomes: tuple[Outcome, ...] = Field(min_length=1)
 
 
 class Tier(BaseModel):
@@ -60,9 +102,26 @@ class Tier(BaseModel):
     tags: tuple[Tag, ...] = ()
     when: str
     requires: dict[Identifier, Annotated[int, Field(ge=1, le=10_000)]] = {}
-    wait: Duration | None = None
+    wait: SpanField | None = Field(
+        default=None,
+        description="time after the last counting action of the tier below "
+        "(`d`/`w` calendar days, `h`/`m` exact)",
+    )
     repeat: Repeat = Repeat()
     description: str | None = None
+    ongoing: bool = Field(
+        default=False,
+        description="still considered below the stage (e.g. a monthly statement); never sets the stage",
+    )
+    counts: Counts | None = Field(
+        default=None,
+        description="outcomes that count as the tier done (default: those showing it was made)",
+    )
+
+    @property
+    def counting_outcomes(self) -> tuple[Outcome, ...]:
+        """The outcomes that count towards ``done``, ``requires``, ``repeat.max`` and the stage."""
+        return self.counts.outcomes if self.counts is not None else COUNTING_OUTCOMES
 
     @model_validator(mode="after")
     def _one_channel_form(self) -> Tier:
@@ -95,6 +154,59 @@ class Limitation(BaseModel):
     )
 
 
+class Limits(BaseModel):
+    """Account-wide limits across tiers."""
+
+    model_config = _MODEL
+
+    actions_per_day: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="outbound actions of any tier per local calendar day of the account",
+    )
+
+
+_PERCENT = re.compile(r"^(\d{1,2}(?:\.\d{1,2})?)%$")
+
+
+def _percent(value: object) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, str) and (match := _PERCENT.match(value.strip())):
+        return Decimal(match.group(1)) / 100
+    raise ValueError(f"`{value}` is not a percentage like `5%`")
+
+
+class PromiseRules(BaseModel):
+    """When a promise to pay is kept or broken."""
+
+    model_config = _MODEL
+
+    tolerance: Annotated[
+        Decimal,
+        BeforeValidator(_percent),
+        PlainSerializer(lambda d: f"{(d * 100).normalize():f}%", return_type=str),
+        WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}(\.\d{1,2})?%$"}),
+    ] = Field(
+        default=Decimal(0), description="a promise is kept when payments reach its amount less this share"
+    )
+    grace: CalendarDays | None = Field(
+        default=None, description="calendar days after the due date that payments still count"
+    )
+
+
+class AttributeEnum(BaseModel):
+    """A string attribute with a closed set of values."""
+
+    model_config = _MODEL
+
+    enum: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = Field(min_length=1)
+
+
+AttributeType = Literal["number", "string", "boolean"] | AttributeEnum
+
+
 class PolicyHeader(BaseModel):
     """Identity and defaults of a policy."""
 
@@ -107,6 +219,11 @@ class PolicyHeader(BaseModel):
     include: tuple[str, ...] = ()
     description: str | None = None
     limitation: Limitation | None = None
+    limits: Limits = Limits()
+    promise: PromiseRules = PromiseRules()
+    attributes: dict[Identifier, AttributeType] = Field(
+        default={}, description="lender attributes a record may carry, with their types"
+    )
 
     @field_validator("currency")
     @classmethod

@@ -20,6 +20,7 @@ from typing import Any
 
 from escalation._bundled import bundled
 from escalation._currencies import MINOR_UNITS
+from escalation._language import Span
 from escalation.policy import Policy, load_policy
 from escalation.policy._expr import comparisons
 from escalation.record import zone
@@ -82,12 +83,21 @@ def _days_overdue(rng: random.Random) -> int:
     return rng.randint(241, 900)
 
 
+def _every_days(every: Span | None) -> int:
+    """A tier interval in whole days (at least one; a week without one)."""
+    if every is None:
+        return 7
+    if every.calendar:
+        return every.amount * (7 if every.unit == "w" else 1)
+    return max(1, every.amount // (24 if every.unit == "h" else 1440))
+
+
 def _ladder(policy: Policy) -> list[tuple[str, str, int, int, int]]:
     """(tier, channel, start day, every n days, max) for each tier of the policy."""
     steps = []
     for tier in policy.tiers:
         model = tier.model
-        every = max(1, int(model.repeat.every.total_seconds() // 86_400)) if model.repeat.every else 7
+        every = _every_days(model.repeat.every)
         steps.append(
             (model.id, model.channel_order[0].value, _start_day(tier.when), every, model.repeat.max or 3)
         )
