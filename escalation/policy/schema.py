@@ -107,6 +107,11 @@ class PolicyHeader(BaseModel):
     include: tuple[str, ...] = ()
     description: str | None = None
     limitation: Limitation | None = None
+    flags: tuple[Tag, ...] = Field(
+        default=(),
+        description="flags this policy's records may carry besides the known ones "
+        "(`dispute`, `hardship`, …); any other flag is a record error",
+    )
 
     @field_validator("currency")
     @classmethod
@@ -146,6 +151,9 @@ class PackHeader(BaseModel):
     include: tuple[str, ...] = ()
     description: str | None = None
     disclaimer: str | None = None
+    flags: tuple[Tag, ...] = Field(
+        default=(), description="flags the pack's guards read, declared for every policy including it"
+    )
 
 
 class PackDocument(BaseModel):
