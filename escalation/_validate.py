@@ -18,7 +18,20 @@ __all__ = ["fill_channels", "flag_issues", "raw_flags", "single_channels"]
 _FLAG = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _SHOWN = re.compile(r"[A-Za-z0-9_ .,;:-]{1,32}")
 # Characters that make two flags look alike: zero-width, joiners, bidi marks, BOM.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\u2066\u2067\u2068\u2069\u202a\u202b\u202c\u202d\u202e\ufeff\x00"))
+_INVISIBLE = dict.fromkeys(
+    [
+        0,
+        0x200B,
+        0x200C,
+        0x200D,
+        0x200E,
+        0x200F,
+        0x2060,
+        0xFEFF,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ],
+)
 
 
 def raw_flags(record: Account | dict[str, Any], account: Account) -> list[tuple[int, str]]:

@@ -31,6 +31,7 @@ from escalation._currencies import MINOR_UNITS
 from escalation.errors import RecordError, RecordIssue
 
 __all__ = [
+    "KNOWN_FLAGS",
     "Account",
     "ActorType",
     "BreathingSpace",
@@ -41,7 +42,6 @@ __all__ = [
     "PaymentPlan",
     "PlanStatus",
     "PromiseToPay",
-    "KNOWN_FLAGS",
     "check_at",
     "parse_account",
 ]

@@ -165,13 +165,12 @@ def _check_flags(
         right, left = node.comparators[0], node.left
         if not (isinstance(node.ops[0], ast.In | ast.NotIn) and isinstance(right, ast.Name)):
             continue
-        if right.id == "flags" and isinstance(left, ast.Constant) and isinstance(left.value, str):
-            if left.value not in vocabulary:
-                collector.add(
-                    located, loc, "unknown-flag",
-                    f"flag `{left.value[:64]}` is neither known nor declared in `flags`"
-                    + hint(left.value, vocabulary),
-                )  # fmt: skip
+        flag = left.value if isinstance(left, ast.Constant) else None
+        if right.id == "flags" and isinstance(flag, str) and flag not in vocabulary:
+            collector.add(
+                located, loc, "unknown-flag",
+                f"flag `{flag[:64]}` is neither known nor declared in `flags`" + hint(flag, vocabulary),
+            )  # fmt: skip
 
 
 def _check_filters(
