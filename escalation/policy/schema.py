@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from escalation._currencies import MINOR_UNITS
-from escalation._language import MODEL, Duration, Identifier, RuleId, Tag
+from escalation._language import MODEL, Duration, Identifier, Int, LanguageVersion, RuleId, Tag
 from escalation.guards import Guard
 from escalation.record import Channel, zone
 
@@ -46,7 +46,7 @@ class Repeat(BaseModel):
     model_config = _MODEL
 
     every: Duration | None = None
-    max: int | None = Field(default=None, ge=1, le=10_000)
+    max: Int | None = Field(default=None, ge=1, le=10_000)
 
 
 class Tier(BaseModel):
@@ -59,7 +59,7 @@ class Tier(BaseModel):
     channels: tuple[Channel, ...] = ()
     tags: tuple[Tag, ...] = ()
     when: str
-    requires: dict[Identifier, Annotated[int, Field(ge=1, le=10_000)]] = {}
+    requires: dict[Identifier, Annotated[Int, Field(ge=1, le=10_000)]] = {}
     wait: Duration | None = None
     repeat: Repeat = Repeat()
     description: str | None = None
@@ -83,13 +83,13 @@ class Limitation(BaseModel):
 
     model_config = _MODEL
 
-    years: int = Field(ge=1, le=50)
+    years: Int = Field(ge=1, le=50)
     start: tuple[Literal["last_payment_at", "charged_off_at", "overdue_since"], ...] = (
         "last_payment_at",
         "charged_off_at",
     )
     cite: str | None = None
-    by_jurisdiction: dict[str, Annotated[int, Field(ge=1, le=50)]] = Field(
+    by_jurisdiction: dict[str, Annotated[Int, Field(ge=1, le=50)]] = Field(
         default={},
         description="years for an account whose `jurisdiction` is the key (e.g. `GB-SCT: 5`)",
     )
@@ -132,7 +132,7 @@ class PolicyDocument(BaseModel):
 
     model_config = _MODEL
 
-    escalation: Literal[1]
+    escalation: LanguageVersion
     policy: PolicyHeader
     holds: tuple[Hold, ...] = ()
     tiers: tuple[Tier, ...] = Field(min_length=1)
@@ -161,7 +161,7 @@ class PackDocument(BaseModel):
 
     model_config = _MODEL
 
-    escalation: Literal[1]
+    escalation: LanguageVersion
     pack: PackHeader
     guards: tuple[Guard, ...] = ()
 
