@@ -63,7 +63,11 @@ def test_kill_9_loses_no_acknowledged_record(backend: str, tmp_path: Path) -> No
         # acknowledgements already in the pipe when the writer died count too
         acked += [line for line in proc.stdout.read().split("\n")[:-1] if line]
         reader = open_journal(location, masking=Masking())
-        result = verify(reader)
+        # a writer killed between its fsync and its head update leaves one
+        # unanchored record: a failure by default, allowed explicitly here
+        strict = verify(reader, check_policies=False)
+        assert strict.ok or ["unanchored"] == [p.kind for p in strict.problems], strict.problems
+        result = verify(reader, allow_unanchored_tail=True)
         assert result.ok, result.problems
         stored = [record.id for record in iter_records(reader)]
         reader.close()

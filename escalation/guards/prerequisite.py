@@ -79,7 +79,8 @@ class PrerequisiteGuard(GuardBase):
         return self
 
     def _single(self) -> Prerequisite:
-        return Prerequisite(
+        # already validated: constructed without re-validation (strict types)
+        return Prerequisite.model_construct(
             event=self.event,
             record_date=self.record_date,
             at_least=self.at_least,
