@@ -132,13 +132,21 @@ class Engine:
         """
         check_now(now)
         account = self.validate(record, now=now)
-        sit = derive(account, now, self._policy)
         try:
+            sit = derive(account, now, self._policy)
             truth = self._conditions.truth_for(sit)
             decision = evaluate(self._plan, sit, truth, self._info, trace)
         except EscalationError:
             raise
-        except (ArithmeticError, TypeError, ValueError) as exc:  # fail closed, never act on a guess
+        except (
+            ArithmeticError,
+            TypeError,
+            ValueError,
+            LookupError,
+            RecursionError,
+            NotImplementedError,
+        ) as exc:
+            # fail closed: never act on a guess
             raise EvaluationError(f"account `{account.id}`: {exc}") from exc
         receipt = None
         if self._sink is not None:

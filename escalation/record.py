@@ -271,8 +271,11 @@ class Account(BaseModel):
     @field_validator("timezones")
     @classmethod
     def _known_zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for name in value:
-            _check_zone(name)
+        for index, name in enumerate(value):
+            try:
+                _check_zone(name)
+            except ValueError as exc:
+                raise ValueError(f"item {index}: {exc}") from None
         return value
 
     @model_validator(mode="after")

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from escalation._facts import account_zone
 from escalation.decision import ErrorRow, PolicyInfo, error_row
-from escalation.engine import Engine
+from escalation.engine import Engine, check_now
 from escalation.errors import EvaluationError, RecordError, UsageError
 from escalation.policy import Policy, load_policy
 from escalation.portfolio.io import DecisionWriter, SourceRow, decision_row, read_portfolio
@@ -198,8 +198,7 @@ def dry_run(
     ``baseline``). With ``out``, writes ``decisions.<fmt>`` (and
     ``baseline.<fmt>``, ``changes.jsonl``), ``errors.jsonl``, ``summary.json``
     and a self-contained ``report.html`` there."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise UsageError("`at` must be a timezone-aware datetime")
+    check_now(at)
     candidate = policy if isinstance(policy, Policy) else load_policy(policy)
     base = baseline if isinstance(baseline, Policy) or baseline is None else load_policy(baseline)
     folder = Path(out) if out is not None else None
