@@ -174,10 +174,10 @@ class TestWindowCount:
     """Item 14: the frequency count is O(events × zones), and windows are capped at 366 days."""
 
     def test_10000_events_16_zones(self, tmp_path: Path) -> None:
-        """`max: 1`, `window: 366d`, `days_in: every_zone`, 10,000 events in 16 zones: well under 10 s."""
+        """`max: 1`, `window: 366d`, `days_in: every_zone`, 10,000 events in 16 zones: a few seconds at most."""
         text = (POLICY_HEAD + "tiers:\n  - {id: call, channel: phone, when: days_overdue >= 1}\n"
                 "guards:\n  - {id: f, kind: frequency, channels: [phone], max: 1, window: 366d,"
-                " days_in: every_zone, per: address, reason: r, cite: c}\n")  # fmt: skip
+                " days_in: every_zone, per: account, reason: r, cite: c}\n")  # fmt: skip
         (tmp_path / "p.yaml").write_text(text)
         engine = Engine.from_file(tmp_path / "p.yaml")
         zones = ["America/Chicago", "America/Denver", "America/Los_Angeles", "America/Anchorage",
@@ -185,7 +185,7 @@ class TestWindowCount:
                  "Australia/Sydney", "America/Sao_Paulo", "Africa/Cairo", "Asia/Kolkata", "Europe/Moscow",
                  "America/Halifax", "Pacific/Auckland"]  # fmt: skip
         history = [
-            {"at": (NOW - dt.timedelta(minutes=50 * i + 1)).isoformat(), "action": "call",
+            {"at": (NOW - dt.timedelta(minutes=50 * i + 1)).isoformat(), "action": "call", "channel": "phone",
              "outcome": "no_answer", "address": f"+86-{i % 7}"}
             for i in range(10_000)
         ]  # fmt: skip
@@ -193,7 +193,7 @@ class TestWindowCount:
                   "days_overdue": 400, "timezones": zones, "history": history}  # fmt: skip
         started = time.monotonic()
         decision = engine.decide(record, now=NOW)
-        assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 5  # about 1 s here; a quadratic count takes a minute
         assert decision.blocked_by("f")
 
     def test_window_over_366_days_is_a_policy_error(self, tmp_path: Path) -> None:
