@@ -174,7 +174,7 @@ class TestWindowCount:
     """Item 14: the frequency count is O(events × zones), and windows are capped at 366 days."""
 
     def test_10000_events_16_zones(self, tmp_path: Path) -> None:
-        """`max: 1`, `window: 366d`, `days_in: every_zone`, 10,000 events in 16 zones: a few seconds at most."""
+        """`max: 1`, `window: 366d`, `days_in: every_zone`, 10,000 events in 16 zones: seconds at most."""
         text = (POLICY_HEAD + "tiers:\n  - {id: call, channel: phone, when: days_overdue >= 1}\n"
                 "guards:\n  - {id: f, kind: frequency, channels: [phone], max: 1, window: 366d,"
                 " days_in: every_zone, per: account, reason: r, cite: c}\n")  # fmt: skip
