@@ -187,4 +187,5 @@ def _record_id(record: object) -> str | None:
     if isinstance(record, Account):
         return record.id
     ident = record.get("id") if isinstance(record, dict) else None
-    return ident if isinstance(ident, str) else None
+    # an id is echoed in error rows only when it could be one (not free text put there)
+    return ident if isinstance(ident, str) and 0 < len(ident) <= 128 and ident.isprintable() else None

@@ -316,7 +316,8 @@ def parse_account(data: Account | dict[str, Any]) -> Account:
         return Account.model_validate(data)
     except ValidationError as exc:
         ident = data.get("id")
-        raise RecordError(_issues_from(exc), account_id=ident if isinstance(ident, str) else None) from None
+        readable = isinstance(ident, str) and 0 < len(ident) <= 128 and ident.isprintable()
+        raise RecordError(_issues_from(exc), account_id=ident if readable else None) from None
     except RecursionError:
         raise RecordError([RecordIssue("", "is nested too deeply")]) from None
 

@@ -241,6 +241,13 @@ class TestPrivacy:
         assert 1 == code and field in err and "138" not in err
 
 
+    def test_free_text_id_is_not_echoed(self, cn_engine: Engine) -> None:
+        """An over-long `id` of a bad record is not echoed into the error row."""
+        record = cn_record(id="note: " + "x" * 5000, currency="XXY")
+        [row] = list(cn_engine.decide_many([record], now=NOW))
+        assert isinstance(row, ErrorRow) and row.account_id is None and "xxxx" not in row.message
+
+
 class TestZones:
     """Item 17: the account's own zone is always one its contact hours must hold in."""
 

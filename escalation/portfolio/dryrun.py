@@ -74,7 +74,7 @@ class _Decider:
                 item.row, item.source, item.error.account_id, Decimal(0), 0, None, None, item.error
             )
         ident = item.record.get("id")
-        ident = ident if isinstance(ident, str) else None
+        ident = ident if isinstance(ident, str) and 0 < len(ident) <= 128 and ident.isprintable() else None
         try:
             account = self.candidate.validate(item.record, now=at)  # validated once, for both policies
             new = decision_row(self.candidate.decide(account, now=at, trace=False))
