@@ -240,7 +240,6 @@ class TestPrivacy:
         code, _, err = run("decide", "--account", str(path), "--at", AT)
         assert 1 == code and field in err and "138" not in err
 
-
     def test_free_text_id_is_not_echoed(self, cn_engine: Engine) -> None:
         """An over-long `id` of a bad record is not echoed into the error row."""
         record = cn_record(id="note: " + "x" * 5000, currency="XXY")
