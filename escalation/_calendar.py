@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["holiday_dates", "is_holiday", "start_of_day"]
+__all__ = ["check_holiday_code", "holiday_dates", "is_holiday", "start_of_day"]
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str | None, int], frozenset[dt.date]] = {}
@@ -32,6 +32,18 @@ def holiday_dates(code: str, year: int) -> frozenset[dt.date]:
             found = frozenset(day for day in table if day.year == year)
             _cache[key] = found
     return found
+
+
+def check_holiday_code(code: str) -> None:
+    """Raise ``ValueError`` unless the ``holidays`` package knows the country
+    (and subdivision) of ``code``: checked when the policy loads, so an
+    unknown code never fails a decision later."""
+    country, _, subdiv = code.partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise ValueError(f"`holidays: {code}`: no public-holiday calendar for country `{country}`")
+    if subdiv and subdiv not in supported[country]:
+        raise ValueError(f"`holidays: {code}`: country `{country}` has no subdivision `{subdiv}`")
 
 
 def is_holiday(code: str, day: dt.date) -> bool:

@@ -203,7 +203,9 @@ def account_zone(account: Account, policy: Policy) -> ZoneInfo:
 def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
     """Derive every fact for ``account`` at ``now`` under ``policy``'s settings."""
     tz = account_zone(account, policy)
-    zones = tuple(zone(name) for name in account.timezones) or (tz,)
+    # The account's own zone is always one the customer may be in: `timezones`
+    # adds zones (an address, a phone's area code); it never removes that one.
+    zones = tuple(dict.fromkeys((tz, *(zone(name) for name in account.timezones))))
     local_now = now.astimezone(tz)
     today = local_now.date()
 

@@ -21,15 +21,18 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    Strict,
     WithJsonSchema,
 )
 
 from escalation.record import Channel, Outcome
 
 __all__ = [
+    "MAX_CALENDAR_DAYS",
     "RECORD_DATES",
     "WEEKDAYS",
     "Authority",
+    "Bool",
     "CalendarDays",
     "ClockTime",
     "DaysIn",
@@ -37,6 +40,8 @@ __all__ = [
     "EventFilter",
     "FactType",
     "Identifier",
+    "Int",
+    "LanguageVersion",
     "RuleId",
     "Span",
     "SpanField",
@@ -51,7 +56,23 @@ _MODEL = MODEL
 
 # ----------------------------------------------------------------- durations
 
-_DURATION = re.compile(r"^(\d{1,5})([wdhm])$")
+_DURATION = re.compile(r"^([0-9]{1,5})([wdhm])$")  # ASCII digits only (not `１d`)
+#: The longest window of calendar days a guard may count (a year, leap day included).
+MAX_CALENDAR_DAYS = 366
+
+#: Integers and booleans as written: `true`, `3.0` or `"3"` are not a count, and
+#: `1` is not a boolean (pydantic's lax mode would take each).
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+
+
+def _language_version(value: object) -> object:
+    if type(value) is not int:
+        raise ValueError("`escalation` must be the integer 1")
+    return value
+
+
+LanguageVersion = Annotated[Literal[1], BeforeValidator(_language_version)]
 _UNIT = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
 
 
@@ -59,7 +80,7 @@ def parse_duration(value: object) -> timedelta:
     """``"3d"`` → 72 hours; units ``w d h m``; a bare ``0`` is zero."""
     if isinstance(value, timedelta):
         return value
-    if value == 0 or value == "0":
+    if (type(value) is int and value == 0) or value == "0":
         return timedelta(0)
     if isinstance(value, str) and (match := _DURATION.match(value.strip())):
         return int(match.group(1)) * _UNIT[match.group(2)]
@@ -128,13 +149,14 @@ SpanField = Annotated[
 
 
 def _calendar_days(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value  # already validated (a model rebuilt from another's fields)
-    if isinstance(value, str) and (match := re.fullmatch(r"(\d{1,4})d", value.strip())):
+    if isinstance(value, str) and (match := re.fullmatch(r"([0-9]{1,4})d", value.strip())):
         days = int(match.group(1))
+        if days > MAX_CALENDAR_DAYS:
+            raise ValueError(f"`{days}d` is longer than the maximum of {MAX_CALENDAR_DAYS} calendar days")
         if days >= 1:
             return days
-    raise ValueError(f"`{value}` is not a whole number of calendar days like `7d`")
+    shown = f"`{value}` " if isinstance(value, str | int) and len(str(value)) <= 16 else ""
+    raise ValueError(f"{shown}is not a whole number of calendar days like `7d`")
 
 
 CalendarDays = Annotated[
@@ -202,7 +224,7 @@ class EventFilter(BaseModel):
     direction: Literal["outbound", "inbound", "any"] = "outbound"
     actions: tuple[Identifier, ...] = ()
     tags: tuple[Tag, ...] = ()
-    during_consent: bool | None = Field(
+    during_consent: Bool | None = Field(
         default=None,
         description="true: only events inside a window the customer consented to "
         "(a history event's `consent_until`); false: only events outside one",
@@ -212,8 +234,8 @@ class EventFilter(BaseModel):
         description="a consent window lasts at most this many calendar days, the day "
         "the consent was given being day 1 (Regulation F: 7)",
     )
-    misdirected: bool | None = None
-    in_cycle: bool | None = Field(
+    misdirected: Bool | None = None
+    in_cycle: Bool | None = Field(
         default=None,
         description="true: only events in the current delinquency cycle; false: only before it",
     )

@@ -21,11 +21,12 @@ from typing import Any, Literal
 from escalation import _logging
 from escalation._facts import account_zone, derive
 from escalation._ladder import LadderPlan, evaluate
+from escalation._validate import fill_channels, flag_issues, raw_flags, single_channels
 from escalation.backends import make_conditions
 from escalation.decision import Decision, EngineInfo, ErrorRow, error_row
 from escalation.errors import EscalationError, EvaluationError, RecordError, RecordIssue, UsageError
 from escalation.policy import Policy, load_policy
-from escalation.record import Account, check_at, check_attributes, parse_account
+from escalation.record import KNOWN_FLAGS, Account, check_at, check_attributes, in_range, parse_account
 from escalation.sink import DecisionSink
 
 __all__ = ["Backend", "Engine", "engine_version"]
@@ -67,6 +68,8 @@ class Engine:
         self._conditions = make_conditions(policy, backend)
         self._info = EngineInfo(version=engine_version(), backend=backend)
         self._sink = sink if sink is not None else journal
+        self._flags = KNOWN_FLAGS | policy.flags
+        self._single = single_channels((t.model.id, t.model.channel_order) for t in policy.tiers)
 
     @classmethod
     def from_file(
@@ -96,11 +99,15 @@ class Engine:
     def validate(self, record: Account | dict[str, Any], *, now: dt.datetime) -> Account:
         """The one validation path for an account record (API, CLI, dry-run and
         replay all come through here): the record's own rules, the policy's
-        currency, the policy's declared ``attributes`` and their types, and
-        nothing dated after ``now``. Raises
+        currency, the policy's declared ``attributes`` and their types, flags
+        from the known and declared vocabulary, a channel for every outbound
+        event (taken from its tier when the tier has one), and nothing dated
+        after ``now``. Returns the account as the rules see it; raises
         :class:`~escalation.errors.RecordError` naming every bad field."""
         account = parse_account(record)
-        issues: list[RecordIssue] = []
+        issues = flag_issues(raw_flags(record, account), self._flags)
+        account, missing = fill_channels(account, self._single)
+        issues.extend(missing)
         if account.currency != self._policy.header.currency:
             issues.append(
                 RecordIssue(
@@ -125,16 +132,23 @@ class Engine:
         ``trace=False`` leaves ``Decision.trace`` empty (everything else is
         identical) for bulk runs that do not keep traces.
         """
-        if not isinstance(now, dt.datetime) or now.tzinfo is None or now.utcoffset() is None:
-            raise UsageError("`now` must be a timezone-aware datetime")
+        check_now(now)
         account = self.validate(record, now=now)
-        sit = derive(account, now, self._policy)
         try:
+            sit = derive(account, now, self._policy)
             truth = self._conditions.truth_for(sit)
             decision = evaluate(self._plan, sit, truth, self._info, trace)
         except EscalationError:
             raise
-        except (ArithmeticError, TypeError, ValueError) as exc:  # fail closed, never act on a guess
+        except (
+            ArithmeticError,
+            TypeError,
+            ValueError,
+            LookupError,
+            RecursionError,
+            NotImplementedError,
+        ) as exc:
+            # fail closed: never act on a guess
             raise EvaluationError(f"account `{account.id}`: {exc}") from exc
         receipt = None
         if self._sink is not None:
@@ -163,8 +177,17 @@ class Engine:
         return render_text(self.decide(record, now=now))
 
 
+def check_now(now: object) -> None:
+    """``now`` must be an aware datetime inside the supported calendar."""
+    if not isinstance(now, dt.datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise UsageError("`now` must be a timezone-aware datetime")
+    if not in_range(now):
+        raise UsageError("`now` is outside the supported range 1900-01-01..2199-12-31")
+
+
 def _record_id(record: object) -> str | None:
     if isinstance(record, Account):
         return record.id
     ident = record.get("id") if isinstance(record, dict) else None
-    return ident if isinstance(ident, str) else None
+    # an id is echoed in error rows only when it could be one (not free text put there)
+    return ident if isinstance(ident, str) and 0 < len(ident) <= 128 and ident.isprintable() else None

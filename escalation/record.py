@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
@@ -18,6 +19,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -34,6 +36,7 @@ from escalation._currencies import MINOR_UNITS
 from escalation.errors import RecordError, RecordIssue
 
 __all__ = [
+    "KNOWN_FLAGS",
     "Account",
     "ActorType",
     "BreathingSpace",
@@ -61,6 +64,43 @@ AttributeValue = Annotated[
     | Annotated[Decimal, Field(max_digits=30, allow_inf_nan=False)],
     Field(union_mode="left_to_right"),
 ]
+
+#: Flags every policy knows; a policy (or a pack it includes) may declare more.
+KNOWN_FLAGS = frozenset(
+    {
+        "dispute",
+        "cease_communication",
+        "bankruptcy",
+        "deceased",
+        "hardship",
+        "breathing_space",
+        "legal_hold",
+        "vulnerable",
+        "fraud",
+    }
+)
+
+#: The calendar the engine works in: dates and instants outside it are record
+#: errors (year 1 or 9999 would overflow day arithmetic instead).
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+RANGE_MESSAGE = f"is outside the supported range {EARLIEST.isoformat()}..{LATEST.isoformat()}"
+
+
+def in_range(value: dt.date) -> bool:
+    """Whether a date or instant lies in the supported calendar range."""
+    day = value.date() if isinstance(value, dt.datetime) else value
+    return EARLIEST <= day <= LATEST
+
+
+def _bounded(value: Any) -> Any:
+    if not in_range(value):
+        raise ValueError(RANGE_MESSAGE)
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_bounded)]
+Day = Annotated[dt.date, AfterValidator(_bounded)]
+_ZONE_SHAPE = re.compile(r"[A-Za-z][A-Za-z_+-]*(/[A-Za-z0-9][A-Za-z0-9_+-]*){0,2}")
 
 
 class Channel(StrEnum):
@@ -122,15 +162,20 @@ class PlanStatus(StrEnum):
 @functools.lru_cache(maxsize=1024)
 def zone(name: str) -> ZoneInfo:
     """The IANA zone ``name`` (cached; raises ``ValueError`` when unknown)."""
+    # Only a name shaped like an IANA zone reaches the file system: a long value,
+    # a directory of the tz database (`America/Argentina`) or a phone number is
+    # refused here, and the value is echoed only when it has that shape.
+    if len(name) > 64 or not _ZONE_SHAPE.fullmatch(name):
+        raise ValueError("is not an IANA time zone name (like `Asia/Shanghai`)")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError(f"unknown time zone `{name}`") from exc
 
 
 def _check_zone(name: str) -> str:
     if "/" not in name and name != "UTC":
-        raise ValueError(f"`{name}` is not an IANA time zone name (like `Asia/Shanghai`)")
+        raise ValueError("is not an IANA time zone name (like `Asia/Shanghai`)")
     zone(name)
     return name
 
@@ -141,13 +186,13 @@ class HistoryEvent(BaseModel):
 
     model_config = _MODEL
 
-    at: AwareDatetime
+    at: Instant
     action: str | None = Field(default=None, max_length=64)
     channel: Channel | None = None
     outcome: Outcome | None = None
     direction: Direction = Direction.OUTBOUND
     address: str | None = Field(default=None, max_length=256)
-    consent_until: AwareDatetime | None = None
+    consent_until: Instant | None = None
     misdirected: bool = False
     amount: Money | None = None  # payments: the amount paid, in the account's currency
 
@@ -158,8 +203,8 @@ class PromiseToPay(BaseModel):
     model_config = _MODEL
 
     amount: Money
-    due_date: dt.date
-    made_at: AwareDatetime
+    due_date: Day
+    made_at: Instant
 
 
 class PaymentPlan(BaseModel):
@@ -168,7 +213,7 @@ class PaymentPlan(BaseModel):
     model_config = _MODEL
 
     status: PlanStatus
-    next_due_date: dt.date | None = None
+    next_due_date: Day | None = None
 
 
 class BreathingSpace(BaseModel):
@@ -179,8 +224,8 @@ class BreathingSpace(BaseModel):
     model_config = _MODEL
 
     type: Literal["standard", "mental_health_crisis"]
-    start: dt.date
-    end: dt.date | None = None
+    start: Day
+    end: Day | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> BreathingSpace:
@@ -199,8 +244,8 @@ class Account(BaseModel):
     amount_overdue: Money
     balance: Money
     days_overdue: int | None = Field(default=None, ge=0, le=36_500)
-    overdue_since: dt.date | None = None
-    due_date: dt.date | None = None
+    overdue_since: Day | None = None
+    due_date: Day | None = None
     timezone: str | None = None
     timezones: tuple[str, ...] = Field(default=(), max_length=16)
     jurisdiction: str | None = Field(default=None, max_length=64)
@@ -210,19 +255,19 @@ class Account(BaseModel):
     opt_out: frozenset[Channel] = frozenset()
     promise_to_pay: PromiseToPay | None = None
     payment_plan: PaymentPlan | None = None
-    validation_notice_sent_at: AwareDatetime | None = None
-    last_payment_at: dt.date | None = None
-    charged_off_at: dt.date | None = None
+    validation_notice_sent_at: Instant | None = None
+    last_payment_at: Day | None = None
+    charged_off_at: Day | None = None
     # Who collects, and the principal alone (CN criminal thresholds exclude interest and fees).
     actor_type: ActorType | None = None
     principal: Money | None = None
     # Notices and requests, each dated as received or served (compliance rule packs read them).
-    dispute_received_at: AwareDatetime | None = None
-    verification_sent_at: AwareDatetime | None = None
-    cease_communication_received_at: AwareDatetime | None = None
-    negative_info_notice_sent_at: AwareDatetime | None = None
-    default_notice_served_at: dt.date | None = None
-    letter_of_claim_at: dt.date | None = None
+    dispute_received_at: Instant | None = None
+    verification_sent_at: Instant | None = None
+    cease_communication_received_at: Instant | None = None
+    negative_info_notice_sent_at: Instant | None = None
+    default_notice_served_at: Day | None = None
+    letter_of_claim_at: Day | None = None
     breathing_space: BreathingSpace | None = None
     history: tuple[HistoryEvent, ...] = Field(default=(), max_length=MAX_HISTORY_EVENTS)
     # The lender's own data, typed by the policy (`policy.attributes`); checked in Engine.validate.
@@ -232,7 +277,8 @@ class Account(BaseModel):
     @classmethod
     def _known_currency(cls, value: str) -> str:
         if value not in MINOR_UNITS:
-            raise ValueError(f"`{value}` is not an ISO 4217 currency code")
+            shown = f"`{value}` " if re.fullmatch(r"[A-Z]{3}", value) else ""
+            raise ValueError(f"{shown}is not an ISO 4217 currency code")
         return value
 
     @field_validator("timezone")
@@ -243,8 +289,11 @@ class Account(BaseModel):
     @field_validator("timezones")
     @classmethod
     def _known_zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for name in value:
-            _check_zone(name)
+        for index, name in enumerate(value):
+            try:
+                _check_zone(name)
+            except ValueError as exc:
+                raise ValueError(f"item {index}: {exc}") from None
         return value
 
     @model_validator(mode="after")
@@ -292,7 +341,10 @@ def parse_account(data: Account | dict[str, Any]) -> Account:
         return Account.model_validate(data)
     except ValidationError as exc:
         ident = data.get("id")
-        raise RecordError(_issues_from(exc), account_id=ident if isinstance(ident, str) else None) from None
+        readable = isinstance(ident, str) and 0 < len(ident) <= 128 and ident.isprintable()
+        raise RecordError(_issues_from(exc), account_id=ident if readable else None) from None
+    except RecursionError:
+        raise RecordError([RecordIssue("", "is nested too deeply")]) from None
 
 
 def days_overdue_on(account: Account, today: dt.date) -> int:

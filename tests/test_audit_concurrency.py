@@ -63,7 +63,11 @@ def test_kill_9_loses_no_acknowledged_record(backend: str, tmp_path: Path) -> No
         # acknowledgements already in the pipe when the writer died count too
         acked += [line for line in proc.stdout.read().split("\n")[:-1] if line]
         reader = open_journal(location, masking=Masking())
-        result = verify(reader)
+        # a writer killed between its fsync and its head update leaves one
+        # unanchored record: a failure by default, allowed explicitly here
+        strict = verify(reader, check_policies=False)
+        assert strict.ok or ["unanchored"] == [p.kind for p in strict.problems], strict.problems
+        result = verify(reader, allow_unanchored_tail=True)
         assert result.ok, result.problems
         stored = [record.id for record in iter_records(reader)]
         reader.close()
@@ -126,3 +130,23 @@ def test_concurrent_processes_keep_one_chain(backend: str, tmp_path: Path) -> No
     assert result.ok, result.problems
     assert sorted(acked) == sorted(r.id for r in iter_records(journal))
     assert 450 == result.records
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_verify_while_writers_append_raises_no_false_alarm(backend: str, tmp_path: Path) -> None:
+    """Three processes append while verify runs again and again: every verify passes (issue 9, item 11)."""
+    journal, location = new_journal(backend, tmp_path)
+    fill_first = _writer(location, 5, "seed")
+    assert 0 == fill_first.wait(timeout=120)
+    procs = [_writer(location, 120, f"live{n}") for n in range(3)]
+    verifies = []
+    try:
+        while any(proc.poll() is None for proc in procs) or not verifies:
+            reader = open_journal(location, masking=Masking())
+            verifies.append(verify(reader, check_policies=False))
+            reader.close()
+    finally:
+        for proc in procs:
+            proc.communicate(timeout=120)
+    assert [] == [r.problems for r in verifies if not r.ok]
+    assert verify(journal).ok

@@ -282,15 +282,15 @@ class TestRecords:
         assert ("history.2.address", "history.3.address") == record.masked.paths
 
     def test_addresses_never_stored(self, tmp_path: Path) -> None:
-        """No contact address, nor its unkeyed trace label, reaches the journal's storage."""
-        from escalation.guards import pseudonym
+        """No contact address, nor anything derived from it without a key, reaches the journal's storage."""
+        import hashlib
 
         journal, path = new_journal("jsonl", tmp_path)
         fill(journal, 40)
         text = Path(path).read_text(encoding="utf-8")
         for phone in PHONES:
             assert phone not in text
-            assert pseudonym(phone) not in text
+            assert hashlib.sha256(phone.encode()).hexdigest()[:10] not in text
         assert "hmac:" in text
 
     def test_keyed_pseudonyms_link_records_and_replay(self, tmp_path: Path) -> None:

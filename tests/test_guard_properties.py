@@ -49,7 +49,8 @@ def situations(draw: st.DrawFn, engine: Engine) -> tuple[dict[str, Any], dt.date
     record["actor_type"] = draw(
         st.sampled_from(["third_party_collector"] * 6 + ["first_party_creditor", None])
     )
-    extra = draw(st.lists(st.sampled_from(PACK_FLAGS), max_size=2))
+    declared = [f for f in PACK_FLAGS if f in engine.policy.flags]  # flags are a closed vocabulary
+    extra = draw(st.lists(st.sampled_from(declared), max_size=2)) if declared else []
     record["flags"] = sorted({*record["flags"], *extra})
     if draw(st.integers(0, 5)) == 0:
         start = now.date() - dt.timedelta(days=draw(st.integers(1, 60)))  # a day back: any zone

@@ -89,12 +89,22 @@ def audit() -> None:
 @click.argument("journal")
 @click.option("--expect-head", metavar="SEQ:HASH", help="a head printed by an earlier verify, kept elsewhere")
 @click.option("--no-policies", is_flag=True, help="skip rebuilding the stored policies")
-def verify(journal: str, expect_head: str | None, no_policies: bool) -> None:
+@click.option(
+    "--allow-unanchored-tail",
+    is_flag=True,
+    help="records beyond the head anchor are a note, not a failure (after a writer crashed)",
+)
+def verify(journal: str, expect_head: str | None, no_policies: bool, allow_unanchored_tail: bool) -> None:
     """Check the hash chain, order, anchor and stored policies (exit 2 on failure)."""
     from escalation.journal.audit import verify as run
 
     try:
-        result = run(_reader(journal), check_policies=not no_policies, expect_head=expect_head)
+        result = run(
+            _reader(journal),
+            check_policies=not no_policies,
+            expect_head=expect_head,
+            allow_unanchored_tail=allow_unanchored_tail,
+        )
     except EscalationError as exc:
         _fail(str(exc))
     for note in result.notes:

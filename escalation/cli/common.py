@@ -12,6 +12,7 @@ from typing import NoReturn
 import click
 
 from escalation.errors import PolicyError
+from escalation.record import in_range
 
 __all__ = ["EXIT_DIFFER", "EXIT_ERROR", "EXIT_OK", "EXIT_POLICY", "fail", "parse_at", "policy_errors"]
 
@@ -46,10 +47,17 @@ def parse_at(value: str | None) -> dt.datetime:
     """``--at``: an ISO 8601 instant with offset; the current time if absent."""
     if value is None:
         return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    shown = value if len(value) <= 40 and value.isprintable() else "value"
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        fail(f"--at `{value}` is not an ISO 8601 date-time")
+        fail(f"--at `{shown}` is not an ISO 8601 date-time")
     if moment.tzinfo is None:
-        fail(f"--at `{value}` needs a UTC offset (e.g. `+08:00` or `Z`)")
+        fail(f"--at `{shown}` needs a UTC offset (e.g. `+08:00` or `Z`)")
+    try:
+        moment.astimezone(dt.UTC)
+    except OverflowError:
+        fail(f"--at `{shown}` is outside the supported range 1900-01-01..2199-12-31")
+    if not in_range(moment):
+        fail(f"--at `{shown}` is outside the supported range 1900-01-01..2199-12-31")
     return moment

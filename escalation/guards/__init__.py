@@ -25,8 +25,8 @@ from escalation.guards._base import (
     GuardKind,
     GuardVerdict,
     Truth,
+    address_label,
     applies,
-    pseudonym,
 )
 from escalation.guards.block import BlockGuard
 from escalation.guards.consent import ConsentGuard
@@ -55,10 +55,10 @@ __all__ = [
     "GuardVerdict",
     "Prerequisite",
     "PrerequisiteGuard",
+    "address_label",
     "applies",
     "check_guard",
     "next_open",
-    "pseudonym",
     "window_open",
 ]
 

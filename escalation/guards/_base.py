@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import functools
-import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,7 +23,7 @@ if TYPE_CHECKING:
     from escalation._facts import Situation
     from escalation.policy import GuardRule, Tier
 
-__all__ = ["EventMatcher", "GuardBase", "GuardKind", "GuardVerdict", "Truth", "applies", "pseudonym"]
+__all__ = ["EventMatcher", "GuardBase", "GuardKind", "GuardVerdict", "Truth", "address_label", "applies"]
 
 Truth = Callable[[str], bool]
 DAY = dt.timedelta(days=1)
@@ -176,13 +174,22 @@ class EventMatcher:
         return out
 
 
-@functools.lru_cache(maxsize=65_536)
-def pseudonym(address: str | None) -> str:
-    """A stable, non-reversible label for a contact address (phone number,
-    e-mail) so that traces and decisions never carry the address itself."""
+def address_label(sit: Situation, address: str | None) -> str:
+    """The label of a contact address in traces: ``address 1``, ``address 2``…
+    in order of first use in the account's history. Nothing derived from the
+    address itself (a hash of a phone number is reversed by trying every
+    number), so decisions and traces carry no personal data, and a masked
+    record (equal addresses stay equal) gets the same labels on replay."""
     if address is None:
         return "(no address)"
-    return "addr:" + hashlib.sha256(address.encode()).hexdigest()[:10]
+    labels: dict[str, str] | None = sit.cache.get("address_labels")
+    if labels is None:
+        labels = {}
+        for event in sit.events:
+            if event.address is not None and event.address not in labels:
+                labels[event.address] = f"address {len(labels) + 1}"
+        sit.cache["address_labels"] = labels
+    return labels[address]
 
 
 def strictest(verdicts: list[GuardVerdict]) -> GuardVerdict:

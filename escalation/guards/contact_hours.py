@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ConfigDict, Field, model_validator
 
-from escalation._calendar import is_holiday
+from escalation._calendar import check_holiday_code, is_holiday
 from escalation._language import WEEKDAYS, ClockTime, Weekday
 from escalation.guards._base import DAY, EventMatcher, GuardBase, GuardKind, GuardVerdict, Truth
 from escalation.record import Channel
@@ -38,6 +38,8 @@ class ContactHoursGuard(GuardBase):
     def _ordered(self) -> ContactHoursGuard:
         if self.from_ >= self.to:
             raise ValueError("`from` must be earlier than `to` (windows over midnight are not supported)")
+        if self.holidays is not None:
+            check_holiday_code(self.holidays)
         return self
 
 

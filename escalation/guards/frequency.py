@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 
 from escalation._calendar import start_of_day
-from escalation._language import CalendarDays, DaysIn, EventFilter
+from escalation._language import CalendarDays, DaysIn, EventFilter, Int
 from escalation.guards._base import (
     DAY,
     EventMatcher,
@@ -18,9 +19,9 @@ from escalation.guards._base import (
     GuardKind,
     GuardVerdict,
     Truth,
+    address_label,
     day_of,
     day_zones,
-    pseudonym,
     strictest,
 )
 from escalation.record import Channel
@@ -37,7 +38,7 @@ class FrequencyGuard(GuardBase):
     calendar month), the day of the proposed contact included."""
 
     kind: Literal["frequency"]
-    max: int = Field(ge=0, le=1000)
+    max: Int = Field(ge=0, le=1000)
     window: CalendarDays | Literal["calendar_month"]
     count: EventFilter = EventFilter()
     per: Literal["account", "address"] = "account"
@@ -59,10 +60,13 @@ def _release_day(guard: FrequencyGuard, day: dt.date, dates: list[dt.date]) -> d
     if guard.window == "calendar_month":
         return (day.replace(day=28) + 4 * DAY).replace(day=1)
     assert isinstance(guard.window, int)
+    # Sorted once, each window counted by bisection: O(window × log n), never
+    # O(window × n) (10,000 events in a 366-day window stay fast).
+    ordered = sorted(dates)
     for offset in range(1, guard.window + 1):
         candidate = day + offset * DAY
         first = candidate - (guard.window - 1) * DAY
-        if sum(1 for d in dates if first <= d <= candidate) < guard.max:
+        if bisect.bisect_right(ordered, candidate) - bisect.bisect_left(ordered, first) < guard.max:
             return candidate
     return day + guard.window * DAY  # pragma: no cover - loop always finds one
 
@@ -98,13 +102,13 @@ def _frequency_in(
     selected = m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at, since=since)
     groups: dict[str, list[dt.date]] = {}
     for index in selected:
-        key = pseudonym(sit.events[index].address) if guard.per == "address" else "account"
+        key = address_label(sit, sit.events[index].address) if guard.per == "address" else "account"
         groups.setdefault(key, []).append(day_of(sit, index, tz))
     if guard.per == "account":
         groups.setdefault("account", [])
     else:  # an address last used before the window is available: it counts 0
         for index in m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at):
-            groups.setdefault(pseudonym(sit.events[index].address), [])
+            groups.setdefault(address_label(sit, sit.events[index].address), [])
     counts = {}
     for key, dates in groups.items():
         n = 0

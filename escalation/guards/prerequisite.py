@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from escalation._calendar import start_of_day
-from escalation._language import MODEL, RECORD_DATES, CalendarDays, Duration, EventFilter
+from escalation._language import MODEL, RECORD_DATES, Bool, CalendarDays, Duration, EventFilter, Int
 from escalation.guards._base import DAY, EventMatcher, GuardBase, GuardKind, GuardVerdict, Truth
 from escalation.record import Channel
 
@@ -33,12 +33,12 @@ class Prerequisite(BaseModel):
     record_date: str | None = None
     at_least: Duration = timedelta(0)
     undone_by: EventFilter | None = None
-    calendar_days: bool = Field(
+    calendar_days: Bool = Field(
         default=False,
         description="count `at_least` in whole calendar days of the account's zone from "
         "the event's date: met at the start of day event date + N",
     )
-    nth: int = Field(default=1, ge=1, le=100, description="the n-th matching event starts the period")
+    nth: Int = Field(default=1, ge=1, le=100, description="the n-th matching event starts the period")
     min_gap: CalendarDays | None = Field(
         default=None, description="events count towards `nth` only this many calendar days apart"
     )
@@ -64,8 +64,8 @@ class PrerequisiteGuard(GuardBase):
     record_date: str | None = None
     at_least: Duration = timedelta(0)
     undone_by: EventFilter | None = None
-    calendar_days: bool = False
-    nth: int = Field(default=1, ge=1, le=100)
+    calendar_days: Bool = False
+    nth: Int = Field(default=1, ge=1, le=100)
     min_gap: CalendarDays | None = None
     any_of: tuple[Prerequisite, ...] = ()
 
@@ -79,7 +79,8 @@ class PrerequisiteGuard(GuardBase):
         return self
 
     def _single(self) -> Prerequisite:
-        return Prerequisite(
+        # already validated: constructed without re-validation (strict types)
+        return Prerequisite.model_construct(
             event=self.event,
             record_date=self.record_date,
             at_least=self.at_least,

@@ -15,7 +15,6 @@ from typing import Any
 
 from escalation.decision import Decision
 from escalation.errors import JournalError
-from escalation.guards import pseudonym as address_label
 from escalation.journal.masking import mask_input
 from escalation.journal.records import Journal, JournalRecord, capture_policy
 from escalation.policy import Policy
@@ -47,11 +46,11 @@ _known = _Known()
 
 
 def _relabel(decision_json: str, replaced: dict[str, str]) -> str:
-    """The decision text as it reads on the masked input: address labels and
-    masked values replaced by those of their pseudonyms."""
+    """The decision text as it reads on the masked input: masked values
+    replaced by their pseudonyms. (Address labels need no change: they number
+    addresses in order of first use, which masking keeps.)"""
     text = decision_json
     for original, masked in replaced.items():
-        text = text.replace(address_label(original), address_label(masked))
         text = text.replace(json.dumps(original, ensure_ascii=False), json.dumps(masked, ensure_ascii=False))
     return text
 

@@ -39,9 +39,6 @@ class JsonlJournal(_JournalBase):
     records). A torn last line (a writer killed mid-write, never
     acknowledged) is cut off by the next writer and reported by ``verify``."""
 
-    #: The anchor is written after the fsync, outside it: it may lag one record.
-    head_may_lag = True
-
     def __init__(
         self, path: str | Path, *, masking: Masking | None = None, sync: bool = True, create: bool = True
     ):
@@ -175,9 +172,17 @@ class JsonlJournal(_JournalBase):
                 )
 
     def head(self) -> Head | None:
-        """The anchor file's seq and hash (``None`` when there is no anchor yet)."""
+        """The anchor file's seq and hash (``None`` when there is no anchor yet),
+        read under a shared lock of the journal: writers hold it exclusively
+        from their write to their head update, so the head read here anchors
+        every complete record in the file at this instant."""
         try:
-            text = self._head_path.read_text(encoding="ascii")
+            with self._path.open("rb") as journal:
+                fcntl.flock(journal.fileno(), fcntl.LOCK_SH)
+                try:
+                    text = self._head_path.read_text(encoding="ascii")
+                finally:
+                    fcntl.flock(journal.fileno(), fcntl.LOCK_UN)
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as exc:

@@ -30,8 +30,9 @@ class Problem:
     Kinds: ``corrupt`` (not a readable record), ``edited`` (content does not
     match its hash), ``chain`` (does not link to the record before it),
     ``deleted``, ``reordered``, ``truncated``, ``anchor`` (the head anchor is
-    missing or does not match), ``policy`` (a stored policy is missing or
-    does not rebuild to its fingerprint)."""
+    missing or does not match), ``unanchored`` (records beyond the head),
+    ``policy`` (a stored policy is missing or does not rebuild to its
+    fingerprint)."""
 
     kind: str
     seq: int | None
@@ -70,18 +71,38 @@ def _parse(raw: RawEntry) -> tuple[JournalRecord | None, dict[str, Any] | None, 
         data = json.loads(raw.text)
         record = parse_record(raw.text)
     except ValueError as exc:
-        return None, None, str(exc)
+        return None, None, str(exc)[:200]
+    except RecursionError:
+        return None, None, "nested too deeply"
     return record, data, None
 
 
-def verify(journal: Journal, *, check_policies: bool = True, expect_head: str | None = None) -> VerifyReport:
+def verify(
+    journal: Journal,
+    *,
+    check_policies: bool = True,
+    expect_head: str | None = None,
+    allow_unanchored_tail: bool = False,
+) -> VerifyReport:
     """Check the whole journal; the first problem names the first bad record.
+
+    Safe on a live journal: the head is read *before* the records (every
+    record it anchors must then be present) and again after them (every
+    record read must then be anchored), so writers appending meanwhile cause
+    no false alarm. A record the head does not anchor is ``unanchored`` (a
+    record appended outside the journal, or by a writer killed between its
+    write and its head update): a problem unless ``allow_unanchored_tail``.
 
     ``expect_head`` (``SEQ:HASH`` or ``HASH``, as printed by an earlier
     verify and kept elsewhere) also checks that the chain still contains that
     record unchanged: it catches a chain rewritten from some point on,
     anchor included."""
     out = VerifyReport(journal=journal.name)
+    try:
+        before: Head | None = journal.head()
+    except JournalError as exc:
+        out.problems.append(Problem("anchor", None, None, journal.name, str(exc)))
+        return out
     parsed: list[tuple[RawEntry, JournalRecord | None, dict[str, Any] | None, str | None]] = []
     torn: RawEntry | None = None
     for raw in journal.scan():
@@ -102,7 +123,7 @@ def verify(journal: Journal, *, check_policies: bool = True, expect_head: str | 
         hashes[rec.seq] = rec.hash
     out.records = len(parsed)
     if not out.problems:
-        _check_head(journal, out, hashes, torn)
+        _check_head(journal, out, hashes, torn, before, allow_unanchored_tail)
     if not out.problems and expect_head:
         _check_expected(expect_head, hashes, out)
     if not out.problems and torn is not None:
@@ -155,21 +176,23 @@ def _check_one(
     return None
 
 
-def _check_head(journal: Journal, out: VerifyReport, hashes: dict[int, str], torn: RawEntry | None) -> None:
+def _check_head(
+    journal: Journal,
+    out: VerifyReport,
+    hashes: dict[int, str],
+    torn: RawEntry | None,
+    before: Head | None,
+    allow_unanchored: bool,
+) -> None:
     try:
-        head: Head | None = journal.head()
+        after: Head | None = journal.head()
     except JournalError as exc:
         out.problems.append(Problem("anchor", None, None, journal.name, str(exc)))
         return
     count = out.records
-    may_lag = bool(getattr(journal, "head_may_lag", False))
-    if head is None or head.seq == 0:
-        if count:
-            out.problems.append(Problem("anchor", None, None, "head", "the head anchor is missing"))
-        return
-    out.head = f"{head.seq}:{head.hash}"
-    if head.seq > count:
-        missing = f"{count + 1}" if head.seq == count + 1 else f"{count + 1}..{head.seq}"
+    anchored = before if before is not None and before.seq > 0 else None
+    if anchored is not None and anchored.seq > count:
+        missing = f"{count + 1}" if anchored.seq == count + 1 else f"{count + 1}..{anchored.seq}"
         extra = f"; {torn.where} is a torn fragment" if torn is not None else ""
         out.problems.append(
             Problem(
@@ -177,26 +200,35 @@ def _check_head(journal: Journal, out: VerifyReport, hashes: dict[int, str], tor
                 count + 1,
                 None,
                 f"after record {count}",
-                f"truncated: the head anchors record seq {head.seq} but only {count} records are present; "
-                f"record seq {missing} is missing{extra}",
+                f"truncated: the head anchors record seq {anchored.seq} but only {count} records are "
+                f"present; record seq {missing} is missing{extra}",
             )
         )
-    elif head.seq < count and not (may_lag and head.seq == count - 1):
-        out.problems.append(
-            Problem(
-                "anchor", head.seq + 1, None, "head",
-                f"records after the anchored head (seq {head.seq}) were added outside the journal",
+        return
+    for head in (anchored, after):
+        if head is not None and 0 < head.seq <= count and hashes.get(head.seq) != head.hash:
+            out.problems.append(
+                Problem(
+                    "anchor", head.seq, None, "head", f"the head anchor does not match record seq {head.seq}"
+                )
             )
-        )  # fmt: skip
-    elif hashes.get(head.seq) != head.hash:
-        out.problems.append(
-            Problem("anchor", head.seq, None, "head", f"the head anchor does not match record seq {head.seq}")
+            return
+    last_anchored = after.seq if after is not None else 0
+    if count and last_anchored == 0:
+        out.problems.append(Problem("anchor", None, None, "head", "the head anchor is missing"))
+        return
+    if last_anchored < count:
+        first = last_anchored + 1
+        message = (
+            f"record seq {first}..{count} lie beyond the head anchor (seq {last_anchored}): "
+            "appended outside the journal, or by a writer stopped before its head update"
         )
-    elif head.seq < count:
-        out.notes.append(
-            f"the head anchor lags by one record (seq {count}): a writer stopped after its fsync"
-        )
-    if not out.problems:
+        if allow_unanchored:
+            out.notes.append(f"unanchored tail allowed: {message}")
+        else:
+            out.problems.append(Problem("unanchored", first, None, "head", message))
+            return
+    if hashes:
         last = max(hashes)
         out.head = f"{last}:{hashes[last]}"
 

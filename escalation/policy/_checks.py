@@ -5,6 +5,7 @@ catalogue. Every problem is collected, located, before anything is built."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,7 @@ from escalation.policy._expr import Compiled, ExprError, FactType, compile_expre
 from escalation.policy._load import Collector, Loaded, hint
 from escalation.policy._yaml import Located
 from escalation.policy.schema import PackDocument, PolicyDocument
+from escalation.record import KNOWN_FLAGS
 
 __all__ = ["build"]
 
@@ -81,6 +83,16 @@ def build(
             guard_sources.append((pack.located, pack.document.pack.id, pack.document.guards))
             pack_ids.append(pack.document.pack.id)
 
+    declared = set(document.policy.flags)
+    for pack in packs:
+        if isinstance(pack.document, PackDocument):
+            declared.update(pack.document.pack.flags)
+    vocabulary = sorted(KNOWN_FLAGS | declared)
+    for index, tier in enumerate(tiers):
+        _check_flags(tier.when, vocabulary, located, ("tiers", index, "when"), collector)
+    for index, hold in enumerate(document.holds):
+        _check_flags(hold.when, vocabulary, located, ("holds", index, "when"), collector)
+
     guard_rules: list[GuardRule] = []
     seen_ids: dict[str, str] = {}
     for source_located, source, guards in guard_sources:
@@ -112,6 +124,10 @@ def build(
                     collector.add(
                         source_located, (*loc, name), "unknown-date", f"`{name}` must name a record date"
                     )
+            for name in (*kind.conditions, "unless"):
+                text = getattr(guard, name)
+                if isinstance(text, str):
+                    _check_flags(text, vocabulary, source_located, (*loc, name), collector)
             unless = None
             if guard.unless is not None:
                 unless = _compile(guard.unless, catalogue, source_located, (*loc, "unless"), collector)
@@ -119,7 +135,7 @@ def build(
 
     if collector.issues:
         return None
-    canonical = canonical_json(document, guard_rules, tier_rules, hold_rules)
+    canonical = canonical_json(document, guard_rules, tier_rules, hold_rules, frozenset(declared))
     fingerprint = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
     return Policy(
         header=document.policy,
@@ -130,7 +146,31 @@ def build(
         canonical=canonical,
         path=located.path,
         packs=tuple(pack_ids),
+        flags=frozenset(declared),
     )
+
+
+def _check_flags(
+    text: str, vocabulary: list[str], located: Located, loc: tuple[str | int, ...], collector: Collector
+) -> None:
+    """A condition may only test for a known or declared flag (``'Dispute' in
+    flags`` would never hold: a record carrying it is refused)."""
+    try:
+        tree = ast.parse(" ".join(text.split()), mode="eval")
+    except (SyntaxError, ValueError, RecursionError):
+        return  # reported by the compiler
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare) or len(node.ops) != 1:
+            continue
+        right, left = node.comparators[0], node.left
+        if not (isinstance(node.ops[0], ast.In | ast.NotIn) and isinstance(right, ast.Name)):
+            continue
+        flag = left.value if isinstance(left, ast.Constant) else None
+        if right.id == "flags" and isinstance(flag, str) and flag not in vocabulary:
+            collector.add(
+                located, loc, "unknown-flag",
+                f"flag `{flag[:64]}` is neither known nor declared in `flags`" + hint(flag, vocabulary),
+            )  # fmt: skip
 
 
 def _check_filters(

@@ -63,6 +63,7 @@ class Policy:
     canonical: str
     path: str
     packs: tuple[str, ...]
+    flags: frozenset[str] = frozenset()  # declared by the policy and its packs
 
     @property
     def id(self) -> str:
@@ -88,11 +89,12 @@ def canonical_json(
     guards: list[GuardRule],
     tiers: list[TierRule],
     holds: list[HoldRule],
+    flags: frozenset[str] = frozenset(),
 ) -> str:
     """Canonical JSON of the fully included policy: what it *means*, not how it
     is written (comments, key order, quoting, spacing and default values do not
     change it; includes are replaced by their guards)."""
-    header = document.policy.model_dump(mode="json", by_alias=True, exclude={"include"})
+    header = document.policy.model_dump(mode="json", by_alias=True, exclude={"include", "flags"})
     tier_data = []
     for rule in tiers:
         data = rule.model.model_dump(
@@ -122,4 +124,6 @@ def canonical_json(
         "tiers": tier_data,
         "guards": guard_data,
     }
+    if flags:  # absent when none are declared: older fingerprints stay valid
+        doc["flags"] = sorted(flags)
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

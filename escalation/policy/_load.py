@@ -5,6 +5,8 @@ located :class:`~escalation.errors.PolicyIssue`."""
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from escalation._language import EventFilter
 from escalation.errors import PolicyIssue
 from escalation.guards import KINDS, Prerequisite
-from escalation.policy._yaml import Located, YamlLoadError, load_yaml
+from escalation.policy._yaml import MAX_YAML_BYTES, Located, YamlLoadError, load_yaml
 from escalation.policy.schema import (
     AttributeEnum,
     Counts,
@@ -72,7 +74,7 @@ class Collector:
                 code = "unknown-kind"
                 kinds = ", ".join(KINDS)
                 msg = f"guard `kind` must be one of: {kinds}"
-            elif err["type"] == "literal_error" and loc and loc[-1] == "escalation":
+            elif loc == ("escalation",):
                 code = "language-version"
                 msg = f"`escalation` must be {LANGUAGE_VERSION}"
             self.add(located, loc, code, msg[:1].lower() + msg[1:], key=key)
@@ -119,20 +121,38 @@ def _read(
     path: Path, collector: Collector, origin: tuple[Located, tuple[str | int, ...]] | None
 ) -> Located | None:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
+        raw = read_regular(path, MAX_YAML_BYTES)
+    except (OSError, ValueError) as exc:
+        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or "invalid path"
         if origin is not None:
-            collector.add(origin[0], origin[1], "include-not-found", f"cannot read `{path}`: {exc.strerror}")
+            shown = repr(str(path))[1:-1][:200]
+            collector.add(origin[0], origin[1], "include-not-found", f"cannot read `{shown}`: {why}")
         else:
-            collector.issues.append(
-                PolicyIssue(str(path), 1, 1, "file-not-found", f"cannot read: {exc.strerror}")
-            )
+            collector.issues.append(PolicyIssue(str(path), 1, 1, "file-not-found", f"cannot read: {why}"))
         return None
     try:
         return load_yaml(raw, str(path))
     except YamlLoadError as exc:
         collector.issues.append(exc.issue)
         return None
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the regular file at ``path``: a FIFO, a
+    device (``/dev/zero``) or a directory is refused before it is read, and a
+    huge file is never read whole. Raises ``OSError`` or ``ValueError``."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens without waiting for a writer
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -151,7 +171,15 @@ def load_tree(
     out: list[Loaded],
     seen: set[Path],
 ) -> None:
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the name
+        message = "cannot resolve the path (a symlink loop or an invalid name)"
+        if origin is None:
+            collector.issues.append(PolicyIssue(repr(str(path))[1:-1][:200], 1, 1, "file-not-found", message))
+        else:
+            collector.add(origin[0], origin[1], "include-not-found", message)
+        return
     if resolved in stack:
         assert origin is not None
         chain = " -> ".join(p.name for p in (*stack, resolved))

@@ -12,6 +12,7 @@ point at the offending text."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +98,7 @@ class _StrictComposer(
         yaml.composer.Composer.__init__(self)
         _StrictResolver.__init__(self)
         self.source_path = "<string>"
+        self.depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
@@ -111,7 +113,34 @@ class _StrictComposer(
                     "anchors and aliases are not allowed; write the value out",
                 )
             )
-        node: Node | None = super().compose_node(parent, index)
+        if getattr(event, "tag", None) is not None:  # `!!str 3`, `!custom`: explicit tags
+            mark = event.start_mark
+            raise YamlLoadError(
+                PolicyIssue(
+                    self.source_path,
+                    mark.line + 1,
+                    mark.column + 1,
+                    "yaml-tag",
+                    "explicit tags are not allowed",
+                )
+            )
+        # PyYAML composes recursively: bound the depth here, before Python's stack is
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            mark = event.start_mark
+            raise YamlLoadError(
+                PolicyIssue(
+                    self.source_path,
+                    mark.line + 1,
+                    mark.column + 1,
+                    "yaml-too-deep",
+                    f"nesting deeper than {MAX_DEPTH} levels",
+                )
+            )
+        try:
+            node: Node | None = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
         return node
 
 
@@ -127,6 +156,11 @@ def _build(node: Node, loc: Path, out: Located, depth: int) -> Any:
     if isinstance(node, ScalarNode):
         tag, value = node.tag, node.value
         if tag == _STR:
+            bad = next((c for c in value if unicodedata.category(c) == "Cc" and c not in "\t\n"), None)
+            if bad is not None:
+                raise _issue(
+                    out.path, node, "control-character", f"control character U+{ord(bad):04X} in a string"
+                )
             return value
         if tag == _INT_TAG and _INT.match(value):
             return int(value, 10)
@@ -170,7 +204,7 @@ def load_yaml(text: str | bytes, path: str = "<string>") -> Located:
     size = len(text.encode() if isinstance(text, str) else text)
     if size > MAX_YAML_BYTES:
         raise YamlLoadError(
-            PolicyIssue(path, 1, 1, "file-too-large", f"{size} bytes; the limit is {MAX_YAML_BYTES}")
+            PolicyIssue(path, 1, 1, "file-too-large", f"larger than the limit of {MAX_YAML_BYTES} bytes")
         )
     if isinstance(text, bytes):
         try:
@@ -179,7 +213,17 @@ def load_yaml(text: str | bytes, path: str = "<string>") -> Located:
             raise YamlLoadError(
                 PolicyIssue(path, 1, 1, "yaml-syntax", f"not UTF-8 text ({exc.reason})")
             ) from None
-    loader = _StrictComposer(text)
+    try:
+        loader = _StrictComposer(text)
+    except yaml.reader.ReaderError as exc:  # a control character or NUL in the text
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        message = (
+            f"control character U+{exc.character:04X} is not allowed"
+            if isinstance(exc.character, int)
+            else "unreadable character"
+        )
+        raise YamlLoadError(PolicyIssue(path, line, col, "control-character", message)) from None
     loader.source_path = path
     try:
         node = loader.get_single_node()

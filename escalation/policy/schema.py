@@ -19,7 +19,17 @@ from pydantic import (
 )
 
 from escalation._currencies import MINOR_UNITS
-from escalation._language import MODEL, CalendarDays, Duration, Identifier, RuleId, SpanField, Tag
+from escalation._language import (
+    MODEL,
+    CalendarDays,
+    Duration,
+    Identifier,
+    Int,
+    LanguageVersion,
+    RuleId,
+    SpanField,
+    Tag,
+)
 from escalation.guards import Guard
 from escalation.record import Channel, Outcome, zone
 
@@ -65,7 +75,7 @@ class Repeat(BaseModel):
         description="minimum interval since the tier's own last action: `d`/`w` are local "
         "calendar days (`1d` = not again the same local day), `h`/`m` exact hours/minutes",
     )
-    max: int | None = Field(default=None, ge=1, le=10_000)
+    max: Int | None = Field(default=None, ge=1, le=10_000)
 
 
 #: Outcomes that show an action was made (design: "Attempts that count").
@@ -101,7 +111,7 @@ class Tier(BaseModel):
     channels: tuple[Channel, ...] = ()
     tags: tuple[Tag, ...] = ()
     when: str
-    requires: dict[Identifier, Annotated[int, Field(ge=1, le=10_000)]] = {}
+    requires: dict[Identifier, Annotated[Int, Field(ge=1, le=10_000)]] = {}
     wait: SpanField | None = Field(
         default=None,
         description="time after the last counting action of the tier below "
@@ -142,13 +152,13 @@ class Limitation(BaseModel):
 
     model_config = _MODEL
 
-    years: int = Field(ge=1, le=50)
+    years: Int = Field(ge=1, le=50)
     start: tuple[Literal["last_payment_at", "charged_off_at", "overdue_since"], ...] = (
         "last_payment_at",
         "charged_off_at",
     )
     cite: str | None = None
-    by_jurisdiction: dict[str, Annotated[int, Field(ge=1, le=50)]] = Field(
+    by_jurisdiction: dict[str, Annotated[Int, Field(ge=1, le=50)]] = Field(
         default={},
         description="years for an account whose `jurisdiction` is the key (e.g. `GB-SCT: 5`)",
     )
@@ -224,6 +234,11 @@ class PolicyHeader(BaseModel):
     attributes: dict[Identifier, AttributeType] = Field(
         default={}, description="lender attributes a record may carry, with their types"
     )
+    flags: tuple[Tag, ...] = Field(
+        default=(),
+        description="flags this policy's records may carry besides the known ones "
+        "(`dispute`, `hardship`, …); any other flag is a record error",
+    )
 
     @field_validator("currency")
     @classmethod
@@ -244,7 +259,7 @@ class PolicyDocument(BaseModel):
 
     model_config = _MODEL
 
-    escalation: Literal[1]
+    escalation: LanguageVersion
     policy: PolicyHeader
     holds: tuple[Hold, ...] = ()
     tiers: tuple[Tier, ...] = Field(min_length=1)
@@ -263,6 +278,9 @@ class PackHeader(BaseModel):
     include: tuple[str, ...] = ()
     description: str | None = None
     disclaimer: str | None = None
+    flags: tuple[Tag, ...] = Field(
+        default=(), description="flags the pack's guards read, declared for every policy including it"
+    )
 
 
 class PackDocument(BaseModel):
@@ -270,7 +288,7 @@ class PackDocument(BaseModel):
 
     model_config = _MODEL
 
-    escalation: Literal[1]
+    escalation: LanguageVersion
     pack: PackHeader
     guards: tuple[Guard, ...] = ()
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from escalation._extras import require
 from escalation._facts import account_zone
 from escalation.decision import ErrorRow, PolicyInfo, error_row
-from escalation.engine import Engine
+from escalation.engine import Engine, check_now
 from escalation.errors import EvaluationError, RecordError, UsageError
 from escalation.policy import Policy, load_policy
 from escalation.portfolio.io import DecisionWriter, SourceRow, decision_row, read_portfolio
@@ -75,7 +75,7 @@ class _Decider:
                 item.row, item.source, item.error.account_id, Decimal(0), 0, None, None, item.error
             )
         ident = item.record.get("id")
-        ident = ident if isinstance(ident, str) else None
+        ident = ident if isinstance(ident, str) and 0 < len(ident) <= 128 and ident.isprintable() else None
         try:
             account = self.candidate.validate(item.record, now=at)  # validated once, for both policies
             new = decision_row(self.candidate.decide(account, now=at, trace=False))
@@ -200,8 +200,7 @@ def dry_run(
     ``baseline.<fmt>``, ``changes.jsonl``), ``errors.jsonl``, ``summary.json``
     and a self-contained ``report.html`` there."""
     require("portfolio", "dry_run()")
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise UsageError("`at` must be a timezone-aware datetime")
+    check_now(at)
     candidate = policy if isinstance(policy, Policy) else load_policy(policy)
     base = baseline if isinstance(baseline, Policy) or baseline is None else load_policy(baseline)
     folder = Path(out) if out is not None else None

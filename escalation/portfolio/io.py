@@ -16,15 +16,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from escalation.decision import Decision, ErrorRow
+from escalation.decision import ErrorRow
 from escalation.errors import UsageError
+from escalation.portfolio.writer import DECISION_FIELDS, DecisionWriter, decision_row
 
 __all__ = [
+    "DECISION_FIELDS",
     "MAX_LINE_BYTES",
     "DecisionWriter",
     "InputTooLarge",
     "SourceRow",
     "decision_row",
+    "load_json",
     "read_accounts",
     "read_portfolio",
 ]
@@ -81,15 +84,52 @@ def read_accounts(source: str | Path, *, limit: int) -> tuple[str, Iterator[Sour
             raw = handle.read(limit + 1)
     if len(raw) > limit:
         raise InputTooLarge(f"{name}: larger than {limit} bytes")
-    try:
-        data = json.loads(raw, parse_float=Decimal)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    if not raw.strip():
+        return name, iter([])
+    data, problem = load_json(raw)
+    if problem is not None:
         lines = raw.splitlines()
-        return name, (
-            _parse_line(name, number, line) for number, line in enumerate(lines, start=1) if line.strip()
-        )
+        first = next((line.strip() for line in lines if line.strip()), b"")
+        if len([line for line in lines if line.strip()]) > 1 and first[:1] == b"{" and first[-1:] == b"}":
+            # JSON lines: each line on its own, a bad one an error row
+            return name, (
+                _parse_line(name, number, line) for number, line in enumerate(lines, start=1) if line.strip()
+            )
+        return name, iter([_error(name, 1, "invalid-json", f"invalid JSON: {problem}")])
     items = data if isinstance(data, list) else [data]
     return name, (_row(name, number, item) for number, item in enumerate(items, start=1))
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            shown = f"`{key}` " if len(key) <= 64 and key.isprintable() else ""
+            raise _DuplicateKey(f"key {shown}appears twice in one object")
+        out[key] = value
+    return out
+
+
+def load_json(raw: bytes | str) -> tuple[Any, str | None]:
+    """Parse account JSON strictly: a duplicate key is an error (never "last
+    wins"), and so are invalid UTF-8, integers too long to read and nesting
+    too deep to read. Returns (data, None) or (None, what is wrong)."""
+    try:
+        return json.loads(raw, parse_float=Decimal, object_pairs_hook=_no_duplicates), None
+    except json.JSONDecodeError as exc:
+        return None, f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+    except UnicodeDecodeError:
+        return None, "not UTF-8"
+    except _DuplicateKey as exc:
+        return None, str(exc)
+    except RecursionError:
+        return None, "nested too deeply"
+    except ValueError:  # e.g. an integer over Python's 4300-digit limit
+        return None, "a number is too long"
 
 
 def _row(source: str, number: int, data: Any) -> SourceRow:
@@ -143,11 +183,9 @@ def _read_jsonl(path: Path, lazy: bool) -> Iterator[SourceRow]:
 
 
 def _parse_line(source: str, number: int, raw: bytes) -> SourceRow:
-    try:
-        data = json.loads(raw, parse_float=Decimal)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-        return _error(source, number, "invalid-json", f"invalid JSON: {reason}")
+    data, problem = load_json(raw)
+    if problem is not None:
+        return _error(source, number, "invalid-json", f"invalid JSON: {problem}")
     return _row(source, number, data)
 
 
@@ -169,38 +207,136 @@ def _csv_value(name: str, cell: str) -> Any:
     if name in _CSV_LISTS:
         return [part.strip() for part in cell.split(";") if part.strip()]
     if name in _CSV_OBJECTS:
-        return json.loads(cell, parse_float=Decimal)
+        data, problem = load_json(cell)
+        if problem is not None:
+            raise ValueError(problem)
+        return data
     return cell
+
+
+@dataclass(frozen=True, slots=True)
+class _CsvLine:
+    number: int  # the physical line number in the file
+    cells: dict[str, str] | None
+    problem: str | None = None
+    first_cell: str | None = None  # of a malformed line, read naively
+
+
+def _csv_rows(path: Path) -> Iterator[_CsvLine]:
+    """Each physical line of a CSV file as one row (a record never spans
+    lines), so a stray quote costs one row, never the rest of the file, and
+    every line is accounted for. Raises ``ValueError`` for a bad header."""
+    header: list[str] | None = None
+    with path.open("rb") as handle:
+        for number, raw in enumerate(_lines(handle), start=1):
+            if raw is None:
+                yield _CsvLine(number, None, f"longer than {MAX_LINE_BYTES} bytes")
+                continue
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                if header is None:
+                    raise ValueError(f"{path}: the header line is not UTF-8") from None
+                yield _CsvLine(number, None, "not UTF-8", raw.split(b",", 1)[0].decode("utf-8", "replace"))
+                continue
+            if not text.strip():
+                continue
+            try:
+                cells = next(csv.reader([text], strict=True))
+            except csv.Error as exc:
+                if header is None:
+                    raise ValueError(f"{path}: the header line is malformed ({exc})") from None
+                problem = str(exc)
+                if "field larger than field limit" in problem:
+                    problem = f"a cell is longer than {csv.field_size_limit()} characters"
+                elif "unexpected end of data" in problem:
+                    problem = "a quoted cell is not closed on its line"
+                yield _CsvLine(number, None, problem, text.split(",", 1)[0])
+                continue
+            if header is None:
+                header = [name.strip() for name in cells]
+                continue
+            if len(cells) > len(header):
+                yield _CsvLine(number, None, "more cells than header columns", cells[0])
+                continue
+            yield _CsvLine(number, dict(zip(header, cells, strict=False)))
+
+
+def _read_history(
+    history: Path,
+) -> tuple[dict[str, list[tuple[int, dict[str, Any]]]], list[tuple[int, str, str | None]]]:
+    """History events grouped by the account id as validated (surrounding
+    spaces removed), with their line numbers; and the malformed lines."""
+    events: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    broken: list[tuple[int, str, str | None]] = []
+    for line in _csv_rows(history):
+        if line.cells is None:
+            broken.append((line.number, line.problem or "malformed", (line.first_cell or "").strip() or None))
+            continue
+        event = dict(line.cells)
+        owner = (event.pop("account_id", None) or "").strip()
+        events.setdefault(owner, []).append((line.number, {k: v for k, v in event.items() if v != ""}))
+    return events, broken
 
 
 def _read_csv(path: Path, history: Path | None) -> Iterator[SourceRow]:
     source = str(path)
-    events: dict[str, list[dict[str, Any]]] = {}
+    events: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    broken: list[tuple[int, str, str | None]] = []
     if history is not None:
-        with history.open(newline="", encoding="utf-8") as handle:
-            for event in csv.DictReader(handle):
-                owner = event.pop("account_id", None) or ""
-                events.setdefault(owner, []).append({k: v for k, v in event.items() if v not in ("", None)})
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        for number, row in enumerate(reader, start=2):  # row 1 is the header
-            if None in row:
-                yield _error(source, number, "invalid-csv", "more cells than header columns", row.get("id"))
-                continue
-            record: dict[str, Any] = {}
-            try:
-                for name, cell in row.items():
-                    if cell not in ("", None):
-                        record[name] = _csv_value(name, cell)
-            except json.JSONDecodeError as exc:
+        events, broken = _read_history(history)
+    broken_of: dict[str, list[int]] = {}
+    for number, _, owner in broken:
+        if owner is not None:
+            broken_of.setdefault(owner, []).append(number)
+    claimed: set[str] = set()
+    for line in _csv_rows(path):
+        if line.cells is None:
+            yield _error(source, line.number, "invalid-csv", line.problem or "malformed", line.first_cell)
+            continue
+        record: dict[str, Any] = {}
+        try:
+            for name, cell in line.cells.items():
+                if cell != "":
+                    record[name] = _csv_value(name, cell)
+        except ValueError as exc:
+            why = str(exc)
+            yield _error(
+                source, line.number, "invalid-csv", f"a JSON cell is invalid: {why}", record.get("id")
+            )
+            continue
+        ident = record.get("id")
+        key = ident.strip() if isinstance(ident, str) else None
+        if history is not None and key is not None:
+            claimed.add(key)
+            if key in broken_of:  # fail closed: never decide without part of the history
+                lines = ", ".join(str(n) for n in broken_of[key])
                 yield _error(
-                    source, number, "invalid-csv", f"a JSON cell is invalid: {exc.msg}", row.get("id")
+                    source,
+                    line.number,
+                    "invalid-history",
+                    f"history line {lines} of this account is malformed",
+                    key,
                 )
                 continue
-            ident = record.get("id")
-            if history is not None and isinstance(ident, str):
-                record["history"] = events.get(ident, [])
-            yield SourceRow(source, number, record)
+            record["history"] = [event for _, event in events.get(key, [])]
+        yield SourceRow(source, line.number, record)
+    if history is None:
+        return
+    name = str(history)
+    for number, problem, owner in broken:
+        if owner is None or owner not in claimed:
+            yield _error(name, number, "invalid-history", f"malformed history line: {problem}", owner)
+    for owner, rows in events.items():
+        if owner not in claimed:
+            for number, _ in rows:
+                yield _error(
+                    name,
+                    number,
+                    "orphan-history",
+                    "history row whose `account_id` matches no account",
+                    owner or None,
+                )
 
 
 def _strip_none(value: Any) -> Any:
@@ -220,106 +356,3 @@ def _read_parquet(path: Path) -> Iterator[SourceRow]:
         for data in batch.to_pylist():
             number += 1
             yield SourceRow(source, number, _strip_none(data))
-
-
-# ----------------------------------------------------------------- output
-
-DECISION_FIELDS = (
-    "account_id",
-    "status",
-    "action",
-    "channel",
-    "severity",
-    "reason",
-    "next_eligible_at",
-    "hold",
-    "blocked_guards",
-    "policy_fingerprint",
-)
-
-
-def decision_row(decision: Decision) -> dict[str, Any]:
-    """The flat output row of one decision."""
-    return {
-        "account_id": decision.account_id,
-        "status": decision.status,
-        "action": decision.action,
-        "channel": decision.channel,
-        "severity": decision.severity,
-        "reason": decision.reason,
-        "next_eligible_at": decision.next_eligible_at.isoformat() if decision.next_eligible_at else None,
-        "hold": decision.hold,
-        "blocked_guards": sorted({b.guard for b in decision.blocked}),
-        "policy_fingerprint": decision.policy.fingerprint,
-    }
-
-
-class DecisionWriter:
-    """Writes decision rows as JSONL or Parquet (in row groups), in call order."""
-
-    def __init__(self, path: Path, fmt: Literal["jsonl", "parquet"] = "jsonl", batch: int = 50_000) -> None:
-        self.path = path
-        self.fmt = fmt
-        self._batch = batch
-        self._rows: list[dict[str, Any]] = []
-        self._text: IO[str] | None = None
-        self._parquet: Any = None
-        if fmt == "jsonl":
-            self._text = path.open("w", encoding="utf-8")
-
-    def write(self, row: dict[str, Any]) -> None:
-        """Append one row."""
-        if self._text is not None:
-            self._text.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
-            return
-        self._rows.append(row)
-        if len(self._rows) >= self._batch:
-            self._flush()
-
-    def _flush(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if not self._rows:
-            return
-        schema = pa.schema(
-            [
-                ("account_id", pa.string()),
-                ("status", pa.string()),
-                ("action", pa.string()),
-                ("channel", pa.string()),
-                ("severity", pa.int16()),
-                ("reason", pa.string()),
-                ("next_eligible_at", pa.string()),
-                ("hold", pa.string()),
-                ("blocked_guards", pa.list_(pa.string())),
-                ("policy_fingerprint", pa.string()),
-            ]
-        )
-        table = pa.Table.from_pylist(self._rows, schema=schema)
-        if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self.path, schema)
-        self._parquet.write_table(table)
-        self._rows = []
-
-    def close(self) -> None:
-        """Flush and close the file."""
-        if self._text is not None:
-            self._text.close()
-        else:
-            self._flush()
-            if self._parquet is None:  # no rows: still write a valid, empty file
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                pq.write_table(
-                    pa.table({name: pa.array([], pa.string()) for name in DECISION_FIELDS}), self.path
-                )
-            else:
-                self._parquet.close()
-
-    def __enter__(self) -> DecisionWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

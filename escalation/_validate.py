@@ -1,0 +1,115 @@
+"""Record checks that need the policy: the flag vocabulary and the channel of
+history events that omit it. Called from :meth:`Engine.validate`, the one
+validation path, so every guard and fact sees the same, complete record."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from escalation.errors import RecordIssue
+from escalation.record import Account, Channel, Direction, Outcome
+
+__all__ = ["fill_channels", "flag_issues", "raw_flags", "single_channels"]
+
+_FLAG = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_SHOWN = re.compile(r"[A-Za-z0-9_ .,;:-]{1,32}")
+# Characters that make two flags look alike: zero-width, joiners, bidi marks, BOM.
+_INVISIBLE = dict.fromkeys(
+    [
+        0,
+        0x200B,
+        0x200C,
+        0x200D,
+        0x200E,
+        0x200F,
+        0x2060,
+        0xFEFF,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ],
+)
+
+
+def raw_flags(record: Account | dict[str, Any], account: Account) -> list[tuple[int, str]]:
+    """The record's flags as given, with their positions (``flags.N``): from
+    the input list when there is one (before any normalisation), else sorted."""
+    if isinstance(record, dict):
+        given = record.get("flags")
+        if isinstance(given, list | tuple) and all(isinstance(f, str) for f in given):
+            return list(enumerate(given))
+    return list(enumerate(sorted(account.flags)))
+
+
+def _normalised(value: str) -> str:
+    text = unicodedata.normalize("NFKC", value).translate(_INVISIBLE)
+    return re.sub(r"[\s\-]+", "_", text.strip()).casefold()
+
+
+def _shown(value: str) -> str:
+    return f"`{value}` " if _SHOWN.fullmatch(value) else ""
+
+
+def flag_issues(flags: Iterable[tuple[int, str]], vocabulary: frozenset[str]) -> list[RecordIssue]:
+    """Every flag that is not exactly a known or declared flag, named by
+    position with the nearest known flag (a misspelt blocking flag must never
+    be ignored: it would let the engine act)."""
+    issues = []
+    known = sorted(vocabulary)
+    for index, flag in flags:
+        if flag in vocabulary:
+            continue
+        if "," in flag or ";" in flag:
+            message = "holds several flags in one string; give each flag as its own item"
+        else:
+            kind = "is not a known flag"
+            if not _FLAG.fullmatch(flag):
+                kind += " (flags are lowercase letters, digits and `_`, exactly as declared)"
+            message = _shown(flag) + kind
+            near = difflib.get_close_matches(_normalised(flag), known, n=1, cutoff=0.6)
+            if near:
+                message += f"; did you mean `{near[0]}`?"
+        issues.append(RecordIssue(f"flags.{index}", message, code="unknown-flag"))
+    return issues
+
+
+def single_channels(tiers: Iterable[tuple[str, tuple[Channel, ...]]]) -> dict[str, Channel]:
+    """Tier id → its channel, for tiers that have exactly one."""
+    return {tier: channels[0] for tier, channels in tiers if len(channels) == 1}
+
+
+def fill_channels(account: Account, single: Mapping[str, Channel]) -> tuple[Account, list[RecordIssue]]:
+    """The account with every outbound event's missing ``channel`` taken from
+    its tier (when the tier has one channel), and an issue for each outbound
+    event whose channel cannot be known: it must never escape a frequency
+    limit. A payment without an action is not a contact and needs none."""
+    issues: list[RecordIssue] = []
+    filled = list(account.history)
+    changed = False
+    for index, event in enumerate(account.history):
+        if event.channel is not None or event.direction is not Direction.OUTBOUND:
+            continue
+        if event.action is not None and event.action in single:
+            filled[index] = event.model_copy(update={"channel": single[event.action]})
+            changed = True
+        elif event.action is None and event.outcome is Outcome.PAYMENT:
+            continue
+        else:
+            why = (
+                "it names no tier"
+                if event.action is None
+                else "its action is not a tier with exactly one channel"
+            )
+            issues.append(
+                RecordIssue(
+                    f"history.{index}.channel",
+                    f"is missing and cannot be known ({why}); give the channel",
+                    code="unknown-channel",
+                )
+            )
+    if not changed:
+        return account, issues
+    return account.model_copy(update={"history": tuple(filled)}), issues

@@ -1,0 +1,111 @@
+"""Portfolio output: decision rows written as JSONL or Parquet (in row groups)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from escalation.decision import Decision
+
+__all__ = ["DECISION_FIELDS", "DecisionWriter", "decision_row"]
+
+DECISION_FIELDS = (
+    "account_id",
+    "status",
+    "action",
+    "channel",
+    "severity",
+    "reason",
+    "next_eligible_at",
+    "hold",
+    "blocked_guards",
+    "policy_fingerprint",
+)
+
+
+def decision_row(decision: Decision) -> dict[str, Any]:
+    """The flat output row of one decision."""
+    return {
+        "account_id": decision.account_id,
+        "status": decision.status,
+        "action": decision.action,
+        "channel": decision.channel,
+        "severity": decision.severity,
+        "reason": decision.reason,
+        "next_eligible_at": decision.next_eligible_at.isoformat() if decision.next_eligible_at else None,
+        "hold": decision.hold,
+        "blocked_guards": sorted({b.guard for b in decision.blocked}),
+        "policy_fingerprint": decision.policy.fingerprint,
+    }
+
+
+class DecisionWriter:
+    """Writes decision rows as JSONL or Parquet (in row groups), in call order."""
+
+    def __init__(self, path: Path, fmt: Literal["jsonl", "parquet"] = "jsonl", batch: int = 50_000) -> None:
+        self.path = path
+        self.fmt = fmt
+        self._batch = batch
+        self._rows: list[dict[str, Any]] = []
+        self._text: IO[str] | None = None
+        self._parquet: Any = None
+        if fmt == "jsonl":
+            self._text = path.open("w", encoding="utf-8")
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Append one row."""
+        if self._text is not None:
+            self._text.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+            return
+        self._rows.append(row)
+        if len(self._rows) >= self._batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._rows:
+            return
+        schema = pa.schema(
+            [
+                ("account_id", pa.string()),
+                ("status", pa.string()),
+                ("action", pa.string()),
+                ("channel", pa.string()),
+                ("severity", pa.int16()),
+                ("reason", pa.string()),
+                ("next_eligible_at", pa.string()),
+                ("hold", pa.string()),
+                ("blocked_guards", pa.list_(pa.string())),
+                ("policy_fingerprint", pa.string()),
+            ]
+        )
+        table = pa.Table.from_pylist(self._rows, schema=schema)
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self.path, schema)
+        self._parquet.write_table(table)
+        self._rows = []
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        if self._text is not None:
+            self._text.close()
+        else:
+            self._flush()
+            if self._parquet is None:  # no rows: still write a valid, empty file
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                pq.write_table(
+                    pa.table({name: pa.array([], pa.string()) for name in DECISION_FIELDS}), self.path
+                )
+            else:
+                self._parquet.close()
+
+    def __enter__(self) -> DecisionWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
