@@ -4,16 +4,19 @@ validation path, so every guard and fact sees the same, complete record."""
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from escalation.errors import RecordIssue
-from escalation.record import Account, Channel, Direction, Outcome
+from escalation.record import Account, Channel, Direction, Outcome, local_date
 
-__all__ = ["fill_channels", "flag_issues", "raw_flags", "single_channels"]
+__all__ = ["check_at", "check_attributes", "fill_channels", "flag_issues", "raw_flags", "single_channels"]
 
 _FLAG = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _SHOWN = re.compile(r"[A-Za-z0-9_ .,;:-]{1,32}")
@@ -113,3 +116,83 @@ def fill_channels(account: Account, single: Mapping[str, Channel]) -> tuple[Acco
     if not changed:
         return account, issues
     return account.model_copy(update={"history": tuple(filled)}), issues
+
+
+# Record instants and dates that record past facts: none may lie after `now`.
+_INSTANT_FIELDS = (
+    "validation_notice_sent_at",
+    "dispute_received_at",
+    "verification_sent_at",
+    "cease_communication_received_at",
+    "negative_info_notice_sent_at",
+)
+_DATE_FIELDS = ("last_payment_at", "charged_off_at", "default_notice_served_at", "letter_of_claim_at")
+
+
+def check_at(account: Account, now: dt.datetime, tz: ZoneInfo) -> list[RecordIssue]:
+    """Checks that need the evaluation instant: nothing dated after ``now``, and
+    ``days_overdue`` consistent with ``overdue_since`` (counted in ``tz``)."""
+    issues: list[RecordIssue] = []
+    for index, event in enumerate(account.history):
+        if event.at > now:
+            issues.append(
+                RecordIssue(f"history.{index}.at", f"is after the evaluation instant {now.isoformat()}")
+            )
+    today = local_date(now, tz)
+    if account.overdue_since is not None:
+        if account.overdue_since > today:
+            issues.append(RecordIssue("overdue_since", f"is after today ({today.isoformat()})"))
+        elif account.days_overdue is not None:
+            counted = (today - account.overdue_since).days
+            if counted != account.days_overdue:
+                issues.append(
+                    RecordIssue(
+                        "days_overdue",
+                        f"is {account.days_overdue} but `overdue_since` "
+                        f"{account.overdue_since.isoformat()} gives {counted} on {today.isoformat()}",
+                    )
+                )
+    for name in _INSTANT_FIELDS:
+        value = getattr(account, name)
+        if value is not None and value > now:
+            issues.append(RecordIssue(name, f"is after the evaluation instant {now.isoformat()}"))
+    if account.breathing_space is not None and account.breathing_space.start > today:
+        # the end is legitimately in the future; the start is a notified fact
+        issues.append(RecordIssue("breathing_space.start", f"is after today ({today.isoformat()})"))
+    if account.promise_to_pay is not None and account.promise_to_pay.made_at > now:
+        issues.append(
+            RecordIssue("promise_to_pay.made_at", f"is after the evaluation instant {now.isoformat()}")
+        )
+    for name in _DATE_FIELDS:
+        value = getattr(account, name)
+        if value is not None and value > today:
+            issues.append(RecordIssue(name, f"is after today ({today.isoformat()})"))
+    return issues
+
+
+def check_attributes(account: Account, declared: Mapping[str, object], policy_id: str) -> list[RecordIssue]:
+    """Every attribute of the record is declared by the policy (``policy.attributes``)
+    with the value's type: ``number``, ``string``, ``boolean`` or ``{enum: [...]}``."""
+    issues: list[RecordIssue] = []
+    for name, value in sorted(account.attributes.items()):
+        where = f"attributes.{name}"
+        if name not in declared:
+            close = difflib.get_close_matches(name, list(declared), n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            issues.append(RecordIssue(where, f"is not declared by policy `{policy_id}`{hint}"))
+            continue
+        kind = declared[name]
+        enum: tuple[str, ...] | None = getattr(kind, "enum", None)
+        if enum is not None:
+            if not isinstance(value, str) or value not in enum:
+                choices = ", ".join(f"`{v}`" for v in enum)
+                issues.append(RecordIssue(where, f"must be one of {choices}"))
+            continue
+        ok = {
+            "number": isinstance(value, int | Decimal) and not isinstance(value, bool),
+            "string": isinstance(value, str),
+            "boolean": isinstance(value, bool),
+        }.get(str(kind), False)
+        if not ok:
+            issues.append(RecordIssue(where, f"must be a {kind}"))
+    return issues

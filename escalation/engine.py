@@ -21,12 +21,19 @@ from typing import Any, Literal
 from escalation import _logging
 from escalation._facts import account_zone, derive
 from escalation._ladder import LadderPlan, evaluate
-from escalation._validate import fill_channels, flag_issues, raw_flags, single_channels
+from escalation._validate import (
+    check_at,
+    check_attributes,
+    fill_channels,
+    flag_issues,
+    raw_flags,
+    single_channels,
+)
 from escalation.backends import make_conditions
 from escalation.decision import Decision, EngineInfo, ErrorRow, error_row
 from escalation.errors import EscalationError, EvaluationError, RecordError, RecordIssue, UsageError
 from escalation.policy import Policy, load_policy
-from escalation.record import KNOWN_FLAGS, Account, check_at, check_attributes, in_range, parse_account
+from escalation.record import KNOWN_FLAGS, Account, in_range, parse_account
 from escalation.sink import DecisionSink
 
 __all__ = ["Backend", "Engine", "engine_version"]

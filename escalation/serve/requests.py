@@ -20,6 +20,7 @@ from escalation import (
     EvaluationError,
     JournalError,
     RecordError,
+    UsageError,
     render_text,
 )
 from escalation.serve._shared import _JSON, T, _log
@@ -186,6 +187,10 @@ async def _decide(
         raise ApiError(
             422, "invalid-record", "; ".join(f"{i.field}: {i.message}" for i in issues), issues
         ) from None
+    except UsageError as exc:  # the instant itself is unusable (e.g. outside the supported years)
+        message = str(exc)
+        issue = Issue(field="at", message=message, code="invalid-request")
+        raise ApiError(422, "invalid-request", message, [issue]) from None
     except EvaluationError as exc:
         server.metrics.errors.labels(served.policy.id, "evaluation-error").inc()
         raise ApiError(422, "evaluation-error", str(exc)) from None
