@@ -134,6 +134,8 @@ class HistoryEvent(BaseModel):
     address: str | None = Field(default=None, max_length=256)
     consent_until: AwareDatetime | None = None
     misdirected: bool = False
+    # Who made the contact (the lender, or the agency's name): the contact audit reports it.
+    actor: str | None = Field(default=None, max_length=64)
 
 
 class PromiseToPay(BaseModel):
