@@ -22,9 +22,9 @@ from escalation._trace import Recorder
 from escalation.backends import make_conditions
 from escalation.contacts._asof import as_of
 from escalation.errors import EscalationError, EvaluationError, RecordError, RecordIssue
-from escalation.guards import EventMatcher, applies, check_guard
+from escalation.guards import EventMatcher, FrequencyGuard, GuardVerdict, applies, check_guard
 from escalation.policy import GuardRule, HoldRule, Policy, Tier
-from escalation.record import Account, Channel, Direction
+from escalation.record import Account, Channel, Direction, HistoryEvent
 
 __all__ = ["Breach", "ContactAuditor", "Violation", "breach_class"]
 
@@ -224,7 +224,10 @@ class ContactAuditor:
             matcher = EventMatcher(sit, self._plan.tags_of)
             tier = self._tiers.get(event.action or "", self._any_tier)
             for rule in self.guards_for(event.action, channel):
-                verdict = check_guard(rule, sit, tier, channel, event.at, truth, matcher)
+                if isinstance(rule.model, FrequencyGuard) and rule.model.per == "address":
+                    verdict = self._own_address(rule, then, event, tier, channel)
+                else:
+                    verdict = check_guard(rule, sit, tier, channel, event.at, truth, matcher)
                 if not verdict.blocked:
                     continue
                 model = rule.model
@@ -250,6 +253,21 @@ class ContactAuditor:
         except (ArithmeticError, TypeError, ValueError) as exc:  # fail closed
             raise EvaluationError(f"account `{account.id}`, history.{index}: {exc}") from exc
         return found
+
+
+    def _own_address(
+        self, rule: GuardRule, then: Account, event: HistoryEvent, tier: Tier, channel: Channel
+    ) -> GuardVerdict:
+        """A per-address limit, for the address the contact went to: the engine
+        asks whether *some* number is still free; a contact made is judged on
+        its own number, so the other numbers' events are left out of the count."""
+        model = rule.model
+        assert isinstance(model, FrequencyGuard)
+        counted = set(model.count.channels or model.channels or (channel,))
+        own = tuple(e for e in then.history if e.channel not in counted or e.address == event.address)
+        sit = derive(then.model_copy(update={"history": own}), event.at, self.policy)
+        truth = self._conditions.truth_for(sit)
+        return check_guard(rule, sit, tier, channel, event.at, truth, EventMatcher(sit, self._plan.tags_of))
 
 
 class _Timeline:

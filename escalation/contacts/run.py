@@ -240,7 +240,7 @@ def audit_contacts(
         (folder / "summary.json").write_text(
             json.dumps(summary_json(result), indent=2, ensure_ascii=False) + "\n"
         )
-        from escalation.contacts.report_html import write_report  # noqa: F401
+        from escalation.contacts.report_html import write_report
 
         write_report(result, folder / "report.html")
     return result
