@@ -254,7 +254,6 @@ class ContactAuditor:
             raise EvaluationError(f"account `{account.id}`, history.{index}: {exc}") from exc
         return found
 
-
     def _own_address(
         self, rule: GuardRule, then: Account, event: HistoryEvent, tier: Tier, channel: Channel
     ) -> GuardVerdict:

@@ -41,7 +41,10 @@ def render_report(result: ContactAuditResult) -> str:
     days = list(result.by_day)
     add(
         go.Figure(
-            [go.Bar(name=b, x=days, y=[result.by_day[d][b] for d in days], marker_color=_COLOURS[b]) for b in BREACHES],
+            [
+                go.Bar(name=b, x=days, y=[result.by_day[d][b] for d in days], marker_color=_COLOURS[b])
+                for b in BREACHES
+            ],
             layout={"title": "Violations over time (by day of the contact)", "xaxis_title": "day"},
         )
     )
@@ -86,7 +89,8 @@ def render_report(result: ContactAuditResult) -> str:
         for k, t in result.by_rule.items()
     )
     parts.append(
-        "<h2>By hold or guard</h2><table><tr><th class='l'>rule</th><th class='l'>kind</th><th class='l'>breach</th>"
+        "<h2>By hold or guard</h2><table><tr><th class='l'>rule</th><th class='l'>kind</th>"
+        "<th class='l'>breach</th>"
         "<th class='l'>source</th><th>violations</th><th>accounts</th><th>per 1,000 contacts</th>"
         f"<th class='l'>cite</th></tr>{rows}</table>"
     )
@@ -103,15 +107,17 @@ def render_report(result: ContactAuditResult) -> str:
     )
     if result.sample:
         rows = "".join(
-            f"<tr><td class='l'>{_e(v.account_id)}</td><td>{v.event_index}</td><td class='l'>{_e(v.at.isoformat())}</td>"
+            f"<tr><td class='l'>{_e(v.account_id)}</td><td>{v.event_index}</td>"
+            f"<td class='l'>{_e(v.at.isoformat())}</td>"
             f"<td class='l'>{_e(v.action)}/{_e(v.channel)}</td><td class='l'>{_e(v.actor)}</td>"
             f"<td class='l'>{_e(v.id)}</td><td class='l'>{_e(v.breach)}</td>"
             f"<td class='cite'>{_e(json.dumps(v.figures, ensure_ascii=False))}</td></tr>"
             for v in result.sample
         )
         parts.append(
-            "<h2>First violations</h2><table><tr><th class='l'>account</th><th>event</th><th class='l'>at</th>"
-            "<th class='l'>action/channel</th><th class='l'>actor</th><th class='l'>rule</th><th class='l'>breach</th>"
+            "<h2>First violations</h2><table><tr><th class='l'>account</th><th>event</th>"
+            "<th class='l'>at</th><th class='l'>action/channel</th><th class='l'>actor</th>"
+            "<th class='l'>rule</th><th class='l'>breach</th>"
             f"<th class='l'>figures</th></tr>{rows}</table>"
         )
     body = "\n".join(parts)

@@ -12,14 +12,18 @@ the account is made plain (no flags, opt-outs, promises, plans, extra zones),
 its history before the plant is cut back to leave the planted windows empty,
 and events are appended after it, the last of which breaks one kind of rule:
 
-| plant | what is appended | expected |
-|---|---|---|
-| ``hours`` | a contact at 22:30 local | every ``contact_hours`` guard covering it |
-| ``frequency`` | ``max`` + 1 counted contacts on one day | the frequency guards whose count reaches ``max`` |
-| ``cooldown`` | a conversation, a call two days later | the cooldown guards that start on it |
-| ``consent`` | an opt-out of the channel, a contact on it | every ``consent`` guard covering it |
-| ``dispute``, ``cease``, ``breathing-space``, ``promise``, ``plan``, ``bankruptcy`` | the dated (or undated) state, a contact after it | the first hold and the block guards that read that state |
-| ``prerequisite`` | an action whose record date is missing | the record-date prerequisites covering it |
+* ``hours``: a contact at 22:30 local → every ``contact_hours`` guard covering it;
+* ``frequency``: ``max`` + 1 counted contacts on one day → on each, the
+  frequency guards whose count has reached ``max``;
+* ``cooldown``: a conversation, then a call two days later → the cooldown
+  guards covering the call;
+* ``consent``: an opt-out of the channel, a contact on it → every ``consent``
+  guard covering it;
+* ``dispute``, ``cease``, ``breathing-space``, ``promise``, ``plan``,
+  ``bankruptcy``: that state (dated the day before, or undated), then a
+  contact → the first hold and the block guards that read the state;
+* ``prerequisite``: an action whose record date is missing → the record-date
+  prerequisites covering it.
 
 Expected rules are worked out here from the guards' parameters (windows,
 limits, filters) and the states their conditions read — not by asking the
@@ -28,10 +32,12 @@ audit. Only the base is cleaned with the engine's own checks."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from escalation._bundled import bundled
@@ -48,7 +54,7 @@ from escalation.guards import (
     applies,
 )
 from escalation.policy import EventFilter, GuardRule, Policy, Tier, load_policy
-from escalation.portfolio.generate import PROFILES, generate
+from escalation.portfolio.generate import PROFILES, generate, write_portfolio
 from escalation.record import Account, Channel, zone
 
 __all__ = ["Plant", "generate_planted", "parse_rate"]
@@ -408,3 +414,23 @@ def generate_planted(
         base = len(clean["history"])
         clean["history"] = clean["history"] + extra
         yield clean, [Plant(clean["id"], base + offset, rule, name) for offset, rule in expected]
+
+
+def write_planted(
+    accounts: int, seed: int, profile: str, at: dt.datetime, rate: float, path: str | Path
+) -> tuple[int, int]:
+    """Write :func:`generate_planted`'s records to ``path`` (JSONL or Parquet) and
+    the plants to ``<path>.planted.jsonl``; the counts of accounts and plants."""
+    path = Path(path)
+    plants: list[Plant] = []
+
+    def records() -> Iterator[dict[str, Any]]:
+        for record, planted in generate_planted(accounts, seed, profile, at, rate):
+            plants.extend(planted)
+            yield record
+
+    count = write_portfolio(records(), path)
+    with Path(f"{path}.planted.jsonl").open("w", encoding="utf-8") as handle:
+        for plant in plants:
+            handle.write(json.dumps(plant.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n")
+    return count, len(plants)
