@@ -35,7 +35,8 @@ END = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 def account(history: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     """A plain CN account 20 days overdue at NOW with ``history``."""
     return {"id": "A-1", "currency": "CNY", "amount_overdue": "900.00", "balance": "5000.00",
-            "overdue_since": "2026-11-03", "timezone": "Asia/Shanghai", "history": history, **extra}  # fmt: skip
+            "overdue_since": "2026-11-03", "timezone": "Asia/Shanghai",
+            "history": history, **extra}  # fmt: skip
 
 
 def call(at: str, outcome: str = "conversation", **extra: Any) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def violations(tmp_path: Path) -> list[dict[str, Any]]:
 class TestPlanted:
     @pytest.mark.parametrize("profile", sorted(PROFILES))
     def test_planted_violations_are_found_exactly(self, profile: str, tmp_path: Path) -> None:
-        """On every shipped policy, the audit reports exactly the planted violations (precision and recall 100 %)."""
+        """On every shipped policy the audit finds exactly the planted violations (precision, recall 100%)."""
         path = tmp_path / "planted.jsonl"
         args = ["portfolio", "generate", "-n", "160", "--seed", "3", "--profile", profile, "-o", str(path),
                 "--violations", "60%", "--at", NOW.isoformat()]  # fmt: skip
@@ -87,7 +88,7 @@ class TestPlanted:
         assert result.contacts > 5000
 
     def test_generator_without_the_option_writes_the_same_bytes(self, tmp_path: Path) -> None:
-        """Without --violations the generator writes what it always wrote (the first bundled sample's bytes)."""
+        """Without --violations the generator writes what it always wrote (the old bundled sample's bytes)."""
         path = tmp_path / "legacy.jsonl"
         write_portfolio(generate(1000, 1, "cn-card", NOW), path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -134,7 +135,7 @@ class TestAsOf:
         assert (4, 1) == (result.contacts, result.contacts_in_breach)
 
     def test_a_dispute_received_later_does_not_count(self, tmp_path: Path) -> None:
-        """A contact before the dispute was received is fine; the one after it breaks the dispute hold (legal)."""
+        """A contact before the dispute was received is fine; one after it breaks the dispute hold (legal)."""
         calls = [
             call("2026-11-18T10:00:00+08:00", "no_answer"),
             call("2026-11-20T10:00:00+08:00", "no_answer"),

@@ -127,10 +127,10 @@ def contacts(
     actors.add_column("actor")
     for column in ("contacts", *BREACHES, "per 1,000"):
         actors.add_column(column, justify="right")
-    for name, t in result.by_actor.items():
+    for name, who in result.by_actor.items():
         actors.add_row(
-            name, f"{t.contacts:,}", *(f"{t.violations.get(b, 0):,}" for b in BREACHES),
-            f"{result.per_thousand(t.total, t.contacts):.2f}",
+            name, f"{who.contacts:,}", *(f"{who.violations.get(b, 0):,}" for b in BREACHES),
+            f"{result.per_thousand(who.total, who.contacts):.2f}",
         )  # fmt: skip
     console.print(actors)
     for name, path in result.files.items():

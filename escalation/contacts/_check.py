@@ -116,7 +116,8 @@ class ContactAuditor:
         # an event of no tier is checked under any tier, with channel-only guards.
         self._any_tier = policy.tiers[0].model
         self._guards: dict[tuple[str | None, Channel], tuple[GuardRule, ...]] = {}
-        self._classes = {id(rule): breach_class(rule, policy) for rule in (*policy.guards, *policy.holds)}
+        self._classes: dict[int, Breach] = {id(g): breach_class(g, policy) for g in policy.guards}
+        self._classes.update({id(h): breach_class(h, policy) for h in policy.holds})
 
     def guards_for(self, action: str | None, channel: Channel) -> tuple[GuardRule, ...]:
         """The guards covering a contact of tier ``action`` on ``channel``; for

@@ -89,7 +89,7 @@ class ContactAuditResult:
 
 class _Tallies:
     def __init__(self) -> None:
-        self.by_breach = dict.fromkeys(BREACHES, 0)
+        self.by_breach: dict[str, int] = dict.fromkeys(BREACHES, 0)
         self.rules: dict[str, list[Any]] = {}
         self.rule_accounts: dict[str, set[str]] = {}
         self.actor_contacts: dict[str, int] = {}
