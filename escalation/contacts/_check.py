@@ -225,7 +225,11 @@ class ContactAuditor:
             matcher = EventMatcher(sit, self._plan.tags_of)
             tier = self._tiers.get(event.action or "", self._any_tier)
             for rule in self.guards_for(event.action, channel):
-                if isinstance(rule.model, FrequencyGuard) and rule.model.per == "address":
+                if (
+                    isinstance(rule.model, FrequencyGuard)
+                    and rule.model.per == "address"
+                    and _other_numbers(rule.model, then, event, channel)
+                ):
                     verdict = self._own_address(rule, then, event, tier, channel)
                 else:
                     verdict = check_guard(rule, sit, tier, channel, event.at, truth, matcher)
@@ -268,6 +272,12 @@ class ContactAuditor:
         sit = derive(then.model_copy(update={"history": own}), event.at, self.policy)
         truth = self._conditions.truth_for(sit)
         return check_guard(rule, sit, tier, channel, event.at, truth, EventMatcher(sit, self._plan.tags_of))
+
+
+def _other_numbers(model: FrequencyGuard, then: Account, event: HistoryEvent, channel: Channel) -> bool:
+    """Whether the history before the contact used another number on a counted channel."""
+    counted = model.count.channels or model.channels or (channel,)
+    return any(e.address != event.address for e in then.history if e.channel in counted)
 
 
 class _Timeline:
