@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from escalation import audit_contacts
 from escalation.cli import main
 from escalation.portfolio.generate import PROFILES, generate, write_portfolio
-from escalation.portfolio.plant import _Planter
+from escalation.portfolio.plant import Planter
 
 from .conftest import CN_POLICY, NOW, ROOT
 
@@ -77,7 +77,7 @@ class TestPlanted:
         planted = {(t["account_id"], t["event_index"], t["guard"]) for t in truth}
         assert planted == found
         assert len(planted) == audit.violations > 40
-        offered = {name for name, _ in _Planter(_policy(profile), random.Random(0), NOW).kinds}
+        offered = {name for name, _ in Planter(_policy(profile), random.Random(0), NOW).kinds}
         assert offered == {t["plant"] for t in truth}
 
     def test_clean_sample_reports_none(self) -> None:

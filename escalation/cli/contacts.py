@@ -98,17 +98,20 @@ def contacts(
         f"{head} in {result.contacts:,} contacts of {result.audited:,} accounts "
         f"({result.violations:,} violations, {rate:.2f} per 1,000 contacts: {mix})",
         highlight=False,
+        soft_wrap=True,
     )
     console.print(
         f"period    {start.isoformat()} .. {end.isoformat()} (end excluded); "
         f"policy {result.policy.id} {result.policy.version}; {result.errors:,} error rows",
         highlight=False,
+        soft_wrap=True,
     )
     if result.undated_accounts:
         console.print(
             f"note      {result.undated_accounts:,} accounts carry undated state (flags, opt-outs, plans), "
             "applied to the whole period",
             highlight=False,
+            soft_wrap=True,
         )
     if result.by_rule:
         table = Table(title="violations by hold or guard")

@@ -179,7 +179,7 @@ def generate_command(
     if path.suffix.lower() not in (".jsonl", ".parquet"):
         fail(f"{output}: write .jsonl or .parquet")
     if violations is not None:
-        from escalation.portfolio.plant import parse_rate, write_planted
+        from escalation.portfolio.planted import parse_rate, write_planted
 
         try:
             rate = parse_rate(violations)
