@@ -250,7 +250,7 @@ class TestCommand:
 
 
 @pytest.fixture(scope="module")
-def folder(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An audit of a planted CN portfolio, written to a folder."""
     folder = tmp_path_factory.mktemp("audit")
     args = ["portfolio", "generate", "-n", "200", "--seed", "4", "-o", str(folder / "p.jsonl"),
