@@ -49,6 +49,7 @@ from escalation.record import (
 from escalation.sink import DecisionSink, ListSink
 
 if TYPE_CHECKING:
+    from escalation.contacts import ContactAuditResult, Violation, audit_contacts
     from escalation.journal.jsonl import JsonlJournal
     from escalation.journal.sqlite import SqliteJournal
     from escalation.portfolio.dryrun import compare, dry_run
@@ -58,8 +59,11 @@ __version__ = engine_version()
 # The file journals import sqlite3 / fcntl (POSIX-only): loaded on first use.
 # So does dry_run's process pool (multiprocessing → subprocess → fcntl).
 _LAZY = {
+    "ContactAuditResult": "escalation.contacts",
     "JsonlJournal": "escalation.journal.jsonl",
     "SqliteJournal": "escalation.journal.sqlite",
+    "Violation": "escalation.contacts",
+    "audit_contacts": "escalation.contacts",
     "compare": "escalation.portfolio.dryrun",
     "dry_run": "escalation.portfolio.dryrun",
 }
@@ -85,6 +89,7 @@ __all__ = [
     "BlockedAction",
     "BreathingSpace",
     "Channel",
+    "ContactAuditResult",
     "Decision",
     "DecisionSink",
     "Direction",
@@ -119,7 +124,9 @@ __all__ = [
     "Tally",
     "TraceEntry",
     "UsageError",
+    "Violation",
     "__version__",
+    "audit_contacts",
     "compare",
     "dry_run",
     "load_policy",

@@ -191,6 +191,8 @@ class HistoryEvent(BaseModel):
     consent_until: Instant | None = None
     misdirected: bool = False
     amount: Money | None = None  # payments: the amount paid, in the account's currency
+    # Who made the contact (the lender, or the agency's name): the contact audit reports it.
+    actor: str | None = Field(default=None, max_length=64)
 
 
 class PromiseToPay(BaseModel):

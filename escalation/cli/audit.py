@@ -291,3 +291,8 @@ def report(journal: str, since: str | None, until: str | None, zone: str, as_jso
             click.echo(f"FAIL: {len(result.violations)} decided contacts a guard should have blocked")
     if not result.ok:
         sys.exit(EXIT_DIFFER)
+
+
+from escalation.cli.contacts import contacts  # noqa: E402 - the contact audit lives in its own module
+
+audit.add_command(contacts)

@@ -163,11 +163,22 @@ def portfolio_group() -> None:
 @click.option("--accounts", "-n", required=True, type=click.IntRange(1, 100_000_000), help="how many")
 @click.option("--seed", "-s", default=1, show_default=True, type=int)
 @click.option(
-    "--profile", type=click.Choice(["cn-card", "us-card", "uk-loan"]), default="cn-card", show_default=True
+    "--profile",
+    type=click.Choice(["cn-card", "us-card", "uk-loan", "ie-loan"]),
+    default="cn-card",
+    show_default=True,
 )
 @click.option("--at", "at", metavar="ISO8601", default="2026-11-23T10:00:00+08:00", show_default=True)
 @click.option("--output", "-o", required=True, metavar="FILE", help=".jsonl or .parquet")
-def generate_command(accounts: int, seed: int, profile: str, at: str, output: str) -> None:
+@click.option(
+    "--violations",
+    metavar="RATE",
+    help="histories that obey the policy, with one planted violation in about RATE of the "
+    "accounts (e.g. 0.5%); the truth goes to OUTPUT.planted.jsonl",
+)
+def generate_command(
+    accounts: int, seed: int, profile: str, at: str, output: str, violations: str | None
+) -> None:
     """Write a deterministic synthetic portfolio (same seed, same bytes)."""
     needs_extra("portfolio", "escalation portfolio generate")
     from escalation.portfolio.generate import generate, write_portfolio
@@ -176,5 +187,16 @@ def generate_command(accounts: int, seed: int, profile: str, at: str, output: st
     path = Path(output)
     if path.suffix.lower() not in (".jsonl", ".parquet"):
         fail(f"{output}: write .jsonl or .parquet")
+    if violations is not None:
+        from escalation.portfolio.planted import parse_rate, write_planted
+
+        try:
+            rate = parse_rate(violations)
+        except ValueError as exc:
+            fail(f"--violations {exc}")
+        count, planted = write_planted(accounts, seed, profile, moment, rate, path)
+        click.echo(f"{path}: {count:,} accounts ({profile}, seed {seed}, at {moment.isoformat()}), "
+                   f"{planted:,} planted violations in {path}.planted.jsonl", err=True)  # fmt: skip
+        return
     count = write_portfolio(generate(accounts, seed, profile, moment), path)
     click.echo(f"{path}: {count:,} accounts ({profile}, seed {seed}, at {moment.isoformat()})", err=True)

@@ -49,6 +49,8 @@ PROFILES = {
                        7.4, 1.1, "+1-555-01{:02d}"),
     "uk-loan": Profile("uk-loan", "policies/uk-consumer-loan.yaml", "UK", ("Europe/London",),
                        8.0, 0.9, "+44-7700-900{:03d}"),
+    "ie-loan": Profile("ie-loan", "policies/ie-consumer-loan.yaml", "IE", ("Europe/Dublin",),
+                       8.0, 0.9, "+353-20-910-{:04d}"),
 }  # fmt: skip
 
 _OUTCOMES = {

@@ -1,0 +1,287 @@
+"""The contact audit over a portfolio: stream the accounts, audit each one's
+contacts in the period, tally the violations and write the files.
+
+Invariant, as for dry-runs: accounts read = accounts audited + error rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from escalation.contacts._asof import undated_state
+from escalation.contacts._check import Breach, ContactAuditor, Violation
+from escalation.decision import ErrorRow, PolicyInfo, error_row
+from escalation.engine import Engine
+from escalation.errors import EvaluationError, RecordError, UsageError
+from escalation.policy import Policy, load_policy
+from escalation.portfolio.io import SourceRow, read_portfolio
+
+__all__ = ["BREACHES", "ActorTally", "ContactAuditResult", "RuleTally", "audit_contacts", "summary_json"]
+
+BREACHES: tuple[Breach, ...] = ("legal", "self-regulatory", "policy")
+SAMPLE = 20
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class RuleTally:
+    """The violations of one hold or guard."""
+
+    id: str
+    kind: str
+    breach: Breach
+    source: str
+    authority: str | None
+    cite: str | None
+    violations: int
+    accounts: int
+
+
+@dataclass(frozen=True)
+class ActorTally:
+    """One actor's contacts in the period and their violations, by class."""
+
+    contacts: int
+    violations: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Violations of every class."""
+        return sum(self.violations.values())
+
+
+@dataclass(frozen=True)
+class ContactAuditResult:
+    """What :func:`audit_contacts` found."""
+
+    policy: PolicyInfo
+    start: dt.datetime
+    end: dt.datetime
+    at: dt.datetime
+    accounts: int
+    audited: int
+    errors: int
+    contacts: int
+    violations: int
+    contacts_in_breach: int
+    by_breach: dict[str, int]
+    by_rule: dict[str, RuleTally]
+    by_actor: dict[str, ActorTally]
+    by_day: dict[str, dict[str, int]]
+    undated_accounts: int
+    sample: tuple[Violation, ...] = ()
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def legal(self) -> int:
+        """Violations of the law or of a regulator's binding rules."""
+        return self.by_breach.get("legal", 0)
+
+    def per_thousand(self, count: int, contacts: int | None = None) -> float:
+        """``count`` per 1,000 contacts (of all, or of ``contacts``)."""
+        base = self.contacts if contacts is None else contacts
+        return 1000 * count / base if base else 0.0
+
+
+class _Tallies:
+    def __init__(self) -> None:
+        self.by_breach: dict[str, int] = dict.fromkeys(BREACHES, 0)
+        self.rules: dict[str, list[Any]] = {}
+        self.rule_accounts: dict[str, set[str]] = {}
+        self.actor_contacts: dict[str, int] = {}
+        self.actor_violations: dict[str, dict[str, int]] = {}
+        self.by_day: dict[str, dict[str, int]] = {}
+        self.contacts = self.violations = self.in_breach = self.undated = 0
+        self.sample: list[Violation] = []
+
+    def add(self, contacts: dict[str, int], found: list[Violation]) -> None:
+        for actor, n in contacts.items():
+            self.contacts += n
+            self.actor_contacts[actor] = self.actor_contacts.get(actor, 0) + n
+        self.in_breach += len({v.event_index for v in found})
+        for v in found:
+            self.violations += 1
+            self.by_breach[v.breach] += 1
+            entry = self.rules.setdefault(v.id, [v, 0])
+            entry[1] += 1
+            self.rule_accounts.setdefault(v.id, set()).add(v.account_id)
+            mix = self.actor_violations.setdefault(v.actor, dict.fromkeys(BREACHES, 0))
+            mix[v.breach] += 1
+            day = self.by_day.setdefault(v.at.date().isoformat(), dict.fromkeys(BREACHES, 0))
+            day[v.breach] += 1
+            if len(self.sample) < SAMPLE:
+                self.sample.append(v)
+
+    def rule_tallies(self) -> dict[str, RuleTally]:
+        out = {}
+        for key, (v, count) in self.rules.items():
+            out[key] = RuleTally(
+                v.id, v.kind, v.breach, v.source, v.authority, v.cite, count, len(self.rule_accounts[key])
+            )
+        order = {b: i for i, b in enumerate(BREACHES)}
+        return dict(sorted(out.items(), key=lambda kv: (order[kv[1].breach], -kv[1].violations, kv[0])))
+
+
+def _rows(
+    rows: Iterator[SourceRow], engine: Engine, auditor: ContactAuditor, span: tuple[dt.datetime, ...]
+) -> Iterator[tuple[SourceRow, dict[str, int], list[Violation], bool, ErrorRow | None]]:
+    start, end, at = span
+    for item in rows:
+        item = item.parsed()
+        if item.error is not None or item.record is None:
+            assert item.error is not None
+            yield item, {}, [], False, item.error
+            continue
+        ident = item.record.get("id")
+        try:
+            account = engine.validate(item.record, now=at)
+            contacts, found = auditor.audit(account, start, end, at)
+        except (RecordError, EvaluationError) as exc:
+            error = error_row(
+                exc, row=item.row, source=item.source, account_id=ident if isinstance(ident, str) else None
+            )
+            yield item, {}, [], False, error
+            continue
+        yield item, contacts, found, bool(undated_state(account)), None
+
+
+def audit_contacts(
+    policy: str | Path | Policy,
+    portfolio: str | Path,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    at: dt.datetime | None = None,
+    out: str | Path | None = None,
+    history: str | Path | None = None,
+    progress: Progress | None = None,
+) -> ContactAuditResult:
+    """Audit the contacts actually made: every outbound history event dated in
+    [``start``, ``end``) is re-evaluated under ``policy`` as of its own instant,
+    on the history strictly before it, and each hold or guard that would have
+    blocked it is a :class:`~escalation.contacts.Violation`.
+
+    ``at`` is when the records were exported (default: now): they are validated
+    as of then, and a bare ``days_overdue`` is counted from then. With ``out``,
+    writes ``violations.jsonl``, ``errors.jsonl``, ``summary.json`` and a
+    self-contained ``report.html`` (the report needs the ``[portfolio]`` extra).
+    """
+    for name, value in (("start", start), ("end", end), ("at", at)):
+        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+            raise UsageError(f"`{name}` must be a timezone-aware datetime")
+    if end <= start:
+        raise UsageError(
+            f"the period is empty: `end` {end.isoformat()} is not after `start` {start.isoformat()}"
+        )
+    exported = at if at is not None else dt.datetime.now(dt.UTC).replace(microsecond=0)
+    loaded = policy if isinstance(policy, Policy) else load_policy(policy)
+    engine = Engine(loaded)
+    auditor = ContactAuditor(loaded)
+    folder = Path(out) if out is not None else None
+    handles: dict[str, IO[str]] = {}
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("violations", "errors"):
+            handles[name] = (folder / f"{name}.jsonl").open("w", encoding="utf-8")
+    tallies = _Tallies()
+    accounts = audited = errors = 0
+    try:
+        rows = read_portfolio(portfolio, history=history)
+        for _, contacts, found, undated, error in _rows(rows, engine, auditor, (start, end, exported)):
+            accounts += 1
+            if progress is not None and accounts % 1000 == 0:
+                progress(1000)
+            if error is not None:
+                errors += 1
+                if "errors" in handles:
+                    handles["errors"].write(error.model_dump_json() + "\n")
+                continue
+            audited += 1
+            tallies.undated += undated
+            tallies.add(contacts, found)
+            if "violations" in handles:
+                for v in found:
+                    handles["violations"].write(json.dumps(v.to_json(), ensure_ascii=False) + "\n")
+        if progress is not None:
+            progress(accounts % 1000)
+    finally:
+        for handle in handles.values():
+            handle.close()
+    result = ContactAuditResult(
+        policy=PolicyInfo(id=loaded.id, version=loaded.version, fingerprint=loaded.fingerprint),
+        start=start,
+        end=end,
+        at=exported,
+        accounts=accounts,
+        audited=audited,
+        errors=errors,
+        contacts=tallies.contacts,
+        violations=tallies.violations,
+        contacts_in_breach=tallies.in_breach,
+        by_breach=tallies.by_breach,
+        by_rule=tallies.rule_tallies(),
+        by_actor={
+            actor: ActorTally(n, tallies.actor_violations.get(actor, dict.fromkeys(BREACHES, 0)))
+            for actor, n in sorted(tallies.actor_contacts.items())
+        },
+        by_day=dict(sorted(tallies.by_day.items())),
+        undated_accounts=tallies.undated,
+        sample=tuple(tallies.sample),
+    )
+    if folder is not None:
+        files = {name: str(folder / f"{name}.jsonl") for name in ("violations", "errors")}
+        files["summary"] = str(folder / "summary.json")
+        files["report"] = str(folder / "report.html")
+        result = replace(result, files=files)
+        (folder / "summary.json").write_text(
+            json.dumps(summary_json(result), indent=2, ensure_ascii=False) + "\n"
+        )
+        from escalation.contacts.report_html import write_report
+
+        write_report(result, folder / "report.html")
+    return result
+
+
+def summary_json(result: ContactAuditResult) -> dict[str, Any]:
+    """The plain-JSON form of the result (``summary.json``)."""
+    return {
+        "policy": result.policy.model_dump(mode="json"),
+        "period": {"start": result.start.isoformat(), "end": result.end.isoformat(), "end_excluded": True},
+        "exported_at": result.at.isoformat(),
+        "accounts": result.accounts,
+        "audited": result.audited,
+        "errors": result.errors,
+        "contacts": result.contacts,
+        "violations": result.violations,
+        "contacts_in_breach": result.contacts_in_breach,
+        "per_1000_contacts": round(result.per_thousand(result.violations), 3),
+        "by_breach": result.by_breach,
+        "by_rule": {
+            key: {
+                "kind": t.kind,
+                "breach": t.breach,
+                "source": t.source,
+                "authority": t.authority,
+                "cite": t.cite,
+                "violations": t.violations,
+                "accounts": t.accounts,
+                "per_1000_contacts": round(result.per_thousand(t.violations), 3),
+            }
+            for key, t in result.by_rule.items()
+        },
+        "by_actor": {
+            actor: {
+                "contacts": t.contacts,
+                "violations": t.violations,
+                "per_1000_contacts": round(result.per_thousand(t.total, t.contacts), 3),
+            }
+            for actor, t in result.by_actor.items()
+        },
+        "by_day": result.by_day,
+        "undated_accounts": result.undated_accounts,
+        "files": result.files,
+    }
