@@ -106,6 +106,8 @@ class TestExtras:
         [
             (("dry-run", "-p", CN, "--portfolio", "examples/portfolio-cn.jsonl"), "portfolio"),
             (("portfolio", "generate", "-n", "5", "-o", "x.jsonl"), "portfolio"),
+            (("audit", "contacts", "--portfolio", "examples/portfolio-cn.jsonl", "--from", "2026-11-01",
+              "--to", "2026-12-01"), "portfolio"),
             (("decide", "--backend", "rete", "--at", AT), "rete"),
             (("decide", "--journal", "postgresql://u@127.0.0.1:1/x", "--at", AT), "postgres"),
         ],

@@ -6,11 +6,9 @@ import datetime as dt
 import sys
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from escalation._bundled import DEFAULT_POLICY, bundled
-from escalation.cli.common import EXIT_DIFFER, EXIT_ERROR, fail, parse_at, policy_errors
+from escalation.cli.common import EXIT_DIFFER, EXIT_ERROR, fail, needs_extra, parse_at, policy_errors
 from escalation.contacts.run import BREACHES
 from escalation.errors import EscalationError, PolicyError, UsageError
 
@@ -65,13 +63,15 @@ def contacts(
     Exit 0 when no legal violation is found; 2 when one is; 1 on usage errors
     or when some accounts could not be audited (see errors.jsonl); 3 when the
     policy is invalid."""
+    # portfolio-scale: the terminal tables and the HTML report come with [portfolio]
+    needs_extra("portfolio", "escalation audit contacts")
+    from rich.console import Console
+    from rich.table import Table
+
+    from escalation.contacts import audit_contacts
+
     start, end = _bound(since, zone, "--from"), _bound(until, zone, "--to")
     moment = parse_at(at)
-    if out is not None:
-        from escalation.cli.common import needs_extra
-
-        needs_extra("portfolio", "escalation audit contacts --out (the HTML report)")
-    from escalation.contacts import audit_contacts
 
     try:
         result = audit_contacts(
