@@ -88,7 +88,7 @@ class TestPlanted:
         assert result.contacts > 5000
 
     def test_generator_without_the_option_writes_the_same_bytes(self, tmp_path: Path) -> None:
-        """Without --violations the generator's output is pinned byte for byte (planting adds nothing to it)."""
+        """Without --violations the generator's output is pinned byte for byte (planting adds nothing)."""
         path = tmp_path / "legacy.jsonl"
         write_portfolio(generate(1000, 1, "cn-card", NOW), path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
