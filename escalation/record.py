@@ -43,6 +43,9 @@ __all__ = [
     "Channel",
     "Direction",
     "HistoryEvent",
+    "InconvenientPlace",
+    "InconvenientTime",
+    "LetterOfClaimReply",
     "Outcome",
     "PaymentPlan",
     "PlanStatus",
@@ -234,6 +237,67 @@ class BreathingSpace(BaseModel):
         return self
 
 
+_WEEKDAY = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_ALL_DAYS: tuple[_WEEKDAY, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+
+
+class InconvenientTime(BaseModel):
+    """A time the consumer said is inconvenient (Regulation F 1006.6(b)(1)):
+    ``from``-``to`` local time on ``days``, until ``until`` (inclusive) if
+    the consumer gave an end ("not on Tuesdays through the end of the year")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, str_strip_whitespace=True)
+
+    days: tuple[_WEEKDAY, ...] = Field(default=_ALL_DAYS, min_length=1, max_length=7)
+    from_: _CLOCK = Field(default="00:00", alias="from")
+    to: _CLOCK = "24:00"
+    until: Day | None = None
+    channels: tuple[Channel, ...] = Field(
+        default=(), description="the media the designation covers; empty: every medium of contact"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> InconvenientTime:
+        if self.from_ >= self.to:
+            raise ValueError("`from` must be earlier than `to` (give two windows across midnight)")
+        return self
+
+
+class InconvenientPlace(BaseModel):
+    """A place the consumer said is inconvenient ("not at work"), with the
+    media that would reach the consumer there (the work phone, an employer
+    e-mail, a visit to the workplace)."""
+
+    model_config = _MODEL
+
+    place: Literal["home", "work", "other"]
+    channels: tuple[Channel, ...] = Field(min_length=1, max_length=8)
+    until: Day | None = None
+
+
+class LetterOfClaimReply(BaseModel):
+    """The debtor's reply to a Pre-Action Protocol Letter of Claim: when the
+    creditor received it, what it says, and when requested documents went out."""
+
+    model_config = _MODEL
+
+    received_at: Day
+    kinds: tuple[Literal["reply_form", "seeking_advice", "documents_requested"], ...] = Field(
+        min_length=1, max_length=3
+    )
+    documents_provided_at: Day | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LetterOfClaimReply:
+        if self.documents_provided_at is not None:
+            if "documents_requested" not in self.kinds:
+                raise ValueError("`documents_provided_at` needs `documents_requested` in `kinds`")
+            if self.documents_provided_at < self.received_at:
+                raise ValueError("`documents_provided_at` is before `received_at`")
+        return self
+
+
 class Account(BaseModel):
     """One account as the lender knows it at the evaluation instant."""
 
@@ -267,7 +331,15 @@ class Account(BaseModel):
     cease_communication_received_at: Instant | None = None
     negative_info_notice_sent_at: Instant | None = None
     default_notice_served_at: Day | None = None
+    # the date the default notice itself gives for remedy (may lie ahead of `now`)
+    default_notice_remedy_date: Day | None = None
     letter_of_claim_at: Day | None = None
+    letter_of_claim_reply: LetterOfClaimReply | None = None
+    forbearance_assessed_at: Instant | None = None
+    inconvenient_times: tuple[InconvenientTime, ...] = Field(default=(), max_length=32)
+    inconvenient_places: tuple[InconvenientPlace, ...] = Field(default=(), max_length=16)
+    # when each opt-out in `opt_out` was received (a single confirmation may follow it)
+    opt_out_at: dict[Channel, Instant] = Field(default={}, max_length=8)
     breathing_space: BreathingSpace | None = None
     history: tuple[HistoryEvent, ...] = Field(default=(), max_length=MAX_HISTORY_EVENTS)
     # The lender's own data, typed by the policy (`policy.attributes`); checked in Engine.validate.
@@ -307,6 +379,12 @@ class Account(BaseModel):
                 raise ValueError(f"`{name}` has more decimal places than {self.currency} allows ({exponent})")
         if self.amount_overdue > self.balance:
             raise ValueError("`amount_overdue` exceeds `balance`")
+        for channel in self.opt_out_at:
+            if channel not in self.opt_out:
+                raise ValueError(f"`opt_out_at` names `{channel.value}`, which is not in `opt_out`")
+        remedy, served = self.default_notice_remedy_date, self.default_notice_served_at
+        if remedy is not None and (served is None or remedy < served):
+            raise ValueError("`default_notice_remedy_date` needs `default_notice_served_at` on or before it")
         for event in self.history:
             if event.amount is not None and event.amount != event.amount.quantize(
                 Decimal(1).scaleb(-exponent)
@@ -370,8 +448,16 @@ _INSTANT_FIELDS = (
     "verification_sent_at",
     "cease_communication_received_at",
     "negative_info_notice_sent_at",
+    "forbearance_assessed_at",
 )
-_DATE_FIELDS = ("last_payment_at", "charged_off_at", "default_notice_served_at", "letter_of_claim_at")
+_DATE_FIELDS = (
+    "last_payment_at",
+    "charged_off_at",
+    "default_notice_served_at",
+    "letter_of_claim_at",
+    "letter_of_claim_reply.received_at",
+    "letter_of_claim_reply.documents_provided_at",
+)
 
 
 def check_at(account: Account, now: dt.datetime, tz: ZoneInfo) -> list[RecordIssue]:
@@ -408,8 +494,17 @@ def check_at(account: Account, now: dt.datetime, tz: ZoneInfo) -> list[RecordIss
         issues.append(
             RecordIssue("promise_to_pay.made_at", f"is after the evaluation instant {now.isoformat()}")
         )
+    for channel, received in sorted(account.opt_out_at.items()):
+        if received > now:
+            issues.append(
+                RecordIssue(
+                    f"opt_out_at.{channel.value}", f"is after the evaluation instant {now.isoformat()}"
+                )
+            )
     for name in _DATE_FIELDS:
-        value = getattr(account, name)
+        value: Any = account
+        for part in name.split("."):
+            value = getattr(value, part, None)
         if value is not None and value > today:
             issues.append(RecordIssue(name, f"is after today ({today.isoformat()})"))
     return issues
