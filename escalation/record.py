@@ -14,13 +14,10 @@ import functools
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -33,10 +30,27 @@ from pydantic import (
 )
 
 from escalation._currencies import MINOR_UNITS
+from escalation._record_base import (
+    EARLIEST,
+    LATEST,
+    RANGE_MESSAGE,
+    ActorType,
+    Channel,
+    Day,
+    Direction,
+    Instant,
+    Outcome,
+    PlanStatus,
+    in_range,
+)
+from escalation._record_notices import BreathingSpace, InconvenientPlace, InconvenientTime, LetterOfClaimReply
 from escalation.errors import RecordError, RecordIssue
 
 __all__ = [
+    "EARLIEST",
     "KNOWN_FLAGS",
+    "LATEST",
+    "RANGE_MESSAGE",
     "Account",
     "ActorType",
     "BreathingSpace",
@@ -52,6 +66,7 @@ __all__ = [
     "PromiseToPay",
     "check_at",
     "check_attributes",
+    "in_range",
     "parse_account",
 ]
 
@@ -83,83 +98,8 @@ KNOWN_FLAGS = frozenset(
     }
 )
 
-#: The calendar the engine works in: dates and instants outside it are record
-#: errors (year 1 or 9999 would overflow day arithmetic instead).
-EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
-RANGE_MESSAGE = f"is outside the supported range {EARLIEST.isoformat()}..{LATEST.isoformat()}"
 
-
-def in_range(value: dt.date) -> bool:
-    """Whether a date or instant lies in the supported calendar range."""
-    day = value.date() if isinstance(value, dt.datetime) else value
-    return EARLIEST <= day <= LATEST
-
-
-def _bounded(value: Any) -> Any:
-    if not in_range(value):
-        raise ValueError(RANGE_MESSAGE)
-    return value
-
-
-Instant = Annotated[AwareDatetime, AfterValidator(_bounded)]
-Day = Annotated[dt.date, AfterValidator(_bounded)]
 _ZONE_SHAPE = re.compile(r"[A-Za-z][A-Za-z_+-]*(/[A-Za-z0-9][A-Za-z0-9_+-]*){0,2}")
-
-
-class Channel(StrEnum):
-    """How an action reaches the customer."""
-
-    SMS = "sms"
-    PHONE = "phone"
-    EMAIL = "email"
-    LETTER = "letter"
-    VISIT = "visit"
-    LEGAL = "legal"
-    BUREAU = "bureau"  # furnishing to a credit bureau: no contact with the customer
-
-
-class Outcome(StrEnum):
-    """What happened when an action was taken (or a contact came in)."""
-
-    SENT = "sent"
-    DELIVERED = "delivered"
-    UNDELIVERABLE = "undeliverable"
-    FAILED = "failed"
-    BUSY = "busy"
-    NOT_IN_SERVICE = "not_in_service"
-    NO_ANSWER = "no_answer"
-    VOICEMAIL = "voicemail"
-    CONVERSATION = "conversation"
-    WRONG_PARTY = "wrong_party"
-    PROMISE_TO_PAY = "promise_to_pay"
-    REFUSED = "refused"
-    DISPUTE = "dispute"
-    PAYMENT = "payment"
-    RETURNED = "returned"  # a letter the post office returned
-
-
-class Direction(StrEnum):
-    """Who initiated the contact."""
-
-    OUTBOUND = "outbound"
-    INBOUND = "inbound"
-
-
-class ActorType(StrEnum):
-    """Who is collecting: it decides which regimes apply (Regulation F binds
-    debt collectors, not a creditor collecting in its own name)."""
-
-    FIRST_PARTY_CREDITOR = "first_party_creditor"
-    THIRD_PARTY_COLLECTOR = "third_party_collector"
-    DEBT_BUYER = "debt_buyer"
-
-
-class PlanStatus(StrEnum):
-    """State of a payment plan (instalment arrangement)."""
-
-    ACTIVE = "active"
-    BROKEN = "broken"
-    COMPLETED = "completed"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -217,85 +157,6 @@ class PaymentPlan(BaseModel):
 
     status: PlanStatus
     next_due_date: Day | None = None
-
-
-class BreathingSpace(BaseModel):
-    """A Debt Respite Scheme moratorium (England & Wales), with the dates as
-    the Insolvency Service notified them: never computed here. A mental health
-    crisis moratorium has no ``end`` until the crisis treatment end is known."""
-
-    model_config = _MODEL
-
-    type: Literal["standard", "mental_health_crisis"]
-    start: Day
-    end: Day | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> BreathingSpace:
-        if self.end is not None and self.end < self.start:
-            raise ValueError("`end` is before `start`")
-        return self
-
-
-_WEEKDAY = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_ALL_DAYS: tuple[_WEEKDAY, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_CLOCK = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
-
-
-class InconvenientTime(BaseModel):
-    """A time the consumer said is inconvenient (Regulation F 1006.6(b)(1)):
-    ``from``-``to`` local time on ``days``, until ``until`` (inclusive) if
-    the consumer gave an end ("not on Tuesdays through the end of the year")."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, str_strip_whitespace=True)
-
-    days: tuple[_WEEKDAY, ...] = Field(default=_ALL_DAYS, min_length=1, max_length=7)
-    from_: _CLOCK = Field(default="00:00", alias="from")
-    to: _CLOCK = "24:00"
-    until: Day | None = None
-    channels: tuple[Channel, ...] = Field(
-        default=(), description="the media the designation covers; empty: every medium of contact"
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> InconvenientTime:
-        if self.from_ >= self.to:
-            raise ValueError("`from` must be earlier than `to` (give two windows across midnight)")
-        return self
-
-
-class InconvenientPlace(BaseModel):
-    """A place the consumer said is inconvenient ("not at work"), with the
-    media that would reach the consumer there (the work phone, an employer
-    e-mail, a visit to the workplace)."""
-
-    model_config = _MODEL
-
-    place: Literal["home", "work", "other"]
-    channels: tuple[Channel, ...] = Field(min_length=1, max_length=8)
-    until: Day | None = None
-
-
-class LetterOfClaimReply(BaseModel):
-    """The debtor's reply to a Pre-Action Protocol Letter of Claim: when the
-    creditor received it, what it says, and when requested documents went out."""
-
-    model_config = _MODEL
-
-    received_at: Day
-    kinds: tuple[Literal["reply_form", "seeking_advice", "documents_requested"], ...] = Field(
-        min_length=1, max_length=3
-    )
-    documents_provided_at: Day | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> LetterOfClaimReply:
-        if self.documents_provided_at is not None:
-            if "documents_requested" not in self.kinds:
-                raise ValueError("`documents_provided_at` needs `documents_requested` in `kinds`")
-            if self.documents_provided_at < self.received_at:
-                raise ValueError("`documents_provided_at` is before `received_at`")
-        return self
 
 
 class Account(BaseModel):
@@ -502,10 +363,10 @@ def check_at(account: Account, now: dt.datetime, tz: ZoneInfo) -> list[RecordIss
                 )
             )
     for name in _DATE_FIELDS:
-        value: Any = account
+        found: Any = account
         for part in name.split("."):
-            value = getattr(value, part, None)
-        if value is not None and value > today:
+            found = getattr(found, part, None)
+        if found is not None and found > today:
             issues.append(RecordIssue(name, f"is after today ({today.isoformat()})"))
     return issues
 

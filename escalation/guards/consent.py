@@ -43,7 +43,7 @@ def check(
 ) -> GuardVerdict:
     """Blocked on a channel in ``opt_out``; only renewed consent lifts it."""
     opted = channel.value in sit.values["opt_out"]
-    facts = {"opt_out": sorted(sit.values["opt_out"])}
+    facts: dict[str, object] = {"opt_out": sorted(sit.values["opt_out"])}
     if guard.confirm_on:
         return _confirmation(rule, guard, sit, channel, at, matcher, opted, facts)
     note = f"the customer opted out of {channel.value}" if opted else ""
