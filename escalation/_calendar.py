@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["check_holiday_code", "holiday_dates", "is_holiday", "start_of_day"]
+__all__ = ["add_months", "check_holiday_code", "holiday_dates", "is_holiday", "start_of_day"]
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str | None, int], frozenset[dt.date]] = {}
@@ -63,6 +63,17 @@ def add_years(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year + years)
     except ValueError:
         return day.replace(year=day.year + years, day=28)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` plus whole calendar months: the corresponding day, or the last
+    day of the month when it has none (31 January + 1 month → 28/29 February)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    following = dt.date(year + (month == 12), month % 12 + 1, 1)
+    last = (following - dt.timedelta(days=1)).day
+    return dt.date(year, month, min(day.day, last))
 
 
 def business_days_after(day: dt.date, count: int, code: str) -> dt.date:

@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from escalation._calendar import business_days_after, start_of_day
+from escalation._calendar import start_of_day
 from escalation._language import FactType
 from escalation._money import money_facts
-from escalation._notices import notice_facts, reachability, time_barred
+from escalation._notices import notice_facts, reachability, time_barred, validation_period_end
 from escalation.record import (
     Account,
     Channel,
@@ -85,6 +85,11 @@ FACTS: dict[str, Fact] = {
     "consent_day": Fact(_N, "day of an active consent window to be contacted (1 = the day it was given)"),
     "consecutive_failed_attempts": Fact(_N, "call attempts in a row that did not reach the debtor"),
     "number_invalid": Fact(_B, "every number last tried came back not in service"),
+    "forbearance_assessed": Fact(_B, "a forbearance assessment is recorded (`forbearance_assessed_at`)"),
+    "letter_of_claim_reply": Fact(
+        _SET, "what the reply to a Letter of Claim says (`reply_form`, `seeking_advice`, …); empty if none"
+    ),
+    "plan_days_to_due": Fact(_N, "days from today to the payment plan's next due date (missing if none)"),
 }
 
 #: Families of facts, one per tier or per channel: prefix → (type, doc).
@@ -131,9 +136,6 @@ def is_money(name: str) -> bool:
 
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# Regulation F 1006.34(b)(5): receipt assumed 5 business days after mailing, then 30 days.
-_VALIDATION_RECEIPT_DAYS = 5
-_VALIDATION_PERIOD_DAYS = 30
 # Before the due date (negative days overdue) the cycle is the 30 days before it.
 _PRE_DUE_CYCLE_DAYS = 30
 _DAY = dt.timedelta(days=1)
@@ -184,7 +186,10 @@ class Situation:
         return instant.astimezone(self.tz).date()
 
     def record_date(self, name: str) -> dt.datetime | dt.date | None:
-        """A record date by its dotted name (``promise_to_pay.due_date``)."""
+        """A record date by its dotted name (``promise_to_pay.due_date``), or a
+        date derived from the record (``validation_period_end``)."""
+        if name == "validation_period_end":
+            return validation_period_end(self.account, self.tz)
         target: Any = self.account
         for part in name.split("."):
             target = getattr(target, part, None)
@@ -332,13 +337,12 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
     if active:
         values["consent_day"] = min(active)
 
-    barred = time_barred(account, today, policy)
+    barred = time_barred(account, today, policy, events, tz)
     if barred is not None:
         values["time_barred"] = barred
-    if account.validation_notice_sent_at is not None:
-        sent = account.validation_notice_sent_at.astimezone(tz).date()
-        receipt = business_days_after(sent, _VALIDATION_RECEIPT_DAYS, "US")
-        values["in_validation_period"] = today <= receipt + dt.timedelta(days=_VALIDATION_PERIOD_DAYS)
+    period_end = validation_period_end(account, tz)
+    if period_end is not None:
+        values["in_validation_period"] = today <= period_end
 
     reached = [t for t in policy.tiers if not t.model.ongoing and done[t.model.id] > 0]
     stage = reached[-1] if reached else None

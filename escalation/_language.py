@@ -188,7 +188,13 @@ RECORD_DATES = {
     "cease_communication_received_at": "datetime",
     "negative_info_notice_sent_at": "datetime",
     "default_notice_served_at": "date",
+    "default_notice_remedy_date": "date",
     "letter_of_claim_at": "date",
+    "letter_of_claim_reply.received_at": "date",
+    "letter_of_claim_reply.documents_provided_at": "date",
+    "forbearance_assessed_at": "datetime",
+    # derived, not on the record: the last day of the Regulation F validation period
+    "validation_period_end": "date",
     "breathing_space.start": "date",
     "breathing_space.end": "date",
 }

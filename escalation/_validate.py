@@ -125,8 +125,16 @@ _INSTANT_FIELDS = (
     "verification_sent_at",
     "cease_communication_received_at",
     "negative_info_notice_sent_at",
+    "forbearance_assessed_at",
 )
-_DATE_FIELDS = ("last_payment_at", "charged_off_at", "default_notice_served_at", "letter_of_claim_at")
+_DATE_FIELDS = (
+    "last_payment_at",
+    "charged_off_at",
+    "default_notice_served_at",
+    "letter_of_claim_at",
+    "letter_of_claim_reply.received_at",
+    "letter_of_claim_reply.documents_provided_at",
+)
 
 
 def check_at(account: Account, now: dt.datetime, tz: ZoneInfo) -> list[RecordIssue]:
@@ -163,9 +171,18 @@ def check_at(account: Account, now: dt.datetime, tz: ZoneInfo) -> list[RecordIss
         issues.append(
             RecordIssue("promise_to_pay.made_at", f"is after the evaluation instant {now.isoformat()}")
         )
+    for channel, received in sorted(account.opt_out_at.items()):
+        if received > now:
+            issues.append(
+                RecordIssue(
+                    f"opt_out_at.{channel.value}", f"is after the evaluation instant {now.isoformat()}"
+                )
+            )
     for name in _DATE_FIELDS:
-        value = getattr(account, name)
-        if value is not None and value > today:
+        found: Any = account
+        for part in name.split("."):
+            found = getattr(found, part, None)
+        if found is not None and found > today:
             issues.append(RecordIssue(name, f"is after today ({today.isoformat()})"))
     return issues
 

@@ -12,13 +12,10 @@ import datetime as dt
 import functools
 import re
 from decimal import Decimal
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,20 +28,41 @@ from pydantic import (
 )
 
 from escalation._currencies import MINOR_UNITS
+from escalation._record_base import (
+    EARLIEST,
+    LATEST,
+    RANGE_MESSAGE,
+    ActorType,
+    Channel,
+    Day,
+    Direction,
+    Instant,
+    Outcome,
+    PlanStatus,
+    in_range,
+)
+from escalation._record_notices import BreathingSpace, InconvenientPlace, InconvenientTime, LetterOfClaimReply
 from escalation.errors import RecordError, RecordIssue
 
 __all__ = [
+    "EARLIEST",
     "KNOWN_FLAGS",
+    "LATEST",
+    "RANGE_MESSAGE",
     "Account",
     "ActorType",
     "BreathingSpace",
     "Channel",
     "Direction",
     "HistoryEvent",
+    "InconvenientPlace",
+    "InconvenientTime",
+    "LetterOfClaimReply",
     "Outcome",
     "PaymentPlan",
     "PlanStatus",
     "PromiseToPay",
+    "in_range",
     "parse_account",
 ]
 
@@ -76,83 +94,8 @@ KNOWN_FLAGS = frozenset(
     }
 )
 
-#: The calendar the engine works in: dates and instants outside it are record
-#: errors (year 1 or 9999 would overflow day arithmetic instead).
-EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
-RANGE_MESSAGE = f"is outside the supported range {EARLIEST.isoformat()}..{LATEST.isoformat()}"
 
-
-def in_range(value: dt.date) -> bool:
-    """Whether a date or instant lies in the supported calendar range."""
-    day = value.date() if isinstance(value, dt.datetime) else value
-    return EARLIEST <= day <= LATEST
-
-
-def _bounded(value: Any) -> Any:
-    if not in_range(value):
-        raise ValueError(RANGE_MESSAGE)
-    return value
-
-
-Instant = Annotated[AwareDatetime, AfterValidator(_bounded)]
-Day = Annotated[dt.date, AfterValidator(_bounded)]
 _ZONE_SHAPE = re.compile(r"[A-Za-z][A-Za-z_+-]*(/[A-Za-z0-9][A-Za-z0-9_+-]*){0,2}")
-
-
-class Channel(StrEnum):
-    """How an action reaches the customer."""
-
-    SMS = "sms"
-    PHONE = "phone"
-    EMAIL = "email"
-    LETTER = "letter"
-    VISIT = "visit"
-    LEGAL = "legal"
-    BUREAU = "bureau"  # furnishing to a credit bureau: no contact with the customer
-
-
-class Outcome(StrEnum):
-    """What happened when an action was taken (or a contact came in)."""
-
-    SENT = "sent"
-    DELIVERED = "delivered"
-    UNDELIVERABLE = "undeliverable"
-    FAILED = "failed"
-    BUSY = "busy"
-    NOT_IN_SERVICE = "not_in_service"
-    NO_ANSWER = "no_answer"
-    VOICEMAIL = "voicemail"
-    CONVERSATION = "conversation"
-    WRONG_PARTY = "wrong_party"
-    PROMISE_TO_PAY = "promise_to_pay"
-    REFUSED = "refused"
-    DISPUTE = "dispute"
-    PAYMENT = "payment"
-    RETURNED = "returned"  # a letter the post office returned
-
-
-class Direction(StrEnum):
-    """Who initiated the contact."""
-
-    OUTBOUND = "outbound"
-    INBOUND = "inbound"
-
-
-class ActorType(StrEnum):
-    """Who is collecting: it decides which regimes apply (Regulation F binds
-    debt collectors, not a creditor collecting in its own name)."""
-
-    FIRST_PARTY_CREDITOR = "first_party_creditor"
-    THIRD_PARTY_COLLECTOR = "third_party_collector"
-    DEBT_BUYER = "debt_buyer"
-
-
-class PlanStatus(StrEnum):
-    """State of a payment plan (instalment arrangement)."""
-
-    ACTIVE = "active"
-    BROKEN = "broken"
-    COMPLETED = "completed"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -214,24 +157,6 @@ class PaymentPlan(BaseModel):
     next_due_date: Day | None = None
 
 
-class BreathingSpace(BaseModel):
-    """A Debt Respite Scheme moratorium (England & Wales), with the dates as
-    the Insolvency Service notified them: never computed here. A mental health
-    crisis moratorium has no ``end`` until the crisis treatment end is known."""
-
-    model_config = _MODEL
-
-    type: Literal["standard", "mental_health_crisis"]
-    start: Day
-    end: Day | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> BreathingSpace:
-        if self.end is not None and self.end < self.start:
-            raise ValueError("`end` is before `start`")
-        return self
-
-
 class Account(BaseModel):
     """One account as the lender knows it at the evaluation instant."""
 
@@ -265,7 +190,15 @@ class Account(BaseModel):
     cease_communication_received_at: Instant | None = None
     negative_info_notice_sent_at: Instant | None = None
     default_notice_served_at: Day | None = None
+    # the date the default notice itself gives for remedy (may lie ahead of `now`)
+    default_notice_remedy_date: Day | None = None
     letter_of_claim_at: Day | None = None
+    letter_of_claim_reply: LetterOfClaimReply | None = None
+    forbearance_assessed_at: Instant | None = None
+    inconvenient_times: tuple[InconvenientTime, ...] = Field(default=(), max_length=32)
+    inconvenient_places: tuple[InconvenientPlace, ...] = Field(default=(), max_length=16)
+    # when each opt-out in `opt_out` was received (a single confirmation may follow it)
+    opt_out_at: dict[Channel, Instant] = Field(default={}, max_length=8)
     breathing_space: BreathingSpace | None = None
     history: tuple[HistoryEvent, ...] = Field(default=(), max_length=MAX_HISTORY_EVENTS)
     # The lender's own data, typed by the policy (`policy.attributes`); checked in Engine.validate.
@@ -305,6 +238,12 @@ class Account(BaseModel):
                 raise ValueError(f"`{name}` has more decimal places than {self.currency} allows ({exponent})")
         if self.amount_overdue > self.balance:
             raise ValueError("`amount_overdue` exceeds `balance`")
+        for channel in self.opt_out_at:
+            if channel not in self.opt_out:
+                raise ValueError(f"`opt_out_at` names `{channel.value}`, which is not in `opt_out`")
+        remedy, served = self.default_notice_remedy_date, self.default_notice_served_at
+        if remedy is not None and (served is None or remedy < served):
+            raise ValueError("`default_notice_remedy_date` needs `default_notice_served_at` on or before it")
         for event in self.history:
             if event.amount is not None and event.amount != event.amount.quantize(
                 Decimal(1).scaleb(-exponent)

@@ -92,7 +92,7 @@ class TestPlanted:
         path = tmp_path / "legacy.jsonl"
         write_portfolio(generate(1000, 1, "cn-card", NOW), path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        assert "ce93e8940842d182340fb636dcc8e0b90c6e5ea4f688acd05d71dcc1865017ea" == digest
+        assert "1482adce418451da33bf4bf934dde9567b55626b656e75e9388c0a65369e1b0c" == digest
 
     def test_planted_generation_is_deterministic(self, tmp_path: Path) -> None:
         """The same seed and rate give the same portfolio and the same truth, byte for byte."""

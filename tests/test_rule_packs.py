@@ -54,8 +54,10 @@ ALL_GUARDS = [(path.name, guard) for path in PACKS for guard in _guards(path)]
 
 
 def test_packs_exist() -> None:
-    """The four regimes ship as packs."""
-    assert {"us-reg-f.yaml", "cn-collections.yaml", "uk-conc.yaml", "ie-ccma.yaml"} <= {p.name for p in PACKS}
+    """The regimes ship as packs (EU CCD2 beside the four national ones)."""
+    assert {"us-reg-f.yaml", "cn-collections.yaml", "uk-conc.yaml", "ie-ccma.yaml", "eu-ccd2.yaml"} <= {
+        p.name for p in PACKS
+    }
 
 
 @pytest.mark.parametrize(("pack", "guard"), ALL_GUARDS, ids=[g["id"] for _, g in ALL_GUARDS])
@@ -124,3 +126,58 @@ def test_docs_have_index_and_disclaimer() -> None:
     assert (DOCS / "index.md").exists()
     for name in ("us-reg-f.md", "cn.md", "uk-conc.md", "ie.md", "index.md"):
         assert "not legal advice" in (DOCS / name).read_text(encoding="utf-8").lower()
+
+
+class TestThirdPartyNoDemand:
+    """cn-third-party-no-demand refuses a tier tagged `third_party` and `demand` (issue 19, item 6)."""
+
+    POLICY = """
+escalation: 1
+policy:
+  id: cn-third-party-misuse
+  version: "1"
+  currency: CNY
+  timezone: Asia/Shanghai
+  include: [{pack}]
+tiers:
+  - id: contact_person_message
+    channel: phone
+    tags: [third_party]
+    when: days_overdue >= 1
+  - id: contact_person_demand
+    channel: phone
+    tags: [third_party, demand]
+    when: days_overdue >= 1
+"""
+
+    @pytest.mark.parametrize("backend", ["native", "rete"])
+    def test_refused_on_both_evaluators(self, tmp_path: Path, backend: str) -> None:
+        """The demand to a third party is blocked (no end); the bare message to the same person is not."""
+        from escalation import Engine
+        from escalation.backends.rete import rete_unavailable_reason
+
+        if backend == "rete" and rete_unavailable_reason() is not None:
+            pytest.skip("rete backend unavailable")
+        path = tmp_path / "misuse.yaml"
+        path.write_text(self.POLICY.format(pack=ROOT / "rules" / "cn-collections.yaml"), encoding="utf-8")
+        engine = Engine.from_file(path, backend=backend)  # type: ignore[arg-type]
+        import datetime as dt
+
+        record = {
+            "id": "TP-1",
+            "currency": "CNY",
+            "amount_overdue": "100.00",
+            "balance": "100.00",
+            "days_overdue": 40,
+            "history": [
+                {"at": f"2026-11-2{d}T10:00:00+08:00", "channel": "phone", "outcome": "no_answer"}
+                for d in (0, 1, 2)
+            ],
+        }
+        decision = engine.decide(record, now=dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00"))
+        assert ("act", "contact_person_message") == (decision.status, decision.action)
+        refused = [b for b in decision.blocked if b.action == "contact_person_demand"]
+        assert ["cn-third-party-no-demand"] == [
+            b.guard for b in refused if b.guard == "cn-third-party-no-demand"
+        ]
+        assert all(b.until is None for b in refused)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field
 
-from escalation.guards import block, consent, contact_hours, cooldown, frequency, prerequisite
+from escalation.guards import block, consent, contact_hours, cooldown, frequency, inconvenient, prerequisite
 from escalation.guards._base import (
     EventMatcher,
     GuardBase,
@@ -33,6 +33,7 @@ from escalation.guards.consent import ConsentGuard
 from escalation.guards.contact_hours import ContactHoursGuard, next_open, window_open
 from escalation.guards.cooldown import CooldownGuard
 from escalation.guards.frequency import FrequencyGuard
+from escalation.guards.inconvenient import InconvenientGuard
 from escalation.guards.prerequisite import Prerequisite, PrerequisiteGuard
 from escalation.record import Channel
 
@@ -53,6 +54,7 @@ __all__ = [
     "GuardKind",
     "GuardModel",
     "GuardVerdict",
+    "InconvenientGuard",
     "Prerequisite",
     "PrerequisiteGuard",
     "address_label",
@@ -72,6 +74,7 @@ KINDS: dict[str, GuardKind] = {
         block.KIND,
         consent.KIND,
         prerequisite.KIND,
+        inconvenient.KIND,
     )
 }
 

@@ -49,6 +49,11 @@ class GuardBase(BaseModel):
         description="tiers carrying any of these tags are outside the guard "
         "(e.g. the notices a cease-communication request still allows)",
     )
+    all_tags: tuple[Tag, ...] = Field(
+        default=(),
+        description="the guard covers only tiers carrying every one of these tags "
+        "(with `tags`: every one of these and any one of those)",
+    )
     unless: str | None = None
     exclude: tuple[EventFilter, ...] = ()
     description: str | None = None
@@ -96,6 +101,8 @@ def applies(rule: GuardRule, tier: Tier, channel: Channel) -> bool:
     if guard.channels and channel not in guard.channels:
         return False
     if guard.tags and not set(guard.tags) & set(tier.tags):
+        return False
+    if guard.all_tags and not set(guard.all_tags) <= set(tier.tags):
         return False
     if guard.except_tags and set(guard.except_tags) & set(tier.tags):
         return False

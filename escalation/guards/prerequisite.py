@@ -7,9 +7,9 @@ import datetime as dt
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from escalation._calendar import start_of_day
+from escalation._calendar import add_months, check_holiday_code, is_holiday, start_of_day
 from escalation._language import MODEL, RECORD_DATES, Bool, CalendarDays, Duration, EventFilter, Int
 from escalation.guards._base import DAY, EventMatcher, GuardBase, GuardKind, GuardVerdict, Truth
 from escalation.record import Channel
@@ -42,6 +42,25 @@ class Prerequisite(BaseModel):
     min_gap: CalendarDays | None = Field(
         default=None, description="events count towards `nth` only this many calendar days apart"
     )
+    kept_by: EventFilter | None = Field(
+        default=None,
+        description="once an event matching this happened after the prerequisite was met, "
+        "later `undone_by` events no longer undo it (Regulation F comment 30(a)(1)-3.iii)",
+    )
+    more_than_months: Int | None = Field(
+        default=None,
+        ge=1,
+        le=120,
+        description="calendar months instead of `at_least`: met at the start of the day after "
+        "the day this many months after the event's local date (the month's last day when "
+        "there is no such day)",
+    )
+    rest_days: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,4})?$",
+        description="with `more_than_months`: a period whose last day is a Saturday, Sunday "
+        "or public holiday of this country ends on the next working day",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Prerequisite:
@@ -53,6 +72,12 @@ class Prerequisite(BaseModel):
             raise ValueError("with `calendar_days`, `at_least` must be whole days")
         if (self.nth > 1 or self.min_gap is not None) and self.event is None:
             raise ValueError("`nth` and `min_gap` need an `event`")
+        if self.more_than_months is not None and self.at_least:
+            raise ValueError("give `at_least` or `more_than_months`, not both")
+        if self.rest_days is not None:
+            if self.more_than_months is None:
+                raise ValueError("`rest_days` needs `more_than_months`")
+            check_holiday_code(self.rest_days)
         return self
 
 
@@ -67,6 +92,9 @@ class PrerequisiteGuard(GuardBase):
     calendar_days: Bool = False
     nth: Int = Field(default=1, ge=1, le=100)
     min_gap: CalendarDays | None = None
+    kept_by: EventFilter | None = None
+    more_than_months: Int | None = Field(default=None, ge=1, le=120)
+    rest_days: str | None = Field(default=None, pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,4})?$")
     any_of: tuple[Prerequisite, ...] = ()
 
     @model_validator(mode="after")
@@ -75,12 +103,21 @@ class PrerequisiteGuard(GuardBase):
         if single == bool(self.any_of):
             raise ValueError("give either `event`/`record_date` or `any_of`, not both")
         if single:
-            self._single()
+            # the single form obeys the same rules as an `any_of` entry
+            try:
+                Prerequisite.model_validate(self._single().model_dump())
+            except ValidationError as exc:
+                raise ValueError(
+                    exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+                ) from None
         return self
 
     def _single(self) -> Prerequisite:
         # already validated: constructed without re-validation (strict types)
         return Prerequisite.model_construct(
+            kept_by=self.kept_by,
+            more_than_months=self.more_than_months,
+            rest_days=self.rest_days,
             event=self.event,
             record_date=self.record_date,
             at_least=self.at_least,
@@ -125,15 +162,14 @@ def check(
             if alt.undone_by is not None
             else []
         )
-        # undone since (e.g. the letter came back undeliverable)
-        valid = [start for start in starts if not any(u >= start for u in undo)]
+        kept = [sit.events[i].at for i in m.select(alt.kept_by, (), before=at)] if alt.kept_by else []
+        # undone since (e.g. the letter came back undeliverable) — unless the action
+        # was already taken once the prerequisite was met (then it stays met)
+        valid = [start for start in starts if not _undone(start, _ready(alt, start, sit), undo, kept)]
         if alt.nth > 1 or alt.min_gap is not None:
             valid = _nth(valid, alt.nth, alt.min_gap or 0, sit)
         for start in valid:
-            if alt.calendar_days:  # whole local days: met when day `date + N` begins
-                ready = start_of_day(sit.local_date(start) + alt.at_least // DAY * DAY, sit.tz)
-            else:
-                ready = start + alt.at_least
+            ready = _ready(alt, start, sit)
             seen.append(start.isoformat())
             if ready <= at:
                 return GuardVerdict(rule, False, facts={"satisfied_by": start.isoformat()})
@@ -143,6 +179,29 @@ def check(
         "prerequisite not met" if not pending else f"prerequisite met at {until.isoformat() if until else ''}"
     )
     return GuardVerdict(rule, True, until, {"events": seen}, note)
+
+
+def _ready(alt: Prerequisite, start: dt.datetime, sit: Situation) -> dt.datetime:
+    """When the prerequisite started at ``start`` is met."""
+    if alt.more_than_months is not None:
+        # Civil Code arts. 200-203 counting: the period ends with the day N months
+        # after the start date (month-end if none), moved past rest days; "more
+        # than N months" is met when the next day begins
+        last = add_months(sit.local_date(start), alt.more_than_months)
+        if alt.rest_days is not None:
+            while last.weekday() >= 5 or is_holiday(alt.rest_days, last):
+                last += DAY
+        return start_of_day(last + DAY, sit.tz)
+    if alt.calendar_days:  # whole local days: met when day `date + N` begins
+        return start_of_day(sit.local_date(start) + alt.at_least // DAY * DAY, sit.tz)
+    return start + alt.at_least
+
+
+def _undone(start: dt.datetime, ready: dt.datetime, undo: list[dt.datetime], kept: list[dt.datetime]) -> bool:
+    """Whether an undo event at or after ``start`` came before the first
+    ``kept`` event at or after ``ready`` (after which nothing undoes it)."""
+    lock = min((k for k in kept if k >= ready), default=None)
+    return any(u >= start and (lock is None or u < lock) for u in undo)
 
 
 def _nth(starts: list[dt.datetime], nth: int, gap: int, sit: Situation) -> list[dt.datetime]:
@@ -159,5 +218,9 @@ def _nth(starts: list[dt.datetime], nth: int, gap: int, sit: Situation) -> list[
 
 
 KIND = GuardKind(
-    "prerequisite", PrerequisiteGuard, check, doc="prerequisite", filters=("event", "undone_by", "any_of")
+    "prerequisite",
+    PrerequisiteGuard,
+    check,
+    doc="prerequisite",
+    filters=("event", "undone_by", "kept_by", "any_of"),
 )

@@ -17,7 +17,8 @@ def lint(policy: Policy) -> list[str]:
             for tier in policy.tiers
             for channel in tier.model.channel_order
         )
-        if not covered:
+        # a guard refusing a combination of tags (`all_tags`) is meant to apply to no tier
+        if not covered and not guard.model.all_tags:
             warnings.append(f"guard `{guard.model.id}` ({guard.source}) applies to no tier of this policy")
     for tier in policy.tiers:
         if tier.model.repeat.max is None and tier.model.repeat.every is None:

@@ -23,6 +23,7 @@ from escalation._language import (
     MODEL,
     CalendarDays,
     Duration,
+    EventFilter,
     Identifier,
     Int,
     LanguageVersion,
@@ -162,6 +163,22 @@ class Limitation(BaseModel):
         default={},
         description="years for an account whose `jurisdiction` is the key (e.g. `GB-SCT: 5`)",
     )
+    interrupted_by: tuple[EventFilter, ...] = Field(
+        default=(),
+        max_length=16,
+        description="history events that interrupt the period, which then restarts from the "
+        "event's local date if it had not yet run (PRC Civil Code art. 195: a delivered "
+        "demand, the debtor's agreement to perform, a part payment)",
+    )
+
+    @model_validator(mode="after")
+    def _plain_filters(self) -> Limitation:
+        for flt in self.interrupted_by:
+            if flt.during_consent is not None or flt.consent_days is not None or flt.in_cycle is not None:
+                raise ValueError(
+                    "`interrupted_by` filters match channels, outcomes, direction, actions and tags only"
+                )
+        return self
 
 
 class Limits(BaseModel):

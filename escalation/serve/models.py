@@ -6,9 +6,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    model_validator,
+)
 
 from escalation import Decision, ErrorRow
+from escalation.record import RANGE_MESSAGE, in_range
 
 __all__ = [
     "DecideRequest",
@@ -35,7 +45,14 @@ def _iso_text(value: object) -> object:
     return value
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+def _in_range(value: Any) -> Any:
+    """An evaluation instant the engine can work with (a 422, never a 500)."""
+    if not in_range(value):
+        raise ValueError(RANGE_MESSAGE)
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_range)]
 
 
 def _account_refs(schema: dict[str, Any]) -> None:
