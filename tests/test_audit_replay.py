@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,11 @@ def test_replay_of_10000_decisions_is_exact(tmp_path: Path) -> None:
     """10,000 journaled decisions (SQLite, no fsync) replay byte-identical, every one."""
     journal, _ = new_journal("sqlite", tmp_path)
     journal._sync = False  # type: ignore[attr-defined]  # a process crash still loses nothing
-    started = time.perf_counter()
     fill(journal, 10_000, seed=11)
     results = list(replay(journal))
-    elapsed = time.perf_counter() - started
     assert 10_000 == len(results)
     differing = [r for r in results if not r.same]
     assert [] == differing[:3]
-    assert elapsed < 60
 
 
 def test_replay_reports_a_difference(tmp_path: Path) -> None:
