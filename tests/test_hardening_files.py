@@ -193,7 +193,7 @@ class TestWindowCount:
                   "days_overdue": 400, "timezones": zones, "history": history}  # fmt: skip
         started = time.monotonic()
         decision = engine.decide(record, now=NOW)
-        assert time.monotonic() - started < 5  # about 1 s here; a quadratic count takes a minute
+        assert time.monotonic() - started < 30  # about 1 s here; the quadratic count took 126 s
         assert decision.blocked_by("f")
 
     def test_window_over_366_days_is_a_policy_error(self, tmp_path: Path) -> None:
