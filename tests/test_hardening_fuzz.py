@@ -111,7 +111,8 @@ def test_no_mutation_turns_hold_or_block_into_act(data: st.DataObject) -> None:
     after = decide(engine, changed)
     if isinstance(after, Exception):
         return  # refused: fail closed
-    assert base.outcome() == after.outcome()
+    # the same decision; its id hashes the record as given, and a payment keeps no inferred channel
+    assert {**base.outcome(), "id": None} == {**after.outcome(), "id": None}
     if base.status == "hold" or base.blocked:
         blocked = {(b.action, b.channel) for b in base.blocked}
         assert after.status != "act" or (after.action, after.channel) not in blocked
