@@ -43,6 +43,7 @@ __all__ = [
     "is_typed",
     "read_typed",
     "record_of",
+    "records_of",
     "to_batch",
     "write_typed",
 ]
@@ -335,10 +336,20 @@ def read_typed(folder: str | Path, batch: int = 32_768) -> Iterator[TypedBatch]:
         start = end
 
 
-def record_of(batch: TypedBatch, index: int, events: list[dict[str, Any]]) -> object:
-    """The record (a dict in the record format) of accounts row ``index``,
-    rebuilt for the reference engine; ``events`` are its history rows."""
-    row = {name: batch.accounts.column(name)[index].as_py() for name in batch.accounts.column_names}
+def records_of(batch: TypedBatch, indices: list[int]) -> list[object]:
+    """The records (dicts in the record format) of accounts rows ``indices``,
+    rebuilt for the reference engine."""
+    rows = batch.accounts.take(pa.array(indices, pa.int64())).to_pylist()
+    owners = np.asarray(batch.events.column("account"), dtype=np.int64)
+    wanted = np.isin(owners, np.asarray(indices, dtype=np.int64))
+    history: dict[int, list[dict[str, Any]]] = {}
+    for event in batch.events.filter(pa.array(wanted)).to_pylist():
+        history.setdefault(event["account"], []).append(event)
+    return [record_of(row, history.get(i, [])) for i, row in zip(indices, rows, strict=True)]
+
+
+def record_of(row: dict[str, Any], events: list[dict[str, Any]]) -> object:
+    """The record of one accounts row (as a dict) and its event rows."""
     if row["raw"] is not None:
         return json.loads(row["raw"])
     record: dict[str, Any] = {}

@@ -5,7 +5,6 @@ reference engine elsewhere."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -21,7 +20,8 @@ from escalation.decision import ErrorRow, error_row
 from escalation.engine import Engine
 from escalation.errors import EvaluationError, RecordError
 from escalation.policy import Policy
-from escalation.portfolio.arrow import TypedBatch, record_of
+from escalation._facts import account_zone
+from escalation.portfolio.arrow import TypedBatch, records_of
 from escalation.portfolio.writer import decision_row
 from escalation.record import Account, days_overdue_on
 
@@ -93,13 +93,6 @@ def _row(policy: Policy, i: int, ids: list[Any], out: Any) -> dict[str, Any]:
     }
 
 
-def _event_slices(batch: TypedBatch) -> tuple[np.ndarray, np.ndarray]:
-    owners = np.asarray(batch.events.column("account"), dtype=np.int64)
-    order = np.argsort(owners, kind="stable")
-    bounds = np.searchsorted(owners[order], np.arange(len(batch) + 1))
-    return order, bounds
-
-
 def decide_table(
     batch: TypedBatch,
     policies: list[ColumnarPolicy],
@@ -146,23 +139,18 @@ def decide_table(
         for i in np.flatnonzero(~fallback).tolist():
             column[i] = _row(cp.policy, i, ids, out)
     result.vectorised = int((~fallback).sum())
-    order, bounds = _event_slices(batch)
-    for i in np.flatnonzero(fallback).tolist():
+    todo = np.flatnonzero(fallback).tolist()
+    for i, record in zip(todo, records_of(batch, todo), strict=True):
         result.fallback += 1
-        _reference(batch, policies, result, i, order, bounds, now)
+        _reference(batch, policies, result, i, record, now)
     if reasons == "changed" and len(policies) == 2:
         for i in range(n):
             new, old = result.decisions[0][i], result.decisions[1][i]
             if new is None or old is None or new["reason"] is not None:
                 continue
             if (new["status"], new["action"], new["channel"]) != (old["status"], old["action"], old["channel"]):
-                explain(batch, policies, result, i, order, bounds, now)
+                explain(batch, policies, result, i, now)
     return result
-
-
-def _record(batch: TypedBatch, i: int, order: np.ndarray, bounds: np.ndarray) -> object:
-    events = batch.events.take(order[bounds[i] : bounds[i + 1]]).to_pylist()
-    return record_of(batch, i, events)
 
 
 def _reference(
@@ -170,15 +158,14 @@ def _reference(
     policies: list[ColumnarPolicy],
     result: TableResult,
     i: int,
-    order: np.ndarray,
-    bounds: np.ndarray,
+    record: object,
     now: dt.datetime,
 ) -> None:
-    record = _record(batch, i, order, bounds)
     row, source = result.rows[i], batch.source
     if isinstance(record, dict) and set(record) == {"__error__"}:
         result.errors[i] = ErrorRow(**{**record["__error__"], "source": source})
-        result.decisions = [[*d[:i], None, *d[i + 1 :]] for d in result.decisions]
+        for column in result.decisions:
+            column[i] = None
         return
     ident = record.get("id") if isinstance(record, dict) else None
     ident = ident if isinstance(ident, str) and 0 < len(ident) <= 128 and ident.isprintable() else None
@@ -194,11 +181,7 @@ def _reference(
         result.decisions[p][i] = decision
     result.ids[i] = account.id
     result.balances[i] = account.balance
-    tz = policies[0].engine.policy.header.timezone
-    from escalation._facts import account_zone
-
     today = now.astimezone(account_zone(account, policies[0].policy)).date()
-    del tz
     result.days[i] = days_overdue_on(account, today)
     result.accounts[i] = account
 
@@ -208,24 +191,16 @@ def explain(
     policies: list[ColumnarPolicy],
     result: TableResult,
     i: int,
-    order: np.ndarray | None = None,
-    bounds: np.ndarray | None = None,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
 ) -> None:
     """Fill row ``i``'s reasons from the reference engine (its decisions must agree)."""
-    assert now is not None
-    if order is None or bounds is None:
-        order, bounds = _event_slices(batch)
     account = result.accounts.get(i)
     if account is None:
-        account = policies[0].engine.validate(_record(batch, i, order, bounds), now=now)  # type: ignore[arg-type]
+        record = records_of(batch, [i])[0]
+        account = policies[0].engine.validate(record, now=now)  # type: ignore[arg-type]
     for p, cp in enumerate(policies):
         row = result.decisions[p][i]
         if row is None:
             continue
         row["reason"] = cp.engine.decide(account, now=now, trace=False).reason
     result.reasons_rendered += 1
-
-
-def dumps(row: dict[str, Any]) -> str:  # pragma: no cover - debugging aid
-    return json.dumps(row, ensure_ascii=False)
