@@ -266,9 +266,10 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     pay_idx = np.flatnonzero(pay)
     latest_index[ev_acc[pay_idx]] = pay_idx  # events are sorted: the last write is the latest
     has_pay = latest_index >= 0
-    last_amount_ok = has_pay & amount_ok[np.maximum(latest_index, 0)]
-    columns["last_payment_amount"] = Column("money", amount[np.maximum(latest_index, 0)], last_amount_ok)
-    pay_day = np.where(has_pay, ev_day[np.maximum(latest_index, 0)], -(10**9))
+    pick = np.where(has_pay, latest_index, len(ev_ts))  # one past the end: a padding slot
+    last_amount_ok = has_pay & np.append(amount_ok, False)[pick]
+    columns["last_payment_amount"] = Column("money", np.append(amount, 0)[pick], last_amount_ok)
+    pay_day = np.where(has_pay, np.append(ev_day, 0)[pick], -(10**9))
     last_day = np.where(paid_known, np.maximum(paid_day, pay_day), pay_day)
     columns["days_since_payment"] = Column("num", today - last_day, paid_known | has_pay)
     for name in ("promise_active", "promise_kept", "promise_broken"):
