@@ -73,9 +73,31 @@ class TestSuiteCases:
         assert [] == differing
 
 
+def _densify(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every third account with a history gets 1–5 more events on the days of
+    its latest ones (connected and unanswered calls, messages), so frequency
+    windows, cooldowns and daily limits are reached and crossed."""
+    outcomes = ["conversation", "no_answer", "busy", "promise_to_pay", "delivered"]
+    for index, record in enumerate(records):
+        history = record.get("history") or []
+        if index % 3 or not history:
+            continue
+        extra = []
+        for k in range(1 + index % 5):
+            last = dict(history[-1 - k % len(history)])
+            moment = dt.datetime.fromisoformat(last["at"]) + dt.timedelta(hours=(k * 7 + index) % 30)
+            if moment >= AT:
+                moment = AT - dt.timedelta(minutes=1 + k)
+            last["at"] = moment.isoformat()
+            last["outcome"] = outcomes[(index + k) % len(outcomes)]
+            extra.append(last)
+        record["history"] = sorted([*history, *extra], key=lambda e: dt.datetime.fromisoformat(e["at"]))
+    return records
+
+
 def _profile_run(profile: str, accounts: int, seed: int) -> int:
     spec = PROFILES[profile]
-    records = list(generate(accounts, seed, profile, AT))
+    records = _densify(list(generate(accounts, seed, profile, AT)))
     found, vectorised = _differences(ROOT / spec.policy, records, AT)
     assert [] == found[:10]
     assert vectorised > 0
