@@ -98,28 +98,7 @@ EVENTS = pa.schema(
         ("amount", MONEY),
     ]
 )
-_TYPED = {
-    "id",
-    "currency",
-    "amount_overdue",
-    "balance",
-    "days_overdue",
-    "overdue_since",
-    "due_date",
-    "timezone",
-    "timezones",
-    "jurisdiction",
-    "product",
-    "segment",
-    "flags",
-    "opt_out",
-    "promise_to_pay",
-    "payment_plan",
-    "last_payment_at",
-    "actor_type",
-    "validation_notice_sent_at",
-    "history",
-}
+_TYPED = set(ACCOUNTS.names) - {"row", "rest", "raw"} | {"promise_to_pay", "payment_plan", "history"}
 _EVENT_FIELDS = {"at", "action", "channel", "outcome", "direction", "address", "consent_until"}
 _EVENT_FIELDS |= {"misdirected", "amount"}
 _SCALE = Decimal("0.0001")
@@ -238,7 +217,9 @@ def to_batch(rows: Iterable[tuple[int, dict[str, Any]]], source: str = "") -> Ty
 def is_typed(path: str | Path) -> bool:
     """Whether ``path`` is a typed portfolio folder."""
     folder = Path(path)
-    return folder.is_dir() and (folder / "accounts.parquet").is_file() and (folder / "events.parquet").is_file()
+    return (
+        folder.is_dir() and (folder / "accounts.parquet").is_file() and (folder / "events.parquet").is_file()
+    )
 
 
 class _Writer:

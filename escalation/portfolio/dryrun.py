@@ -149,8 +149,10 @@ def _columnar_outcomes(
         batches = _typed_batches(read_portfolio(portfolio, history=history), str(portfolio))
     for batch in batches:
         res = decide_table(batch, policies, now=at, reasons=reasons)
-        stats["vectorised"] += res.vectorised
-        stats["fallback"] += res.fallback
+        stats["vectorised"], stats["fallback"] = (
+            stats["vectorised"] + res.vectorised,
+            stats["fallback"] + res.fallback,
+        )
         for i in range(len(batch)):
             err = res.errors[i]
             if err is not None:
@@ -158,7 +160,9 @@ def _columnar_outcomes(
                 continue
             old = res.decisions[1][i] if baseline is not None else None
             new = res.decisions[0][i]
-            yield _Outcome(res.rows[i], batch.source, res.ids[i], res.balances[i], res.days[i], new, old, None)
+            yield _Outcome(
+                res.rows[i], batch.source, res.ids[i], res.balances[i], res.days[i], new, old, None
+            )
 
 
 def _outcomes(
@@ -277,7 +281,9 @@ def dry_run(
     accounts = decided = errors = changed = 0
     changed_balance = Decimal(0)
     stats = {"vectorised": 0, "fallback": 0}
-    chosen = _backend(backend, candidate, base, journal)
+    from escalation.backends.columnar import choose_backend
+
+    chosen = choose_backend(backend, candidate, base, journal is not None)
     try:
         if chosen == "columnar":
             outcomes = _columnar_outcomes(Path(portfolio), history, at, candidate, base, reasons, stats)
@@ -369,21 +375,6 @@ def dry_run(
         )
         write_report(result, folder / "report.html")
     return result
-
-
-def _backend(backend: Backend, candidate: Policy, baseline: Policy | None, journal: Any) -> str:
-    if backend == "native":
-        return "native"
-    from escalation.backends.columnar import covers
-
-    why = next((w for p in (candidate, baseline) if p is not None and (w := covers(p))), None)
-    if backend == "columnar":
-        if journal is not None:
-            raise UsageError("journaling a dry-run needs --backend native")
-        if why is not None:
-            raise UsageError(f"the columnar backend does not cover this policy: {why}")
-        return "columnar"
-    return "native" if why is not None or journal is not None else "columnar"
 
 
 def compare(

@@ -12,6 +12,12 @@ Needs the ``[portfolio]`` extra (pyarrow, numpy)."""
 
 from __future__ import annotations
 
-from escalation.backends.columnar._table import ColumnarPolicy, TableResult, covers, decide_table
+from escalation.backends.columnar._table import (
+    ColumnarPolicy,
+    TableResult,
+    choose_backend,
+    covers,
+    decide_table,
+)
 
-__all__ = ["ColumnarPolicy", "TableResult", "covers", "decide_table"]
+__all__ = ["ColumnarPolicy", "TableResult", "choose_backend", "covers", "decide_table"]

@@ -107,13 +107,13 @@ def truth(node: _Node, facts: Facts) -> Masks:
     """(true, false) masks of the condition ``node`` over the batch."""
     n = facts.n
     if isinstance(node, _Lit):
-        value = bool(node.value)
-        return np.full(n, value), np.full(n, not value)
+        constant = bool(node.value)
+        return np.full(n, constant), np.full(n, not constant)
     if isinstance(node, _Fact):
         column = _column(facts, node.name, _kind(node))
         if column.kind in ("set", "str"):
             raise Unsupported("truth of a string or set")
-        value = column.values.astype(bool)
+        value: np.ndarray = column.values.astype(bool)
         return value & column.known, ~value & column.known
     if isinstance(node, _Not):
         yes, no = truth(node.item, facts)
@@ -135,8 +135,8 @@ def truth(node: _Node, facts: Facts) -> Masks:
             return _cmp_const(right, _FLIP[node.op], left)
         if isinstance(left, Column) and isinstance(right, Column):
             return _cmp_columns(left, node.op, right)
-        value = bool(_OPS[node.op](left, right))
-        return np.full(n, value), np.full(n, not value)
+        same = bool(_OPS[node.op](left, right))
+        return np.full(n, same), np.full(n, not same)
     if isinstance(node, _In):
         return _member(node, facts)
     raise Unsupported(f"{type(node).__name__}")

@@ -17,8 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from escalation._calendar import add_years, business_days_after
 from escalation._facts import WEEKDAY_NAMES
+from escalation.backends.columnar._column import Column
+from escalation.backends.columnar._dates import time_barred, validation_period
 from escalation.backends.columnar._zones import DAY_US, US, day_start_us, table_for
 from escalation.record import KNOWN_FLAGS, Channel, Outcome, zone
 
@@ -33,15 +34,6 @@ OUTCOMES = [o.value for o in Outcome]
 _UNREACHED = [OUTCOMES.index(o) for o in ("no_answer", "busy", "failed", "not_in_service", "voicemail")]
 _UNREACHED.append(OUTCOMES.index("wrong_party"))
 _EPOCH = dt.date(1970, 1, 1)
-
-
-@dataclass
-class Column:
-    """A fact over the batch: values and where they are known."""
-
-    kind: str  # "num" (int64), "money" (int64, 1/10,000), "str" (object), "bool", "set" (object of frozensets)
-    values: np.ndarray
-    known: np.ndarray
 
 
 @dataclass
@@ -247,7 +239,9 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
             "num", np.bincount(ev_acc[on & (ev_ts > week)], minlength=n), everyone
         )
     talk = outcome == OUTCOMES.index("conversation")
-    columns["conversations_30d"] = Column("num", np.bincount(ev_acc[talk & (ev_ts > month)], minlength=n), everyone)
+    columns["conversations_30d"] = Column(
+        "num", np.bincount(ev_acc[talk & (ev_ts > month)], minlength=n), everyone
+    )
 
     # payments and earlier promises (a promise on the record goes to the reference engine)
     pay = outcome == OUTCOMES.index("payment")
@@ -258,7 +252,9 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["broken_promises"] = Column("num", np.bincount(ev_acc[broken], minlength=n), everyone)
     in_cycle_pay = pay & in_cycle
     unknown_amount = np.bincount(ev_acc[in_cycle_pay & ~amount_ok], minlength=n) > 0
-    paid = np.bincount(ev_acc[in_cycle_pay & amount_ok], weights=amount[in_cycle_pay & amount_ok], minlength=n)
+    paid = np.bincount(
+        ev_acc[in_cycle_pay & amount_ok], weights=amount[in_cycle_pay & amount_ok], minlength=n
+    )
     columns["paid_in_cycle"] = Column("money", paid.astype(np.int64), ~unknown_amount)
     if np.any(np.abs(paid) > 2**52):
         fallback |= np.abs(paid) > 2**52
@@ -285,7 +281,9 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     good_idx = np.flatnonzero(good)
     last_good[ev_acc[good_idx]] = good_idx
     after_good = attempt & (np.arange(len(ev_ts)) > last_good[ev_acc])
-    columns["consecutive_failed_attempts"] = Column("num", np.bincount(ev_acc[after_good], minlength=n), everyone)
+    columns["consecutive_failed_attempts"] = Column(
+        "num", np.bincount(ev_acc[after_good], minlength=n), everyone
+    )
     invalid = np.zeros(n, bool)
     if len(att_idx):
         pair = ev_acc[att_idx] * (int(address.max()) + 2) + (address[att_idx] + 1)
@@ -317,15 +315,17 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     cease = np.asarray([("cease_communication" in f) for f in flags], dtype=bool)
     columns["cease_received"] = Column("bool", cease, everyone)
     columns["breathing_space_active"] = Column("bool", np.zeros(n, bool), everyone)
-    columns["time_barred"] = _time_barred(policy, acc_t, today, paid_day, paid_known)
-    columns["in_validation_period"] = _validation(names, zones, today, sent, sent_known)
-
     plan_due = _days(acc_t.column("plan_next_due_date"))
     cache: dict[Any, Any] = {
         "tables": {name: table for name, (_tz, table) in zones.items()},
         "sent": (sent, sent_known),
         "plan_due": plan_due,
     }
+    columns["time_barred"] = time_barred(
+        policy, _strings(acc_t.column("jurisdiction")), today, paid_day, paid_known
+    )
+    columns["in_validation_period"] = validation_period(names, cache["tables"], today, sent, sent_known)
+
     stage = np.zeros(n, np.int64)
     for t, tier in enumerate(policy.tiers):
         if not tier.model.ongoing:
@@ -353,45 +353,3 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         ev_day=ev_day,
         cache=cache,
     )
-
-
-def _time_barred(
-    policy: Policy, acc_t: pa.Table, today: np.ndarray, paid: np.ndarray, paid_known: np.ndarray
-) -> Column:
-    n = len(today)
-    limitation = policy.header.limitation
-    if limitation is None or "last_payment_at" not in limitation.start:
-        # the other start dates live in `rest`: those accounts go to the reference engine
-        return Column("bool", np.zeros(n, bool), np.zeros(n, bool))
-    jurisdiction = _strings(acc_t.column("jurisdiction"))
-    out = np.zeros(n, bool)
-    memo: dict[tuple[int, int], int] = {}
-    for i in np.flatnonzero(paid_known).tolist():
-        years = limitation.by_jurisdiction.get(jurisdiction[i] or "", limitation.years)
-        key = (int(paid[i]), years)
-        ends = memo.get(key)
-        if ends is None:
-            day = add_years(_EPOCH + dt.timedelta(days=key[0]), years)
-            ends = memo[key] = (day - _EPOCH).days
-        out[i] = today[i] >= ends
-    return Column("bool", out, paid_known.copy())
-
-
-def _validation(
-    names: np.ndarray, zones: dict[str, Any], today: np.ndarray, sent: np.ndarray, known: np.ndarray
-) -> Column:
-    n = len(today)
-    out = np.zeros(n, bool)
-    memo: dict[int, int] = {}
-    for name, (_tz, table) in zones.items():
-        mine = (names == name) & known
-        days = table.local_day(sent[mine])
-        ends = np.empty(len(days), np.int64)
-        for j, day in enumerate(days.tolist()):
-            end = memo.get(day)
-            if end is None:
-                receipt = business_days_after(_EPOCH + dt.timedelta(days=day), 5, "US")
-                end = memo[day] = (receipt - _EPOCH).days + 30
-            ends[j] = end
-        out[mine] = today[mine] <= ends
-    return Column("bool", out, known.copy())

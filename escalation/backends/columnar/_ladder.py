@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from escalation._calendar import is_holiday, start_of_day
-from escalation._language import EventFilter, Span
 from escalation._ladder import LadderPlan
+from escalation._language import EventFilter, Span
 from escalation.backends.columnar._conditions import Unsupported, check_tree, truth
 from escalation.backends.columnar._facts import CHANNELS, OUTCOMES, Facts
 from escalation.backends.columnar._zones import DAY_US, US, day_start_us
@@ -62,7 +62,11 @@ def check_policy(policy: Policy) -> None:
     for hold in policy.holds:
         check_tree(hold.when.tree)
         until = hold.model.until
-        if until is not None and until != "payment_plan.next_due_date" and not until.startswith(_ABSENT_DATES):
+        if (
+            until is not None
+            and until != "payment_plan.next_due_date"
+            and not until.startswith(_ABSENT_DATES)
+        ):
             raise Unsupported(f"hold until `{until}`")
         if hold.model.grace is not None and hold.model.grace % dt.timedelta(days=1):
             raise Unsupported("a hold grace in hours")
@@ -147,7 +151,9 @@ class _Guards:
             found = self.memo[key] = (blocked, unsure)
         return found
 
-    def _events(self, flt: EventFilter, exclude: tuple[EventFilter, ...], channels: tuple[Channel, ...]) -> np.ndarray:
+    def _events(
+        self, flt: EventFilter, exclude: tuple[EventFilter, ...], channels: tuple[Channel, ...]
+    ) -> np.ndarray:
         f = self.facts
         m = _event_mask(flt, f, channels, self.tags_of, self.tier_ids) & (f.ev_ts <= f.now_us)
         for x in exclude:

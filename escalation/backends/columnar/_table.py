@@ -12,20 +12,20 @@ from typing import Any, Literal
 import numpy as np
 
 from escalation._currencies import MINOR_UNITS
+from escalation._facts import account_zone
 from escalation._ladder import LadderPlan
 from escalation.backends.columnar._conditions import Unsupported
 from escalation.backends.columnar._facts import Facts, derive_batch
-from escalation.backends.columnar._ladder import check_policy, decide
+from escalation.backends.columnar._ladder import Outcome, check_policy, decide
 from escalation.decision import ErrorRow, error_row
 from escalation.engine import Engine
-from escalation.errors import EvaluationError, RecordError
+from escalation.errors import EvaluationError, RecordError, UsageError
 from escalation.policy import Policy
-from escalation._facts import account_zone
 from escalation.portfolio.arrow import TypedBatch, records_of
 from escalation.portfolio.writer import decision_row
 from escalation.record import Account, days_overdue_on
 
-__all__ = ["ColumnarPolicy", "TableResult", "covers", "decide_table"]
+__all__ = ["ColumnarPolicy", "TableResult", "choose_backend", "covers", "decide_table"]
 
 Reasons = Literal["all", "changed", "none"]
 
@@ -37,6 +37,21 @@ def covers(policy: Policy) -> str | None:
     except Unsupported as exc:
         return str(exc)
     return None
+
+
+def choose_backend(backend: str, candidate: Policy, baseline: Policy | None, journal: bool) -> str:
+    """The evaluator a dry-run uses: ``native`` when asked, or when ``auto``
+    and the columnar evaluator does not cover a policy (or a journal is kept)."""
+    if backend == "native":
+        return "native"
+    why = next((w for p in (candidate, baseline) if p is not None and (w := covers(p))), None)
+    if backend == "columnar":
+        if journal:
+            raise UsageError("journaling a dry-run needs --backend native")
+        if why is not None:
+            raise UsageError(f"the columnar backend does not cover this policy: {why}")
+        return "columnar"
+    return "native" if why is not None or journal else "columnar"
 
 
 class ColumnarPolicy:
@@ -109,7 +124,7 @@ def decide_table(
     differ get both reasons from the reference engine."""
     n = len(batch)
     facts_by: dict[Any, Facts] = {}
-    outs = []
+    outs: list[Outcome | None] = []
     fallback = np.zeros(n, bool)
     for cp in policies:
         if cp.unsupported is not None:
@@ -129,15 +144,18 @@ def decide_table(
     first = next(iter(facts_by.values()), None)
     currency = policies[0].policy.header.currency
     unit = Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
-    balances = [b.quantize(unit) if b is not None else Decimal(0) for b in batch.accounts.column("balance").to_pylist()]
+    balances = [
+        b.quantize(unit) if b is not None else Decimal(0)
+        for b in batch.accounts.column("balance").to_pylist()
+    ]
     days = first.columns["days_overdue"].values.tolist() if first is not None else [0] * n
     result = TableResult(rows, ids, balances, days, [[None] * n for _ in policies], [None] * n)
-    for p, (cp, out) in enumerate(zip(policies, outs, strict=True)):
-        if out is None:
+    for p, (cp, done) in enumerate(zip(policies, outs, strict=True)):
+        if done is None:
             continue
         column = result.decisions[p]
         for i in np.flatnonzero(~fallback).tolist():
-            column[i] = _row(cp.policy, i, ids, out)
+            column[i] = _row(cp.policy, i, ids, done)
     result.vectorised = int((~fallback).sum())
     todo = np.flatnonzero(fallback).tolist()
     for i, record in zip(todo, records_of(batch, todo), strict=True):
@@ -148,7 +166,11 @@ def decide_table(
             new, old = result.decisions[0][i], result.decisions[1][i]
             if new is None or old is None or new["reason"] is not None:
                 continue
-            if (new["status"], new["action"], new["channel"]) != (old["status"], old["action"], old["channel"]):
+            if (new["status"], new["action"], new["channel"]) != (
+                old["status"],
+                old["action"],
+                old["channel"],
+            ):
                 explain(batch, policies, result, i, now)
     return result
 

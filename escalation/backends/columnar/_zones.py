@@ -70,7 +70,8 @@ class ZoneTable:
 
     def local_day(self, instants_us: np.ndarray) -> np.ndarray:
         """The local calendar day of each instant, as days since 1970-01-01."""
-        return (instants_us + self.offsets(instants_us)) // DAY_US
+        days: np.ndarray = (instants_us + self.offsets(instants_us)) // DAY_US
+        return days
 
 
 def table_for(name: str, tz: ZoneInfo, first_us: int, last_us: int) -> ZoneTable:
