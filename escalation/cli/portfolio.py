@@ -189,7 +189,7 @@ def portfolio_group() -> None:
     "--profile", type=click.Choice(["cn-card", "us-card", "uk-loan"]), default="cn-card", show_default=True
 )
 @click.option("--at", "at", metavar="ISO8601", default="2026-11-23T10:00:00+08:00", show_default=True)
-@click.option("--output", "-o", required=True, metavar="FILE", help=".jsonl or .parquet")
+@click.option("--output", "-o", required=True, metavar="FILE", help=".jsonl, .parquet or .typed (a folder)")
 def generate_command(accounts: int, seed: int, profile: str, at: str, output: str) -> None:
     """Write a deterministic synthetic portfolio (same seed, same bytes)."""
     needs_extra("portfolio", "escalation portfolio generate")
@@ -197,7 +197,7 @@ def generate_command(accounts: int, seed: int, profile: str, at: str, output: st
 
     moment = parse_at(at)
     path = Path(output)
-    if path.suffix.lower() not in (".jsonl", ".parquet"):
-        fail(f"{output}: write .jsonl or .parquet")
+    if path.suffix.lower() not in (".jsonl", ".parquet", ".typed"):
+        fail(f"{output}: write .jsonl, .parquet or a .typed folder (the typed layout)")
     count = write_portfolio(generate(accounts, seed, profile, moment), path)
     click.echo(f"{path}: {count:,} accounts ({profile}, seed {seed}, at {moment.isoformat()})", err=True)
