@@ -1,9 +1,12 @@
 """Benchmark a portfolio dry-run with a baseline: generate N accounts, then
 decide them under the CN policy and a one-threshold variant, with 1 and 2
-worker processes. Prints accounts/second, wall time and peak RSS (the run and
-its worker processes). A script, not a test.
+worker processes (native), or with the columnar backend from the typed
+layout. Prints accounts/second, accounts per CPU-second (the run and its
+workers), how many rows the columnar backend vectorised, and peak RSS summed
+over the processes (the parent's peak plus, per worker, the largest worker's
+peak: an upper bound). A script, not a test.
 
-    python benchmarks/dry_run.py --accounts 1000000
+    python benchmarks/dry_run.py --accounts 1000000 --backend columnar native
 """
 
 from __future__ import annotations
@@ -26,20 +29,26 @@ CHILD = """
 import datetime as dt, json, resource, sys, time
 from escalation import compare
 start = time.perf_counter()
+workers = int(sys.argv[6])
 result = compare(sys.argv[1], sys.argv[2], sys.argv[3], at=dt.datetime.fromisoformat(sys.argv[4]),
-                 out=sys.argv[5], workers=int(sys.argv[6]))
+                 out=sys.argv[5], workers=workers, backend=sys.argv[7])
 wall = time.perf_counter() - start
-usage = resource.getrusage
-peak = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILDREN).ru_maxrss)
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+peak = me.ru_maxrss + (workers if workers > 1 else 0) * kids.ru_maxrss
 print(json.dumps({"accounts": result.accounts, "errors": result.errors, "changed": result.changed,
-                  "wall": wall, "peak_kib": peak}))
+                  "wall": wall, "cpu": cpu, "peak_kib": peak, "backend": result.backend,
+                  "vectorised": result.vectorised, "fallback": result.fallback}))
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=1_000_000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="native worker counts")
+    parser.add_argument(
+        "--backend", nargs="+", default=["columnar", "native"], choices=["columnar", "native"]
+    )
     parser.add_argument("--keep", metavar="DIR", help="work in DIR instead of a temporary directory")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -56,20 +65,33 @@ def main() -> None:
         print(
             f"generated {args.accounts:,} accounts ({size:,.0f} MiB) in {time.perf_counter() - started:.1f} s"
         )
-        for workers in args.workers:
-            out = work / f"out-{workers}"
+        typed = work / "portfolio.typed"
+        if "columnar" in args.backend:
+            from escalation.portfolio.arrow import convert
+
+            started = time.perf_counter()
+            convert(portfolio, typed)
+            print(f"converted to the typed layout in {time.perf_counter() - started:.1f} s")
+        runs = [("columnar", 1, typed)] if "columnar" in args.backend else []
+        runs += [("native", w, portfolio) for w in args.workers] if "native" in args.backend else []
+        for backend, workers, source in runs:
+            out = work / f"out-{backend}-{workers}"
             done = subprocess.run(
-                [sys.executable, "-c", CHILD, str(baseline), str(candidate), str(portfolio), AT, str(out),
-                 str(workers)],
+                [sys.executable, "-c", CHILD, str(baseline), str(candidate), str(source), AT, str(out),
+                 str(workers), backend],
                 check=True, capture_output=True, text=True,
             )  # fmt: skip
-            figures = json.loads(done.stdout.strip().splitlines()[-1])
-            rate = figures["accounts"] / figures["wall"]
+            f = json.loads(done.stdout.strip().splitlines()[-1])
+            extra = (
+                f"; {f['vectorised']:,} vectorised, {f['fallback']:,} fallback"
+                if backend == "columnar"
+                else ""
+            )
             print(
-                f"--workers {workers}: {figures['accounts']:,} accounts x 2 policies "
-                f"in {figures['wall']:.1f} s "
-                f"= {rate:,.0f} accounts/s; peak RSS {figures['peak_kib'] / 1024:,.0f} MiB; "
-                f"{figures['changed']:,} changed, {figures['errors']:,} error rows"
+                f"{backend} --workers {workers}: {f['accounts']:,} accounts x 2 in {f['wall']:.1f} s "
+                f"= {f['accounts'] / f['wall']:,.0f} accounts/s, {f['accounts'] / f['cpu']:,.0f} per CPU-s; "
+                f"peak RSS (summed) {f['peak_kib'] / 1024:,.0f} MiB; "
+                f"{f['changed']:,} changed, {f['errors']:,} error rows{extra}"
             )
 
 

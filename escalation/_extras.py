@@ -3,7 +3,7 @@ it is missing (never an ImportError traceback).
 
 | extra | brings | for |
 |---|---|---|
-| ``portfolio`` | pyarrow, plotly, rich | dry-runs, Parquet in/out, the HTML report, ``portfolio generate`` |
+| ``portfolio`` | pyarrow, numpy, plotly, rich | dry-runs (columnar), Parquet, the HTML report, generate |
 | ``rete`` | durable-rules (Python < 3.13; builds with a C compiler) | ``backend="rete"`` |
 | ``postgres`` | psycopg 3 | ``postgresql://`` journals |
 """
@@ -18,7 +18,7 @@ __all__ = ["EXTRAS", "require"]
 
 #: extra → the top-level modules it installs
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "portfolio": ("pyarrow", "plotly", "rich"),
+    "portfolio": ("pyarrow", "numpy", "plotly", "rich"),
     "rete": ("durable",),
     "postgres": ("psycopg",),
 }

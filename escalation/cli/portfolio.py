@@ -39,6 +39,11 @@ def _print(result: DryRunResult, console: Console) -> None:
         f"{result.accounts:,} accounts at {result.at.isoformat()}: "
         f"{result.decided:,} decided, {result.errors:,} error rows"
     )
+    if result.backend == "columnar":
+        console.print(
+            f"columnar backend: {result.vectorised:,} rows vectorised, "
+            f"{result.fallback:,} decided by the reference engine"
+        )
     if result.baseline is not None:
         console.print(_summary_table("baseline", result.baseline))
     console.print(_summary_table("candidate", result.candidate))
@@ -89,6 +94,20 @@ def _print(result: DryRunResult, console: Console) -> None:
     "--journal", "-j", metavar="JOURNAL", help="journal every candidate decision (slow; --workers 1)"
 )
 @click.option("--fail-on-change", is_flag=True, help="exit 2 when any decision differs from the baseline")
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "columnar", "native"]),
+    default="auto",
+    show_default=True,
+    help="columnar: vectorised batches (others by the reference engine); auto: columnar when it covers",
+)
+@click.option(
+    "--reasons",
+    type=click.Choice(["all", "changed", "none"]),
+    default="changed",
+    show_default=True,
+    help="columnar: which accounts get a reason (rendered by the reference engine)",
+)
 def dry_run_command(
     policy: str,
     baseline: str | None,
@@ -100,6 +119,8 @@ def dry_run_command(
     fmt: str,
     journal: str | None,
     fail_on_change: bool,
+    backend: str,
+    reasons: str,
 ) -> None:
     """Decide a portfolio under POLICY (and --baseline) and show what changes.
 
@@ -142,6 +163,8 @@ def dry_run_command(
                 history=history,
                 journal=journal_obj,
                 progress=lambda n: bar.advance(task, n),
+                backend=backend,  # type: ignore[arg-type]
+                reasons=reasons,  # type: ignore[arg-type]
             )
     except PolicyError as exc:
         policy_errors(exc)
@@ -169,7 +192,7 @@ def portfolio_group() -> None:
     show_default=True,
 )
 @click.option("--at", "at", metavar="ISO8601", default="2026-11-23T10:00:00+08:00", show_default=True)
-@click.option("--output", "-o", required=True, metavar="FILE", help=".jsonl or .parquet")
+@click.option("--output", "-o", required=True, metavar="FILE", help=".jsonl, .parquet or .typed (a folder)")
 @click.option(
     "--violations",
     metavar="RATE",
@@ -185,8 +208,8 @@ def generate_command(
 
     moment = parse_at(at)
     path = Path(output)
-    if path.suffix.lower() not in (".jsonl", ".parquet"):
-        fail(f"{output}: write .jsonl or .parquet")
+    if path.suffix.lower() not in (".jsonl", ".parquet", ".typed"):
+        fail(f"{output}: write .jsonl, .parquet or a .typed folder (the typed layout)")
     if violations is not None:
         from escalation.portfolio.planted import parse_rate, write_planted
 

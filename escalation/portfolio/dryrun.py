@@ -42,7 +42,10 @@ from escalation.record import days_overdue_on
 __all__ = ["AccountChange", "DryRunResult", "PolicySummary", "Tally", "compare", "dry_run", "summary_json"]
 
 CHUNK = 500
+COLUMNAR_BATCH = 32_768
 Progress = Callable[[int], None]
+Backend = Literal["auto", "columnar", "native"]
+Reasons = Literal["all", "changed", "none"]
 
 
 # ----------------------------------------------------------------- deciding
@@ -113,6 +116,53 @@ def _chunks(rows: Iterable[SourceRow], size: int) -> Iterator[list[SourceRow]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def _typed_batches(rows: Iterable[SourceRow], source: str) -> Iterator[Any]:
+    """Rows of a JSONL/CSV/Parquet portfolio typed on the fly, in batches."""
+    from escalation.portfolio.arrow import to_batch
+
+    pending: list[tuple[int, Any]] = []
+    for item in rows:
+        error = item.error
+        pending.append((item.row, {"__error__": error.model_dump(mode="json")} if error else item.record))
+        if len(pending) >= COLUMNAR_BATCH:
+            yield to_batch(pending, source)
+            pending = []
+    if pending:
+        yield to_batch(pending, source)
+
+
+def _columnar_outcomes(
+    portfolio: Path, history: str | Path | None, at: dt.datetime, candidate: Policy,
+    baseline: Policy | None, reasons: Reasons, stats: dict[str, int],
+) -> Iterator[_Outcome]:  # fmt: skip
+    """Outcomes from the columnar evaluator, batch by batch (the one code path:
+    :func:`~escalation.backends.columnar.decide_table`)."""
+    from escalation.backends.columnar import ColumnarPolicy, decide_table
+    from escalation.portfolio.arrow import is_typed, read_typed
+
+    policies = [ColumnarPolicy(candidate)] + ([ColumnarPolicy(baseline)] if baseline is not None else [])
+    if is_typed(portfolio):
+        batches = read_typed(portfolio, COLUMNAR_BATCH)
+    else:
+        batches = _typed_batches(read_portfolio(portfolio, history=history), str(portfolio))
+    for batch in batches:
+        res = decide_table(batch, policies, now=at, reasons=reasons)
+        stats["vectorised"], stats["fallback"] = (
+            stats["vectorised"] + res.vectorised,
+            stats["fallback"] + res.fallback,
+        )
+        for i in range(len(batch)):
+            err = res.errors[i]
+            if err is not None:
+                yield _Outcome(res.rows[i], batch.source, err.account_id, Decimal(0), 0, None, None, err)
+                continue
+            old = res.decisions[1][i] if baseline is not None else None
+            new = res.decisions[0][i]
+            yield _Outcome(
+                res.rows[i], batch.source, res.ids[i], res.balances[i], res.days[i], new, old, None
+            )
 
 
 def _outcomes(
@@ -194,11 +244,21 @@ def dry_run(
     sample: int = 20,
     journal: Any = None,
     progress: Progress | None = None,
+    backend: Backend = "auto",
+    reasons: Reasons = "changed",
 ) -> DryRunResult:
     """Decide every account of ``portfolio`` at ``at`` under ``policy`` (and
     ``baseline``). With ``out``, writes ``decisions.<fmt>`` (and
     ``baseline.<fmt>``, ``changes.jsonl``), ``errors.jsonl``, ``summary.json``
-    and a self-contained ``report.html`` there."""
+    and a self-contained ``report.html`` there.
+
+    ``backend``: ``columnar`` decides in batches over Arrow columns (accounts
+    it does not vectorise go to the reference engine, counted in the result);
+    ``native`` decides every account with the reference engine; ``auto`` (the
+    default) is ``columnar`` when it covers both policies and no journal is
+    kept. ``reasons`` (columnar): ``changed`` renders reasons (through the
+    reference engine) for changed accounts only, ``all`` for every account,
+    ``none`` for none but the reference engine's own rows."""
     require("portfolio", "dry_run()")
     check_now(at)
     candidate = policy if isinstance(policy, Policy) else load_policy(policy)
@@ -220,9 +280,17 @@ def dry_run(
     changes: list[AccountChange] = []
     accounts = decided = errors = changed = 0
     changed_balance = Decimal(0)
+    stats = {"vectorised": 0, "fallback": 0}
+    from escalation.backends.columnar import choose_backend
+
+    chosen = choose_backend(backend, candidate, base, journal is not None)
     try:
-        rows = read_portfolio(portfolio, history=history, lazy=workers > 1)
-        for outcome in _outcomes(rows, at, candidate, base, workers, journal):
+        if chosen == "columnar":
+            outcomes = _columnar_outcomes(Path(portfolio), history, at, candidate, base, reasons, stats)
+        else:
+            rows = read_portfolio(portfolio, history=history, lazy=workers > 1)
+            outcomes = _outcomes(rows, at, candidate, base, workers, journal)
+        for outcome in outcomes:
             accounts += 1
             if progress is not None and accounts % 1000 == 0:
                 progress(1000)
@@ -288,6 +356,9 @@ def dry_run(
         changed_balance=changed_balance,
         sample=tuple(changes),
         files={name: str(w.path) for name, w in writers.items()},
+        backend=chosen,
+        vectorised=stats["vectorised"],
+        fallback=stats["fallback"],
     )
     if folder is not None:
         from escalation.portfolio.report_html import write_report

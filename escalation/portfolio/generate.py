@@ -213,8 +213,13 @@ def _history(
 
 
 def write_portfolio(records: Iterator[dict[str, Any]], path: str | Path) -> int:
-    """Write records as JSON lines (``.jsonl``) or Parquet (``.parquet``); the count."""
+    """Write records as JSON lines (``.jsonl``), Parquet (``.parquet``) or the
+    typed layout (a ``.typed`` folder); the count."""
     path = Path(path)
+    if path.suffix.lower() == ".typed":
+        from escalation.portfolio.arrow import write_typed
+
+        return write_typed(records, path)
     count = 0
     if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq

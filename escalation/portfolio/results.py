@@ -72,6 +72,11 @@ class DryRunResult:
     changed_balance: Decimal = Decimal(0)
     sample: tuple[AccountChange, ...] = ()
     files: dict[str, str] = field(default_factory=dict)
+    #: which evaluator decided: ``native``, or ``columnar`` with how many rows
+    #: it vectorised and how many went to the reference engine (``fallback``)
+    backend: str = "native"
+    vectorised: int = 0
+    fallback: int = 0
 
 
 def label(row: dict[str, Any]) -> str:
@@ -120,6 +125,7 @@ def summary_json(result: DryRunResult) -> dict[str, Any]:
         "accounts": result.accounts,
         "decided": result.decided,
         "errors": result.errors,
+        "backend": {"name": result.backend, "vectorised": result.vectorised, "fallback": result.fallback},
         "candidate": _summary_json(result.candidate),
     }
     if result.baseline is not None:

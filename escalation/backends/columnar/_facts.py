@@ -1,0 +1,355 @@
+"""Facts over columns: the same facts as :func:`escalation._facts.derive`,
+for a whole batch of accounts at one instant, with numpy.
+
+Only accounts in the common shape are derived here; an account with anything
+this module does not compute (a promise to pay on the record, several time
+zones, consent windows, misdirected calls, fields kept in ``rest``, a value
+that fails a check) is marked in ``fallback`` and decided by the reference
+engine. Money is held in integer units of 1/10,000 (exact for every currency)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from escalation._facts import WEEKDAY_NAMES
+from escalation.backends.columnar._column import Column
+from escalation.backends.columnar._dates import time_barred, validation_period
+from escalation.backends.columnar._zones import DAY_US, US, day_start_us, table_for
+from escalation.record import KNOWN_FLAGS, Channel, Outcome, zone
+
+if TYPE_CHECKING:
+    from escalation.policy import Policy
+    from escalation.portfolio.arrow import TypedBatch
+
+__all__ = ["Column", "Facts", "derive_batch"]
+
+CHANNELS = [c.value for c in Channel]
+OUTCOMES = [o.value for o in Outcome]
+_UNREACHED = [OUTCOMES.index(o) for o in ("no_answer", "busy", "failed", "not_in_service", "voicemail")]
+_UNREACHED.append(OUTCOMES.index("wrong_party"))
+_EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass
+class Facts:
+    """Everything the columnar ladder reads, for one batch under one policy's tiers."""
+
+    n: int
+    now_us: int
+    fallback: np.ndarray
+    columns: dict[str, Column]
+    zone_names: np.ndarray  # per account
+    today: np.ndarray  # local day numbers
+    tier_done: np.ndarray  # (tiers, n)
+    tier_last: np.ndarray  # (tiers, n) last action in cycle, µs (-1: none)
+    tier_counted: np.ndarray  # (tiers, n) last counting action in cycle
+    stage: np.ndarray  # severity of the stage (0: none)
+    actions_today: np.ndarray
+    ev_acc: np.ndarray
+    ev_ts: np.ndarray
+    ev_action: np.ndarray  # tier index or -1
+    ev_channel: np.ndarray
+    ev_outcome: np.ndarray
+    ev_outbound: np.ndarray
+    ev_address: np.ndarray
+    ev_in_cycle: np.ndarray
+    ev_day: np.ndarray  # local day of each event
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+
+def _money(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """decimal128(38, 4) → int64 units of 1/10,000 and a mask of values that fit."""
+    arr = column.combine_chunks()
+    n = len(arr)
+    valid = ~np.asarray(arr.is_null(), dtype=bool) if n else np.zeros(0, bool)
+    buffer = arr.buffers()[1]
+    if buffer is None or n == 0:
+        return np.zeros(n, np.int64), np.zeros(n, bool)
+    words = np.frombuffer(buffer, dtype=np.int64, count=2 * (n + arr.offset))[2 * arr.offset :]
+    low, high = words[0::2], words[1::2]
+    fits = high == (low >> 63)
+    return np.where(valid, low, 0), valid & fits
+
+
+def _strings(column: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(column.to_pylist(), dtype=object)
+
+
+def _days(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    arr = column.combine_chunks()
+    known = ~np.asarray(arr.is_null(), dtype=bool)
+    values = np.asarray(arr.cast(pa.int32()).fill_null(0), dtype=np.int64)
+    return values, known
+
+
+def _instants(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    arr = column.combine_chunks()
+    known = ~np.asarray(arr.is_null(), dtype=bool)
+    values = np.asarray(arr.cast(pa.int64()).fill_null(0), dtype=np.int64)
+    return values, known
+
+
+def _codes(column: pa.ChunkedArray, vocabulary: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each value in ``vocabulary`` (-1 when null), and where a value is unknown."""
+    arr = column.combine_chunks()
+    index = pc.index_in(arr, value_set=pa.array(vocabulary))
+    codes = np.asarray(index.fill_null(-1), dtype=np.int64)
+    bad = (codes < 0) & ~np.asarray(arr.is_null(), dtype=bool)
+    return codes, bad
+
+
+def _sets(column: pa.ChunkedArray) -> np.ndarray:
+    out = np.empty(len(column), dtype=object)
+    out[:] = [frozenset(v) if v else frozenset() for v in column.to_pylist()]
+    return out
+
+
+def _group_max(acc: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(out, acc[mask], values[mask])
+    return out
+
+
+def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
+    """The facts of every account of ``batch`` at ``now`` (see the module docstring)."""
+    acc_t, ev_t = batch.accounts, batch.events
+    n = acc_t.num_rows
+    now_us = round(now.timestamp() * US)
+    fallback = ~np.asarray(acc_t.column("raw").is_null(), dtype=bool)
+    for name in ("rest", "promise_amount"):
+        fallback |= ~np.asarray(acc_t.column(name).is_null(), dtype=bool)
+
+    # zones: the account's own, or the policy's; several zones → reference engine
+    zone_col = acc_t.column("timezone").fill_null(policy.header.timezone)
+    names = np.asarray(zone_col.to_pylist(), dtype=object)
+    extra = acc_t.column("timezones").to_pylist()
+    for i, more in enumerate(extra):
+        if more and any(z != names[i] for z in more):
+            fallback[i] = True
+    today = np.zeros(n, np.int64)
+    hours = np.zeros(n, np.int64)
+    weekday = np.empty(n, dtype=object)
+    zones: dict[str, Any] = {}
+    ev_acc = np.asarray(ev_t.column("account"), dtype=np.int64)
+    ev_ts, _ = _instants(ev_t.column("at"))
+    first = int(ev_ts.min()) if len(ev_ts) else now_us
+    for name in set(names.tolist()):
+        try:
+            zones[name] = zone(name)
+        except ValueError:
+            fallback |= names == name
+            continue
+        table = table_for(name, zones[name], min(first, now_us - 40 * 366 * DAY_US), now_us)
+        mine = names == name
+        local = now_us + int(table.offsets(np.asarray([now_us]))[0])
+        today[mine] = local // DAY_US
+        hours[mine] = (local % DAY_US) // (3600 * US)
+        weekday[mine] = WEEKDAY_NAMES[(local // DAY_US + 3) % 7]  # 1970-01-01 was a Thursday
+        zones[name] = (zones[name], table)
+
+    # days overdue
+    days_col, days_known = _days(acc_t.column("days_overdue"))
+    since, since_known = _days(acc_t.column("overdue_since"))
+    due, due_known = _days(acc_t.column("due_date"))
+    start = np.where(since_known, since, due)
+    days_overdue = np.where(days_known, days_col, today - start)
+    fallback |= since_known & (since > today)
+    fallback |= since_known & days_known & (today - since != days_col)
+    fallback |= ~(days_known | since_known | due_known)
+    cycle_day = np.where(days_overdue >= 0, today - days_overdue, today - days_overdue - 30)
+    cycle_us = np.zeros(n, np.int64)
+    today_us = np.zeros(n, np.int64)
+    for name, (tz, _table) in zones.items():
+        mine = names == name
+        cycle_us[mine] = day_start_us(name, tz, cycle_day[mine])
+        today_us[mine] = day_start_us(name, tz, today[mine])
+
+    # record checks the reference engine makes with the policy and `now`
+    currency = _strings(acc_t.column("currency"))
+    fallback |= currency != policy.header.currency
+    flags = _sets(acc_t.column("flags"))
+    vocabulary = KNOWN_FLAGS | policy.flags
+    for i, value in enumerate(flags):
+        if value and not value <= vocabulary:
+            fallback[i] = True
+    opt_out = _sets(acc_t.column("opt_out"))
+    sent, sent_known = _instants(acc_t.column("validation_notice_sent_at"))
+    fallback |= sent_known & (sent > now_us)
+    paid_day, paid_known = _days(acc_t.column("last_payment_at"))
+    fallback |= paid_known & (paid_day > today)
+
+    # events
+    ev_order = np.lexsort((ev_ts, ev_acc))  # stable: equal instants keep their record order
+    ev_acc, ev_ts = ev_acc[ev_order], ev_ts[ev_order]
+    events = ev_t.take(pa.array(ev_order))
+    tier_ids = [t.model.id for t in policy.tiers]
+    action, _ = _codes(events.column("action"), tier_ids)
+    channel, bad_channel = _codes(events.column("channel"), CHANNELS)
+    outcome, bad_outcome = _codes(events.column("outcome"), OUTCOMES)
+    outbound = np.asarray(pc.equal(events.column("direction"), "outbound").fill_null(False), dtype=bool)
+    misdirected = np.asarray(events.column("misdirected").fill_null(False), dtype=bool)
+    consent = ~np.asarray(events.column("consent_until").is_null(), dtype=bool)
+    address = np.asarray(
+        pc.dictionary_encode(events.column("address").combine_chunks()).indices.fill_null(-1), dtype=np.int64
+    )
+    # an outbound event without a channel: the reference engine fills it or refuses the record
+    odd = bad_channel | bad_outcome | misdirected | consent | (outbound & (channel < 0))
+    odd |= ev_ts > now_us
+    fallback[ev_acc[odd]] = True
+    ev_day = np.zeros(len(ev_ts), np.int64)
+    for name, (_tz, table) in zones.items():
+        mine = names[ev_acc] == name
+        ev_day[mine] = table.local_day(ev_ts[mine])
+    in_cycle = ev_ts >= cycle_us[ev_acc]
+
+    k = len(tier_ids)
+    done = np.zeros((k, n), np.int64)
+    tried = np.zeros((k, n), np.int64)
+    last_in_cycle = np.full((k, n), -1, np.int64)
+    counted_last = np.full((k, n), -1, np.int64)
+    columns: dict[str, Column] = {}
+    everyone = np.ones(n, bool)
+    sent_code = OUTCOMES.index("sent")
+    for t, tier in enumerate(policy.tiers):
+        mine = outbound & (action == t)
+        counting = [OUTCOMES.index(o.value) for o in tier.model.counting_outcomes]
+        made = np.where(outcome < 0, sent_code in counting, np.isin(outcome, counting))
+        cyc = mine & in_cycle
+        tried[t] = np.bincount(ev_acc[cyc], minlength=n)
+        done[t] = np.bincount(ev_acc[cyc & made], minlength=n)
+        last_in_cycle[t] = _group_max(ev_acc, ev_ts, cyc, n)
+        counted_last[t] = _group_max(ev_acc, ev_ts, cyc & made, n)
+        last_ever = _group_max(ev_acc, ev_ts, mine, n)
+        columns[f"done.{tier.model.id}"] = Column("num", done[t], everyone)
+        columns[f"attempts.{tier.model.id}"] = Column("num", tried[t], everyone)
+        columns[f"days_since.{tier.model.id}"] = Column("num", (now_us - last_ever) // DAY_US, last_ever >= 0)
+    is_tier = outbound & (action >= 0)
+    actions_today = np.bincount(ev_acc[is_tier & (ev_ts >= today_us[ev_acc])], minlength=n)
+    month, week = now_us - 30 * DAY_US, now_us - 7 * DAY_US
+    for c, name in enumerate(CHANNELS):
+        on = outbound & (channel == c) & (ev_ts > month)
+        columns[f"contacts_30d.{name}"] = Column("num", np.bincount(ev_acc[on], minlength=n), everyone)
+        columns[f"contacts_7d.{name}"] = Column(
+            "num", np.bincount(ev_acc[on & (ev_ts > week)], minlength=n), everyone
+        )
+    talk = outcome == OUTCOMES.index("conversation")
+    columns["conversations_30d"] = Column(
+        "num", np.bincount(ev_acc[talk & (ev_ts > month)], minlength=n), everyone
+    )
+
+    # payments and earlier promises (a promise on the record goes to the reference engine)
+    pay = outcome == OUTCOMES.index("payment")
+    amount, amount_ok = _money(events.column("amount"))
+    last_pay = _group_max(ev_acc, ev_ts, pay, n)
+    promise_ev = (outcome == OUTCOMES.index("promise_to_pay")) & in_cycle
+    broken = promise_ev & (last_pay[ev_acc] <= ev_ts)
+    columns["broken_promises"] = Column("num", np.bincount(ev_acc[broken], minlength=n), everyone)
+    in_cycle_pay = pay & in_cycle
+    unknown_amount = np.bincount(ev_acc[in_cycle_pay & ~amount_ok], minlength=n) > 0
+    paid = np.bincount(
+        ev_acc[in_cycle_pay & amount_ok], weights=amount[in_cycle_pay & amount_ok], minlength=n
+    )
+    columns["paid_in_cycle"] = Column("money", paid.astype(np.int64), ~unknown_amount)
+    if np.any(np.abs(paid) > 2**52):
+        fallback |= np.abs(paid) > 2**52
+    latest_index = np.full(n, -1, np.int64)
+    pay_idx = np.flatnonzero(pay)
+    latest_index[ev_acc[pay_idx]] = pay_idx  # events are sorted: the last write is the latest
+    has_pay = latest_index >= 0
+    pick = np.where(has_pay, latest_index, len(ev_ts))  # one past the end: a padding slot
+    last_amount_ok = has_pay & np.append(amount_ok, False)[pick]
+    columns["last_payment_amount"] = Column("money", np.append(amount, 0)[pick], last_amount_ok)
+    pay_day = np.where(has_pay, np.append(ev_day, 0)[pick], -(10**9))
+    last_day = np.where(paid_known, np.maximum(paid_day, pay_day), pay_day)
+    columns["days_since_payment"] = Column("num", today - last_day, paid_known | has_pay)
+    for name in ("promise_active", "promise_kept", "promise_broken"):
+        columns[name] = Column("bool", np.zeros(n, bool), everyone)
+
+    # call attempts to the debtor (third-party tiers excluded) in this cycle
+    third = [t for t, tier in enumerate(policy.tiers) if "third_party" in tier.model.tags]
+    attempt = outbound & (channel == CHANNELS.index("phone")) & in_cycle & (outcome >= 0)
+    attempt &= ~np.isin(action, third)
+    good = attempt & ~np.isin(outcome, _UNREACHED)
+    att_idx = np.flatnonzero(attempt)
+    last_good = np.full(n, -1, np.int64)
+    good_idx = np.flatnonzero(good)
+    last_good[ev_acc[good_idx]] = good_idx
+    after_good = attempt & (np.arange(len(ev_ts)) > last_good[ev_acc])
+    columns["consecutive_failed_attempts"] = Column(
+        "num", np.bincount(ev_acc[after_good], minlength=n), everyone
+    )
+    invalid = np.zeros(n, bool)
+    if len(att_idx):
+        pair = ev_acc[att_idx] * (int(address.max()) + 2) + (address[att_idx] + 1)
+        _, last_rev = np.unique(pair[::-1], return_index=True)
+        latest = att_idx[len(att_idx) - 1 - last_rev]
+        nis = outcome[latest] == OUTCOMES.index("not_in_service")
+        total = np.bincount(ev_acc[latest], minlength=n)
+        invalid = (total > 0) & (np.bincount(ev_acc[latest[nis]], minlength=n) == total)
+    columns["number_invalid"] = Column("bool", invalid, everyone)
+
+    # the record's own facts
+    amount_overdue, ok1 = _money(acc_t.column("amount_overdue"))
+    balance, ok2 = _money(acc_t.column("balance"))
+    fallback |= ~(ok1 & ok2)
+    columns["days_overdue"] = Column("num", days_overdue, everyone)
+    columns["amount_overdue"] = Column("money", amount_overdue, everyone)
+    columns["balance"] = Column("money", balance, everyone)
+    columns["currency"] = Column("str", currency, everyone)
+    columns["flags"] = Column("set", flags, everyone)
+    columns["opt_out"] = Column("set", opt_out, everyone)
+    for name in ("segment", "product", "jurisdiction", "actor_type"):
+        values = _strings(acc_t.column(name))
+        columns[name] = Column("str", values, values != None)  # noqa: E711 - elementwise
+    plan = _strings(acc_t.column("plan_status"))
+    columns["plan_active"] = Column("bool", plan == "active", everyone)
+    columns["local_hour"] = Column("num", hours, everyone)
+    columns["weekday"] = Column("str", weekday, everyone)
+    columns["dispute_open"] = Column("bool", np.zeros(n, bool), everyone)
+    cease = np.asarray([("cease_communication" in f) for f in flags], dtype=bool)
+    columns["cease_received"] = Column("bool", cease, everyone)
+    columns["breathing_space_active"] = Column("bool", np.zeros(n, bool), everyone)
+    plan_due = _days(acc_t.column("plan_next_due_date"))
+    cache: dict[Any, Any] = {
+        "tables": {name: table for name, (_tz, table) in zones.items()},
+        "sent": (sent, sent_known),
+        "plan_due": plan_due,
+    }
+    columns["time_barred"] = time_barred(
+        policy, _strings(acc_t.column("jurisdiction")), today, paid_day, paid_known
+    )
+    columns["in_validation_period"] = validation_period(names, cache["tables"], today, sent, sent_known)
+
+    stage = np.zeros(n, np.int64)
+    for t, tier in enumerate(policy.tiers):
+        if not tier.model.ongoing:
+            stage = np.where(done[t] > 0, tier.severity, stage)
+    return Facts(
+        n=n,
+        now_us=now_us,
+        fallback=fallback,
+        columns=columns,
+        zone_names=names,
+        today=today,
+        tier_done=done,
+        tier_last=last_in_cycle,
+        tier_counted=counted_last,
+        stage=stage,
+        actions_today=actions_today,
+        ev_acc=ev_acc,
+        ev_ts=ev_ts,
+        ev_action=action,
+        ev_channel=channel,
+        ev_outcome=outcome,
+        ev_outbound=outbound,
+        ev_address=address,
+        ev_in_cycle=in_cycle,
+        ev_day=ev_day,
+        cache=cache,
+    )

@@ -1,0 +1,106 @@
+"""Local calendar days over columns: per-zone UTC-offset tables.
+
+A zone's offset changes only at its transitions (DST, law changes). The table
+holds every transition inside the span it was built for, found by sampling
+the zone every six hours and bisecting each change to the second with
+``zoneinfo`` itself, so ``local_day`` agrees with ``instant.astimezone(tz)
+.date()`` on every instant of the span. Day starts (``start_of_day``) are
+taken from the reference helper once per (zone, date)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from escalation._calendar import start_of_day
+
+__all__ = ["ZoneTable", "day_start_us", "table_for"]
+
+US = 1_000_000
+DAY_US = 86_400 * US
+_STEP = 6 * 3600  # no zone changes its offset twice within six hours
+_EPOCH = dt.date(1970, 1, 1)
+_lock = threading.Lock()
+_tables: dict[str, ZoneTable] = {}
+_starts: dict[tuple[str, int], int] = {}
+
+
+def _offset(tz: ZoneInfo, second: int) -> int:
+    moment = dt.datetime.fromtimestamp(second, dt.UTC).astimezone(tz)
+    offset = moment.utcoffset()
+    assert offset is not None
+    return int(offset.total_seconds())
+
+
+class ZoneTable:
+    """The offsets of one zone between two instants (seconds since the epoch)."""
+
+    def __init__(self, tz: ZoneInfo, first: int, last: int) -> None:
+        self.tz = tz
+        self.first, self.last = first, last
+        samples = np.arange(first - _STEP, last + 2 * _STEP, _STEP, dtype=np.int64)
+        offsets = [_offset(tz, int(s)) for s in samples]
+        starts = [int(samples[0])]
+        values = [offsets[0]]
+        for i in range(1, len(samples)):
+            if offsets[i] == offsets[i - 1]:
+                continue
+            low, high = int(samples[i - 1]), int(samples[i])  # offset changes in (low, high]
+            while high - low > 1:
+                mid = (low + high) // 2
+                if _offset(tz, mid) == offsets[i - 1]:
+                    low = mid
+                else:
+                    high = mid
+            starts.append(high)
+            values.append(offsets[i])
+        self.starts_us = np.asarray(starts, dtype=np.int64) * US
+        self.offsets_us = np.asarray(values, dtype=np.int64) * US
+
+    def covers(self, first: int, last: int) -> bool:
+        return self.first <= first and last <= self.last
+
+    def offsets(self, instants_us: np.ndarray) -> np.ndarray:
+        """The UTC offset (µs) in force at each instant (µs since the epoch)."""
+        index = np.searchsorted(self.starts_us, instants_us, side="right") - 1
+        return self.offsets_us[np.clip(index, 0, len(self.offsets_us) - 1)]
+
+    def local_day(self, instants_us: np.ndarray) -> np.ndarray:
+        """The local calendar day of each instant, as days since 1970-01-01."""
+        days: np.ndarray = (instants_us + self.offsets(instants_us)) // DAY_US
+        return days
+
+
+def table_for(name: str, tz: ZoneInfo, first_us: int, last_us: int) -> ZoneTable:
+    """A table of ``tz`` covering the instants ``first_us..last_us`` (cached,
+    widened when a later batch reaches outside it)."""
+    first, last = first_us // US - 86_400, last_us // US + 86_400
+    table = _tables.get(name)
+    if table is not None and table.covers(first, last):
+        return table
+    with _lock:
+        table = _tables.get(name)
+        if table is None or not table.covers(first, last):
+            if table is not None:
+                first, last = min(first, table.first), max(last, table.last)
+            # a little margin either side, so consecutive batches reuse the table
+            table = ZoneTable(tz, first - 400 * 86_400, last + 400 * 86_400)
+            _tables[name] = table
+    return table
+
+
+def day_start_us(name: str, tz: ZoneInfo, days: np.ndarray) -> np.ndarray:
+    """The first instant (µs) of each local day (days since 1970-01-01) in ``tz``."""
+    unique, inverse = np.unique(days, return_inverse=True)
+    out = np.empty(len(unique), dtype=np.int64)
+    for i, day in enumerate(unique.tolist()):
+        key = (name, day)
+        value = _starts.get(key)
+        if value is None:
+            start = start_of_day(_EPOCH + dt.timedelta(days=day), tz)
+            value = _starts[key] = round(start.timestamp() * US)
+        out[i] = value
+    return out[inverse].reshape(days.shape)

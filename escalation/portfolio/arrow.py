@@ -1,0 +1,380 @@
+"""The typed portfolio layout: an accounts table and a flat events table, in
+Arrow (and on disk as a folder holding ``accounts.parquet`` and
+``events.parquet``).
+
+Today's JSONL/CSV/Parquet inputs hold strings that are parsed and validated
+per record; the typed layout holds the hot fields as Arrow types (money as
+``decimal128(38, 4)``, dates as ``date32``, instants as UTC ``timestamp[us]``,
+lists of strings), so the columnar evaluator reads them without decoding.
+
+* ``accounts``: one row per input row. ``row`` is the row number in the
+  original input; ``raw`` holds the original record as JSON when it could not
+  be typed (a record error, an unusual shape) — such a row is decided, or
+  turned into its error row, by the reference engine; ``rest`` holds, as JSON,
+  the record's fields that have no column (notices, attributes, …).
+* ``events``: one row per history event, ``account`` being the index of its
+  account's row in the accounts table (events of an account are contiguous,
+  accounts in order).
+
+Instants are kept as UTC instants: the same instant, not the same offset text
+(decisions do not depend on the offset a record wrote an instant in).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from escalation.errors import RecordError
+from escalation.record import parse_account
+
+__all__ = [
+    "ACCOUNTS",
+    "EVENTS",
+    "TypedBatch",
+    "convert",
+    "is_typed",
+    "read_typed",
+    "record_of",
+    "records_of",
+    "to_batch",
+    "write_typed",
+]
+
+MONEY = pa.decimal128(38, 4)
+_TS = pa.timestamp("us", tz="UTC")
+_TEXT = pa.string()
+_LIST = pa.list_(pa.string())
+
+#: The accounts table's columns.
+ACCOUNTS = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("id", _TEXT),
+        ("currency", _TEXT),
+        ("amount_overdue", MONEY),
+        ("balance", MONEY),
+        ("days_overdue", pa.int32()),
+        ("overdue_since", pa.date32()),
+        ("due_date", pa.date32()),
+        ("timezone", _TEXT),
+        ("timezones", _LIST),
+        ("jurisdiction", _TEXT),
+        ("product", _TEXT),
+        ("segment", _TEXT),
+        ("flags", _LIST),
+        ("opt_out", _LIST),
+        ("promise_amount", MONEY),
+        ("promise_due_date", pa.date32()),
+        ("promise_made_at", _TS),
+        ("plan_status", _TEXT),
+        ("plan_next_due_date", pa.date32()),
+        ("last_payment_at", pa.date32()),
+        ("actor_type", _TEXT),
+        ("validation_notice_sent_at", _TS),
+        ("rest", _TEXT),
+        ("raw", _TEXT),
+    ]
+)
+#: The events table's columns.
+EVENTS = pa.schema(
+    [
+        ("account", pa.int64()),
+        ("at", _TS),
+        ("action", _TEXT),
+        ("channel", _TEXT),
+        ("outcome", _TEXT),
+        ("direction", _TEXT),
+        ("address", _TEXT),
+        ("consent_until", _TS),
+        ("misdirected", pa.bool_()),
+        ("amount", MONEY),
+    ]
+)
+_TYPED = set(ACCOUNTS.names) - {"row", "rest", "raw"} | {"promise_to_pay", "payment_plan", "history"}
+_EVENT_FIELDS = {"at", "action", "channel", "outcome", "direction", "address", "consent_until"}
+_EVENT_FIELDS |= {"misdirected", "amount"}
+_SCALE = Decimal("0.0001")
+
+
+class TypedBatch:
+    """One batch of the typed layout: accounts and their events (``account``
+    indexes ``accounts`` rows from 0)."""
+
+    __slots__ = ("accounts", "events", "source")
+
+    def __init__(self, accounts: pa.Table, events: pa.Table, source: str = "") -> None:
+        self.accounts = accounts
+        self.events = events
+        self.source = source
+
+    def __len__(self) -> int:
+        return int(self.accounts.num_rows)
+
+
+def _money(value: Decimal | None) -> Decimal | None:
+    if value is None:
+        return None
+    if value != value.quantize(_SCALE) or abs(value) >= Decimal(10) ** 30:
+        raise ValueError("not representable")
+    return value
+
+
+def _typed_row(row: int, record: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """The typed columns of a record that validates on its own; ``None`` when
+    it must travel raw (a record error, or a value the columns cannot hold)."""
+    try:
+        account = parse_account(record)
+        promise, plan = account.promise_to_pay, account.payment_plan
+        out: dict[str, Any] = {
+            "row": row,
+            "id": account.id,
+            "currency": account.currency,
+            "amount_overdue": _money(account.amount_overdue),
+            "balance": _money(account.balance),
+            "days_overdue": account.days_overdue,
+            "overdue_since": account.overdue_since,
+            "due_date": account.due_date,
+            "timezone": account.timezone,
+            "timezones": list(account.timezones) if "timezones" in record else None,
+            "jurisdiction": account.jurisdiction,
+            "product": account.product,
+            "segment": account.segment,
+            "flags": sorted(account.flags) if "flags" in record else None,
+            "opt_out": sorted(c.value for c in account.opt_out) if "opt_out" in record else None,
+            "promise_amount": _money(promise.amount) if promise else None,
+            "promise_due_date": promise.due_date if promise else None,
+            "promise_made_at": promise.made_at if promise else None,
+            "plan_status": plan.status.value if plan else None,
+            "plan_next_due_date": plan.next_due_date if plan else None,
+            "last_payment_at": account.last_payment_at,
+            "actor_type": account.actor_type.value if account.actor_type else None,
+            "validation_notice_sent_at": account.validation_notice_sent_at,
+            "raw": None,
+        }
+        if isinstance(record.get("payment_plan"), dict) and set(record["payment_plan"]) - {
+            "status",
+            "next_due_date",
+        }:
+            return None
+        rest = {k: v for k, v in record.items() if k not in _TYPED}
+        out["rest"] = json.dumps(rest, ensure_ascii=False, sort_keys=True) if rest else None
+        events = []
+        for event in account.history:
+            events.append(
+                {
+                    "at": event.at,
+                    "action": event.action,
+                    "channel": event.channel.value if event.channel else None,
+                    "outcome": event.outcome.value if event.outcome else None,
+                    "direction": event.direction.value,
+                    "address": event.address,
+                    "consent_until": event.consent_until,
+                    "misdirected": event.misdirected,
+                    "amount": _money(event.amount),
+                }
+            )
+        return out, events
+    except (RecordError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def _raw_row(row: int, record: object) -> dict[str, Any]:
+    ident = record.get("id") if isinstance(record, dict) else None
+    return {
+        "row": row,
+        "id": ident if isinstance(ident, str) else None,
+        "raw": json.dumps(record, ensure_ascii=False, default=str),
+    }
+
+
+def to_batch(rows: Iterable[tuple[int, dict[str, Any]]], source: str = "") -> TypedBatch:
+    """Type ``(row number, record)`` pairs into one :class:`TypedBatch`."""
+    accounts: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for row, record in rows:
+        typed = _typed_row(row, record) if isinstance(record, dict) else None
+        index = len(accounts)
+        if typed is None:
+            accounts.append(_raw_row(row, record))
+            continue
+        accounts.append(typed[0])
+        for event in typed[1]:
+            event["account"] = index
+            events.append(event)
+    return TypedBatch(
+        pa.Table.from_pylist(accounts, schema=ACCOUNTS), pa.Table.from_pylist(events, schema=EVENTS), source
+    )
+
+
+def is_typed(path: str | Path) -> bool:
+    """Whether ``path`` is a typed portfolio folder."""
+    folder = Path(path)
+    return (
+        folder.is_dir() and (folder / "accounts.parquet").is_file() and (folder / "events.parquet").is_file()
+    )
+
+
+class _Writer:
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.accounts = pq.ParquetWriter(folder / "accounts.parquet", ACCOUNTS)
+        self.events = pq.ParquetWriter(folder / "events.parquet", EVENTS)
+        self.offset = 0
+
+    def write(self, batch: TypedBatch) -> None:
+        events = batch.events
+        shifted = pa.array(events.column("account").to_numpy() + self.offset, pa.int64())
+        self.accounts.write_table(batch.accounts)
+        self.events.write_table(events.set_column(0, "account", shifted))
+        self.offset += len(batch)
+
+    def close(self) -> None:
+        self.accounts.close()
+        self.events.close()
+
+
+def write_typed(records: Iterable[dict[str, Any]], folder: str | Path, batch: int = 20_000) -> int:
+    """Write records (dicts in the record format) as a typed portfolio folder; the count."""
+    writer = _Writer(Path(folder))
+    count = 0
+    pending: list[tuple[int, dict[str, Any]]] = []
+    try:
+        for record in records:
+            count += 1
+            pending.append((count, record))
+            if len(pending) >= batch:
+                writer.write(to_batch(pending))
+                pending = []
+        writer.write(to_batch(pending))
+    finally:
+        writer.close()
+    return count
+
+
+def convert(source: str | Path, folder: str | Path, *, history: str | Path | None = None) -> tuple[int, int]:
+    """Convert a JSONL/CSV/Parquet portfolio into the typed layout. Returns
+    (rows, raw rows). A row that is not a valid record keeps its original
+    JSON in ``raw`` (a row the reader could not parse keeps its error), so a
+    dry-run of the typed folder reports the same error rows."""
+    from escalation.portfolio.io import read_portfolio
+
+    writer = _Writer(Path(folder))
+    rows = raw = 0
+    pending: list[tuple[int, dict[str, Any]]] = []
+    try:
+        for item in read_portfolio(source, history=history):
+            rows += 1
+            if item.error is not None or item.record is None:
+                assert item.error is not None
+                pending.append((item.row, {"__error__": item.error.model_dump(mode="json")}))
+            else:
+                pending.append((item.row, item.record))
+            if len(pending) >= 20_000:
+                batch = to_batch(pending, str(source))
+                raw += batch.accounts.column("raw").null_count - len(batch)
+                writer.write(batch)
+                pending = []
+        batch = to_batch(pending, str(source))
+        raw += batch.accounts.column("raw").null_count - len(batch)
+        writer.write(batch)
+    finally:
+        writer.close()
+    return rows, -raw
+
+
+def read_typed(folder: str | Path, batch: int = 32_768) -> Iterator[TypedBatch]:
+    """Stream a typed portfolio folder in batches of accounts with their events."""
+    folder = Path(folder)
+    accounts = pq.ParquetFile(folder / "accounts.parquet")
+    events = pq.ParquetFile(folder / "events.parquet")
+    event_batches = events.iter_batches(batch_size=262_144)
+    buffer = pa.Table.from_batches([], schema=EVENTS)
+    start = 0
+    for part in accounts.iter_batches(batch_size=batch):
+        table = pa.Table.from_batches([part])
+        end = start + table.num_rows
+        while True:
+            column = buffer.column("account")
+            if len(column) and column[len(column) - 1].as_py() >= end:
+                break
+            more = next(event_batches, None)
+            if more is None:
+                break
+            buffer = pa.concat_tables([buffer, pa.Table.from_batches([more])])
+        owners = buffer.column("account").to_numpy()
+        cut = int(np.searchsorted(owners, end, side="left"))
+        mine, buffer = buffer.slice(0, cut), buffer.slice(cut)
+        local = pa.array(mine.column("account").to_numpy() - start, pa.int64())
+        yield TypedBatch(table, mine.set_column(0, "account", local), str(folder))
+        start = end
+
+
+def records_of(batch: TypedBatch, indices: list[int]) -> list[object]:
+    """The records (dicts in the record format) of accounts rows ``indices``,
+    rebuilt for the reference engine."""
+    rows = batch.accounts.take(pa.array(indices, pa.int64())).to_pylist()
+    owners = np.asarray(batch.events.column("account"), dtype=np.int64)
+    wanted = np.isin(owners, np.asarray(indices, dtype=np.int64))
+    history: dict[int, list[dict[str, Any]]] = {}
+    for event in batch.events.filter(pa.array(wanted)).to_pylist():
+        history.setdefault(event["account"], []).append(event)
+    return [record_of(row, history.get(i, [])) for i, row in zip(indices, rows, strict=True)]
+
+
+def record_of(row: dict[str, Any], events: list[dict[str, Any]]) -> object:
+    """The record of one accounts row (as a dict) and its event rows."""
+    if row["raw"] is not None:
+        return json.loads(row["raw"])
+    record: dict[str, Any] = {}
+    for name in ("id", "currency", "days_overdue", "timezone", "timezones", "jurisdiction", "product"):
+        if row[name] is not None:
+            record[name] = row[name]
+    for name in ("segment", "flags", "opt_out", "actor_type"):
+        if row[name] is not None:
+            record[name] = row[name]
+    for name in ("amount_overdue", "balance"):
+        record[name] = _text(row[name])
+    for name in ("overdue_since", "due_date", "last_payment_at", "validation_notice_sent_at"):
+        if row[name] is not None:
+            record[name] = row[name].isoformat()
+    if row["promise_amount"] is not None:
+        record["promise_to_pay"] = {
+            "amount": _text(row["promise_amount"]),
+            "due_date": row["promise_due_date"].isoformat(),
+            "made_at": row["promise_made_at"].isoformat(),
+        }
+    if row["plan_status"] is not None:
+        plan: dict[str, Any] = {"status": row["plan_status"]}
+        if row["plan_next_due_date"] is not None:
+            plan["next_due_date"] = row["plan_next_due_date"].isoformat()
+        record["payment_plan"] = plan
+    if row["rest"] is not None:
+        record.update(json.loads(row["rest"]))
+    record["history"] = [_event_record(e) for e in events]
+    return record
+
+
+def _text(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def _event_record(event: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"at": event["at"].isoformat()}
+    for name in ("action", "channel", "outcome", "direction", "address"):
+        if event[name] is not None:
+            out[name] = event[name]
+    if event["consent_until"] is not None:
+        out["consent_until"] = event["consent_until"].isoformat()
+    if event["misdirected"]:
+        out["misdirected"] = True
+    if event["amount"] is not None:
+        out["amount"] = _text(event["amount"])
+    return out
