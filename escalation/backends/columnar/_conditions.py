@@ -170,9 +170,42 @@ def _member(node: _In, facts: Facts) -> Masks:
     return result & known, ~result & known
 
 
+# Facts the columnar evaluator computes for every vectorised row, and the
+# families (per tier / per channel) it computes.
+COMPUTED_FACTS = frozenset(
+    {
+        "amount_overdue", "balance", "breathing_space_active", "broken_promises", "cease_received",
+        "consecutive_failed_attempts", "conversations_30d", "currency", "days_overdue", "days_since_payment",
+        "dispute_open", "flags", "in_validation_period", "last_payment_amount", "local_hour",
+        "number_invalid", "opt_out", "paid_in_cycle", "plan_active", "time_barred", "weekday",
+        "promise_active", "promise_kept", "promise_broken", "segment", "product", "jurisdiction",
+        "actor_type", "plan_days_to_due", "forbearance_assessed", "letter_of_claim_reply",
+    }
+)  # fmt: skip
+COMPUTED_FAMILIES = ("done.", "days_since.", "attempts.", "contacts_7d.", "contacts_30d.")
+# Facts whose inputs are not typed columns: a row that carries them goes to the
+# reference engine, so on every vectorised row they are truly missing.
+ROW_FALLBACK_FACTS = frozenset({"principal", "consent_day", "promise_to_pay.amount"})
+ROW_FALLBACK_FAMILIES = ("attributes.",)
+
+
+def check_fact(name: str) -> None:
+    """Raise :class:`Unsupported` for a fact the columnar evaluator would get
+    wrong (a fact added to the engine without a column here must never be
+    read as missing: that could lift a hold)."""
+    if name in COMPUTED_FACTS or name in ROW_FALLBACK_FACTS:
+        return
+    if name.startswith(COMPUTED_FAMILIES + ROW_FALLBACK_FAMILIES):
+        return
+    raise Unsupported(f"fact `{name}` has no column")
+
+
 def check_tree(node: _Node) -> None:
     """Raise :class:`Unsupported` when ``node`` uses a form not computed here."""
-    if isinstance(node, _Lit | _Fact):
+    if isinstance(node, _Fact):
+        check_fact(node.name)
+        return
+    if isinstance(node, _Lit):
         return
     if isinstance(node, _Not):
         check_tree(node.item)
@@ -184,5 +217,7 @@ def check_tree(node: _Node) -> None:
         for side in (left, right):
             if not isinstance(side, _Lit | _Fact):
                 raise Unsupported(f"{type(side).__name__} in a comparison")
+            if isinstance(side, _Fact):
+                check_fact(side.name)
     else:
         raise Unsupported(type(node).__name__)

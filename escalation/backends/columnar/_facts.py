@@ -316,6 +316,12 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["cease_received"] = Column("bool", cease, everyone)
     columns["breathing_space_active"] = Column("bool", np.zeros(n, bool), everyone)
     plan_due = _days(acc_t.column("plan_next_due_date"))
+    due_days, due_known = plan_due
+    columns["plan_days_to_due"] = Column("num", due_days - today, due_known)
+    # rows carrying these record fields are decided by the reference engine (they are
+    # not typed columns); every vectorised row has none: the native facts' defaults
+    columns["forbearance_assessed"] = Column("bool", np.zeros(n, bool), everyone)
+    columns["letter_of_claim_reply"] = Column("set", np.asarray([frozenset()] * n, dtype=object), everyone)
     cache: dict[Any, Any] = {
         "tables": {name: table for name, (_tz, table) in zones.items()},
         "sent": (sent, sent_known),
@@ -324,6 +330,12 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["time_barred"] = time_barred(
         policy, _strings(acc_t.column("jurisdiction")), today, paid_day, paid_known
     )
+    limitation = policy.header.limitation
+    if limitation is not None and limitation.interrupted_by:
+        # an interrupting event only moves the end later: a row barred without
+        # interruptions may not be barred with them, so the reference engine decides it
+        barred = columns["time_barred"]
+        fallback |= barred.values.astype(bool) & barred.known
     columns["in_validation_period"] = validation_period(names, cache["tables"], today, sent, sent_known)
 
     stage = np.zeros(n, np.int64)

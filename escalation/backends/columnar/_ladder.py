@@ -57,6 +57,21 @@ class Outcome:
     blocked: dict[int, set[str]] = field(default_factory=dict)
 
 
+def _newer_than_columnar(guard: Any) -> bool:
+    """A guard using parameters the vectorised checks do not implement."""
+    if isinstance(guard, ConsentGuard):
+        return bool(guard.confirm_on)
+    if isinstance(guard, PrerequisiteGuard):
+        alternatives = (guard, *guard.any_of)
+        return any(
+            getattr(a, "kept_by", None) is not None
+            or getattr(a, "more_than_months", None) is not None
+            or getattr(a, "rest_days", None) is not None
+            for a in alternatives
+        )
+    return False
+
+
 def check_policy(policy: Policy) -> None:
     """Raise :class:`Unsupported` when the columnar ladder cannot evaluate ``policy``."""
     for hold in policy.holds:
@@ -164,6 +179,8 @@ class _Guards:
         f, g = self.facts, rule.model
         n = f.n
         none = np.zeros(n, bool)
+        if _newer_than_columnar(g):  # parameters not vectorised: the reference engine decides
+            return none, np.ones(n, bool)
         if isinstance(g, ConsentGuard):
             return np.fromiter((channel.value in s for s in f.columns["opt_out"].values), bool, n), none
         if isinstance(g, BlockGuard):
