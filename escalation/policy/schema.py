@@ -25,7 +25,10 @@ from escalation._language import (
     Duration,
     Identifier,
     Int,
+    Label,
+    Labels,
     LanguageVersion,
+    Locale,
     RuleId,
     SpanField,
     Tag,
@@ -63,6 +66,11 @@ class Hold(BaseModel):
     until: str | None = None
     grace: Duration | None = None
     cite: str | None = None
+    label: Label | None = Field(
+        default=None,
+        description="the hold in a collector's words; `{fact}` placeholders are filled, in `en` (reasons use it; not fingerprinted)",
+    )
+    labels: Labels = {}
 
 
 class Repeat(BaseModel):
@@ -127,6 +135,11 @@ class Tier(BaseModel):
         default=None,
         description="outcomes that count as the tier done (default: those showing it was made)",
     )
+    label: Label | None = Field(
+        default=None,
+        description="the action as a noun a collector uses (`call`, `reminder SMS`), in `en` (reasons use it; not fingerprinted)",
+    )
+    labels: Labels = {}
 
     @property
     def counting_outcomes(self) -> tuple[Outcome, ...]:
@@ -233,6 +246,9 @@ class PolicyHeader(BaseModel):
     promise: PromiseRules = PromiseRules()
     attributes: dict[Identifier, AttributeType] = Field(
         default={}, description="lender attributes a record may carry, with their types"
+    )
+    locale: Locale = Field(
+        default="en", description="the locale of `Decision.reason` unless the caller asks for another"
     )
     flags: tuple[Tag, ...] = Field(
         default=(),
