@@ -30,6 +30,7 @@ from escalation.reasons.parts import (
     HoldParts,
     Interval,
     NoneParts,
+    Parts,
     Pending,
     WaitParts,
 )
@@ -201,8 +202,8 @@ def evaluate(
     trace = Recorder(record_trace)
     decided_at = sit.now.astimezone(sit.tz)
 
-    def decision(status: str, parts: object, **extra: object) -> Decision:
-        reason = render(parts, policy, sit, locale)  # type: ignore[arg-type]
+    def decision(status: str, parts: Parts, **extra: object) -> Decision:
+        reason = render(parts, policy, sit, locale)
         return construct(
             Decision,
             account_id=sit.account.id,
@@ -226,8 +227,7 @@ def evaluate(
     # 1. holds: the first that applies stops everything
     held = first_hold(policy.holds, sit, truth, trace)
     if held is not None:
-        parts = HoldParts(held.rule, held.until)
-        return decision("hold", parts, hold=held.hold, next_eligible_at=held.until)
+        return decision("hold", HoldParts(held.rule, held.until), hold=held.hold, next_eligible_at=held.until)
 
     # 2. the ladder, most severe first
     matcher = EventMatcher(sit, plan.tags_of)
@@ -327,10 +327,11 @@ def evaluate(
         trace.add(rule=f"tier:{tier.model.id}", matched=True, facts={}, note=note)
 
     if why.waiting:
-        when, tier, channel, pending = min(why.waiting, key=lambda item: (item[0], -item[1].severity))
+        when, tier, channel, why_not = min(why.waiting, key=lambda item: (item[0], -item[1].severity))
         local = when.astimezone(sit.tz)
-        parts = WaitParts(tier, channel, local, pending)
-        return decision("wait", parts, next_eligible_at=local, blocked=why.blocked)
+        return decision(
+            "wait", WaitParts(tier, channel, local, why_not), next_eligible_at=local, blocked=why.blocked
+        )
 
     # the tiers a strategist would look at next: the steps above what is used up
     # (side tracks only when the account has no stage yet)
@@ -338,5 +339,6 @@ def evaluate(
     above = sorted((t for t in unmet if t.severity > floor and not t.model.ongoing), key=lambda t: t.severity)
     if not above and sit.stage is None:
         above = sorted(unmet, key=lambda t: (t.model.ongoing, t.severity))
-    parts = NoneParts(tuple(why.indefinite), tuple(why.exhausted), tuple(above))
-    return decision("none", parts, blocked=why.blocked)
+    return decision(
+        "none", NoneParts(tuple(why.indefinite), tuple(why.exhausted), tuple(above)), blocked=why.blocked
+    )

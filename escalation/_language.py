@@ -28,10 +28,10 @@ from pydantic import (
 from escalation.record import Channel, Outcome
 
 __all__ = [
+    "LOCALES",
     "MAX_CALENDAR_DAYS",
     "RECORD_DATES",
     "WEEKDAYS",
-    "LOCALES",
     "Authority",
     "Bool",
     "CalendarDays",

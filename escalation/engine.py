@@ -202,7 +202,7 @@ class Engine:
         from escalation.explain import render_text
 
         decision = self.decide(record, now=now, locale=locale)
-        return render_text(decision, self._policy, locale or self._locale)
+        return render_text(decision, locale or self._locale)
 
 
 def _locale(locale: str) -> Locale:

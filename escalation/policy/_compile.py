@@ -111,7 +111,7 @@ def canonical_json(
         tier_data.append(data)
     hold_data = []
     for hold in holds:
-        data = hold.model.model_dump(mode="json", by_alias=True, exclude=_PRESENTATION)
+        data = hold.model.model_dump(mode="json", by_alias=True, exclude=set(_PRESENTATION))
         data["when"] = hold.when.canonical
         hold_data.append(data)
     guard_data = []

@@ -68,7 +68,8 @@ class Hold(BaseModel):
     cite: str | None = None
     label: Label | None = Field(
         default=None,
-        description="the hold in a collector's words; `{fact}` placeholders are filled, in `en` (reasons use it; not fingerprinted)",
+        description="the hold in a collector's words, in `en`; `{fact}` placeholders are filled "
+        "(reasons use it; not fingerprinted)",
     )
     labels: Labels = {}
 
@@ -137,7 +138,8 @@ class Tier(BaseModel):
     )
     label: Label | None = Field(
         default=None,
-        description="the action as a noun a collector uses (`call`, `reminder SMS`), in `en` (reasons use it; not fingerprinted)",
+        description="the action as a noun a collector uses (`call`, `reminder SMS`), in `en` "
+        "(reasons use it; not fingerprinted)",
     )
     labels: Labels = {}
 

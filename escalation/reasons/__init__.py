@@ -27,4 +27,4 @@ def check_locale(locale: str) -> Locale:
     """``locale`` if reasons can be rendered in it (``ValueError`` otherwise)."""
     if locale not in LOCALES:
         raise ValueError(f"unknown locale `{locale}`; choose one of: {', '.join(LOCALES)}")
-    return locale  # type: ignore[return-value]
+    return locale

@@ -4,6 +4,7 @@ as a collector would say it, with the figure it needs and the figure now
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,8 +43,13 @@ class Atom:
     positive: bool = True
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(node: _Node) -> Callable[[Mapping[str, Any]], bool | None]:
+    return truth_fn(node)
+
+
 def _truth(node: _Node, values: Mapping[str, Any]) -> bool | None:
-    return truth_fn(node)(values)
+    return _compiled(node)(values)
 
 
 def unmet(compiled: Compiled, values: Mapping[str, Any]) -> list[Atom | list[Atom]]:
@@ -101,7 +107,8 @@ def comparison(atom: Atom) -> tuple[str, str, Any] | None:
     node = atom.node
     if not isinstance(node, _Cmp):
         return None
-    left, right, op = node.left, node.right, node.op
+    left, right = node.left, node.right
+    op: str = node.op
     if isinstance(left, _Lit) and isinstance(right, _Fact):
         left, right, op = right, left, _MIRRORED[op]
     if not (isinstance(left, _Fact) and isinstance(right, _Lit)):

@@ -162,13 +162,13 @@ class Renderer:
             if last is not None:
                 steps.append(self._since(below, last))
         steps.append(self._attempt(tier))
-        others = {}
+        others: dict[str, list[GuardVerdict]] = {}
         for t, _c, verdicts in parts.held_back:
             if t is not tier:
                 others.setdefault(t.model.id, []).extend(verdicts)
-        for tier_id, verdicts in others.items():
+        for tier_id, found in others.items():
             label = self.label(tier_id)
-            why = self._guards(verdicts)
+            why = self._guards(found)
             steps.append(f"{label}暂缓（{why}）" if self.zh else f"the {label} is held back ({why})")
         if self.zh:
             return f"{head}：{'，'.join(figures)}；{'；'.join(steps)}。"
