@@ -235,8 +235,10 @@ def check_raw_expressions(loaded: Loaded, collector: Collector) -> None:
     data = loaded.located.data
     if not isinstance(data, dict):
         return
-    section = data.get("policy") if isinstance(data.get("policy"), dict) else {}
-    tiers = data.get("tiers") if isinstance(data.get("tiers"), list) else []
+    raw_section = data.get("policy")
+    section: dict[str, Any] = raw_section if isinstance(raw_section, dict) else {}
+    raw_tiers = data.get("tiers")
+    tiers: list[Any] = raw_tiers if isinstance(raw_tiers, list) else []
     tier_ids = [t["id"] for t in tiers if isinstance(t, dict) and isinstance(t.get("id"), str)]
     attributes = section.get("attributes") if isinstance(section.get("attributes"), dict) else {}
     catalogue = fact_catalogue(tier_ids, attributes)
