@@ -132,7 +132,8 @@ def figure(fact: str, value: Any, currency: str, locale: Locale) -> str:
 def fact_phrase(fact: str, shown: str, locale: Locale, label: Labeller) -> str:
     """The fact's phrase around a figure: ``61 days overdue``, ``逾期61天``."""
     if fact in FACTS:
-        return word(FACTS, fact, locale).format(v=shown)
+        text = word(FACTS, fact, locale).format(v=shown)
+        return "1 day overdue" if text == "1 days overdue" else text
     family, _, member = fact.partition(".")
     if member and family in FAMILIES:
         return word(FAMILIES, family, locale).format(v=shown, label=label(member, locale))

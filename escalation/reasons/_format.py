@@ -80,7 +80,10 @@ def article(noun: str) -> str:
 
 
 def plural(noun: str) -> str:
-    """``calls``, ``demand letters``, ``reminder SMS``, ``lawyer's letters``."""
+    """``calls``, ``demand letters``, ``reminder SMS``, ``letters of claim``."""
+    if " of " in noun:
+        first, _, rest = noun.partition(" of ")
+        return f"{plural(first)} of {rest}"
     head, _, last = noun.rpartition(" ")
     if last.isupper() or last.endswith("s"):
         return noun

@@ -103,7 +103,7 @@ class Renderer:
         entry = CHANNEL.get(channel, CHANNEL["phone"])
         if self.zh:
             if channel != first:
-                return f"改为{entry[3]}{entry[2]}（代替{label}"
+                return f"改为{entry[3]}{entry[2]}（代替{label}）"
             return "致电客户" if first == "phone" and self._generic(tier) else self.do(tier)
         if channel != first:
             verb = {"phone": "Call the customer", "visit": "Visit the customer"}.get(channel)
@@ -148,15 +148,16 @@ class Renderer:
         model = tier.model
         preferred = [v for t, _c, vs in parts.held_back if t is tier for v in vs]
         head = self.head(tier, parts.channel.value)
-        if self.zh and parts.channel != model.channel_order[0]:
-            head += (f"：{self._guards(preferred)}" if preferred else "") + "）"
+        if self.zh and preferred and parts.channel != model.channel_order[0]:
+            head = head[:-1] + f"：{self._guards(preferred)}）"
         elif preferred:
             head += self._paren(self._guards(preferred))
         figures = self._figures(tier)
         steps = [
-            self._done(need, model.wait is not None and self._below(tier) == need) for need in model.requires
+            self._done(need, model.wait is not None and self._below(tier) == need)
+            for need in model.requires
+            if sit.tier_done.get(need, 0) > 0
         ]
-        steps = [s for s in steps if s]
         if model.wait is not None and (below := self._below(tier)) and below not in model.requires:
             last = sit.tier_counted.get(below)
             if last is not None:
@@ -420,7 +421,7 @@ class Renderer:
     def _guard(self, verdict: GuardVerdict, with_until: bool) -> str:
         label = guard_label(verdict.rule.model, self.locale)
         detail = guard_detail(verdict, self.sit, self.locale, with_until)
-        return label + (self._paren(detail) if detail else "")
+        return label + ((f"：{detail}" if self.zh else f": {detail}") if detail else "")
 
     def fill(self, template: str) -> str:
         """``{fact}`` and ``{record.date}`` placeholders, formatted."""

@@ -57,6 +57,9 @@ FACTS: dict[str, dict[Locale, str]] = {
     "consecutive_failed_attempts": {"en": "{v} unanswered calls in a row", "zh-CN": "连续{v}次未接通"},
     "consent_day": {"en": "day {v} of the consent", "zh-CN": "同意期第{v}天"},
     "local_hour": {"en": "hour {v}", "zh-CN": "{v}时"},
+    "product": {"en": "product {v}", "zh-CN": "产品为{v}"},
+    "segment": {"en": "segment {v}", "zh-CN": "客群为{v}"},
+    "jurisdiction": {"en": "jurisdiction {v}", "zh-CN": "辖区为{v}"},
 }
 
 # Facts that are yes/no: (true, false) phrases.
@@ -145,6 +148,10 @@ RECORD_DATES: dict[str, dict[Locale, str]] = {
     "dispute_received_at": {"en": "the dispute", "zh-CN": "争议"},
     "verification_sent_at": {"en": "the verification", "zh-CN": "债务核实"},
     "cease_communication_received_at": {"en": "the cease-communication request", "zh-CN": "停止联系请求"},
+    "default_notice_served_at": {"en": "the service of the default notice", "zh-CN": "违约通知送达"},
+    "letter_of_claim_at": {"en": "the letter of claim", "zh-CN": "索赔函"},
+    "breathing_space.start": {"en": "the start of the Breathing Space", "zh-CN": "喘息期开始"},
+    "breathing_space.end": {"en": "the end of the Breathing Space", "zh-CN": "喘息期结束"},
     "negative_info_notice_sent_at": {
         "en": "the notice of negative credit reporting",
         "zh-CN": "报送不良信息的事先告知",
