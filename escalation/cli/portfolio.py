@@ -89,6 +89,9 @@ def _print(result: DryRunResult, console: Console) -> None:
     "--journal", "-j", metavar="JOURNAL", help="journal every candidate decision (slow; --workers 1)"
 )
 @click.option("--fail-on-change", is_flag=True, help="exit 2 when any decision differs from the baseline")
+@click.option(
+    "--lang", type=click.Choice(["en", "zh-CN"]), default=None, help="language of reasons and the report"
+)
 def dry_run_command(
     policy: str,
     baseline: str | None,
@@ -100,6 +103,7 @@ def dry_run_command(
     fmt: str,
     journal: str | None,
     fail_on_change: bool,
+    lang: str | None,
 ) -> None:
     """Decide a portfolio under POLICY (and --baseline) and show what changes.
 
@@ -142,6 +146,7 @@ def dry_run_command(
                 history=history,
                 journal=journal_obj,
                 progress=lambda n: bar.advance(task, n),
+                locale=lang,
             )
     except PolicyError as exc:
         policy_errors(exc)

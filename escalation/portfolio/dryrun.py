@@ -63,9 +63,11 @@ class _Outcome:
 class _Decider:
     """Decides chunks of rows under the candidate (and baseline) engines."""
 
-    def __init__(self, candidate: Policy, baseline: Policy | None, journal: Any = None) -> None:
-        self.candidate = Engine(candidate, journal=journal)
-        self.baseline = Engine(baseline) if baseline is not None else None
+    def __init__(
+        self, candidate: Policy, baseline: Policy | None, journal: Any = None, locale: Any = None
+    ) -> None:
+        self.candidate = Engine(candidate, journal=journal, locale=locale)
+        self.baseline = Engine(baseline, locale=locale) if baseline is not None else None
 
     def one(self, item: SourceRow, at: dt.datetime) -> _Outcome:
         item = item.parsed()
@@ -94,9 +96,9 @@ class _Decider:
 _WORKER: _Decider | None = None  # set in each worker process by _start_worker
 
 
-def _start_worker(candidate: str, baseline: str | None) -> None:
+def _start_worker(candidate: str, baseline: str | None, locale: Any = None) -> None:
     global _WORKER
-    _WORKER = _Decider(load_policy(candidate), load_policy(baseline) if baseline else None)
+    _WORKER = _Decider(load_policy(candidate), load_policy(baseline) if baseline else None, locale=locale)
 
 
 def _work(rows: list[SourceRow], at: dt.datetime) -> list[_Outcome]:
@@ -122,9 +124,10 @@ def _outcomes(
     baseline: Policy | None,
     workers: int,
     journal: Any,
+    locale: Any = None,
 ) -> Iterator[_Outcome]:
     if workers <= 1:
-        decider = _Decider(candidate, baseline, journal)
+        decider = _Decider(candidate, baseline, journal, locale)
         for chunk in _chunks(rows, CHUNK):
             yield from decider.chunk(chunk, at)
         return
@@ -133,7 +136,7 @@ def _outcomes(
     with ProcessPoolExecutor(
         max_workers=workers,
         initializer=_start_worker,
-        initargs=(candidate.path, baseline.path if baseline else None),
+        initargs=(candidate.path, baseline.path if baseline else None, locale),
     ) as pool:
         pending: deque[Future[list[_Outcome]]] = deque()
         for chunk in _chunks(rows, CHUNK):
@@ -191,14 +194,16 @@ def dry_run(
     workers: int = 1,
     fmt: Literal["jsonl", "parquet"] = "jsonl",
     history: str | Path | None = None,
-    sample: int = 20,
+    sample: int = 50,
     journal: Any = None,
     progress: Progress | None = None,
+    locale: Any = None,
 ) -> DryRunResult:
     """Decide every account of ``portfolio`` at ``at`` under ``policy`` (and
     ``baseline``). With ``out``, writes ``decisions.<fmt>`` (and
     ``baseline.<fmt>``, ``changes.jsonl``), ``errors.jsonl``, ``summary.json``
-    and a self-contained ``report.html`` there."""
+    and a self-contained ``report.html`` there. ``locale`` (``en``, ``zh-CN``)
+    is the language of the reasons and the report."""
     require("portfolio", "dry_run()")
     check_now(at)
     candidate = policy if isinstance(policy, Policy) else load_policy(policy)
@@ -220,9 +225,10 @@ def dry_run(
     changes: list[AccountChange] = []
     accounts = decided = errors = changed = 0
     changed_balance = Decimal(0)
+    changed_days: dict[int, dict[str, int]] = {}
     try:
         rows = read_portfolio(portfolio, history=history, lazy=workers > 1)
-        for outcome in _outcomes(rows, at, candidate, base, workers, journal):
+        for outcome in _outcomes(rows, at, candidate, base, workers, journal, locale):
             accounts += 1
             if progress is not None and accounts % 1000 == 0:
                 progress(1000)
@@ -254,6 +260,8 @@ def dry_run(
             ):
                 changed += 1
                 changed_balance += outcome.balance
+                day = changed_days.setdefault(outcome.days_overdue, {})
+                day[f"{key[0]} → {key[1]}"] = day.get(f"{key[0]} → {key[1]}", 0) + 1
                 change = AccountChange(
                     account_id=str(outcome.account_id),
                     balance=outcome.balance,
@@ -288,6 +296,10 @@ def dry_run(
         changed_balance=changed_balance,
         sample=tuple(changes),
         files={name: str(w.path) for name, w in writers.items()},
+        currency=candidate.header.currency,
+        order=_order(candidate, base),
+        changed_days=dict(sorted(changed_days.items())),
+        locale=str(locale or candidate.header.locale),
     )
     if folder is not None:
         from escalation.portfolio.report_html import write_report
@@ -304,6 +316,15 @@ def dry_run(
         )
         write_report(result, folder / "report.html")
     return result
+
+
+def _order(candidate: Policy, baseline: Policy | None) -> tuple[str, ...]:
+    """Decision labels from the mildest to the most severe: the statuses that
+    do nothing, then every tier in ladder order (the baseline's extra tiers last)."""
+    tiers = [t.model.id for t in candidate.tiers]
+    if baseline is not None:
+        tiers += [t.model.id for t in baseline.tiers if t.model.id not in tiers]
+    return ("(hold)", "(none)", "(wait)", *tiers)
 
 
 def compare(

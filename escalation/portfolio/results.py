@@ -72,6 +72,10 @@ class DryRunResult:
     changed_balance: Decimal = Decimal(0)
     sample: tuple[AccountChange, ...] = ()
     files: dict[str, str] = field(default_factory=dict)
+    currency: str = ""
+    order: tuple[str, ...] = ()  # decision labels, mildest first: statuses, then tiers by severity
+    changed_days: dict[int, dict[str, int]] = field(default_factory=dict)  # days overdue → transition → n
+    locale: str = "en"
 
 
 def label(row: dict[str, Any]) -> str:
