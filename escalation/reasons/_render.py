@@ -13,10 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from escalation._facts import Situation
-from escalation._language import Locale, Span
-from escalation.guards import ContactHoursGuard, FrequencyGuard, GuardVerdict, PrerequisiteGuard
+from escalation._language import Locale
+from escalation.guards import GuardVerdict
 from escalation.policy import Policy, TierRule
-from escalation.policy.schema import COUNTING_OUTCOMES
 from escalation.reasons import _format as f
 from escalation.reasons._conditions import (
     Atom,
@@ -30,16 +29,13 @@ from escalation.reasons._conditions import (
     unmet,
 )
 from escalation.reasons._labels import channel_noun, guard_label, hold_label, tier_label
-from escalation.reasons._words import CHANNEL, OUTCOMES, RECORD_DATES, word
+from escalation.reasons._pieces import guard_detail, pending, required
+from escalation.reasons._words import CHANNEL, RECORD_DATES, word
 from escalation.reasons.parts import (
     ActParts,
-    AfterBelow,
-    DayFull,
     HoldParts,
-    Interval,
     NoneParts,
     Parts,
-    Pending,
     WaitParts,
 )
 
@@ -177,7 +173,7 @@ class Renderer:
 
     def wait(self, parts: WaitParts) -> str:
         head = self.head(parts.tier, parts.channel.value)
-        whys = [self._pending(p, parts.tier) for p in parts.pending]
+        whys = [pending(self, p, parts.tier) for p in parts.pending]
         whys = [w for w in dict.fromkeys(whys) if w]
         when = self.instant(parts.when)
         if self.zh:
@@ -344,75 +340,8 @@ class Renderer:
             for need, n in tier.model.requires.items():
                 done = sit.tier_done.get(need, 0)
                 if done < n:
-                    parts.append(self._required(need, n, done))
+                    parts.append(required(self, need, n, done))
         return joined(parts, self.locale)
-
-    def _required(self, need: str, n: int, done: int) -> str:
-        """``a delivered demand letter (the one sent on 2 Nov was returned undeliverable)``."""
-        tier = self.policy.tier(need)
-        entry, label = self._channel(tier), self.label(need)
-        channel = tier.model.channel_order[0].value
-        failed = self._last_failed(tier)
-        if n == 1:
-            if failed is not None:
-                at, outcome = failed
-                how = word(OUTCOMES, outcome, self.locale)
-                if self.zh:
-                    done_word = "已接通" if channel == "phone" else "已送达"
-                    return f"一{entry[4]}{done_word}的{label}（{self.day(at)}{entry[3]}的一{entry[4]}{how}）"
-                adjective = "answered" if channel == "phone" else "delivered"
-                return f"{f.article(adjective)} {label} (the one {entry[1]} on {self.day(at)} was {how})"
-            return f"一{entry[4]}{label}" if self.zh else f.article(label)
-        if self.zh:
-            return f"{label}{n}{entry[4]}（目前{done}{entry[4]}）"
-        return f"{f.count_noun(n, label)} ({done} so far)"
-
-    def _last_failed(self, tier: TierRule) -> tuple[dt.datetime, str] | None:
-        """The latest action of the tier this cycle whose outcome did not count."""
-        counting = set(tier.model.counting_outcomes or COUNTING_OUTCOMES)
-        for event in reversed(self.sit.events):
-            if event.action != tier.model.id or event.at < self.sit.cycle_start:
-                continue
-            if event.outcome is not None and event.outcome not in counting:
-                return event.at, event.outcome.value
-        return None
-
-    def _pending(self, item: Pending, tier: TierRule) -> str:
-        if isinstance(item, GuardVerdict):
-            return self._guard(item, with_until=False)
-        if isinstance(item, DayFull):
-            if self.zh:
-                return f"今日已达每日{item.limit}次行动上限"
-            return f"the limit of {f.count_noun(item.limit, 'action')} a day is reached today"
-        if isinstance(item, AfterBelow):
-            wait = self._span(item.wait)
-            below = self.label(item.below.model.id)
-            if self.zh:
-                return f"须在{self.day(item.last)}的{below}之后满{wait}"
-            return f"{wait} after the {below} of {self.day(item.last)}"
-        assert isinstance(item, Interval)
-        return self._interval(item, tier)
-
-    def _span(self, span: Span) -> str:
-        if span.unit in ("d", "w"):
-            return f.span(span.amount * (7 if span.unit == "w" else 1), self.locale)
-        if span.unit == "h":
-            return f.hours(span.amount, self.locale)
-        return f"{span.amount}分钟" if self.zh else f"{span.amount} minutes"
-
-    def _interval(self, item: Interval, tier: TierRule) -> str:
-        label, every = self.label(tier.model.id), item.every
-        last = self.instant(item.last)
-        if self.zh:
-            what = self.do(tier)
-            if every.calendar:
-                per = "每天" if every.amount == 1 and every.unit == "d" else f"每{self._span(every)}"
-                return f"{per}最多{what}1次（上次{last}）"
-            return f"两次{what}至少间隔{self._span(every)}（上次{last}）"
-        if every.calendar:
-            per = "a day" if every.amount == 1 and every.unit == "d" else f"every {self._span(every)}"
-            return f"one {label} {per} at most (last on {last})"
-        return f"{self._span(every)} between {f.plural(label)} (last at {last})"
 
     def _guards(self, verdicts: list[GuardVerdict] | tuple[GuardVerdict, ...], blocked: bool = False) -> str:
         texts = list(dict.fromkeys(self._guard(v, with_until=not blocked) for v in verdicts))
@@ -437,34 +366,3 @@ class Renderer:
             return word(RECORD_DATES, name, self.locale)
 
         return _PLACEHOLDER.sub(one, template)
-
-
-def guard_detail(verdict: GuardVerdict, sit: Situation, locale: Locale, with_until: bool = True) -> str:
-    """What a blocking guard found, in words: the missing input of a
-    prerequisite, the count of a frequency limit, the local time outside
-    contact hours, the date a block or cooldown ends."""
-    zh = locale == "zh-CN"
-    guard = verdict.rule.model
-    until = verdict.until.astimezone(sit.tz) if verdict.until is not None else None
-    if isinstance(guard, PrerequisiteGuard):
-        for alt in guard.alternatives():
-            if alt.record_date is not None and sit.record_date(alt.record_date) is None:
-                missing = word(RECORD_DATES, alt.record_date, locale)
-                return f"无{missing}记录" if zh else f"{missing} is not on record"
-        if until is None:
-            return "尚未发生" if zh else "not yet"
-    elif isinstance(guard, ContactHoursGuard):
-        local = verdict.facts.get("local_time", {}).get(str(sit.tz))
-        # only when checked at the decision's instant (a deferred tier is checked later)
-        if local and local == sit.now.astimezone(sit.tz).strftime("%a %H:%M"):
-            clock = local.split()[-1]
-            return f"当地现在{clock}" if zh else f"now {clock} local time"
-    elif isinstance(guard, FrequencyGuard):
-        counted = verdict.facts.get("counted") or {}
-        if counted:
-            total = max(counted.values())
-            return f"已{total}次" if zh else f"{total} so far"
-    if with_until and until is not None:
-        shown = f.date_time(until, locale, sit.today)
-        return f"{shown}起" if zh else f"until {shown}"
-    return ""
