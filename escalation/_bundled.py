@@ -7,6 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 DEFAULT_POLICY = "policies/consumer-credit-cn.yaml"
+#: The policies shipped with the package (each with its ``_test.yaml`` suite).
+#: Other files a strategist leaves in ``policies/`` (a candidate) are not
+#: shipped policies: no suite is required of them.
+SHIPPED_POLICIES = ("consumer-credit-cn", "ie-consumer-loan", "uk-consumer-loan", "us-card-collector")
 DEFAULT_ACCOUNT = "examples/account.json"
 
 

@@ -21,11 +21,16 @@ _DAY = dt.timedelta(days=1)
 
 @dataclass(frozen=True, slots=True)
 class HoldOutcome:
-    """The hold that applies: its id, the reason, and until when (local time)."""
+    """The hold that applies, and until when (local time); the reason is
+    rendered from it (:class:`escalation.reasons.parts.HoldParts`)."""
 
-    hold: str
-    reason: str
+    rule: HoldRule
     until: dt.datetime | None
+
+    @property
+    def hold(self) -> str:
+        """The hold's id."""
+        return self.rule.model.id
 
 
 def _hold_until(hold: HoldRule, sit: Situation) -> dt.datetime | None:
@@ -59,8 +64,5 @@ def first_hold(
         until_local = until.astimezone(sit.tz) if until else None
         note = f"holds until {until_local.isoformat()}" if until_local else "holds until an event lifts it"
         trace.add(rule=rule, matched=True, facts=facts, note=note)
-        reason = fmt.fill(hold.model.reason, sit)
-        if until_local is not None:
-            reason += f" (until {until_local.isoformat()})"
-        return HoldOutcome(hold.model.id, reason, until_local)
+        return HoldOutcome(hold, until_local)
     return None

@@ -21,6 +21,19 @@ from escalation._trace import Recorder
 from escalation.decision import BlockedAction, Decision, EngineInfo, PolicyInfo, construct, decision_id
 from escalation.guards import EventMatcher, GuardVerdict, applies, check_guard, next_open
 from escalation.policy import ContactHoursGuard, GuardRule, Policy, TierRule
+from escalation.reasons import Locale, guard_detail, render
+from escalation.reasons.parts import (
+    ActParts,
+    AfterBelow,
+    DayFull,
+    HeldBack,
+    HoldParts,
+    Interval,
+    NoneParts,
+    Parts,
+    Pending,
+    WaitParts,
+)
 from escalation.record import Channel
 
 Truth = Callable[[str], bool]
@@ -85,13 +98,14 @@ def _blocked(tier: TierRule, ch: _Channel, sit: Situation) -> list[BlockedAction
     out = []
     for v in ch.blocks:
         until = _reopen(v.until, guards, sit) if v.until is not None else None
+        detail = guard_detail(v, sit, "en", with_until=False)
         out.append(
             construct(
                 BlockedAction,
                 action=tier.model.id,
                 channel=ch.channel.value,
                 guard=v.rule.model.id,
-                reason=v.rule.model.reason + (f" ({v.note})" if v.note else ""),
+                reason=" ".join(v.rule.model.reason.split()) + (f" ({detail})" if detail else ""),
                 cite=v.rule.model.cite,
                 until=until.astimezone(sit.tz) if until is not None else None,
             )
@@ -140,38 +154,56 @@ def _check_channels(
     return channels
 
 
+@dataclass
+class _Why:
+    """What the ladder learnt on the way down, for the reason: blocked
+    actions, tiers waiting (and for what), blocked until an event, used up."""
+
+    blocked: list[BlockedAction]
+    held: list[HeldBack]
+    waiting: list[tuple[dt.datetime, TierRule, Channel, tuple[Pending, ...]]]
+    indefinite: list[tuple[TierRule, tuple[GuardVerdict, ...]]]
+    exhausted: list[TierRule]
+
+    def block(self, tier: TierRule, ch: _Channel, sit: Situation) -> None:
+        if ch.blocks:
+            self.blocked.extend(_blocked(tier, ch, sit))
+            self.held.append((tier, ch.channel, tuple(ch.blocks)))
+
+
 def _settle(
-    tier: TierRule,
-    channels: list[_Channel],
-    pending: list[str],
-    sit: Situation,
-    blocked: list[BlockedAction],
-    waiting: list[tuple[dt.datetime, TierRule, Channel, str]],
-    indefinite: list[str],
+    tier: TierRule, channels: list[_Channel], pending: list[Pending], sit: Situation, why: _Why
 ) -> str:
     """Record why an eligible tier cannot act now and when it could; the trace note."""
     for ch in channels:
-        blocked.extend(_blocked(tier, ch, sit))
+        why.block(tier, ch, sit)
     timed = [(c.time, c) for c in channels if c.time is not None]
     if timed:
         when, best = min(timed, key=lambda item: item[0])
-        why = "; ".join(pending + [f"{v.rule.model.id}: {v.note}" for v in best.blocks if v.note])
-        waiting.append((when, tier, best.channel, why))
+        why.waiting.append((when, tier, best.channel, (*pending, *best.blocks)))
         return f"eligible; permitted from {fmt.instant(when, sit)} by {best.channel.value}"
-    guards_named = sorted({v.rule.model.id for c in channels for v in c.blocks})
-    indefinite.append(f"{tier.model.id} blocked by {', '.join(guards_named)}")
+    verdicts = tuple(v for c in channels for v in c.blocks)
+    why.indefinite.append((tier, verdicts))
+    guards_named = sorted({v.rule.model.id for v in verdicts})
     return "eligible; blocked until an event lifts " + ", ".join(guards_named)
 
 
 def evaluate(
-    plan: LadderPlan, sit: Situation, truth: Truth, engine: EngineInfo, record_trace: bool = True
+    plan: LadderPlan,
+    sit: Situation,
+    truth: Truth,
+    engine: EngineInfo,
+    record_trace: bool = True,
+    locale: Locale = "en",
 ) -> Decision:
-    """The decision for one situation; ``truth(name)`` answers each named condition."""
+    """The decision for one situation; ``truth(name)`` answers each named
+    condition; the reason is rendered in ``locale``."""
     policy = plan.policy
     trace = Recorder(record_trace)
     decided_at = sit.now.astimezone(sit.tz)
 
-    def decision(status: str, reason: str, **extra: object) -> Decision:
+    def decision(status: str, parts: Parts, **extra: object) -> Decision:
+        reason = render(parts, policy, sit, locale)
         return construct(
             Decision,
             account_id=sit.account.id,
@@ -195,17 +227,14 @@ def evaluate(
     # 1. holds: the first that applies stops everything
     held = first_hold(policy.holds, sit, truth, trace)
     if held is not None:
-        return decision("hold", held.reason, hold=held.hold, next_eligible_at=held.until)
+        return decision("hold", HoldParts(held.rule, held.until), hold=held.hold, next_eligible_at=held.until)
 
     # 2. the ladder, most severe first
     matcher = EventMatcher(sit, plan.tags_of)
-    blocked: list[BlockedAction] = []
-    waiting: list[tuple[dt.datetime, TierRule, Channel, str]] = []
-    exhausted: list[str] = []
+    why = _Why([], [], [], [], [])
     exhausted_top = 0
-    indefinite: list[str] = []
     unmet: list[TierRule] = []
-    deferred: list[tuple[TierRule, dt.datetime, list[str]]] = []
+    deferred: list[tuple[TierRule, dt.datetime, list[Pending]]] = []
     per_day = policy.header.limits.actions_per_day
     day_full = per_day is not None and sit.actions_today >= per_day
     for tier in reversed(policy.tiers):
@@ -236,31 +265,35 @@ def evaluate(
         limit = model.repeat.max
         if limit is not None and done >= limit:
             note = f"used {done} of {limit} in this delinquency cycle"
-            exhausted.append(f"{model.id} used {done} of {limit}")
+            why.exhausted.append(tier)
             exhausted_top = max(exhausted_top, tier.severity)
             trace.add(rule=rule, matched=True, facts=facts, note=note)
             continue
         ready_at = sit.now
-        pending: list[str] = []
+        pending: list[Pending] = []
+        notes: list[str] = []
         if model.wait is not None and tier.severity > 1:
-            below = policy.tiers[tier.severity - 2].model.id
-            last_below = sit.tier_counted.get(below)
+            below = policy.tiers[tier.severity - 2]
+            last_below = sit.tier_counted.get(below.model.id)
             if last_below is not None and (after := model.wait.after(last_below, sit.tz)) > sit.now:
                 ready_at = max(ready_at, after)
-                pending.append(f"wait {model.wait} after {below} ({fmt.ago(sit.now - last_below)})")
+                pending.append(AfterBelow(below, model.wait, last_below))
+                notes.append(f"wait {model.wait} after {below.model.id} ({fmt.ago(sit.now - last_below)})")
         last_own = sit.tier_last.get(model.id)
         every = model.repeat.every
         if every is not None and last_own is not None and (again := every.after(last_own, sit.tz)) > sit.now:
             ready_at = max(ready_at, again)
-            pending.append(f"repeat every {every}, last {fmt.ago(sit.now - last_own)}")
-        if day_full:
+            pending.append(Interval(every, last_own))
+            notes.append(f"repeat every {every}, last {fmt.ago(sit.now - last_own)}")
+        if day_full and per_day is not None:
             ready_at = max(ready_at, start_of_day(sit.today + _DAY, sit.tz))
-            pending.append(f"{sit.actions_today} action(s) today, limit {per_day} a day")
+            pending.append(DayFull(sit.actions_today, per_day))
+            notes.append(f"{sit.actions_today} action(s) today, limit {per_day} a day")
 
         if ready_at > sit.now:
             # Not due yet: its guards are only worth evaluating (at the instant it
             # becomes due) if no less severe tier can act now.
-            note = f"eligible; not due before {fmt.instant(ready_at, sit)} ({'; '.join(pending)})"
+            note = f"eligible; not due before {fmt.instant(ready_at, sit)} ({'; '.join(notes)})"
             trace.add(rule=rule, matched=True, facts=facts, note=note)
             deferred.append((tier, ready_at, pending))
             continue
@@ -272,74 +305,40 @@ def evaluate(
             for ch in channels:
                 if ch is chosen:
                     break
-                blocked.extend(_blocked(tier, ch, sit))
-            parts = [f"{model.id} by {chosen.channel.value}: {fmt.condition_figures(tier.when, sit)}"]
-            if model.requires:
-                parts.append(
-                    ", ".join(
-                        f"{need} done {sit.tier_done[need]} (requires {n}"
-                        + (", waived: the account is on this step)" if sit.tier_done[need] < n else ")")
-                        for need, n in model.requires.items()
-                    )
-                )
-            attempt = f"attempt {done + 1}" + (f" of {limit}" if limit is not None else "")
-            if last_own is not None:
-                attempt += f", last {fmt.ago(sit.now - last_own)}"
-            parts.append(attempt)
-            if blocked:
-                parts.append(
-                    "more severe or preferred blocked: "
-                    + ", ".join(sorted({f"{b.action}/{b.channel} by {b.guard}" for b in blocked}))
-                )
+                why.block(tier, ch, sit)
             note = f"actionable now by {chosen.channel.value}"
             trace.add(rule=rule, matched=True, facts=facts, note=note)
             return decision(
                 "act",
-                "; ".join(parts),
+                ActParts(tier, chosen.channel, tuple(why.held)),
                 action=model.id,
                 channel=chosen.channel.value,
                 severity=tier.severity,
                 tags=model.tags,
-                blocked=blocked,
+                blocked=why.blocked,
             )
-        note = _settle(tier, channels, [], sit, blocked, waiting, indefinite)
+        note = _settle(tier, channels, [], sit, why)
         trace.add(rule=rule, matched=True, facts=facts, note=note)
 
     # Nothing acts now: when will the tiers that are not yet due be permitted?
     for tier, ready_at, pending in deferred:
         channels = _check_channels(plan, tier, ready_at, sit, truth, matcher, trace)
-        note = _settle(tier, channels, pending, sit, blocked, waiting, indefinite)
+        note = _settle(tier, channels, pending, sit, why)
         trace.add(rule=f"tier:{tier.model.id}", matched=True, facts={}, note=note)
 
-    if waiting:
-        when, tier, channel, why = min(waiting, key=lambda item: (item[0], -item[1].severity))
+    if why.waiting:
+        when, tier, channel, why_not = min(why.waiting, key=lambda item: (item[0], -item[1].severity))
         local = when.astimezone(sit.tz)
-        reason = f"{tier.model.id} by {channel.value} is next permitted at {local.isoformat()}"
-        if why:
-            reason += f" ({why})"
-        return decision("wait", reason, next_eligible_at=local, blocked=blocked)
+        return decision(
+            "wait", WaitParts(tier, channel, local, why_not), next_eligible_at=local, blocked=why.blocked
+        )
 
-    parts = []
-    if indefinite:
-        parts.append("; ".join(indefinite) + " (only an event can lift this)")
-    if exhausted:
-        parts.append("; ".join(exhausted) + " in this delinquency cycle")
-    if unmet:
-        # the tier a strategist would look at next: just above what is used up
-        above = [t for t in unmet if t.severity > exhausted_top]
-        nxt = min(above or unmet, key=lambda t: t.severity)
-        needs = f"`{nxt.when.canonical}`" + _requires_text(nxt, sit)
-        parts.append(f"next tier {nxt.model.id} needs {needs} ({fmt.condition_figures(nxt.when, sit)})")
-    if sit.stage is not None and sit.stage_severity > 1:
-        parts.append(f"stage {sit.stage}: milder tiers are not considered")
-    if sit.days_overdue <= 0 and not exhausted and not indefinite:
-        parts.insert(0, f"not overdue (days_overdue {sit.days_overdue})")
-    return decision("none", "nothing to do: " + "; ".join(parts), blocked=blocked)
-
-
-def _requires_text(tier: TierRule, sit: Situation) -> str:
-    if not tier.model.requires:
-        return ""
-    return " and " + ", ".join(
-        f"{need} {sit.tier_done.get(need, 0)} of {n}" for need, n in tier.model.requires.items()
+    # the tiers a strategist would look at next: the steps above what is used up
+    # (side tracks only when the account has no stage yet)
+    floor = max(exhausted_top, sit.stage_severity)
+    above = sorted((t for t in unmet if t.severity > floor and not t.model.ongoing), key=lambda t: t.severity)
+    if not above and sit.stage is None:
+        above = sorted(unmet, key=lambda t: (t.model.ongoing, t.severity))
+    return decision(
+        "none", NoneParts(tuple(why.indefinite), tuple(why.exhausted), tuple(above)), blocked=why.blocked
     )

@@ -28,6 +28,7 @@ from pydantic import (
 from escalation.record import Channel, Outcome
 
 __all__ = [
+    "LOCALES",
     "MAX_CALENDAR_DAYS",
     "RECORD_DATES",
     "WEEKDAYS",
@@ -41,7 +42,10 @@ __all__ = [
     "FactType",
     "Identifier",
     "Int",
+    "Label",
+    "Labels",
     "LanguageVersion",
+    "Locale",
     "RuleId",
     "Span",
     "SpanField",
@@ -169,6 +173,16 @@ ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Authority = Literal["law", "regulator", "self-regulation", "policy"]
+#: The locales reasons are rendered in (``en`` is the default and the fallback).
+Locale = Literal["en", "zh-CN"]
+LOCALES: tuple[Locale, ...] = ("en", "zh-CN")
+#: A human label: what a collector calls a tier, hold or guard (presentation
+#: only: labels are left out of the policy fingerprint).
+Label = Annotated[str, Field(min_length=1, max_length=120)]
+Labels = Annotated[
+    dict[Locale, Label],
+    Field(description="the label in other locales, e.g. `{zh-CN: 催收电话}`"),
+]
 # Whose calendar days a window counts: the account's zone, or every zone the
 # customer may be in (the strictest result wins).
 DaysIn = Literal["account", "every_zone"]

@@ -33,6 +33,7 @@ from escalation.backends import make_conditions
 from escalation.decision import Decision, EngineInfo, ErrorRow, error_row
 from escalation.errors import EscalationError, EvaluationError, RecordError, RecordIssue, UsageError
 from escalation.policy import Policy, load_policy
+from escalation.reasons import Locale, check_locale
 from escalation.record import KNOWN_FLAGS, Account, in_range, parse_account
 from escalation.sink import DecisionSink
 
@@ -54,6 +55,8 @@ class Engine:
 
     ``sink`` (or its synonym ``journal``) receives every decision before it is
     returned; a decision the sink cannot keep is not returned (fail closed).
+    ``locale`` (``en`` or ``zh-CN``; default: the policy's ``locale``) is the
+    language of ``Decision.reason``; nothing else in a decision depends on it.
 
     >>> engine = Engine.from_file("policies/consumer-credit-cn.yaml")  # doctest: +SKIP
     >>> engine.decide({"id": "A-1", ...}, now=now).status  # doctest: +SKIP
@@ -67,9 +70,11 @@ class Engine:
         backend: Backend = "native",
         sink: DecisionSink | None = None,
         journal: DecisionSink | None = None,
+        locale: Locale | None = None,
     ) -> None:
         if sink is not None and journal is not None:
             raise UsageError("give `sink` or `journal`, not both")
+        self._locale = _locale(locale or policy.header.locale)
         self._policy = policy
         self._plan = LadderPlan.build(policy)
         self._conditions = make_conditions(policy, backend)
@@ -86,12 +91,13 @@ class Engine:
         backend: Backend = "native",
         sink: DecisionSink | None = None,
         journal: DecisionSink | None = None,
+        locale: Locale | None = None,
     ) -> Engine:
         """Load the policy at ``path`` (with its rule packs) and build an engine.
 
         Raises :class:`~escalation.errors.PolicyError` when the policy is invalid.
         """
-        return cls(load_policy(path), backend=backend, sink=sink, journal=journal)
+        return cls(load_policy(path), backend=backend, sink=sink, journal=journal, locale=locale)
 
     @property
     def policy(self) -> Policy:
@@ -102,6 +108,11 @@ class Engine:
     def backend(self) -> str:
         """The evaluator's name (``native`` or ``rete``)."""
         return self._info.backend
+
+    @property
+    def locale(self) -> Locale:
+        """The locale of the reasons this engine writes."""
+        return self._locale
 
     def validate(self, record: Account | dict[str, Any], *, now: dt.datetime) -> Account:
         """The one validation path for an account record (API, CLI, dry-run and
@@ -129,7 +140,14 @@ class Engine:
             raise RecordError(issues, account_id=account.id)
         return account
 
-    def decide(self, record: Account | dict[str, Any], *, now: dt.datetime, trace: bool = True) -> Decision:
+    def decide(
+        self,
+        record: Account | dict[str, Any],
+        *,
+        now: dt.datetime,
+        trace: bool = True,
+        locale: Locale | None = None,
+    ) -> Decision:
         """The next permitted action for one account at instant ``now``.
 
         ``record`` is an :class:`~escalation.record.Account` or a dict in the
@@ -137,14 +155,16 @@ class Engine:
         record and :class:`~escalation.errors.EvaluationError` when a valid
         record cannot be evaluated — never a more severe action instead.
         ``trace=False`` leaves ``Decision.trace`` empty (everything else is
-        identical) for bulk runs that do not keep traces.
+        identical) for bulk runs that do not keep traces. ``locale`` renders
+        this decision's reason in another locale than the engine's.
         """
         check_now(now)
+        language = self._locale if locale is None else _locale(locale)
         account = self.validate(record, now=now)
         try:
             sit = derive(account, now, self._policy)
             truth = self._conditions.truth_for(sit)
-            decision = evaluate(self._plan, sit, truth, self._info, trace)
+            decision = evaluate(self._plan, sit, truth, self._info, trace, language)
         except EscalationError:
             raise
         except (
@@ -165,23 +185,38 @@ class Engine:
         return decision
 
     def decide_many(
-        self, records: Iterable[Account | dict[str, Any]], *, now: dt.datetime, trace: bool = True
+        self,
+        records: Iterable[Account | dict[str, Any]],
+        *,
+        now: dt.datetime,
+        trace: bool = True,
+        locale: Locale | None = None,
     ) -> Iterator[Decision | ErrorRow]:
         """Decide every record; a bad one yields an :class:`ErrorRow` instead of
         stopping the batch, so decisions + error rows = records."""
         for index, record in enumerate(records, start=1):
             try:
-                yield self.decide(record, now=now, trace=trace)
+                yield self.decide(record, now=now, trace=trace, locale=locale)
             except UsageError:
                 raise
             except (RecordError, EvaluationError) as exc:
                 yield error_row(exc, row=index, account_id=_record_id(record))
 
-    def explain(self, record: Account | dict[str, Any], *, now: dt.datetime) -> str:
+    def explain(
+        self, record: Account | dict[str, Any], *, now: dt.datetime, locale: Locale | None = None
+    ) -> str:
         """A plain-text explanation of the decision for a person."""
         from escalation.explain import render_text
 
-        return render_text(self.decide(record, now=now))
+        decision = self.decide(record, now=now, locale=locale)
+        return render_text(decision, locale or self._locale)
+
+
+def _locale(locale: str) -> Locale:
+    try:
+        return check_locale(locale)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_now(now: object) -> None:

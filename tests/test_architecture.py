@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from escalation import load_policy
+from escalation._bundled import SHIPPED_POLICIES
 from escalation._facts import FACT_FAMILIES, FACTS, derive
 from escalation.guards import KINDS, GuardBase
 from escalation.record import parse_account
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_SUITES = [ROOT / "policies" / f"{name}_test.yaml" for name in SHIPPED_POLICIES]
 PACKAGE = ROOT / "escalation"
 HEAVY = ("sqlite3", "fcntl", "pyarrow", "plotly", "psycopg", "durable", "structlog")
 MAX_MODULE_LINES = 400
@@ -176,7 +178,7 @@ class TestFacts:
         from escalation.policytest import Suite
 
         names: set[str] = set()
-        for suite_path in sorted((ROOT / "policies").glob("*_test.yaml")):
+        for suite_path in SHIPPED_SUITES:
             suite = Suite.model_validate(load_yaml(suite_path.read_bytes(), str(suite_path)).data)
             policy = load_policy(suite_path.parent / (suite.policy or suite_path.name.replace("_test", "")))
             for case in suite.cases:

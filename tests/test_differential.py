@@ -16,13 +16,13 @@ from escalation import Engine, RecordError
 from escalation.backends.rete import rete_unavailable_reason
 from escalation.policy._yaml import load_yaml
 
-from .conftest import ROOT
+from .conftest import SHIPPED, SHIPPED_SUITES
 from .strategies import cases
 
 REASON = rete_unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"rete backend unavailable: {REASON}")
 
-POLICIES = sorted(p for p in (ROOT / "policies").glob("*.yaml") if not p.name.endswith("_test.yaml"))
+POLICIES = SHIPPED
 EXAMPLES_PER_POLICY = 2_000
 
 
@@ -46,7 +46,7 @@ def agree(native: Engine, rete: Engine, record: dict[str, Any], now: dt.datetime
 def test_policy_test_cases_agree(path: Path) -> None:
     """Every case of the policy's own test suites decides identically on both evaluators."""
     native, rete = engines(path)
-    suites = [s for s in (ROOT / "policies").glob("*_test.yaml")]
+    suites = list(SHIPPED_SUITES)
     seen = 0
     for suite in suites:
         data = load_yaml(suite.read_bytes(), str(suite)).data

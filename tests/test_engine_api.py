@@ -37,9 +37,9 @@ class TestDecide:
             decision.channel,
             decision.severity,
         )
-        assert "days_overdue 13 (>= 8)" in decision.reason
-        assert "sms_reminder done 2 (requires 1)" in decision.reason
-        assert "attempt 3 of 10, last 1 day ago" in decision.reason
+        assert "13 days overdue (calls from day 8)" in decision.reason
+        assert "2 reminder SMS sent (last on 14 Nov)" in decision.reason
+        assert "this is call 3 of at most 10" in decision.reason
         assert decision.policy.fingerprint == cn_engine.policy.fingerprint
         assert decision.decided_at == NOW
 

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from escalation import Decision, Engine, Policy
 from escalation._facts import derive
 
-from .conftest import ROOT
+from .conftest import ROOT, SHIPPED
 from .strategies import cases
 
-POLICIES = sorted(p for p in (ROOT / "policies").glob("*.yaml") if not p.name.endswith("_test.yaml"))
+POLICIES = SHIPPED
 ENGINES = {p.stem: Engine.from_file(p) for p in POLICIES}
 IDS = sorted(ENGINES)
 LEGAL = {"legal_threat", "legal_action"}

@@ -32,6 +32,7 @@ import structlog
 import yaml
 
 from escalation import Engine, ErrorRow, RecordError, open_journal, render_text
+from escalation._bundled import SHIPPED_POLICIES
 
 if os.environ.get("CI"):
     import fastapi  # noqa: F401 - in CI a missing extra fails, never skips
@@ -48,6 +49,7 @@ from escalation.serve.cli import EXTRA_MISSING, serve
 from escalation.serve.config import TOKEN_ENV, ServeConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_SUITES = [ROOT / "policies" / f"{name}_test.yaml" for name in SHIPPED_POLICIES]
 POLICIES = ROOT / "policies"
 CN = POLICIES / "consumer-credit-cn.yaml"
 AT = "2026-11-23T10:00:00+08:00"
@@ -103,7 +105,7 @@ def load_cases() -> list[tuple[str, str, dict[str, Any], str, str]]:
 
     Records go through JSON once, so the server and the engine read the same input."""
     cases = []
-    for suite_path in sorted(POLICIES.glob("*_test.yaml")):
+    for suite_path in SHIPPED_SUITES:
         suite = yaml.safe_load(suite_path.read_text(encoding="utf-8"))
         policy_file = POLICIES / (suite.get("policy") or suite_path.name.replace("_test.yaml", ".yaml"))
         for case in suite["cases"]:

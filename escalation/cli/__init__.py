@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from escalation._bundled import DEFAULT_ACCOUNT, DEFAULT_POLICY, bundled
+from escalation._language import LOCALES
 from escalation.cli.common import (
     EXIT_DIFFER,
     EXIT_ERROR,
@@ -41,12 +42,14 @@ MAX_ACCOUNT_BYTES = 16 * 1024 * 1024
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def load_engine(policy: str | None, backend: str, journal: Journal | None = None) -> Engine:
+def load_engine(
+    policy: str | None, backend: str, journal: Journal | None = None, lang: str | None = None
+) -> Engine:
     """The engine for ``--policy`` (the bundled CN policy by default), journaling
-    every decision to ``journal`` when one is given."""
+    every decision to ``journal`` when one is given, writing reasons in ``lang``."""
     path = Path(policy) if policy else bundled(DEFAULT_POLICY)
     try:
-        return Engine.from_file(path, backend=backend, journal=journal)  # type: ignore[arg-type]
+        return Engine.from_file(path, backend=backend, journal=journal, locale=lang)  # type: ignore[arg-type]
     except PolicyError as exc:
         policy_errors(exc)
     except BackendUnavailableError as exc:
@@ -70,8 +73,17 @@ def _error_line(name: str, row: int, error: ErrorRow | None) -> str:
     return f"{name}:{row}: {who}{error.message}"
 
 
+LANG_OPTION = click.option(
+    "--lang",
+    type=click.Choice(list(LOCALES)),
+    default=None,
+    help="language of reasons and text: en or zh-CN (default: the policy's locale, else en)",
+)
+
+
 def common_options(func: F) -> F:
-    """--policy, --account, --at, --backend."""
+    """--policy, --account, --at, --backend, --lang."""
+    func = LANG_OPTION(func)
     func = click.option(
         "--backend", type=click.Choice(["native", "rete"]), default="native", show_default=True,
         help="evaluator: native (default, source of truth) or rete (durable-rules)",
@@ -134,11 +146,16 @@ def check(policies: tuple[str, ...]) -> None:
 
 
 def _decide_all(
-    policy: str | None, account: str | None, at: str | None, backend: str, journal: str | None = None
+    policy: str | None,
+    account: str | None,
+    at: str | None,
+    backend: str,
+    journal: str | None = None,
+    lang: str | None = None,
 ) -> Iterator[Any]:
     from escalation.cli.audit import open_cli_journal
 
-    engine = load_engine(policy, backend, open_cli_journal(journal))
+    engine = load_engine(policy, backend, open_cli_journal(journal), lang)
     now = parse_at(at)
     name, rows = _accounts(account)
     failed = False
@@ -168,10 +185,16 @@ def _decide_all(
     "--journal", "-j", metavar="JOURNAL", help="journal every decision (.jsonl, .sqlite, postgresql://)"
 )
 def decide(
-    policy: str | None, account: str | None, at: str | None, backend: str, pretty: bool, journal: str | None
+    policy: str | None,
+    account: str | None,
+    at: str | None,
+    backend: str,
+    lang: str | None,
+    pretty: bool,
+    journal: str | None,
 ) -> None:
     """Decide the next permitted action; print the decision as JSON."""
-    for decision in _decide_all(policy, account, at, backend, journal):
+    for decision in _decide_all(policy, account, at, backend, journal, lang):
         click.echo(decision.to_json(indent=2 if pretty else None))
 
 
@@ -186,6 +209,7 @@ def explain(
     account: str | None,
     at: str | None,
     backend: str,
+    lang: str | None,
     record_id: str | None,
     journal: str | None,
 ) -> None:
@@ -200,10 +224,10 @@ def explain(
             fail("--record needs --journal")
         from escalation.cli.audit import show
 
-        ctx.invoke(show, record_id=record_id, journal=journal)
+        ctx.invoke(show, record_id=record_id, journal=journal, lang=lang)
         return
-    for decision in _decide_all(policy, account, at, backend):
-        click.echo(render_text(decision))
+    for decision in _decide_all(policy, account, at, backend, lang=lang):
+        click.echo(render_text(decision, lang or "en"))  # type: ignore[arg-type]
 
 
 @main.command("test")

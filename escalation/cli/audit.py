@@ -168,7 +168,8 @@ def _find(journal: Journal, record_id: str) -> JournalRecord:
 @audit.command()
 @click.argument("record_id", metavar="ID")
 @click.option("--journal", "-j", required=True, help="the journal")
-def show(record_id: str, journal: str) -> None:
+@click.option("--lang", type=click.Choice(["en", "zh-CN"]), default=None, help="language of the headings")
+def show(record_id: str, journal: str, lang: str | None = None) -> None:
     """Explain one journaled decision (ID: its id or its seq)."""
     from escalation.explain import render_text
 
@@ -181,7 +182,7 @@ def show(record_id: str, journal: str) -> None:
     click.echo(f"now         {record.now}")
     click.echo(f"masked      {', '.join(record.masked.paths) or '(nothing)'} (key {record.masked.key_id})")
     click.echo(f"hash        {record.hash}")
-    click.echo(render_text(decision), nl=False)
+    click.echo(render_text(decision, lang or "en"), nl=False)  # type: ignore[arg-type]
     if not record.trace:
         click.echo("(journaled without a trace: `escalation audit replay` re-decides it)")
 

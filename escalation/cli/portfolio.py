@@ -108,6 +108,9 @@ def _print(result: DryRunResult, console: Console) -> None:
     show_default=True,
     help="columnar: which accounts get a reason (rendered by the reference engine)",
 )
+@click.option(
+    "--lang", type=click.Choice(["en", "zh-CN"]), default=None, help="language of reasons and the report"
+)
 def dry_run_command(
     policy: str,
     baseline: str | None,
@@ -121,6 +124,7 @@ def dry_run_command(
     fail_on_change: bool,
     backend: str,
     reasons: str,
+    lang: str | None,
 ) -> None:
     """Decide a portfolio under POLICY (and --baseline) and show what changes.
 
@@ -165,6 +169,7 @@ def dry_run_command(
                 progress=lambda n: bar.advance(task, n),
                 backend=backend,  # type: ignore[arg-type]
                 reasons=reasons,  # type: ignore[arg-type]
+                locale=lang,
             )
     except PolicyError as exc:
         policy_errors(exc)

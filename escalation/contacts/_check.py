@@ -18,6 +18,7 @@ from typing import Any, Literal
 from escalation._facts import account_zone, derive, json_value
 from escalation._holds import first_hold
 from escalation._ladder import LadderPlan
+from escalation._reasons import fill
 from escalation._trace import Recorder
 from escalation.backends import make_conditions
 from escalation.contacts._asof import as_of
@@ -218,7 +219,7 @@ class ContactAuditor:
                         authority=None,
                         source=policy.id,
                         cite=hold.model.cite,
-                        reason=held.reason,
+                        reason=fill(hold.model.reason, sit),
                         figures=figures,
                     )
                 )

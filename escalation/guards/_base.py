@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from escalation._calendar import start_of_day
-from escalation._language import MODEL, Authority, EventFilter, Identifier, RuleId, Tag
+from escalation._language import MODEL, Authority, EventFilter, Identifier, Label, Labels, RuleId, Tag
 from escalation.record import Channel, HistoryEvent
 
 if TYPE_CHECKING:
@@ -57,6 +57,12 @@ class GuardBase(BaseModel):
     unless: str | None = None
     exclude: tuple[EventFilter, ...] = ()
     description: str | None = None
+    label: Label | None = Field(
+        default=None,
+        description="what the guard stands for in a reason, in `en` (not fingerprinted); "
+        "without one, reasons quote the start of `reason`",
+    )
+    labels: Labels = {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from escalation._language import LOCALES, Locale
 from escalation.decision import Decision
 from escalation.engine import Engine, engine_version
 from escalation.errors import BackendUnavailableError, EscalationError, JournalError
@@ -90,12 +91,17 @@ class _Engines:
             self._engines[key] = (engine, note)
         return self._engines[key]
 
-    def decide(self, record: JournalRecord, *, trace: bool | None = None) -> tuple[Decision, str | None]:
+    def decide(
+        self, record: JournalRecord, *, trace: bool | None = None, locale: Locale | None = None
+    ) -> tuple[Decision, str | None]:
         engine, note = self.engine(record.policy.fingerprint, record.engine.backend)
         # the engine's own validation path: an edited input is a reported
         # difference (a RecordError), never a raw validation traceback
         decision = engine.decide(
-            dict(record.input), now=record.now_instant(), trace=record.trace if trace is None else trace
+            dict(record.input),
+            now=record.now_instant(),
+            trace=record.trace if trace is None else trace,
+            locale=locale,
         )
         return decision, note
 
@@ -162,6 +168,15 @@ def replay(
         if note:
             notes.append(note)
         stored = json.loads(record.decision)
+        if decision.reason != stored.get("reason"):
+            # the journal does not record the reason's locale: try the others
+            for locale in LOCALES:
+                other, _ = engines.decide(record, locale=locale)
+                if other.reason == stored.get("reason"):
+                    decision = other
+                    if locale != "en":
+                        notes.append(f"reason replayed in {locale}")
+                    break
         recorded_engine = stored.get("engine", {})
         if recorded_engine.get("version") != current:
             notes.append(f"engine version {recorded_engine.get('version')} recorded, {current} replayed")

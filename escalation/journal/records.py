@@ -130,8 +130,9 @@ class StoredPolicy(BaseModel):
                     raise JournalError(f"stored policy {self.fingerprint}: unsafe path `{relative}`")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
+            packs = base / PACKS if any(r.startswith(f"{PACKS}/") for r in self.files) else None
             try:
-                policy = load_policy(base / self.root)
+                policy = load_policy(base / self.root, packs=packs)
             except PolicyError as exc:
                 raise JournalError(f"stored policy {self.fingerprint} does not load: {exc}") from exc
         if policy.fingerprint != self.fingerprint:
@@ -141,20 +142,30 @@ class StoredPolicy(BaseModel):
         return policy
 
 
-def _policy_files(root: Path) -> dict[str, bytes]:
+#: Where a stored policy keeps the shipped packs it names as ``pack:<name>``.
+PACKS = "_packs"
+
+
+def _policy_files(root: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """The root policy file and every rule pack it includes, transitively, by
-    absolute (lexically normalised) path — the same walk ``load_policy`` does."""
+    absolute (lexically normalised) path — the same walk ``load_policy`` does —
+    and, apart, the shipped packs it names as ``pack:<name>``, by name."""
+    from escalation.policy._load import PACK_PREFIX, packs_folder
     from escalation.policy._yaml import YamlLoadError, load_yaml
 
     found: dict[str, bytes] = {}
-    pending = [Path(os.path.abspath(root))]
+    shipped: dict[str, bytes] = {}
+    pending: list[tuple[Path, bool]] = [(Path(os.path.abspath(root)), False)]
     while pending:
-        path = pending.pop()
+        path, by_name = pending.pop()
         key = str(path)
-        if key in found:
+        if (shipped if by_name else found).get(path.stem if by_name else key) is not None:
             continue
         raw = path.read_bytes()
-        found[key] = raw
+        if by_name:
+            shipped[path.stem] = raw
+        else:
+            found[key] = raw
         try:
             data = load_yaml(raw, key).data
         except YamlLoadError as exc:
@@ -164,9 +175,14 @@ def _policy_files(root: Path) -> dict[str, bytes]:
         section = data.get("policy") or data.get("pack")
         includes = section.get("include") if isinstance(section, dict) else None
         for name in includes if isinstance(includes, list) else ():
-            if isinstance(name, str):
-                pending.append(Path(os.path.abspath(path.parent / name)))
-    return found
+            if isinstance(name, str) and name.startswith(PACK_PREFIX):
+                folder = packs_folder()
+                if folder is not None:
+                    pack = name[len(PACK_PREFIX) :].strip()
+                    pending.append((Path(os.path.abspath(folder / f"{pack}.yaml")), True))
+            elif isinstance(name, str):
+                pending.append((Path(os.path.abspath(path.parent / name)), False))
+    return found, shipped
 
 
 def capture_policy(policy: Policy) -> StoredPolicy:
@@ -176,12 +192,13 @@ def capture_policy(policy: Policy) -> StoredPolicy:
     disk since the policy was loaded is caught (:class:`JournalError`) instead
     of storing text that did not make the decisions."""
     try:
-        raw = _policy_files(Path(policy.path))
+        raw, shipped = _policy_files(Path(policy.path))
     except OSError as exc:
         raise JournalError(f"cannot re-read policy `{policy.path}`: {exc.strerror}") from exc
     base = os.path.commonpath([os.path.dirname(p) for p in raw])
     try:
         files = {os.path.relpath(p, base): data.decode("utf-8") for p, data in sorted(raw.items())}
+        files.update({f"{PACKS}/{name}.yaml": data.decode("utf-8") for name, data in sorted(shipped.items())})
     except UnicodeDecodeError as exc:
         raise JournalError(f"policy `{policy.path}` is not UTF-8 text") from exc
     stored = StoredPolicy(

@@ -27,7 +27,7 @@ from escalation.guards import (
     Prerequisite,
     PrerequisiteGuard,
 )
-from escalation.policy._checks import build
+from escalation.policy._checks import build, check_raw_expressions
 from escalation.policy._compile import GuardRule, HoldRule, Policy, TierRule
 from escalation.policy._load import LANGUAGE_VERSION, MAX_INCLUDE_DEPTH, Collector, Loaded, load_tree
 from escalation.policy.schema import (
@@ -73,15 +73,21 @@ __all__ = [
 ]
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | Path, *, packs: str | Path | None = None) -> Policy:
     """Load, validate and compile the policy at ``path`` with its includes.
 
-    Raises :class:`~escalation.errors.PolicyError` listing every problem.
+    ``include: [pack:<name>]`` names a rule pack shipped with the package
+    (or, with ``packs``, the file ``<packs>/<name>.yaml``: how a journal
+    rebuilds a policy from the pack text it stored). Raises
+    :class:`~escalation.errors.PolicyError` listing every problem.
     """
     path = Path(path)
     collector = Collector()
     loaded: list[Loaded] = []
-    load_tree(path, collector, (), None, loaded, set())
+    load_tree(path, collector, (), None, loaded, set(), Path(packs) if packs is not None else None)
+    for item in loaded:
+        if item.document is None:  # a schema error must not hide its expression errors
+            check_raw_expressions(item, collector)
     if not loaded or loaded[0].document is None or collector.issues:
         if not collector.issues:  # pragma: no cover - defensive
             collector.issues.append(PolicyIssue(str(path), 1, 1, "invalid-policy", "could not load"))

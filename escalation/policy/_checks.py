@@ -23,7 +23,7 @@ from escalation.policy._yaml import Located
 from escalation.policy.schema import PackDocument, PolicyDocument
 from escalation.record import KNOWN_FLAGS
 
-__all__ = ["build"]
+__all__ = ["build", "check_raw_expressions"]
 
 
 def build(
@@ -227,3 +227,25 @@ def _compile(
         line, col = located.position(loc)
         collector.issues.append(PolicyIssue(located.path, line, col + exc.column, exc.code, exc.message))
         return None
+
+
+def check_raw_expressions(loaded: Loaded, collector: Collector) -> None:
+    """Compile the conditions of a file whose schema check failed, so that a
+    schema error does not hide the expression errors of the same file."""
+    data = loaded.located.data
+    if not isinstance(data, dict):
+        return
+    raw_section = data.get("policy")
+    section: dict[str, Any] = raw_section if isinstance(raw_section, dict) else {}
+    raw_tiers = data.get("tiers")
+    tiers: list[Any] = raw_tiers if isinstance(raw_tiers, list) else []
+    tier_ids = [t["id"] for t in tiers if isinstance(t, dict) and isinstance(t.get("id"), str)]
+    attributes = section.get("attributes") if isinstance(section.get("attributes"), dict) else {}
+    catalogue = fact_catalogue(tier_ids, attributes)
+    for group, fields in (("tiers", ("when",)), ("holds", ("when",)), ("guards", ("when", "unless"))):
+        items = data.get(group)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            for name in fields:
+                text = item.get(name) if isinstance(item, dict) else None
+                if isinstance(text, str):
+                    _compile(text, catalogue, loaded.located, (group, index, name), collector)

@@ -83,6 +83,11 @@ class Policy:
 
 # ----------------------------------------------------------------- loading
 
+# Labels and the default locale are presentation: a translated label must not
+# make the same policy hash differently (fingerprints, decision ids and golden
+# snapshots stay stable across translations).
+_PRESENTATION = frozenset({"label", "labels"})
+
 
 def canonical_json(
     document: PolicyDocument,
@@ -92,25 +97,26 @@ def canonical_json(
     flags: frozenset[str] = frozenset(),
 ) -> str:
     """Canonical JSON of the fully included policy: what it *means*, not how it
-    is written (comments, key order, quoting, spacing and default values do not
-    change it; includes are replaced by their guards)."""
-    header = document.policy.model_dump(mode="json", by_alias=True, exclude={"include", "flags"})
+    is written (comments, key order, quoting, spacing, default values, labels
+    and the reason locale do not change it; includes are replaced by their
+    guards)."""
+    header = document.policy.model_dump(mode="json", by_alias=True, exclude={"include", "flags", "locale"})
     tier_data = []
     for rule in tiers:
         data = rule.model.model_dump(
-            mode="json", by_alias=True, exclude={"channel", "channels", "description"}
+            mode="json", by_alias=True, exclude={"channel", "channels", "description", *_PRESENTATION}
         )
         data["channels"] = [c.value for c in rule.model.channel_order]
         data["when"] = rule.when.canonical
         tier_data.append(data)
     hold_data = []
     for hold in holds:
-        data = hold.model.model_dump(mode="json", by_alias=True)
+        data = hold.model.model_dump(mode="json", by_alias=True, exclude=set(_PRESENTATION))
         data["when"] = hold.when.canonical
         hold_data.append(data)
     guard_data = []
     for guard in guards:
-        data = guard.model.model_dump(mode="json", by_alias=True, exclude={"description"})
+        data = guard.model.model_dump(mode="json", by_alias=True, exclude={"description", *_PRESENTATION})
         data["source"] = guard.source
         for name, compiled in guard.conditions.items():
             data[name] = compiled.canonical

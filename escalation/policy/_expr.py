@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -251,6 +252,11 @@ class Compiled:
         return self.truth(facts) is True
 
 
+# `balance >= 3,000` parses as a tuple `(balance >= 3, 000)`: a number with
+# thousands separators, which the error message should recognise.
+_SEPARATED = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,])")
+
+
 def compile_expression(source: str, catalogue: Mapping[str, FactType]) -> Compiled:
     """Parse, whitelist, type-check and compile one boolean condition.
 
@@ -270,7 +276,15 @@ def compile_expression(source: str, catalogue: Mapping[str, FactType]) -> Compil
     if sum(1 for _ in ast.walk(tree)) > _MAX_NODES:
         raise ExprError("expression-too-long", f"more than {_MAX_NODES} syntax nodes")
     checker = _Checker(catalogue)
-    typed = checker.boolean(tree.body)
+    try:
+        typed = checker.boolean(tree.body)
+    except ExprError as exc:
+        separated = _SEPARATED.search(text)
+        if separated is None or not isinstance(tree.body, ast.Tuple):
+            raise
+        plain = separated.group(0).replace(",", "")
+        hint = f"; did you mean `{plain}`? (numbers take no thousands separators)"
+        raise ExprError(exc.code, exc.message + hint, separated.start()) from None
     return Compiled(
         source=source,
         canonical=_canonical_text(tree),

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from escalation._bundled import bundled
 from escalation._language import EventFilter
 from escalation.errors import PolicyIssue
 from escalation.guards import KINDS, Prerequisite
@@ -170,6 +171,7 @@ def load_tree(
     origin: tuple[Located, tuple[str | int, ...]] | None,
     out: list[Loaded],
     seen: set[Path],
+    packs: Path | None = None,
 ) -> None:
     try:
         resolved = path.resolve()
@@ -222,7 +224,53 @@ def load_tree(
         for index, name in enumerate(includes):
             if isinstance(name, str):
                 loc: tuple[str | int, ...] = ("policy" if is_root else "pack", "include", index)
-                load_tree(path.parent / name, collector, (*stack, resolved), (located, loc), out, seen)
+                target = include_path(path, name, collector, (located, loc), packs)
+                if target is not None:
+                    load_tree(target, collector, (*stack, resolved), (located, loc), out, seen, packs)
+
+
+PACK_PREFIX = "pack:"
+
+
+def packs_folder(packs: Path | None = None) -> Path | None:
+    """Where ``pack:<name>`` includes are found: ``packs`` when given (a
+    journal's stored copies), else the rule packs shipped with the package."""
+    if packs is not None:
+        return packs
+    try:
+        return bundled("rules")
+    except FileNotFoundError:  # pragma: no cover - a broken installation
+        return None
+
+
+def shipped_packs(packs: Path | None = None) -> list[str]:
+    """The names ``pack:<name>`` can include."""
+    folder = packs_folder(packs)
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder is not None else []
+
+
+def include_path(
+    path: Path,
+    name: str,
+    collector: Collector,
+    origin: tuple[Located, tuple[str | int, ...]],
+    packs: Path | None = None,
+) -> Path | None:
+    """The file an ``include`` names: ``pack:<name>`` is a rule pack shipped
+    with the package (found wherever the policy lives); anything else is a
+    path relative to the including file."""
+    if not name.startswith(PACK_PREFIX):
+        return path.parent / name
+    pack = name[len(PACK_PREFIX) :].strip()
+    known = shipped_packs(packs)
+    if pack not in known:
+        shown = repr(pack)[1:-1][:100]
+        message = f"no shipped rule pack `{shown}`" + (hint(pack, known) or f" (shipped: {', '.join(known)})")
+        collector.add(origin[0], origin[1], "include-not-found", message)
+        return None
+    folder = packs_folder(packs)
+    assert folder is not None
+    return folder / f"{pack}.yaml"
 
 
 def hint(name: str, known: list[str]) -> str:

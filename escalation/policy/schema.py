@@ -26,7 +26,10 @@ from escalation._language import (
     EventFilter,
     Identifier,
     Int,
+    Label,
+    Labels,
     LanguageVersion,
+    Locale,
     RuleId,
     SpanField,
     Tag,
@@ -64,6 +67,12 @@ class Hold(BaseModel):
     until: str | None = None
     grace: Duration | None = None
     cite: str | None = None
+    label: Label | None = Field(
+        default=None,
+        description="the hold in a collector's words, in `en`; `{fact}` placeholders are filled "
+        "(reasons use it; not fingerprinted)",
+    )
+    labels: Labels = {}
 
 
 class Repeat(BaseModel):
@@ -128,6 +137,12 @@ class Tier(BaseModel):
         default=None,
         description="outcomes that count as the tier done (default: those showing it was made)",
     )
+    label: Label | None = Field(
+        default=None,
+        description="the action as a noun a collector uses (`call`, `reminder SMS`), in `en` "
+        "(reasons use it; not fingerprinted)",
+    )
+    labels: Labels = {}
 
     @property
     def counting_outcomes(self) -> tuple[Outcome, ...]:
@@ -250,6 +265,9 @@ class PolicyHeader(BaseModel):
     promise: PromiseRules = PromiseRules()
     attributes: dict[Identifier, AttributeType] = Field(
         default={}, description="lender attributes a record may carry, with their types"
+    )
+    locale: Locale = Field(
+        default="en", description="the locale of `Decision.reason` unless the caller asks for another"
     )
     flags: tuple[Tag, ...] = Field(
         default=(),

@@ -14,17 +14,18 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 from escalation._extras import require
 from escalation._facts import account_zone
-from escalation.decision import ErrorRow, PolicyInfo, error_row
+from escalation.decision import PolicyInfo, error_row
 from escalation.engine import Engine, check_now
 from escalation.errors import EvaluationError, RecordError, UsageError
 from escalation.policy import Policy, load_policy
+from escalation.portfolio._columnar_run import Outcome as _Outcome
+from escalation.portfolio._columnar_run import Reasons, columnar_outcomes
 from escalation.portfolio.io import DecisionWriter, SourceRow, decision_row, read_portfolio
 from escalation.portfolio.results import (
     BUCKETS,
@@ -42,33 +43,21 @@ from escalation.record import days_overdue_on
 __all__ = ["AccountChange", "DryRunResult", "PolicySummary", "Tally", "compare", "dry_run", "summary_json"]
 
 CHUNK = 500
-COLUMNAR_BATCH = 32_768
 Progress = Callable[[int], None]
 Backend = Literal["auto", "columnar", "native"]
-Reasons = Literal["all", "changed", "none"]
 
 
 # ----------------------------------------------------------------- deciding
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    row: int
-    source: str
-    account_id: str | None
-    balance: Decimal
-    days_overdue: int
-    candidate: dict[str, Any] | None
-    baseline: dict[str, Any] | None
-    error: ErrorRow | None
-
-
 class _Decider:
     """Decides chunks of rows under the candidate (and baseline) engines."""
 
-    def __init__(self, candidate: Policy, baseline: Policy | None, journal: Any = None) -> None:
-        self.candidate = Engine(candidate, journal=journal)
-        self.baseline = Engine(baseline) if baseline is not None else None
+    def __init__(
+        self, candidate: Policy, baseline: Policy | None, journal: Any = None, locale: Any = None
+    ) -> None:
+        self.candidate = Engine(candidate, journal=journal, locale=locale)
+        self.baseline = Engine(baseline, locale=locale) if baseline is not None else None
 
     def one(self, item: SourceRow, at: dt.datetime) -> _Outcome:
         item = item.parsed()
@@ -97,9 +86,9 @@ class _Decider:
 _WORKER: _Decider | None = None  # set in each worker process by _start_worker
 
 
-def _start_worker(candidate: str, baseline: str | None) -> None:
+def _start_worker(candidate: str, baseline: str | None, locale: Any = None) -> None:
     global _WORKER
-    _WORKER = _Decider(load_policy(candidate), load_policy(baseline) if baseline else None)
+    _WORKER = _Decider(load_policy(candidate), load_policy(baseline) if baseline else None, locale=locale)
 
 
 def _work(rows: list[SourceRow], at: dt.datetime) -> list[_Outcome]:
@@ -118,53 +107,6 @@ def _chunks(rows: Iterable[SourceRow], size: int) -> Iterator[list[SourceRow]]:
         yield chunk
 
 
-def _typed_batches(rows: Iterable[SourceRow], source: str) -> Iterator[Any]:
-    """Rows of a JSONL/CSV/Parquet portfolio typed on the fly, in batches."""
-    from escalation.portfolio.arrow import to_batch
-
-    pending: list[tuple[int, Any]] = []
-    for item in rows:
-        error = item.error
-        pending.append((item.row, {"__error__": error.model_dump(mode="json")} if error else item.record))
-        if len(pending) >= COLUMNAR_BATCH:
-            yield to_batch(pending, source)
-            pending = []
-    if pending:
-        yield to_batch(pending, source)
-
-
-def _columnar_outcomes(
-    portfolio: Path, history: str | Path | None, at: dt.datetime, candidate: Policy,
-    baseline: Policy | None, reasons: Reasons, stats: dict[str, int],
-) -> Iterator[_Outcome]:  # fmt: skip
-    """Outcomes from the columnar evaluator, batch by batch (the one code path:
-    :func:`~escalation.backends.columnar.decide_table`)."""
-    from escalation.backends.columnar import ColumnarPolicy, decide_table
-    from escalation.portfolio.arrow import is_typed, read_typed
-
-    policies = [ColumnarPolicy(candidate)] + ([ColumnarPolicy(baseline)] if baseline is not None else [])
-    if is_typed(portfolio):
-        batches = read_typed(portfolio, COLUMNAR_BATCH)
-    else:
-        batches = _typed_batches(read_portfolio(portfolio, history=history), str(portfolio))
-    for batch in batches:
-        res = decide_table(batch, policies, now=at, reasons=reasons)
-        stats["vectorised"], stats["fallback"] = (
-            stats["vectorised"] + res.vectorised,
-            stats["fallback"] + res.fallback,
-        )
-        for i in range(len(batch)):
-            err = res.errors[i]
-            if err is not None:
-                yield _Outcome(res.rows[i], batch.source, err.account_id, Decimal(0), 0, None, None, err)
-                continue
-            old = res.decisions[1][i] if baseline is not None else None
-            new = res.decisions[0][i]
-            yield _Outcome(
-                res.rows[i], batch.source, res.ids[i], res.balances[i], res.days[i], new, old, None
-            )
-
-
 def _outcomes(
     rows: Iterable[SourceRow],
     at: dt.datetime,
@@ -172,9 +114,10 @@ def _outcomes(
     baseline: Policy | None,
     workers: int,
     journal: Any,
+    locale: Any = None,
 ) -> Iterator[_Outcome]:
     if workers <= 1:
-        decider = _Decider(candidate, baseline, journal)
+        decider = _Decider(candidate, baseline, journal, locale)
         for chunk in _chunks(rows, CHUNK):
             yield from decider.chunk(chunk, at)
         return
@@ -183,7 +126,7 @@ def _outcomes(
     with ProcessPoolExecutor(
         max_workers=workers,
         initializer=_start_worker,
-        initargs=(candidate.path, baseline.path if baseline else None),
+        initargs=(candidate.path, baseline.path if baseline else None, locale),
     ) as pool:
         pending: deque[Future[list[_Outcome]]] = deque()
         for chunk in _chunks(rows, CHUNK):
@@ -241,11 +184,12 @@ def dry_run(
     workers: int = 1,
     fmt: Literal["jsonl", "parquet"] = "jsonl",
     history: str | Path | None = None,
-    sample: int = 20,
+    sample: int = 50,
     journal: Any = None,
     progress: Progress | None = None,
     backend: Backend = "auto",
     reasons: Reasons = "changed",
+    locale: Any = None,
 ) -> DryRunResult:
     """Decide every account of ``portfolio`` at ``at`` under ``policy`` (and
     ``baseline``). With ``out``, writes ``decisions.<fmt>`` (and
@@ -258,7 +202,9 @@ def dry_run(
     default) is ``columnar`` when it covers both policies and no journal is
     kept. ``reasons`` (columnar): ``changed`` renders reasons (through the
     reference engine) for changed accounts only, ``all`` for every account,
-    ``none`` for none but the reference engine's own rows."""
+    ``none`` for none but the reference engine's own rows. ``locale`` (``en``,
+    ``zh-CN``) is the language of the reasons and the report; a locale other than
+    the policy's own is rendered by the reference engine (``auto`` picks ``native``)."""
     require("portfolio", "dry_run()")
     check_now(at)
     candidate = policy if isinstance(policy, Policy) else load_policy(policy)
@@ -280,16 +226,19 @@ def dry_run(
     changes: list[AccountChange] = []
     accounts = decided = errors = changed = 0
     changed_balance = Decimal(0)
+    changed_days: dict[int, dict[str, int]] = {}
     stats = {"vectorised": 0, "fallback": 0}
     from escalation.backends.columnar import choose_backend
 
+    if locale is not None and str(locale) != str(candidate.header.locale) and backend == "auto":
+        backend = "native"  # reasons in another language come from the reference engine
     chosen = choose_backend(backend, candidate, base, journal is not None)
     try:
         if chosen == "columnar":
-            outcomes = _columnar_outcomes(Path(portfolio), history, at, candidate, base, reasons, stats)
+            outcomes = columnar_outcomes(Path(portfolio), history, at, candidate, base, reasons, stats)
         else:
             rows = read_portfolio(portfolio, history=history, lazy=workers > 1)
-            outcomes = _outcomes(rows, at, candidate, base, workers, journal)
+            outcomes = _outcomes(rows, at, candidate, base, workers, journal, locale)
         for outcome in outcomes:
             accounts += 1
             if progress is not None and accounts % 1000 == 0:
@@ -322,6 +271,8 @@ def dry_run(
             ):
                 changed += 1
                 changed_balance += outcome.balance
+                day = changed_days.setdefault(outcome.days_overdue, {})
+                day[f"{key[0]} → {key[1]}"] = day.get(f"{key[0]} → {key[1]}", 0) + 1
                 change = AccountChange(
                     account_id=str(outcome.account_id),
                     balance=outcome.balance,
@@ -359,6 +310,10 @@ def dry_run(
         backend=chosen,
         vectorised=stats["vectorised"],
         fallback=stats["fallback"],
+        currency=candidate.header.currency,
+        order=_order(candidate, base),
+        changed_days=dict(sorted(changed_days.items())),
+        locale=str(locale or candidate.header.locale),
     )
     if folder is not None:
         from escalation.portfolio.report_html import write_report
@@ -375,6 +330,15 @@ def dry_run(
         )
         write_report(result, folder / "report.html")
     return result
+
+
+def _order(candidate: Policy, baseline: Policy | None) -> tuple[str, ...]:
+    """Decision labels from the mildest to the most severe: the statuses that
+    do nothing, then every tier in ladder order (the baseline's extra tiers last)."""
+    tiers = [t.model.id for t in candidate.tiers]
+    if baseline is not None:
+        tiers += [t.model.id for t in baseline.tiers if t.model.id not in tiers]
+    return ("(hold)", "(none)", "(wait)", *tiers)
 
 
 def compare(

@@ -77,6 +77,10 @@ class DryRunResult:
     backend: str = "native"
     vectorised: int = 0
     fallback: int = 0
+    currency: str = ""
+    order: tuple[str, ...] = ()  # decision labels, mildest first: statuses, then tiers by severity
+    changed_days: dict[int, dict[str, int]] = field(default_factory=dict)  # days overdue → transition → n
+    locale: str = "en"
 
 
 def label(row: dict[str, Any]) -> str:
