@@ -99,7 +99,7 @@ def warn(event: str, **fields: Any) -> None:
         _logger().warning(event, **fields)
 
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 class _StderrLoggerFactory:
@@ -128,7 +128,7 @@ def configure_cli(log_format: str = "console", level: str = "warning") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
         logger_factory=_StderrLoggerFactory(),
         cache_logger_on_first_use=False,
     )

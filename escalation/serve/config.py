@@ -6,14 +6,11 @@ environment variable."""
 from __future__ import annotations
 
 import json
-import logging
 import os
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
-import structlog
+from escalation._logging import LEVELS, configure_cli
 
 __all__ = ["CONFIG_ENV", "TOKEN_ENV", "ServeConfig", "configure_logging", "read_token"]
 
@@ -86,32 +83,12 @@ def read_token(config: ServeConfig, environ: dict[str, str] | None = None) -> st
     return value or None
 
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-
-
-class _StderrLoggerFactory:
-    """PrintLoggers on whatever ``sys.stderr`` is when an event is written."""
-
-    def __call__(self, *args: Any) -> structlog.PrintLogger:
-        return structlog.PrintLogger(sys.stderr)
+_LEVELS = LEVELS
 
 
 def configure_logging(log_format: str = "json", level: str = "info") -> None:
     """Configure structlog for the server process: one event per line on
     stderr (JSON by default), timestamped, at ``level``. Access events
-    (``request``) and the engine's ``decision`` events are INFO."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer(sort_keys=True)
-        if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=_StderrLoggerFactory(),
-        cache_logger_on_first_use=False,
-    )
+    (``request``) and the engine's ``decision`` events are INFO. The same
+    configuration as the command line's (:func:`escalation._logging.configure_cli`)."""
+    configure_cli(log_format, level)
