@@ -77,6 +77,16 @@ def _parse(raw: RawEntry) -> tuple[JournalRecord | None, dict[str, Any] | None, 
     return record, data, None
 
 
+_LIVE_ATTEMPTS = 3
+
+
+def _head_now(journal: Journal) -> Head | None:
+    try:
+        return journal.head()
+    except JournalError:
+        return None
+
+
 def verify(
     journal: Journal,
     *,
@@ -85,6 +95,26 @@ def verify(
     allow_unanchored_tail: bool = False,
 ) -> VerifyReport:
     """Check the whole journal; the first problem names the first bad record.
+
+    On a live journal a read can meet an append in progress: when a pass finds
+    a problem *and* the head moved during that pass, the pass is repeated (up
+    to three times). A journal at rest is reported on its first pass, so a real
+    problem is never retried away."""
+    report = _verify_once(journal, check_policies, expect_head, allow_unanchored_tail)
+    for _ in range(_LIVE_ATTEMPTS - 1):
+        started = _head_now(journal)
+        if not report.problems:
+            break
+        report = _verify_once(journal, check_policies, expect_head, allow_unanchored_tail)
+        if _head_now(journal) == started:
+            break  # at rest during this pass: its answer stands
+    return report
+
+
+def _verify_once(
+    journal: Journal, check_policies: bool, expect_head: str | None, allow_unanchored_tail: bool
+) -> VerifyReport:
+    """One pass of :func:`verify`.
 
     Safe on a live journal: the head is read *before* the records (every
     record it anchors must then be present) and again after them (every

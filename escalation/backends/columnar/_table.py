@@ -161,6 +161,21 @@ def decide_table(
     for i, record in zip(todo, records_of(batch, todo), strict=True):
         result.fallback += 1
         _reference(batch, policies, result, i, record, now)
+    if reasons != "all":
+        # a row the reference engine decided carries its reason; drop it unless it
+        # is a changed row's (reasons="changed"), so the output does not depend on
+        # which path decided a row
+        for i in todo:
+            decided = [row for p in range(len(policies)) if (row := result.decisions[p][i]) is not None]
+            if len(decided) != len(policies):
+                continue
+            changed = len(decided) == 2 and (
+                (decided[0]["status"], decided[0]["action"], decided[0]["channel"])
+                != (decided[1]["status"], decided[1]["action"], decided[1]["channel"])
+            )
+            if not (reasons == "changed" and changed):
+                for row in decided:
+                    row["reason"] = None
     if reasons == "changed" and len(policies) == 2:
         for i in range(n):
             new, old = result.decisions[0][i], result.decisions[1][i]
