@@ -100,14 +100,11 @@ def verify(
     a problem *and* the head moved during that pass, the pass is repeated (up
     to three times). A journal at rest is reported on its first pass, so a real
     problem is never retried away."""
-    report = _verify_once(journal, check_policies, expect_head, allow_unanchored_tail)
-    for _ in range(_LIVE_ATTEMPTS - 1):
+    for _ in range(_LIVE_ATTEMPTS):
         started = _head_now(journal)
-        if not report.problems:
-            break
         report = _verify_once(journal, check_policies, expect_head, allow_unanchored_tail)
-        if _head_now(journal) == started:
-            break  # at rest during this pass: its answer stands
+        if not report.problems or _head_now(journal) == started:
+            break  # whole, or at rest during this pass: its answer stands
     return report
 
 
