@@ -30,13 +30,13 @@ def account_line(n: int, flags: str = "") -> str:
     return f"C-{n},CNY,100.00,1000.00,2026-11-01,Asia/Shanghai,{flags}"
 
 
-def dry(tmp_path: Path, accounts: str, history: str | None = None) -> Any:
+def dry(tmp_path: Path, accounts: str, history: str | None = None, **options: Any) -> Any:
     (tmp_path / "a.csv").write_text(accounts)
     hist = None
     if history is not None:
         hist = tmp_path / "h.csv"
         hist.write_text(history)
-    return dry_run(CN_POLICY, tmp_path / "a.csv", at=NOW, history=hist, out=tmp_path / "out")
+    return dry_run(CN_POLICY, tmp_path / "a.csv", at=NOW, history=hist, out=tmp_path / "out", **options)
 
 
 def error_rows(tmp_path: Path) -> list[dict[str, Any]]:
@@ -79,7 +79,8 @@ class TestCsv:
         event = "{id},2026-11-23T09:00:00+08:00,sms_reminder,sms,delivered"
         history = "\n".join(["account_id,at,action,channel,outcome", event.format(id="C-1"),
                              event.format(id="c-2")]) + "\n"  # fmt: skip
-        result = dry(tmp_path, accounts, history)
+        # reasons for every row: a dry-run drops unchanged reasons by default
+        result = dry(tmp_path, accounts, history, reasons="all")
         assert (3, 2, 1) == (result.accounts, result.decided, result.errors)
         [row] = error_rows(tmp_path)
         assert ("orphan-history", 3) == (row["code"], row["row"])
@@ -87,6 +88,7 @@ class TestCsv:
             json.loads(line) for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()
         ]
         # the SMS reminder sent an hour ago counts for C-1 (joined), not for C-2 (no history)
+        assert decisions[0]["reason"] and decisions[1]["reason"]
         assert decisions[0]["reason"] != decisions[1]["reason"]
 
 
