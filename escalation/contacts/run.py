@@ -10,10 +10,11 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from escalation.contacts._asof import undated_state
 from escalation.contacts._check import Breach, ContactAuditor, Violation
+from escalation.contacts._fast import FastAuditor
 from escalation.decision import ErrorRow, PolicyInfo, error_row
 from escalation.engine import Engine
 from escalation.errors import EvaluationError, RecordError, UsageError
@@ -25,6 +26,8 @@ __all__ = ["BREACHES", "ActorTally", "ContactAuditResult", "RuleTally", "audit_c
 BREACHES: tuple[Breach, ...] = ("legal", "self-regulatory", "policy")
 SAMPLE = 20
 Progress = Callable[[int], None]
+Evaluator = Literal["fast", "reference"]
+EVALUATORS: tuple[Evaluator, ...] = ("fast", "reference")
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,10 @@ class _Tallies:
 
 
 def _rows(
-    rows: Iterator[SourceRow], engine: Engine, auditor: ContactAuditor, span: tuple[dt.datetime, ...]
+    rows: Iterator[SourceRow],
+    engine: Engine,
+    auditor: ContactAuditor | FastAuditor,
+    span: tuple[dt.datetime, ...],
 ) -> Iterator[tuple[SourceRow, dict[str, int], list[Violation], bool, ErrorRow | None]]:
     start, end, at = span
     for item in rows:
@@ -159,6 +165,7 @@ def audit_contacts(
     out: str | Path | None = None,
     history: str | Path | None = None,
     progress: Progress | None = None,
+    evaluator: Evaluator = "fast",
 ) -> ContactAuditResult:
     """Audit the contacts actually made: every outbound history event dated in
     [``start``, ``end``) is re-evaluated under ``policy`` as of its own instant,
@@ -169,7 +176,13 @@ def audit_contacts(
     as of then, and a bare ``days_overdue`` is counted from then. With ``out``,
     writes ``violations.jsonl``, ``errors.jsonl``, ``summary.json`` and a
     self-contained ``report.html`` (the report needs the ``[portfolio]`` extra).
+
+    ``evaluator="fast"`` (the default) screens each contact cheaply and
+    re-evaluates only those the screen cannot clear; ``"reference"``
+    re-evaluates every contact. Both report the same violations.
     """
+    if evaluator not in EVALUATORS:
+        raise UsageError(f"`evaluator` must be one of {', '.join(EVALUATORS)}, not `{evaluator}`")
     for name, value in (("start", start), ("end", end), ("at", at)):
         if value is not None and (value.tzinfo is None or value.utcoffset() is None):
             raise UsageError(f"`{name}` must be a timezone-aware datetime")
@@ -180,7 +193,8 @@ def audit_contacts(
     exported = at if at is not None else dt.datetime.now(dt.UTC).replace(microsecond=0)
     loaded = policy if isinstance(policy, Policy) else load_policy(policy)
     engine = Engine(loaded)
-    auditor = ContactAuditor(loaded)
+    reference = ContactAuditor(loaded)
+    auditor = FastAuditor(reference) if evaluator == "fast" else reference
     folder = Path(out) if out is not None else None
     handles: dict[str, IO[str]] = {}
     if folder is not None:
