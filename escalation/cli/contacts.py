@@ -9,7 +9,7 @@ import click
 
 from escalation._bundled import DEFAULT_POLICY, bundled
 from escalation.cli.common import EXIT_DIFFER, EXIT_ERROR, fail, needs_extra, parse_at, policy_errors
-from escalation.contacts.run import BREACHES
+from escalation.contacts.run import BREACHES, EVALUATORS, Evaluator
 from escalation.errors import EscalationError, PolicyError, UsageError
 
 __all__ = ["contacts"]
@@ -45,6 +45,14 @@ def _bound(value: str, tz_name: str, option: str) -> dt.datetime:
 @click.option(
     "--out", "-o", metavar="DIR", help="write violations.jsonl, errors.jsonl, summary.json, report.html"
 )
+@click.option(
+    "--evaluator",
+    type=click.Choice(EVALUATORS),
+    default="fast",
+    show_default=True,
+    help="fast: screen each contact, re-derive only those it cannot clear; "
+    "reference: re-derive every contact (same violations, slower)",
+)
 def contacts(
     policy: str | None,
     portfolio: str,
@@ -54,6 +62,7 @@ def contacts(
     zone: str,
     at: str | None,
     out: str | None,
+    evaluator: Evaluator,
 ) -> None:
     """Check the contacts actually made against POLICY: every outbound history
     event in [--from, --to) is re-evaluated as of its own instant, on the
@@ -82,6 +91,7 @@ def contacts(
             at=moment,
             out=out,
             history=history,
+            evaluator=evaluator,
         )
     except PolicyError as exc:
         policy_errors(exc)

@@ -290,8 +290,10 @@ class _Timeline:
     def __init__(self, account: Account, policy: Policy, exported: dt.datetime) -> None:
         history = account.history
         self.tz = account_zone(account, policy)
-        self.order = sorted(range(len(history)), key=lambda i: (history[i].at.timestamp(), i))
+        stamps = [e.at.timestamp() for e in history]
+        # a stable sort of the indices by instant: ties stay in record order
+        self.order = sorted(range(len(history)), key=stamps.__getitem__)
         self.ordered = tuple(history[i] for i in self.order)
-        self.stamps = [e.at.timestamp() for e in self.ordered]
+        self.stamps = [stamps[i] for i in self.order]
         self.export_day = exported.astimezone(self.tz).date()
         self.actor = account.actor_type.value if account.actor_type is not None else "(not recorded)"

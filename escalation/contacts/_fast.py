@@ -36,6 +36,7 @@ from escalation.contacts._screen import (
     FactsAt,
     NeedsReference,
     Screen,
+    holds,
     state_clean,
     time_screen,
 )
@@ -97,7 +98,13 @@ class FastAuditor:
             contacts[actor] = contacts.get(actor, 0) + 1
             channel = event.channel or channel_of(account, index)  # raises as the reference does
             settled = self._settled(acc, p, prior, event.action, channel, local[p].date())
-            if settled.refer or not all(screen(acc, p, prior, channel) for screen in settled.screens):
+            clear = not settled.refer
+            if clear:
+                for screen in settled.screens:
+                    if not screen(acc, p, prior, channel):
+                        clear = False
+                        break
+            if not clear:
                 self.referred += 1
                 found.extend(self.reference._check(account, index, timeline))
             elif settled.blocking:
@@ -130,7 +137,8 @@ class FastAuditor:
     def _settled(
         self, acc: AccountView, p: int, prior: int, action: str | None, channel: Channel, day: dt.date
     ) -> _Settled:
-        key = (acc.state(acc.timeline.stamps[p], prior), action, channel)
+        state = None if acc.constant else acc.state(acc.timeline.stamps[p], prior)
+        key = (state, action, channel)
         memo = acc.memo
         found = memo.get(key)
         if found is None:
@@ -148,7 +156,7 @@ class FastAuditor:
                 by_day = memo[(*key, day)] = self._settle(
                     acc, FactsAt(acc, acc.timeline.ordered[p].at, prior, day), action, channel
                 )
-            return by_day  # type: ignore[no-any-return]
+            return by_day
         return found  # type: ignore[no-any-return]
 
     def _settle(self, acc: AccountView, f: FactsAt, action: str | None, channel: Channel) -> _Settled:
@@ -157,13 +165,13 @@ class FastAuditor:
         left: list[Screen] = []
         try:
             for hold in self._holds:
-                if hold.when.truth(f) is True:
+                if holds(hold.when, f):
                     if not _settled_hold(hold, f):
                         return _REFER
                     blocking.append(hold.model.id)
                     break  # the first hold that applies is the one reported
             for rule in self.reference.guards_for(action, channel):
-                if rule.unless is not None and rule.unless.truth(f) is True:
+                if rule.unless is not None and holds(rule.unless, f):
                     continue  # lifted, exactly as the reference lifts it
                 screen = self._time[id(rule)]
                 if screen is not None:

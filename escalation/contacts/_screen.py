@@ -11,8 +11,8 @@ frequency count from above), and anything else raises
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from escalation._calendar import is_holiday
@@ -28,9 +28,10 @@ from escalation.guards import (
     InconvenientGuard,
 )
 from escalation.policy import GuardRule
+from escalation.policy._expr import Compiled
 from escalation.record import Account, Channel, Direction, PlanStatus, zone
 
-__all__ = ["AccountView", "FactsAt", "NeedsReference", "Screen", "state_clean", "time_screen"]
+__all__ = ["AccountView", "FactsAt", "NeedsReference", "Screen", "holds", "state_clean", "time_screen"]
 
 _DAY = dt.timedelta(days=1)
 _OUTBOUND = Direction.OUTBOUND
@@ -53,6 +54,7 @@ class AccountView:
         "account",
         "bounds",
         "consent_from",
+        "constant",
         "memo",
         "static",
         "timeline",
@@ -100,6 +102,8 @@ class AccountView:
             promise.made_at if promise is not None else None,
         )
         self.bounds = tuple(i.timestamp() for i in instants if i is not None)
+        #: nothing the screen reads changes between the account's contacts (the day aside)
+        self.constant = not self.bounds and self.consent_from is None
         self.memo: dict[Any, Any] = {}  # the auditor's, per state of the facts
 
     def local(self, zone_index: int) -> list[dt.datetime]:
@@ -219,6 +223,12 @@ _DYNAMIC: dict[str, Callable[[FactsAt, Any], Any]] = {
 _KNOWN_ABSENT = frozenset({"actor_type", "principal", *_STATIC})
 
 
+def holds(condition: Compiled, f: FactsAt) -> bool:
+    """Whether ``condition`` is true on the facts ``f`` (the compiled closures
+    read facts only through ``get``, which ``FactsAt`` answers or refuses)."""
+    return condition.truth(cast("Mapping[str, Any]", f)) is True
+
+
 # A guard screen: True when the guard certainly does not block the contact at
 # position `p` (in time order), which has `prior` earlier events, on `channel`.
 Screen = Callable[[AccountView, int, int, Channel], bool]
@@ -250,7 +260,7 @@ def _hours(guard: ContactHoursGuard) -> Screen:
     def screen(acc: AccountView, p: int, prior: int, channel: Channel) -> bool:
         # the window must be open in every zone (as `window_open`)
         for zi in range(len(acc.zones)):
-            local = acc.local(zi)[p]
+            local = (acc._local[zi] or acc.local(zi))[p]
             if local.weekday() not in weekdays:
                 return False
             if holidays is not None and is_holiday(holidays, local.date()):
@@ -266,6 +276,16 @@ def _frequency(guard: FrequencyGuard) -> Screen:
     flt = guard.count
     month = guard.window == "calendar_month"
     span = 0 if isinstance(guard.window, str) else guard.window - 1
+    direction = flt.direction
+    keeps: dict[Channel, Callable[[Any], bool]] = {}
+
+    def keeper(channel: Channel) -> Callable[[Any], bool]:
+        channels = flt.channels or guard.channels or (channel,)
+
+        def keep(e: Any) -> bool:
+            return e.channel in channels and (direction == "any" or e.direction == direction)
+
+        return keep
 
     def screen(acc: AccountView, p: int, prior: int, channel: Channel) -> bool:
         # Counting every earlier event in the window on the counted channels (and
@@ -273,12 +293,9 @@ def _frequency(guard: FrequencyGuard) -> Screen:
         # bounds the guard's count from above: below `max`, it cannot block.
         if guard.max == 0:
             return False
-        channels = flt.channels or guard.channels or (channel,)
-        direction = flt.direction
-
-        def keep(e: Any) -> bool:
-            return e.channel in channels and (direction == "any" or e.direction == direction)
-
+        keep = keeps.get(channel)
+        if keep is None:
+            keep = keeps[channel] = keeper(channel)
         for zi in _zone_indices(guard.days_in, acc):
             day = acc.local(zi)[p].date()
             first = day.replace(day=1).toordinal() if month else day.toordinal() - span
@@ -336,7 +353,7 @@ def state_clean(rule: GuardRule, acc: AccountView, f: FactsAt, channel: Channel)
     confirmations are left to the reference."""
     model = rule.model
     if isinstance(model, BlockGuard):
-        return rule.conditions["when"].truth(f) is not True
+        return not holds(rule.conditions["when"], f)
     if isinstance(model, ConsentGuard) and not model.confirm_on:
         return channel.value not in acc.static["opt_out"]
     if isinstance(model, InconvenientGuard):

@@ -78,6 +78,9 @@ class ContactAuditResult:
     undated_accounts: int
     sample: tuple[Violation, ...] = ()
     files: dict[str, str] = field(default_factory=dict)
+    #: the fast evaluator's work: contacts ``referred`` to the reference, and
+    #: contacts ``reused`` (given the violations it wrote for their state)
+    stats: dict[str, int] = field(default_factory=dict)
 
     @property
     def legal(self) -> int:
@@ -245,6 +248,9 @@ def audit_contacts(
         by_day=dict(sorted(tallies.by_day.items())),
         undated_accounts=tallies.undated,
         sample=tuple(tallies.sample),
+        stats={"referred": auditor.referred, "reused": auditor.reused}
+        if isinstance(auditor, FastAuditor)
+        else {},
     )
     if folder is not None:
         files = {name: str(folder / f"{name}.jsonl") for name in ("violations", "errors")}
