@@ -33,16 +33,23 @@ AT = dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")
 EVENTS = 30
 
 
-def write(path: Path, accounts: int) -> None:
-    """Generated accounts whose histories are replaced by 30 daily contacts."""
+# What --clean removes: the record state that blocks contacts (holds, opt-outs, plans).
+CLEAN = ("flags", "opt_out", "payment_plan", "promise_to_pay")
+
+
+def write(path: Path, accounts: int, clean: bool = False) -> None:
+    """Generated accounts whose histories are replaced by 30 daily contacts
+    (with ``clean``, without the state that blocks them, at 09:05–17:05 +08:00)."""
     with path.open("w") as handle:
         for n, record in enumerate(generate(accounts, 1, "cn-card", AT)):
+            if clean:
+                for name in CLEAN:
+                    record.pop(name, None)
             tz = dt.timezone(dt.timedelta(hours=8))
             history = []
             for day in range(EVENTS, 0, -1):
-                moment = (
-                    (AT - dt.timedelta(days=day)).astimezone(tz).replace(hour=9 + (n + day) % 10, minute=5)
-                )
+                hour = 9 + (n + day) % (9 if clean else 10)
+                moment = (AT - dt.timedelta(days=day)).astimezone(tz).replace(hour=hour, minute=5)
                 phone = day % 2 == 0
                 history.append({"at": moment.isoformat(), "action": "phone_call" if phone else "sms_reminder",
                                 "channel": "phone" if phone else "sms",
@@ -72,12 +79,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--profile", action="store_true", help="print where the fast path's time goes")
+    parser.add_argument(
+        "--clean",
+        action="store_true",
+        help="no blocking record state (flags, opt-outs, plans, promises); contacts 09:05-17:05 +08:00",
+    )
     args = parser.parse_args()
     policy = ROOT / "policies" / "consumer-credit-cn.yaml"
     start = AT - dt.timedelta(days=EVENTS + 1)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "portfolio.jsonl"
-        write(path, args.accounts)
+        write(path, args.accounts, args.clean)
         took: dict[str, float] = {}
         found: dict[str, Any] = {}
         results = {}
