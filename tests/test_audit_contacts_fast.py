@@ -257,3 +257,12 @@ def test_time_screens_never_clear_a_blocked_contact(profile: str, tmp_path: Path
                 assert not (clear and verdict.blocked), (account.id, p, model.id)
     assert checked > 300
     assert blocked > 0
+
+
+def test_error_rows_are_the_same(tmp_path: Path) -> None:
+    """A portfolio of broken records: the same error rows, row for row (accounts = audited + errors)."""
+    from .conftest import ROOT
+
+    ref, fast = _both(tmp_path, CN_POLICY, ROOT / "examples" / "portfolio-bad.jsonl")
+    assert fast.errors == ref.errors > 0
+    assert fast.accounts == fast.audited + fast.errors
