@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from .conftest import NOW, ROOT, SHIPPED
 
 from escalation import Engine, ListSink, PolicyError, UsageError, load_policy, load_policy_bundle
 from escalation.policy.bundle import BUNDLE_FORMAT
 from escalation.portfolio.generate import PROFILES, generate
+
+from .conftest import NOW, ROOT, SHIPPED
 
 _PROFILE_OF = {Path(p.policy).stem: name for name, p in PROFILES.items()}
 

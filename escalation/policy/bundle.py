@@ -94,7 +94,8 @@ def to_bundle(policy: Policy) -> bytes:
     try:
         raw, shipped = policy_files(Path(policy.path))
     except OSError as exc:
-        raise _fail("file-not-found", f"cannot re-read the policy to bundle it: {exc.strerror}", policy.path)
+        why = f"cannot re-read the policy to bundle it: {exc.strerror}"
+        raise _fail("file-not-found", why, policy.path) from None
     base = os.path.commonpath([os.path.dirname(p) for p in raw])
     try:
         files = {os.path.relpath(p, base): data.decode("utf-8") for p, data in sorted(raw.items())}
@@ -156,12 +157,12 @@ def _parse(data: bytes) -> dict[str, Any]:
         raise _fail("invalid-bundle", "not a policy bundle (not UTF-8 JSON)") from None
     if not isinstance(document, dict) or document.get("format") != BUNDLE_FORMAT:
         raise _fail("invalid-bundle", f"not a policy bundle (expected format `{BUNDLE_FORMAT}`)")
-    files = document.get("files")
+    files: Any = document.get("files")
     fields_ok = all(isinstance(document.get(k), str) for k in ("fingerprint", "root", "digest"))
     files_ok = isinstance(files, dict) and all(
         isinstance(k, str) and isinstance(v, str) for k, v in files.items()
     )
-    if not (fields_ok and files_ok) or document["root"] not in files:
+    if not (fields_ok and files_ok and document["root"] in files):
         raise _fail("invalid-bundle", "a policy bundle needs `fingerprint`, `root`, `digest` and `files`")
     if _digest(files) != document["digest"]:
         raise _fail("bundle-tampered", "the bundle's files do not match its digest (altered or truncated)")
