@@ -28,7 +28,7 @@ Needs the ``[portfolio]`` extra (pyarrow, numpy)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -46,7 +46,8 @@ from escalation.policy import Policy, load_policy  # noqa: E402
 __all__ = ["DECISION_COLUMNS", "MONEY_FIELDS", "check_schema", "decide_batches", "output_schema"]
 
 Reasons = Literal["all", "changed", "none"]
-Batches = pa.RecordBatch | pa.Table | pa.RecordBatchReader | Iterable[pa.RecordBatch]
+#: A RecordBatch, a Table, a RecordBatchReader or an iterable of RecordBatches.
+Batches = Any
 
 #: Record fields holding money, at any depth (``history[].amount`` too).
 MONEY_FIELDS = frozenset({"amount", "amount_overdue", "balance", "principal"})
@@ -101,7 +102,8 @@ def _bad_type(path: str, kind: pa.DataType) -> str | None:
         return (
             f"column `{path}` is a timestamp without a time zone (Spark TIMESTAMP_NTZ): an instant "
             f"needs one; cast it to a zoned timestamp (Spark: TIMESTAMP, i.e. "
-            f"`to_utc_timestamp(col, '<the zone it was written in>')`; pyarrow: `pa.timestamp('us', tz='UTC')`) "
+            f"`to_utc_timestamp(col, '<the zone it was written in>')`; "
+            f"pyarrow: `pa.timestamp('us', tz='UTC')`) "
             f"or to ISO text with an offset"
         )
     if pa.types.is_time(kind) or pa.types.is_duration(kind) or pa.types.is_interval(kind):
@@ -172,8 +174,8 @@ def _pairs(
 
     n = batch.num_rows
     names = batch.schema.names
-    rows = batch.column(row_column).to_pylist() if row_column in names else [None] * n
-    rows = [r if r is not None else first + i for i, r in enumerate(rows)]
+    given: list[Any] = batch.column(row_column).to_pylist() if row_column in names else [None] * n
+    rows: list[int] = [int(r) if r is not None else first + i for i, r in enumerate(given)]
     if json_column is not None:
         out: list[tuple[int, Any]] = []
         for row, text in zip(rows, batch.column(json_column).to_pylist(), strict=True):
