@@ -115,9 +115,7 @@ def decide(
         df = df.withColumn("row", F.monotonically_increasing_id() + 1)
     candidate = _policy(policy)
     base = _policy(baseline) if baseline is not None else None
-    run = _mapper(
-        candidate.to_bundle(), base.to_bundle() if base else None, at, reasons, json_column, source
-    )
+    run = _mapper(candidate.to_bundle(), base.to_bundle() if base else None, at, reasons, json_column, source)
     schema = from_arrow_schema(output_schema(base is not None), prefer_timestamp_ntz=False)
     return df.mapInArrow(run, schema)
 
@@ -126,7 +124,9 @@ def _label(prefix: str) -> Any:
     from pyspark.sql import functions as F
 
     status = F.col(f"{prefix}status")
-    return F.when(status == "act", F.col(f"{prefix}action")).otherwise(F.concat(F.lit("("), status, F.lit(")")))
+    return F.when(status == "act", F.col(f"{prefix}action")).otherwise(
+        F.concat(F.lit("("), status, F.lit(")"))
+    )
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,11 @@ class SparkDryRun:
             F.count(F.when(F.col("error_code").isNotNull(), 1)).alias("errors"),
         ).first()
         assert row is not None
-        return {"accounts": int(row["accounts"]), "decided": int(row["decided"]), "errors": int(row["errors"])}
+        return {
+            "accounts": int(row["accounts"]),
+            "decided": int(row["decided"]),
+            "errors": int(row["errors"]),
+        }
 
     def unpersist(self) -> None:
         """Release the persisted outcomes."""
@@ -179,7 +183,9 @@ def dry_run(
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    out = decide(df, policy, at=at, baseline=baseline, reasons=reasons, json_column=json_column, source=source)
+    out = decide(
+        df, policy, at=at, baseline=baseline, reasons=reasons, json_column=json_column, source=source
+    )
     out = out.persist(StorageLevel.MEMORY_AND_DISK)
     ok = out.where(F.col("error_code").isNull())
     decisions = ok.select("account_id", *_DECISION)
