@@ -21,7 +21,8 @@ Two input shapes:
   read exactly as a JSONL line is (a malformed one is an error row).
 
 A ``row`` column (``row_column``), when present, numbers the rows in the
-output and in error rows; otherwise rows are numbered from ``first_row``.
+output and in error rows; otherwise rows are numbered from ``first_row``
+(``None``: left null, for inputs whose order means nothing).
 
 Needs the ``[portfolio]`` extra (pyarrow, numpy)."""
 
@@ -168,16 +169,18 @@ def _plain(value: Any) -> Any:
 
 
 def _pairs(
-    batch: pa.RecordBatch, json_column: str | None, row_column: str, first: int, source: str
-) -> list[tuple[int, Any]]:
+    batch: pa.RecordBatch, json_column: str | None, row_column: str, first: int | None, source: str
+) -> list[tuple[Any, Any]]:
     from escalation.portfolio.io import SourceRow
 
     n = batch.num_rows
     names = batch.schema.names
     given: list[Any] = batch.column(row_column).to_pylist() if row_column in names else [None] * n
-    rows: list[int] = [int(r) if r is not None else first + i for i, r in enumerate(given)]
+    rows: list[Any] = [
+        int(r) if r is not None else None if first is None else first + i for i, r in enumerate(given)
+    ]
     if json_column is not None:
-        out: list[tuple[int, Any]] = []
+        out: list[tuple[Any, Any]] = []
         for row, text in zip(rows, batch.column(json_column).to_pylist(), strict=True):
             raw = text if isinstance(text, bytes) else (text or "").encode("utf-8")
             item = SourceRow(source, row, None, raw=raw).parsed()
@@ -217,7 +220,7 @@ def decide_batches(
     reasons: Reasons = "changed",
     json_column: str | None = None,
     row_column: str = "row",
-    first_row: int = 1,
+    first_row: int | None = 1,
     source: str = "<arrow>",
 ) -> Iterator[pa.RecordBatch]:
     """Decide every row of ``batches`` at ``at`` under ``policy`` (and
@@ -246,12 +249,12 @@ def decide_batches(
         if batch.num_rows == 0:
             continue
         pairs = _pairs(batch, json_column, row_column, first, source)
-        first += batch.num_rows
+        first = first + batch.num_rows if first is not None else None
         yield _decide(pairs, policies, at, reasons, source, schema)
 
 
 def _decide(
-    pairs: list[tuple[int, Any]],
+    pairs: list[tuple[Any, Any]],
     policies: list[Any],
     at: dt.datetime,
     reasons: Reasons,

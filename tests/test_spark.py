@@ -27,6 +27,7 @@ from ._scaleout import (  # noqa: E402
     AT,
     CN_POLICY,
     DECISION_KEYS,
+    ROOT,
     candidate_policy,
     comparable_errors,
     local_results,
@@ -158,3 +159,36 @@ def test_job_refuses_a_bad_policy(spark: Any, book: dict[str, Any], tmp_path: Pa
     args = ["--policy", str(bad), "--input", str(book["path"]), "--format", "jsonl", "--at", AT.isoformat()]
     assert main([*args, "--out", str(tmp_path / "o"), "--local", "2"]) == 3
     assert "missing-key" in capsys.readouterr().err
+
+
+def test_the_guides_local_commands_run_as_written(tmp_path: Path) -> None:
+    """docs/spark.md's ```sh block under "Try it locally", then its ```python
+    block, run as written in an empty folder."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    text = (ROOT / "docs" / "spark.md").read_text(encoding="utf-8")
+    section = text.split("## Try it locally", 1)[1].split("\n## ", 1)[0]
+    shell = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    python = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert shell is not None and python is not None
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    ran = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", shell.group(1)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "accounts 2000 = decided 2000 + errors 0" in ran.stdout
+    assert re.search(r"^\(none\) -> \(none\): \d+ accounts, \d+\.\d{4}$", ran.stdout, re.MULTILINE)
+    for name in ("decisions", "baseline", "errors", "transitions"):
+        assert (tmp_path / "dry-run" / name).is_dir()
+    ran = subprocess.run(
+        [sys.executable, "-c", python.group(1)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "{'accounts': 2000, 'decided': 2000, 'errors': 0}" in ran.stdout

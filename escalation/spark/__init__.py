@@ -21,10 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from escalation._extras import require
-
-require("spark", "escalation.spark")
-
-from escalation.spark._session import local_session  # noqa: E402
+from escalation.spark._session import local_session
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -103,6 +100,7 @@ def decide(
     ``reasons``: ``none`` (the default: a reason is rendered by the reference
     engine, one account at a time), ``changed`` (rows whose decision differs
     from the baseline's) or ``all``. Lazy, like every DataFrame."""
+    require("spark", "escalation.spark")
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 

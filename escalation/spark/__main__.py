@@ -93,5 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``escalation-spark`` command."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -18,6 +18,9 @@ def local_session(cores: int = 2, *, app: str = "escalation", partition_bytes: i
     non-loopback address), lowers ``spark.sql.files.maxPartitionBytes`` (else
     a small file is one partition: one core) and keeps shuffles small. On a
     cluster use the session the platform gives you instead."""
+    from escalation._extras import require
+
+    require("spark", "escalation.spark")
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
