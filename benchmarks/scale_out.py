@@ -100,7 +100,8 @@ def child(engine: str, book: Path, numbered: Path, candidate: Path, cores: int) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--engines", nargs="+", default=["local", "local-native-2", "spark", "ray"],
                         choices=["local", "local-native-2", "spark", "ray"])  # fmt: skip
