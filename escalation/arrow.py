@@ -253,6 +253,46 @@ def decide_batches(
         yield _decide(pairs, policies, at, reasons, source, schema)
 
 
+def _native(typed: Any, policies: list[Any], at: dt.datetime, reasons: Reasons, source: str) -> Any:
+    """A :class:`~escalation.backends.columnar.TableResult` made row by row by
+    the reference engine (as the local dry-run's native path decides)."""
+    from escalation._facts import account_zone
+    from escalation.backends.columnar import TableResult
+    from escalation.decision import ErrorRow, error_row
+    from escalation.errors import EvaluationError, RecordError
+    from escalation.portfolio.arrow import records_of
+    from escalation.portfolio.writer import decision_row
+    from escalation.record import days_overdue_on
+
+    n = len(typed)
+    rows = typed.accounts.column("row").to_pylist()
+    result = TableResult(
+        rows, [None] * n, [Decimal(0)] * n, [0] * n, [[None] * n for _ in policies], [None] * n
+    )
+    for i, record in enumerate(records_of(typed, list(range(n)))):
+        result.fallback += 1
+        if isinstance(record, dict) and set(record) == {"__error__"}:
+            result.errors[i] = ErrorRow(**{**record["__error__"], "source": source})
+            continue
+        ident = record.get("id") if isinstance(record, dict) else None
+        ident = ident if isinstance(ident, str) and 0 < len(ident) <= 128 and ident.isprintable() else None
+        try:
+            account = policies[0].engine.validate(record, now=at)
+            decided = [decision_row(cp.engine.decide(account, now=at, trace=False)) for cp in policies]
+        except (RecordError, EvaluationError) as exc:
+            result.errors[i] = error_row(exc, row=rows[i], source=source, account_id=ident)
+            continue
+        changed = len(decided) == 2 and len({(d["status"], d["action"], d["channel"]) for d in decided}) == 2
+        for p, row in enumerate(decided):
+            if reasons == "none" or (reasons == "changed" and not changed):
+                row["reason"] = None
+            result.decisions[p][i] = row
+        result.ids[i], result.balances[i] = account.id, account.balance
+        today = at.astimezone(account_zone(account, policies[0].policy)).date()
+        result.days[i] = days_overdue_on(account, today)
+    return result
+
+
 def _decide(
     pairs: list[tuple[Any, Any]],
     policies: list[Any],
@@ -265,7 +305,14 @@ def _decide(
     from escalation.portfolio.arrow import to_batch
 
     typed = to_batch(pairs, source)
-    result = decide_table(typed, policies, now=at, reasons=reasons)
+    try:
+        result = decide_table(typed, policies, now=at, reasons=reasons)
+    except UsageError:
+        raise
+    except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError, NotImplementedError):
+        # fail closed per account: a batch the vectorised path cannot take is
+        # decided row by row by the reference engine, never dropped or stopped
+        result = _native(typed, policies, at, reasons, source)
     columns: dict[str, list[Any]] = {name: [] for name in schema.names}
     for i in range(len(typed)):
         err = result.errors[i]

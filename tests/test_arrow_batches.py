@@ -142,3 +142,19 @@ def test_policy_by_path(tmp_path: Path) -> None:
     table = pa.table({"record": ["not json"]})
     rows = _rows(decide_batches(table, str(CN_POLICY), at=AT, json_column="record", source="s"))
     assert (rows[0]["error_code"], rows[0]["source"]) == ("invalid-json", "s")
+
+
+def test_a_batch_the_columnar_path_cannot_take_is_decided_row_by_row(
+    book: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import escalation.backends.columnar as columnar
+
+    table = pa.table({"record": book["lines"][:300]})
+    args = {"at": AT, "baseline": CN_POLICY, "json_column": "record"}
+    expected = _rows(decide_batches(table, book["candidate"], **args))
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise ValueError("a vectorised-path bug")
+
+    monkeypatch.setattr(columnar, "decide_table", broken)
+    assert _rows(decide_batches(table, book["candidate"], **args)) == expected

@@ -107,8 +107,13 @@ def test_typed_columns_decide_like_the_local_engine(spark: Any, book: dict[str, 
     clean = book["folder"] / "clean.jsonl"
     lines = book["path"].read_text(encoding="utf-8").splitlines()
     clean.write_text("\n".join(lines[row - 1] for row, _ in book["clean"][:1500]) + "\n", encoding="utf-8")
-    df = spark.read.schema(RECORD_DDL).json(str(clean))
-    out = decide(df, book["candidate"], at=AT).collect()
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")  # decisions do not depend on it
+    try:
+        df = spark.read.schema(RECORD_DDL).json(str(clean))
+        out = decide(df, book["candidate"], at=AT).collect()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)
     local = book["local"][0]
     keys = [k for k in DECISION_KEYS if k != "reason"]
     assert len(out) == 1500
