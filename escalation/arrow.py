@@ -44,7 +44,14 @@ from escalation.engine import check_now  # noqa: E402
 from escalation.errors import UsageError  # noqa: E402
 from escalation.policy import Policy, load_policy  # noqa: E402
 
-__all__ = ["DECISION_COLUMNS", "MONEY_FIELDS", "check_schema", "decide_batches", "output_schema"]
+__all__ = [
+    "DECISION_COLUMNS",
+    "MONEY_FIELDS",
+    "check_schema",
+    "decide_batches",
+    "decide_typed",
+    "output_schema",
+]
 
 Reasons = Literal["all", "changed", "none"]
 #: A RecordBatch, a Table, a RecordBatchReader or an iterable of RecordBatches.
@@ -239,7 +246,6 @@ def decide_batches(
     policies = [ColumnarPolicy(candidate)]
     if baseline is not None:
         policies.append(ColumnarPolicy(_policy(baseline)))
-    schema = output_schema(baseline is not None)
     checked: pa.Schema | None = None
     first = first_row
     for batch in _batches(batches):
@@ -250,7 +256,7 @@ def decide_batches(
             continue
         pairs = _pairs(batch, json_column, row_column, first, source)
         first = first + batch.num_rows if first is not None else None
-        yield _decide(pairs, policies, at, reasons, source, schema)
+        yield _decide(pairs, policies, at, reasons, source)
 
 
 def _native(typed: Any, policies: list[Any], at: dt.datetime, reasons: Reasons, source: str) -> Any:
@@ -299,12 +305,30 @@ def _decide(
     at: dt.datetime,
     reasons: Reasons,
     source: str,
-    schema: pa.Schema,
 ) -> pa.RecordBatch:
-    from escalation.backends.columnar import decide_table
     from escalation.portfolio.arrow import to_batch
 
-    typed = to_batch(pairs, source)
+    return decide_typed(to_batch(pairs, source), policies, at=at, reasons=reasons)
+
+
+def decide_typed(
+    typed: Any,
+    policies: list[Any],
+    *,
+    at: dt.datetime,
+    reasons: Reasons = "changed",
+    stats: dict[str, int] | None = None,
+) -> pa.RecordBatch:
+    """One :class:`~escalation.portfolio.arrow.TypedBatch` decided under
+    ``policies`` (:class:`~escalation.backends.columnar.ColumnarPolicy`:
+    the candidate, then the baseline) as one :func:`output_schema` batch: the
+    step under :func:`decide_batches`, for callers that already hold the typed
+    layout (a dry-run of a typed folder). ``stats`` (when given) counts the
+    rows ``vectorised`` and decided by the reference engine (``fallback``)."""
+    from escalation.backends.columnar import decide_table
+
+    source = typed.source
+    schema = output_schema(len(policies) > 1)
     try:
         result = decide_table(typed, policies, now=at, reasons=reasons)
     except UsageError:
@@ -313,6 +337,9 @@ def _decide(
         # fail closed per account: a batch the vectorised path cannot take is
         # decided row by row by the reference engine, never dropped or stopped
         result = _native(typed, policies, at, reasons, source)
+    if stats is not None:
+        stats["vectorised"] = stats.get("vectorised", 0) + result.vectorised
+        stats["fallback"] = stats.get("fallback", 0) + result.fallback
     columns: dict[str, list[Any]] = {name: [] for name in schema.names}
     for i in range(len(typed)):
         err = result.errors[i]

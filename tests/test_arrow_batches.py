@@ -158,3 +158,22 @@ def test_a_batch_the_columnar_path_cannot_take_is_decided_row_by_row(
 
     monkeypatch.setattr(columnar, "decide_table", broken)
     assert _rows(decide_batches(table, book["candidate"], **args)) == expected
+
+
+def test_decide_typed_takes_the_typed_layout_and_counts_paths(book: dict[str, Any]) -> None:
+    from escalation.arrow import decide_typed
+    from escalation.backends.columnar import ColumnarPolicy
+    from escalation.portfolio.arrow import to_batch
+
+    pairs = [(row, record) for row, record in book["clean"][:400]]
+    policies = [
+        ColumnarPolicy(escalation.load_policy(book["candidate"])),
+        ColumnarPolicy(escalation.load_policy(CN_POLICY)),
+    ]
+    stats: dict[str, int] = {}
+    out = decide_typed(to_batch(pairs, "typed"), policies, at=AT, stats=stats)
+    assert stats["vectorised"] + stats["fallback"] >= 400 and stats["vectorised"] > 0
+    decisions, baseline, errors = split_rows(out.to_pylist(), baseline=True)
+    assert not errors
+    assert {k: book["local"][0][k] for k in decisions} == decisions
+    assert {k: book["local"][1][k] for k in baseline} == baseline
