@@ -31,7 +31,7 @@ from escalation.errors import (
 from escalation.explain import render_text
 from escalation.journal import Journal, JournalRecord, StoredPolicy, open_journal, record_decision
 from escalation.journal.masking import Masking
-from escalation.policy import Policy, load_policy
+from escalation.policy import Policy, load_policy, load_policy_bundle
 from escalation.portfolio.results import AccountChange, DryRunResult, PolicySummary, Tally
 from escalation.record import (
     Account,
@@ -136,6 +136,7 @@ __all__ = [
     "compare",
     "dry_run",
     "load_policy",
+    "load_policy_bundle",
     "open_journal",
     "parse_account",
     "record_decision",

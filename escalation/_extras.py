@@ -6,6 +6,8 @@ it is missing (never an ImportError traceback).
 | ``portfolio`` | pyarrow, numpy, plotly, rich | dry-runs (columnar), Parquet, the HTML report, generate |
 | ``rete`` | durable-rules (Python < 3.13; builds with a C compiler) | ``backend="rete"`` |
 | ``postgres`` | psycopg 3 | ``postgresql://`` journals |
+| ``spark`` | pyspark[sql] (and [portfolio]) | ``escalation.spark`` |
+| ``ray`` | ray[data] (and [portfolio]) | ``escalation.ray`` |
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "portfolio": ("pyarrow", "numpy", "plotly", "rich"),
     "rete": ("durable",),
     "postgres": ("psycopg",),
+    "spark": ("pyspark", "pyarrow", "pandas"),
+    "ray": ("ray", "pyarrow"),
 }
 
 

@@ -83,6 +83,13 @@ class Engine:
         self._flags = KNOWN_FLAGS | policy.flags
         self._single = single_channels((t.model.id, t.model.channel_order) for t in policy.tiers)
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # pickled as the policy's bundle and the options (evaluators hold closures
+        # and locks): re-created where it is unpickled
+        if self._sink is not None:
+            raise UsageError("an engine with a sink cannot be pickled: give each process its own sink")
+        return (_restore, (self._policy.to_bundle(), self.backend, self._locale))
+
     @classmethod
     def from_file(
         cls,
@@ -210,6 +217,12 @@ class Engine:
 
         decision = self.decide(record, now=now, locale=locale)
         return render_text(decision, locale or self._locale)
+
+
+def _restore(bundle: bytes, backend: Backend, locale: Locale) -> Engine:
+    from escalation.policy.bundle import load_policy_bundle
+
+    return Engine(load_policy_bundle(bundle), backend=backend, locale=locale)
 
 
 def _locale(locale: str) -> Locale:

@@ -69,8 +69,17 @@ __all__ = [
     "TierRule",
     "format_duration",
     "load_policy",
+    "load_policy_bundle",
     "parse_duration",
 ]
+
+
+def load_policy_bundle(data: bytes) -> Policy:
+    """The policy in a bundle made by :meth:`Policy.to_bundle`, its fingerprint
+    checked (see :mod:`escalation.policy.bundle`)."""
+    from escalation.policy.bundle import load_policy_bundle as load
+
+    return load(data)
 
 
 def load_policy(path: str | Path, *, packs: str | Path | None = None) -> Policy:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from escalation.policy._expr import Compiled
 from escalation.policy.schema import Hold, PolicyDocument, PolicyHeader, Tier
@@ -72,6 +72,19 @@ class Policy:
     @property
     def version(self) -> str:
         return self.header.version
+
+    def to_bundle(self) -> bytes:
+        """This policy and every file it includes as one self-contained blob
+        (see :mod:`escalation.policy.bundle`); ``load_policy_bundle`` rebuilds it."""
+        from escalation.policy.bundle import to_bundle
+
+        return to_bundle(self)
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        # pickled as its bundle (compiled conditions are closures): rebuilt on load
+        from escalation.policy.bundle import load_policy_bundle
+
+        return (load_policy_bundle, (self.to_bundle(),))
 
     def tier(self, tier_id: str) -> TierRule:
         """The tier named ``tier_id`` (KeyError when unknown)."""
