@@ -205,8 +205,52 @@ def account_zone(account: Account, policy: Policy) -> ZoneInfo:
     return zone(account.timezone or policy.header.timezone)
 
 
-def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
-    """Derive every fact for ``account`` at ``now`` under ``policy``'s settings."""
+def event_stamps(account: Account) -> tuple[float, ...]:
+    """The POSIX timestamp of each history event, in record order: converted
+    once per decision (validation and facts both read them)."""
+    return tuple([e.at.timestamp() for e in account.history])
+
+
+@dataclass(frozen=True, slots=True)
+class _PolicyStatic:
+    """What :func:`derive` needs of a policy, computed once per policy."""
+
+    policy: Policy
+    tier_ids: tuple[str, ...]
+    tier_set: frozenset[str]
+    counting: dict[str, frozenset[Outcome]]
+    pending_counts: dict[str, bool]
+    third_party: frozenset[str]
+
+
+_STATIC: dict[int, _PolicyStatic] = {}
+
+
+def _static(policy: Policy) -> _PolicyStatic:
+    found = _STATIC.get(id(policy))
+    if found is not None and found.policy is policy:  # the entry holds the policy: its id is not reused
+        return found
+    tiers = [t.model for t in policy.tiers]
+    counting = {t.id: frozenset(t.counting_outcomes) for t in tiers}
+    found = _PolicyStatic(
+        policy=policy,
+        tier_ids=tuple(t.id for t in tiers),
+        tier_set=frozenset(t.id for t in tiers),
+        counting=counting,
+        pending_counts={t.id: Outcome.SENT in counting[t.id] for t in tiers},
+        third_party=frozenset(t.id for t in tiers if "third_party" in t.tags),
+    )
+    if len(_STATIC) >= 256:  # policies are few; a long-lived process reloading them stays bounded
+        _STATIC.clear()
+    _STATIC[id(policy)] = found
+    return found
+
+
+def derive(
+    account: Account, now: dt.datetime, policy: Policy, stamps: tuple[float, ...] | None = None
+) -> Situation:
+    """Derive every fact for ``account`` at ``now`` under ``policy``'s settings
+    (``stamps``: :func:`event_stamps` of the account, when already known)."""
     tz = account_zone(account, policy)
     # The account's own zone is always one the customer may be in: `timezones`
     # adds zones (an address, a phone's area code); it never removes that one.
@@ -222,15 +266,25 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
     cycle_start = start_of_day(cycle_day, tz)
 
     # Compare instants as POSIX timestamps: far cheaper than aware datetimes.
-    stamped = sorted((e.at.timestamp(), i, e) for i, e in enumerate(account.history))
-    events = tuple(item[2] for item in stamped)
-    stamps = tuple(item[0] for item in stamped)
-    tier_ids = [t.model.id for t in policy.tiers]
-    tier_set = set(tier_ids)
+    if stamps is None:
+        stamps = event_stamps(account)
+    history = account.history
+    if all(a <= b for a, b in zip(stamps, stamps[1:])):
+        events = history  # already oldest first (the usual case): no re-sort
+    else:
+        stamped = sorted(zip(stamps, range(len(history)), history))
+        events = tuple(item[2] for item in stamped)
+        stamps = tuple(item[0] for item in stamped)
+    static = _static(policy)
+    tier_ids, tier_set, counting, pending_counts, third_party = (
+        static.tier_ids,
+        static.tier_set,
+        static.counting,
+        static.pending_counts,
+        static.third_party,
+    )
     done = dict.fromkeys(tier_ids, 0)
     tried = dict.fromkeys(tier_ids, 0)
-    counting = {t.model.id: frozenset(t.model.counting_outcomes) for t in policy.tiers}
-    pending_counts = {t.model.id: Outcome.SENT in counting[t.model.id] for t in policy.tiers}
     counted_last: dict[str, dt.datetime] = {}
     today_ts = start_of_day(today, tz).timestamp()
     actions_today = 0
@@ -245,7 +299,6 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
     consent: list[tuple[dt.datetime, dt.datetime]] = []
     talks: list[float] = []  # conversations, oldest first: each ends the consent given before it
     attempts: list[HistoryEvent] = []  # this cycle's call attempts to the debtor, oldest first
-    third_party = {t.model.id for t in policy.tiers if "third_party" in t.model.tags}
     payments: list[HistoryEvent] = []
     promises: list[dt.datetime] = []
     for ts, event in zip(stamps, events, strict=True):

@@ -200,6 +200,7 @@ def evaluate(
     condition; the reason is rendered in ``locale``."""
     policy = plan.policy
     trace = Recorder(record_trace)
+    sit.cache["trace"] = record_trace  # guards skip figures only the trace reads
     decided_at = sit.now.astimezone(sit.tz)
 
     def decision(status: str, parts: Parts, **extra: object) -> Decision:

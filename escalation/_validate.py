@@ -8,7 +8,7 @@ import datetime as dt
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -137,15 +137,22 @@ _DATE_FIELDS = (
 )
 
 
-def check_at(account: Account, now: dt.datetime, tz: ZoneInfo) -> list[RecordIssue]:
+def check_at(
+    account: Account, now: dt.datetime, tz: ZoneInfo, stamps: Sequence[float] | None = None
+) -> list[RecordIssue]:
     """Checks that need the evaluation instant: nothing dated after ``now``, and
-    ``days_overdue`` consistent with ``overdue_since`` (counted in ``tz``)."""
+    ``days_overdue`` consistent with ``overdue_since`` (counted in ``tz``).
+    ``stamps`` are the history's POSIX timestamps when already known."""
     issues: list[RecordIssue] = []
-    for index, event in enumerate(account.history):
-        if event.at > now:
-            issues.append(
-                RecordIssue(f"history.{index}.at", f"is after the evaluation instant {now.isoformat()}")
-            )
+    now_ts = now.timestamp()
+    if stamps is None:
+        stamps = [event.at.timestamp() for event in account.history]
+    if stamps and max(stamps) > now_ts:
+        for index, ts in enumerate(stamps):
+            if ts > now_ts:
+                issues.append(
+                    RecordIssue(f"history.{index}.at", f"is after the evaluation instant {now.isoformat()}")
+                )
     today = local_date(now, tz)
     if account.overdue_since is not None:
         if account.overdue_since > today:

@@ -128,10 +128,19 @@ class PrerequisiteGuard(GuardBase):
         )
 
     def alternatives(self) -> tuple[Prerequisite, ...]:
-        """The prerequisites, any one of which lifts the guard."""
+        """The prerequisites, any one of which lifts the guard (the single form
+        built once per guard, not on every check)."""
         if self.any_of:
             return self.any_of
-        return (self._single(),)
+        found = _SINGLES.get(id(self))
+        if found is None or found[0] is not self:  # the entry holds the guard: its id is not reused
+            if len(_SINGLES) >= 4096:
+                _SINGLES.clear()
+            found = _SINGLES[id(self)] = (self, (self._single(),))
+        return found[1]
+
+
+_SINGLES: dict[int, tuple[PrerequisiteGuard, tuple[Prerequisite, ...]]] = {}
 
 
 def check(
