@@ -269,10 +269,10 @@ def derive(
     if stamps is None:
         stamps = event_stamps(account)
     history = account.history
-    if all(a <= b for a, b in zip(stamps, stamps[1:])):
+    if sorted(stamps) == list(stamps):
         events = history  # already oldest first (the usual case): no re-sort
     else:
-        stamped = sorted(zip(stamps, range(len(history)), history))
+        stamped = sorted(zip(stamps, range(len(history)), history, strict=True))
         events = tuple(item[2] for item in stamped)
         stamps = tuple(item[0] for item in stamped)
     static = _static(policy)
