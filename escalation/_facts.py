@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from escalation._calendar import start_of_day
+from escalation._facts_static import event_stamps, policy_static
 from escalation._language import FactType
 from escalation._money import money_facts
 from escalation._notices import notice_facts, reachability, time_barred, validation_period_end
@@ -205,47 +206,6 @@ def account_zone(account: Account, policy: Policy) -> ZoneInfo:
     return zone(account.timezone or policy.header.timezone)
 
 
-def event_stamps(account: Account) -> tuple[float, ...]:
-    """The POSIX timestamp of each history event, in record order: converted
-    once per decision (validation and facts both read them)."""
-    return tuple([e.at.timestamp() for e in account.history])
-
-
-@dataclass(frozen=True, slots=True)
-class _PolicyStatic:
-    """What :func:`derive` needs of a policy, computed once per policy."""
-
-    policy: Policy
-    tier_ids: tuple[str, ...]
-    tier_set: frozenset[str]
-    counting: dict[str, frozenset[Outcome]]
-    pending_counts: dict[str, bool]
-    third_party: frozenset[str]
-
-
-_STATIC: dict[int, _PolicyStatic] = {}
-
-
-def _static(policy: Policy) -> _PolicyStatic:
-    found = _STATIC.get(id(policy))
-    if found is not None and found.policy is policy:  # the entry holds the policy: its id is not reused
-        return found
-    tiers = [t.model for t in policy.tiers]
-    counting = {t.id: frozenset(t.counting_outcomes) for t in tiers}
-    found = _PolicyStatic(
-        policy=policy,
-        tier_ids=tuple(t.id for t in tiers),
-        tier_set=frozenset(t.id for t in tiers),
-        counting=counting,
-        pending_counts={t.id: Outcome.SENT in counting[t.id] for t in tiers},
-        third_party=frozenset(t.id for t in tiers if "third_party" in t.tags),
-    )
-    if len(_STATIC) >= 256:  # policies are few; a long-lived process reloading them stays bounded
-        _STATIC.clear()
-    _STATIC[id(policy)] = found
-    return found
-
-
 def derive(
     account: Account, now: dt.datetime, policy: Policy, stamps: tuple[float, ...] | None = None
 ) -> Situation:
@@ -275,7 +235,7 @@ def derive(
         stamped = sorted(zip(stamps, range(len(history)), history, strict=True))
         events = tuple(item[2] for item in stamped)
         stamps = tuple(item[0] for item in stamped)
-    static = _static(policy)
+    static = policy_static(policy)
     tier_ids, tier_set, counting, pending_counts, third_party = (
         static.tier_ids,
         static.tier_set,

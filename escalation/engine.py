@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from escalation import _logging
-from escalation._facts import account_zone, derive, event_stamps
+from escalation._facts import account_zone, derive
+from escalation._facts_static import event_stamps
 from escalation._ladder import LadderPlan, evaluate
 from escalation._validate import (
     check_at,
