@@ -133,3 +133,29 @@ def test_the_fast_canonical_record_is_the_reference_text(
         except RecordError:
             continue
         assert _canonical(account) == reference_canonical(account)
+
+
+def _undone_by_scan(start: int, ready: int, undo: list[int], kept: list[int]) -> bool:
+    """The definition: an undo at or after the start, before the first kept at or after ready."""
+    lock = min((k for k in kept if k >= ready), default=None)
+    return any(u >= start and (lock is None or u < lock) for u in undo)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.integers(0, 40),
+    wait=st.integers(0, 10),
+    undo=st.lists(st.integers(0, 60), max_size=8),
+    kept=st.lists(st.integers(0, 60), max_size=8),
+)
+def test_undone_by_bisection_is_the_scan(start: int, wait: int, undo: list[int], kept: list[int]) -> None:
+    from escalation.guards.prerequisite import _undone
+
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+    def at(minutes: list[int]) -> list[dt.datetime]:
+        return [base + dt.timedelta(minutes=m) for m in sorted(minutes)]  # history order
+
+    expected = _undone_by_scan(start, start + wait, sorted(undo), sorted(kept))
+    got = _undone(at([start])[0], at([start + wait])[0], at(undo), at(kept))
+    assert got == expected
