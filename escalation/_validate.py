@@ -135,6 +135,7 @@ _DATE_FIELDS = (
     "letter_of_claim_reply.received_at",
     "letter_of_claim_reply.documents_provided_at",
 )
+_DATE_PATHS = tuple((name, tuple(name.split("."))) for name in _DATE_FIELDS)
 
 
 def check_at(
@@ -185,9 +186,9 @@ def check_at(
                     f"opt_out_at.{channel.value}", f"is after the evaluation instant {now.isoformat()}"
                 )
             )
-    for name in _DATE_FIELDS:
+    for name, path in _DATE_PATHS:
         found: Any = account
-        for part in name.split("."):
+        for part in path:
             found = getattr(found, part, None)
         if found is not None and found > today:
             issues.append(RecordIssue(name, f"is after today ({today.isoformat()})"))

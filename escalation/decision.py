@@ -35,6 +35,7 @@ M = TypeVar("M", bound=BaseModel)
 _INSTANTS: TypeAdapter[list[dt.datetime]] = TypeAdapter(list[dt.datetime])
 # a JSON string with non-ASCII kept: what json.dumps(ensure_ascii=False) writes
 _string: Any = encode_basestring
+_OUTBOUND = "outbound"
 
 Status = Literal["act", "wait", "hold", "none"]
 RuleKind = Literal["hold", "tier", "guard"]
@@ -243,30 +244,31 @@ def _history_text(history: tuple[Any, ...]) -> str | None:
     # pydantic writes the instants (in its format: `Z` for UTC); none holds `","`
     stamps = _INSTANTS.dump_json([e.at for e in history]).decode()[2:-2].split('","')
     out = []
+    # enum members are `str`s holding their value: concatenation writes the value
     for event, at in zip(history, stamps, strict=True):
         d = event.__dict__
         if d["consent_until"] is not None:
             return None
         # keys in sorted order; a field equal to its default is left out
-        p = []
+        text = "{"
         if d["action"] is not None:
-            p.append('"action":' + _string(d["action"]))
+            text += '"action":' + _string(d["action"]) + ","
         if d["actor"] is not None:
-            p.append('"actor":' + _string(d["actor"]))
+            text += '"actor":' + _string(d["actor"]) + ","
         if d["address"] is not None:
-            p.append('"address":' + _string(d["address"]))
+            text += '"address":' + _string(d["address"]) + ","
         if d["amount"] is not None:
-            p.append(f'"amount":"{d["amount"]}"')
-        p.append(f'"at":"{at}"')
+            text += '"amount":"' + str(d["amount"]) + '",'
+        text += '"at":"' + at + '"'
         if d["channel"] is not None:
-            p.append(f'"channel":"{d["channel"].value}"')
-        if d["direction"] != "outbound":
-            p.append(f'"direction":"{d["direction"].value}"')
+            text += ',"channel":"' + d["channel"] + '"'
+        if d["direction"] != _OUTBOUND:
+            text += ',"direction":"' + d["direction"] + '"'
         if d["misdirected"]:
-            p.append('"misdirected":true')
+            text += ',"misdirected":true'
         if d["outcome"] is not None:
-            p.append(f'"outcome":"{d["outcome"].value}"')
-        out.append("{" + ",".join(p) + "}")
+            text += ',"outcome":"' + d["outcome"] + '"'
+        out.append(text + "}")
     return "[" + ",".join(out) + "]"
 
 
