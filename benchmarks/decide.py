@@ -1,26 +1,48 @@
-"""Benchmark ``Engine.decide()`` on the shipped CN policy with 30-event histories.
+"""Benchmark ``Engine.decide()`` on the shipped CN policy.
 
-Prints decisions/second and p50/p99 latency, for records given as dicts
-(validated on every call, as a backend service would) and as pre-validated
-``Account`` objects. Run: ``python benchmarks/decide.py [--n 20000] [--backend native]``.
+For each history length, times four ways of calling ``decide``: records given
+as pre-validated ``Account`` objects or as dicts (validated on every call, as
+a backend service would), each with the trace on (the default) and off.
+Prints decisions per wall second and per CPU second (the process's own CPU
+time: what a core delivers, whatever else shares the machine) and p50/p99
+latency (wall and CPU).
+
+Side by side with a previous version (same script, same records, one run)::
+
+    git worktree add --detach /tmp/native-base 633661f
+    python benchmarks/decide.py --baseline /tmp/native-base --rounds 3
+
+The baseline and the current tree then run alternately in child processes
+(``PYTHONPATH`` picks the tree), ``--rounds`` times each, and the table gives
+the median of the rounds with the ratio current / baseline.
+Run alone: ``python benchmarks/decide.py [--n 5000] [--events 30,300]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import os
 import random
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
-
-from escalation import Engine, parse_account
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 TIERS = ["sms_reminder", "phone_call", "demand_letter", "lawyer_letter"]
 CHANNEL = {"sms_reminder": "sms", "phone_call": "phone", "demand_letter": "letter", "lawyer_letter": "letter"}
 OUTCOMES = ["delivered", "no_answer", "voicemail", "conversation", "busy"]
+MODES = [  # label, pre-validated, trace
+    ("Account, trace on", True, True),
+    ("Account, trace off", True, False),
+    ("dict, trace on", False, True),
+    ("dict, trace off", False, False),
+]
 
 
 def record(rng: random.Random, index: int, events: int = 30) -> dict[str, object]:
@@ -51,45 +73,109 @@ def record(rng: random.Random, index: int, events: int = 30) -> dict[str, object
     }
 
 
-def run(engine: Engine, records: list[object], label: str, trace: bool = True) -> None:
-    """Time each decide() call and print throughput and percentiles."""
-    for rec in records[:200]:  # warm-up
-        engine.decide(rec, now=NOW, trace=trace)  # type: ignore[arg-type]
-    latencies = []
-    start = time.perf_counter()
+def measure(engine: Any, records: list[Any], trace: bool) -> dict[str, float]:
+    """Time each decide() call: throughput and percentiles, wall and CPU."""
+    for rec in records[:100]:  # warm-up
+        engine.decide(rec, now=NOW, trace=trace)
+    wall_ns, cpu_ns = [], []
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     for rec in records:
-        t0 = time.perf_counter_ns()
-        engine.decide(rec, now=NOW, trace=trace)  # type: ignore[arg-type]
-        latencies.append(time.perf_counter_ns() - t0)
-    wall = time.perf_counter() - start
-    q = statistics.quantiles(latencies, n=100)
-    print(
-        f"{label:<30} {len(records) / wall:>10,.0f} decisions/s   "
-        f"p50 {q[49] / 1000:7.1f} µs   p99 {q[98] / 1000:7.1f} µs"
-    )
+        w, c = time.perf_counter_ns(), time.thread_time_ns()
+        engine.decide(rec, now=NOW, trace=trace)
+        cpu_ns.append(time.thread_time_ns() - c)
+        wall_ns.append(time.perf_counter_ns() - w)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    qw, qc = statistics.quantiles(wall_ns, n=100), statistics.quantiles(cpu_ns, n=100)
+    return {
+        "per_s": len(records) / wall,
+        "per_cpu_s": len(records) / cpu,
+        "p50": qw[49] / 1000,
+        "p99": qw[98] / 1000,
+        "cpu_p50": qc[49] / 1000,
+        "cpu_p99": qc[98] / 1000,
+    }
+
+
+def child(n: int, lengths: list[int]) -> dict[str, Any]:
+    """Every mode at every history length, in this interpreter's `escalation`."""
+    import escalation
+    from escalation import Engine, parse_account
+
+    engine = Engine.from_file(ROOT / "policies/consumer-credit-cn.yaml")
+    out: dict[str, Any] = {"tree": str(Path(escalation.__file__).parent.parent), "results": {}}
+    for events in lengths:
+        rng = random.Random(7)
+        count = n if events <= 30 else max(200, n * 30 // events)
+        dicts = [record(rng, i, events) for i in range(count)]
+        accounts = [parse_account(d) for d in dicts]
+        statuses: dict[str, int] = {}
+        for acc in accounts:
+            status = engine.decide(acc, now=NOW).status
+            statuses[status] = statuses.get(status, 0) + 1
+        out["results"][str(events)] = {"statuses": statuses, "count": count}
+        for label, validated, trace in MODES:
+            out["results"][str(events)][label] = measure(engine, accounts if validated else dicts, trace)
+    return out
+
+
+def run_child(tree: Path, n: int, lengths: list[int]) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    args = [sys.executable, __file__, "--child", "--n", str(n), "--events", ",".join(map(str, lengths))]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=True, cwd=tree)
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def median_of(rounds: list[dict[str, Any]], events: str, label: str, key: str) -> float:
+    return statistics.median(r["results"][events][label][key] for r in rounds)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=20_000)
-    parser.add_argument("--events", type=int, default=30)
-    parser.add_argument("--backend", default="native", choices=["native", "rete"])
-    args = parser.parse_args()
-    engine = Engine.from_file(ROOT / "policies/consumer-credit-cn.yaml", backend=args.backend)
-    rng = random.Random(7)
-    dicts = [record(rng, i, args.events) for i in range(args.n)]
-    accounts = [parse_account(d) for d in dicts]
-    statuses: dict[str, int] = {}
-    for acc in accounts:
-        status = engine.decide(acc, now=NOW).status
-        statuses[status] = statuses.get(status, 0) + 1
-    print(
-        f"policy consumer-credit-cn, backend {args.backend}, "
-        f"{args.n} records x {args.events} events; {statuses}"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    run(engine, accounts, "pre-validated Account")  # type: ignore[arg-type]
-    run(engine, dicts, "dict (validated per call)")  # type: ignore[arg-type]
-    run(engine, accounts, "pre-validated, trace=False", trace=False)  # type: ignore[arg-type]
+    parser.add_argument("--n", type=int, default=5_000, help="records per mode at 30 events")
+    parser.add_argument("--events", default="30,300", help="history lengths, comma-separated")
+    parser.add_argument("--baseline", type=Path, help="source tree of the version to compare with")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    lengths = [int(x) for x in args.events.split(",")]
+    if args.child:
+        print(json.dumps(child(args.n, lengths)))
+        return
+    trees = {"current": ROOT}
+    if args.baseline is not None:
+        trees = {"baseline": args.baseline.resolve(), "current": ROOT}
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    for _ in range(args.rounds):  # alternate, so both meet the same machine load
+        for name, tree in trees.items():
+            rounds[name].append(run_child(tree, args.n, lengths))
+    print(
+        f"policy consumer-credit-cn, backend native, median of {args.rounds} round(s), load {os.getloadavg()}"
+    )
+    for name, tree in trees.items():
+        print(f"  {name}: {tree}")
+    for events in map(str, lengths):
+        first = rounds["current"][0]["results"][events]
+        print(
+            f"\n{events} events per history, {first['count']} records per mode; statuses {first['statuses']}"
+        )
+        header = f"{'mode':<20} {'tree':<9} {'dec/s':>8} {'dec/CPU-s':>10} {'p50 µs':>8} {'p99 µs':>8}"
+        header += f" {'CPU p50':>8} {'CPU p99':>8}"
+        if "baseline" in trees:
+            header += f" {'× (CPU)':>8}"
+        print(header)
+        for label, _, _ in MODES:
+            for name in trees:
+                row = {k: median_of(rounds[name], events, label, k) for k in first[label]}
+                line = (
+                    f"{label:<20} {name:<9} {row['per_s']:>8,.0f} {row['per_cpu_s']:>10,.0f} "
+                    f"{row['p50']:>8.1f} {row['p99']:>8.1f} {row['cpu_p50']:>8.1f} {row['cpu_p99']:>8.1f}"
+                )
+                if name == "current" and "baseline" in trees:
+                    base = median_of(rounds["baseline"], events, label, "per_cpu_s")
+                    line += f" {row['per_cpu_s'] / base:>8.2f}"
+                print(line)
 
 
 if __name__ == "__main__":

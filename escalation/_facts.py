@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from escalation._calendar import start_of_day
+from escalation._facts_static import event_stamps, policy_static
 from escalation._language import FactType
 from escalation._money import money_facts
 from escalation._notices import notice_facts, reachability, time_barred, validation_period_end
@@ -205,8 +206,11 @@ def account_zone(account: Account, policy: Policy) -> ZoneInfo:
     return zone(account.timezone or policy.header.timezone)
 
 
-def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
-    """Derive every fact for ``account`` at ``now`` under ``policy``'s settings."""
+def derive(
+    account: Account, now: dt.datetime, policy: Policy, stamps: tuple[float, ...] | None = None
+) -> Situation:
+    """Derive every fact for ``account`` at ``now`` under ``policy``'s settings
+    (``stamps``: :func:`event_stamps` of the account, when already known)."""
     tz = account_zone(account, policy)
     # The account's own zone is always one the customer may be in: `timezones`
     # adds zones (an address, a phone's area code); it never removes that one.
@@ -222,15 +226,25 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
     cycle_start = start_of_day(cycle_day, tz)
 
     # Compare instants as POSIX timestamps: far cheaper than aware datetimes.
-    stamped = sorted((e.at.timestamp(), i, e) for i, e in enumerate(account.history))
-    events = tuple(item[2] for item in stamped)
-    stamps = tuple(item[0] for item in stamped)
-    tier_ids = [t.model.id for t in policy.tiers]
-    tier_set = set(tier_ids)
+    if stamps is None:
+        stamps = event_stamps(account)
+    history = account.history
+    if sorted(stamps) == list(stamps):
+        events = history  # already oldest first (the usual case): no re-sort
+    else:
+        stamped = sorted(zip(stamps, range(len(history)), history, strict=True))
+        events = tuple(item[2] for item in stamped)
+        stamps = tuple(item[0] for item in stamped)
+    static = policy_static(policy)
+    tier_ids, tier_set, counting, pending_counts, third_party = (
+        static.tier_ids,
+        static.tier_set,
+        static.counting,
+        static.pending_counts,
+        static.third_party,
+    )
     done = dict.fromkeys(tier_ids, 0)
     tried = dict.fromkeys(tier_ids, 0)
-    counting = {t.model.id: frozenset(t.model.counting_outcomes) for t in policy.tiers}
-    pending_counts = {t.model.id: Outcome.SENT in counting[t.model.id] for t in policy.tiers}
     counted_last: dict[str, dt.datetime] = {}
     today_ts = start_of_day(today, tz).timestamp()
     actions_today = 0
@@ -245,7 +259,6 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
     consent: list[tuple[dt.datetime, dt.datetime]] = []
     talks: list[float] = []  # conversations, oldest first: each ends the consent given before it
     attempts: list[HistoryEvent] = []  # this cycle's call attempts to the debtor, oldest first
-    third_party = {t.model.id for t in policy.tiers if "third_party" in t.model.tags}
     payments: list[HistoryEvent] = []
     promises: list[dt.datetime] = []
     for ts, event in zip(stamps, events, strict=True):

@@ -58,11 +58,14 @@ def first_hold(
             continue
         until = _hold_until(hold, sit)
         if until is not None and until <= sit.now:
-            note = f"expired at {fmt.instant(until, sit)}"
-            trace.add(rule=rule, matched=False, facts=facts, note=note)
+            if trace.on:
+                trace.add(rule=rule, matched=False, facts=facts, note=f"expired at {fmt.instant(until, sit)}")
             continue
         until_local = until.astimezone(sit.tz) if until else None
-        note = f"holds until {until_local.isoformat()}" if until_local else "holds until an event lifts it"
-        trace.add(rule=rule, matched=True, facts=facts, note=note)
+        if trace.on:
+            note = (
+                f"holds until {until_local.isoformat()}" if until_local else "holds until an event lifts it"
+            )
+            trace.add(rule=rule, matched=True, facts=facts, note=note)
         return HoldOutcome(hold, until_local)
     return None

@@ -172,18 +172,26 @@ class _Why:
 
 
 def _settle(
-    tier: TierRule, channels: list[_Channel], pending: list[Pending], sit: Situation, why: _Why
+    tier: TierRule,
+    channels: list[_Channel],
+    pending: list[Pending],
+    sit: Situation,
+    why: _Why,
+    noted: bool = True,
 ) -> str:
-    """Record why an eligible tier cannot act now and when it could; the trace note."""
+    """Record why an eligible tier cannot act now and when it could; the trace
+    note (empty unless ``noted``: only the trace reads it)."""
     for ch in channels:
         why.block(tier, ch, sit)
     timed = [(c.time, c) for c in channels if c.time is not None]
     if timed:
         when, best = min(timed, key=lambda item: item[0])
         why.waiting.append((when, tier, best.channel, (*pending, *best.blocks)))
-        return f"eligible; permitted from {fmt.instant(when, sit)} by {best.channel.value}"
+        return f"eligible; permitted from {fmt.instant(when, sit)} by {best.channel.value}" if noted else ""
     verdicts = tuple(v for c in channels for v in c.blocks)
     why.indefinite.append((tier, verdicts))
+    if not noted:
+        return ""
     guards_named = sorted({v.rule.model.id for v in verdicts})
     return "eligible; blocked until an event lifts " + ", ".join(guards_named)
 
@@ -200,6 +208,7 @@ def evaluate(
     condition; the reason is rendered in ``locale``."""
     policy = plan.policy
     trace = Recorder(record_trace)
+    sit.cache["trace"] = record_trace  # guards skip figures only the trace reads
     decided_at = sit.now.astimezone(sit.tz)
 
     def decision(status: str, parts: Parts, **extra: object) -> Decision:
@@ -242,8 +251,9 @@ def evaluate(
         rule = f"tier:{model.id}"
         facts = trace.facts(tier.when.fact_order, sit)
         if tier.severity < sit.stage_severity and not model.ongoing:
-            note = f"not considered: below the stage {sit.stage} (the ladder does not step back)"
-            trace.add(rule=rule, matched=truth(rule), facts=facts, note=note)
+            if trace.on:
+                note = f"not considered: below the stage {sit.stage} (the ladder does not step back)"
+                trace.add(rule=rule, matched=truth(rule), facts=facts, note=note)
             continue
         if not truth(rule):
             unmet.append(tier)
@@ -257,17 +267,19 @@ def evaluate(
             if sit.tier_done.get(need, 0) < count and tier.severity != sit.stage_severity
         }
         if missing:
-            text = ", ".join(f"{n} {done} of {count} required" for n, (count, done) in missing.items())
-            trace.add(rule=rule, matched=True, facts=facts, note=f"not eligible: {text}")
+            if trace.on:
+                text = ", ".join(f"{n} {done} of {count} required" for n, (count, done) in missing.items())
+                trace.add(rule=rule, matched=True, facts=facts, note=f"not eligible: {text}")
             unmet.append(tier)
             continue
         done = sit.tier_done[model.id]
         limit = model.repeat.max
         if limit is not None and done >= limit:
-            note = f"used {done} of {limit} in this delinquency cycle"
             why.exhausted.append(tier)
             exhausted_top = max(exhausted_top, tier.severity)
-            trace.add(rule=rule, matched=True, facts=facts, note=note)
+            if trace.on:
+                note = f"used {done} of {limit} in this delinquency cycle"
+                trace.add(rule=rule, matched=True, facts=facts, note=note)
             continue
         ready_at = sit.now
         pending: list[Pending] = []
@@ -278,23 +290,29 @@ def evaluate(
             if last_below is not None and (after := model.wait.after(last_below, sit.tz)) > sit.now:
                 ready_at = max(ready_at, after)
                 pending.append(AfterBelow(below, model.wait, last_below))
-                notes.append(f"wait {model.wait} after {below.model.id} ({fmt.ago(sit.now - last_below)})")
+                if trace.on:
+                    notes.append(
+                        f"wait {model.wait} after {below.model.id} ({fmt.ago(sit.now - last_below)})"
+                    )
         last_own = sit.tier_last.get(model.id)
         every = model.repeat.every
         if every is not None and last_own is not None and (again := every.after(last_own, sit.tz)) > sit.now:
             ready_at = max(ready_at, again)
             pending.append(Interval(every, last_own))
-            notes.append(f"repeat every {every}, last {fmt.ago(sit.now - last_own)}")
+            if trace.on:
+                notes.append(f"repeat every {every}, last {fmt.ago(sit.now - last_own)}")
         if day_full and per_day is not None:
             ready_at = max(ready_at, start_of_day(sit.today + _DAY, sit.tz))
             pending.append(DayFull(sit.actions_today, per_day))
-            notes.append(f"{sit.actions_today} action(s) today, limit {per_day} a day")
+            if trace.on:
+                notes.append(f"{sit.actions_today} action(s) today, limit {per_day} a day")
 
         if ready_at > sit.now:
             # Not due yet: its guards are only worth evaluating (at the instant it
             # becomes due) if no less severe tier can act now.
-            note = f"eligible; not due before {fmt.instant(ready_at, sit)} ({'; '.join(notes)})"
-            trace.add(rule=rule, matched=True, facts=facts, note=note)
+            if trace.on:
+                note = f"eligible; not due before {fmt.instant(ready_at, sit)} ({'; '.join(notes)})"
+                trace.add(rule=rule, matched=True, facts=facts, note=note)
             deferred.append((tier, ready_at, pending))
             continue
 
@@ -306,8 +324,10 @@ def evaluate(
                 if ch is chosen:
                     break
                 why.block(tier, ch, sit)
-            note = f"actionable now by {chosen.channel.value}"
-            trace.add(rule=rule, matched=True, facts=facts, note=note)
+            if trace.on:
+                trace.add(
+                    rule=rule, matched=True, facts=facts, note=f"actionable now by {chosen.channel.value}"
+                )
             return decision(
                 "act",
                 ActParts(tier, chosen.channel, tuple(why.held)),
@@ -317,13 +337,13 @@ def evaluate(
                 tags=model.tags,
                 blocked=why.blocked,
             )
-        note = _settle(tier, channels, [], sit, why)
+        note = _settle(tier, channels, [], sit, why, trace.on)
         trace.add(rule=rule, matched=True, facts=facts, note=note)
 
     # Nothing acts now: when will the tiers that are not yet due be permitted?
     for tier, ready_at, pending in deferred:
         channels = _check_channels(plan, tier, ready_at, sit, truth, matcher, trace)
-        note = _settle(tier, channels, pending, sit, why)
+        note = _settle(tier, channels, pending, sit, why, trace.on)
         trace.add(rule=f"tier:{tier.model.id}", matched=True, facts={}, note=note)
 
     if why.waiting:

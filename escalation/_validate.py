@@ -8,7 +8,7 @@ import datetime as dt
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -135,17 +135,25 @@ _DATE_FIELDS = (
     "letter_of_claim_reply.received_at",
     "letter_of_claim_reply.documents_provided_at",
 )
+_DATE_PATHS = tuple((name, tuple(name.split("."))) for name in _DATE_FIELDS)
 
 
-def check_at(account: Account, now: dt.datetime, tz: ZoneInfo) -> list[RecordIssue]:
+def check_at(
+    account: Account, now: dt.datetime, tz: ZoneInfo, stamps: Sequence[float] | None = None
+) -> list[RecordIssue]:
     """Checks that need the evaluation instant: nothing dated after ``now``, and
-    ``days_overdue`` consistent with ``overdue_since`` (counted in ``tz``)."""
+    ``days_overdue`` consistent with ``overdue_since`` (counted in ``tz``).
+    ``stamps`` are the history's POSIX timestamps when already known."""
     issues: list[RecordIssue] = []
-    for index, event in enumerate(account.history):
-        if event.at > now:
-            issues.append(
-                RecordIssue(f"history.{index}.at", f"is after the evaluation instant {now.isoformat()}")
-            )
+    now_ts = now.timestamp()
+    if stamps is None:
+        stamps = [event.at.timestamp() for event in account.history]
+    if stamps and max(stamps) > now_ts:
+        for index, ts in enumerate(stamps):
+            if ts > now_ts:
+                issues.append(
+                    RecordIssue(f"history.{index}.at", f"is after the evaluation instant {now.isoformat()}")
+                )
     today = local_date(now, tz)
     if account.overdue_since is not None:
         if account.overdue_since > today:
@@ -178,9 +186,9 @@ def check_at(account: Account, now: dt.datetime, tz: ZoneInfo) -> list[RecordIss
                     f"opt_out_at.{channel.value}", f"is after the evaluation instant {now.isoformat()}"
                 )
             )
-    for name in _DATE_FIELDS:
+    for name, path in _DATE_PATHS:
         found: Any = account
-        for part in name.split("."):
+        for part in path:
             found = getattr(found, part, None)
         if found is not None and found > today:
             issues.append(RecordIssue(name, f"is after today ({today.isoformat()})"))

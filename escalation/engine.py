@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from escalation import _logging
 from escalation._facts import account_zone, derive
+from escalation._facts_static import event_stamps
 from escalation._ladder import LadderPlan, evaluate
 from escalation._validate import (
     check_at,
@@ -81,6 +82,7 @@ class Engine:
         self._info = EngineInfo(version=engine_version(), backend=backend)
         self._sink = sink if sink is not None else journal
         self._flags = KNOWN_FLAGS | policy.flags
+        self._currency = policy.header.currency
         self._single = single_channels((t.model.id, t.model.channel_order) for t in policy.tiers)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
@@ -129,11 +131,18 @@ class Engine:
         event (taken from its tier when the tier has one), and nothing dated
         after ``now``. Returns the account as the rules see it; raises
         :class:`~escalation.errors.RecordError` naming every bad field."""
+        return self._checked(record, now)[0]
+
+    def _checked(
+        self, record: Account | dict[str, Any], now: dt.datetime
+    ) -> tuple[Account, tuple[float, ...]]:
+        """:meth:`validate`, with the history's timestamps (converted once, read
+        again by the facts)."""
         account = parse_account(record)
         issues = flag_issues(raw_flags(record, account), self._flags)
         account, missing = fill_channels(account, self._single)
         issues.extend(missing)
-        if account.currency != self._policy.header.currency:
+        if account.currency != self._currency:
             issues.append(
                 RecordIssue(
                     "currency",
@@ -141,11 +150,13 @@ class Engine:
                     f"works in `{self._policy.header.currency}`",
                 )
             )
-        issues.extend(check_attributes(account, self._policy.header.attributes, self._policy.id))
-        issues.extend(check_at(account, now, account_zone(account, self._policy)))
+        if account.attributes:
+            issues.extend(check_attributes(account, self._policy.header.attributes, self._policy.id))
+        stamps = event_stamps(account)
+        issues.extend(check_at(account, now, account_zone(account, self._policy), stamps))
         if issues:
             raise RecordError(issues, account_id=account.id)
-        return account
+        return account, stamps
 
     def decide(
         self,
@@ -167,9 +178,9 @@ class Engine:
         """
         check_now(now)
         language = self._locale if locale is None else _locale(locale)
-        account = self.validate(record, now=now)
+        account, stamps = self._checked(record, now)
         try:
-            sit = derive(account, now, self._policy)
+            sit = derive(account, now, self._policy, stamps)
             truth = self._conditions.truth_for(sit)
             decision = evaluate(self._plan, sit, truth, self._info, trace, language)
         except EscalationError:

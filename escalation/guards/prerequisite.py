@@ -3,6 +3,7 @@ record date) happened at least ``at_least`` ago and was not undone since."""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
@@ -128,10 +129,19 @@ class PrerequisiteGuard(GuardBase):
         )
 
     def alternatives(self) -> tuple[Prerequisite, ...]:
-        """The prerequisites, any one of which lifts the guard."""
+        """The prerequisites, any one of which lifts the guard (the single form
+        built once per guard, not on every check)."""
         if self.any_of:
             return self.any_of
-        return (self._single(),)
+        found = _SINGLES.get(id(self))
+        if found is None or found[0] is not self:  # the entry holds the guard: its id is not reused
+            if len(_SINGLES) >= 4096:
+                _SINGLES.clear()
+            found = _SINGLES[id(self)] = (self, (self._single(),))
+        return found[1]
+
+
+_SINGLES: dict[int, tuple[PrerequisiteGuard, tuple[Prerequisite, ...]]] = {}
 
 
 def check(
@@ -199,9 +209,12 @@ def _ready(alt: Prerequisite, start: dt.datetime, sit: Situation) -> dt.datetime
 
 def _undone(start: dt.datetime, ready: dt.datetime, undo: list[dt.datetime], kept: list[dt.datetime]) -> bool:
     """Whether an undo event at or after ``start`` came before the first
-    ``kept`` event at or after ``ready`` (after which nothing undoes it)."""
-    lock = min((k for k in kept if k >= ready), default=None)
-    return any(u >= start and (lock is None or u < lock) for u in undo)
+    ``kept`` event at or after ``ready`` (after which nothing undoes it).
+    ``undo`` and ``kept`` are oldest first (history order): two bisections,
+    not a scan per start (a long history stays linear)."""
+    k = bisect.bisect_left(kept, ready)
+    u = bisect.bisect_left(undo, start)
+    return u < len(undo) and (k == len(kept) or undo[u] < kept[k])
 
 
 def _nth(starts: list[dt.datetime], nth: int, gap: int, sit: Situation) -> list[dt.datetime]:

@@ -4,7 +4,6 @@ as a collector would say it, with the figure it needs and the figure now
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -43,9 +42,18 @@ class Atom:
     positive: bool = True
 
 
-@functools.lru_cache(maxsize=4096)
+_COMPILED: dict[int, tuple[_Node, Callable[[Mapping[str, Any]], bool | None]]] = {}
+
+
 def _compiled(node: _Node) -> Callable[[Mapping[str, Any]], bool | None]:
-    return truth_fn(node)
+    # Keyed by identity, not by the node's value: hashing a frozen tree walks
+    # all of it on every lookup. The entry holds the node, so its id is not reused.
+    found = _COMPILED.get(id(node))
+    if found is None or found[0] is not node:
+        if len(_COMPILED) >= 4096:
+            _COMPILED.clear()
+        found = _COMPILED[id(node)] = (node, truth_fn(node))
+    return found[1]
 
 
 def _truth(node: _Node, values: Mapping[str, Any]) -> bool | None:

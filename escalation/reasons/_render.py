@@ -55,6 +55,14 @@ class Renderer:
         self.zh = locale == "zh-CN"
         self.currency = sit.account.currency
         self._blocked_now = False
+        self._unmet: dict[str, list[Atom | list[Atom]]] = {}  # per tier: asked by two pieces
+
+    def unmet(self, tier: TierRule) -> list[Atom | list[Atom]]:
+        """The failing parts of the tier's condition (computed once per decision)."""
+        found = self._unmet.get(tier.model.id)
+        if found is None:
+            found = self._unmet[tier.model.id] = unmet(tier.when, self.sit.values)
+        return found
 
     # ------------------------------------------------------------ words
 
@@ -315,7 +323,7 @@ class Renderer:
 
     def _tries_used(self, tier: TierRule) -> bool:
         """Whether the tier fails only on a limit of its own tries (``attempts.<id> < 4``)."""
-        failed = unmet(tier.when, self.sit.values)
+        failed = self.unmet(tier)
         own = (f"attempts.{tier.model.id}", f"done.{tier.model.id}")
         return bool(failed) and all(
             isinstance(a, Atom) and (c := comparison(a)) is not None and c[0] in own for a in failed
@@ -333,8 +341,7 @@ class Renderer:
         """What the tier still needs: its failing conditions and missing steps."""
         sit = self.sit
         parts = [
-            alternatives(a, sit.values, self.currency, self.locale, self.label)
-            for a in unmet(tier.when, sit.values)
+            alternatives(a, sit.values, self.currency, self.locale, self.label) for a in self.unmet(tier)
         ]
         if tier.severity != sit.stage_severity:
             for need, n in tier.model.requires.items():

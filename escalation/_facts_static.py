@@ -1,0 +1,57 @@
+"""What fact derivation prepares once: each policy's tier lookups (once per
+policy) and each record's event timestamps (once per decision, shared by
+validation and the facts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from escalation.record import Account, Outcome
+
+if TYPE_CHECKING:
+    from escalation.policy import Policy
+
+__all__ = ["event_stamps", "policy_static"]
+
+
+def event_stamps(account: Account) -> tuple[float, ...]:
+    """The POSIX timestamp of each history event, in record order: converted
+    once per decision (validation and facts both read them)."""
+    return tuple([e.at.timestamp() for e in account.history])
+
+
+@dataclass(frozen=True, slots=True)
+class _PolicyStatic:
+    """What :func:`derive` needs of a policy, computed once per policy."""
+
+    policy: Policy
+    tier_ids: tuple[str, ...]
+    tier_set: frozenset[str]
+    counting: dict[str, frozenset[Outcome]]
+    pending_counts: dict[str, bool]
+    third_party: frozenset[str]
+
+
+_STATIC: dict[int, _PolicyStatic] = {}
+
+
+def policy_static(policy: Policy) -> _PolicyStatic:
+    """The tier lookups :func:`escalation._facts.derive` needs, built once per policy."""
+    found = _STATIC.get(id(policy))
+    if found is not None and found.policy is policy:  # the entry holds the policy: its id is not reused
+        return found
+    tiers = [t.model for t in policy.tiers]
+    counting = {t.id: frozenset(t.counting_outcomes) for t in tiers}
+    found = _PolicyStatic(
+        policy=policy,
+        tier_ids=tuple(t.id for t in tiers),
+        tier_set=frozenset(t.id for t in tiers),
+        counting=counting,
+        pending_counts={t.id: Outcome.SENT in counting[t.id] for t in tiers},
+        third_party=frozenset(t.id for t in tiers if "third_party" in t.tags),
+    )
+    if len(_STATIC) >= 256:  # policies are few; a long-lived process reloading them stays bounded
+        _STATIC.clear()
+    _STATIC[id(policy)] = found
+    return found
