@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from escalation.errors import EscalationError, EvaluationError, RecordError
 
@@ -23,6 +24,8 @@ __all__ = [
     "Decision",
     "EngineInfo",
     "ErrorRow",
+    "Instalment",
+    "Offer",
     "PolicyInfo",
     "TraceEntry",
     "decision_id",
@@ -32,7 +35,7 @@ __all__ = [
 
 M = TypeVar("M", bound=BaseModel)
 
-Status = Literal["act", "wait", "hold", "none"]
+Status = Literal["act", "offer", "wait", "hold", "none"]
 RuleKind = Literal["hold", "tier", "guard"]
 
 
@@ -93,8 +96,52 @@ class EngineInfo(BaseModel):
     backend: str
 
 
+class Instalment(BaseModel):
+    """One instalment of an offered plan: its number (1-based), due date and amount."""
+
+    model_config = _MODEL
+
+    number: int
+    due: dt.date
+    amount: Decimal
+
+
+class Offer(BaseModel):
+    """An offer a collector may make now, with its exact figures (the account's
+    currency; computed in whole minor units, never floats).
+
+    ``amount`` is what the offer is computed on (the balance or the arrears);
+    ``pay`` is the least the customer pays under it (a settlement at its
+    largest discount; ``pay_up_to`` at its smallest); ``waived`` what is
+    forgiven; ``due_date`` the new due date (extension) or the date to pay by
+    (settlement, fee waiver); ``instalments`` the plan, the last absorbing the
+    remainder; ``summary`` says it in the decision's locale."""
+
+    model_config = _MODEL
+
+    id: str
+    kind: str
+    approval: str
+    currency: str
+    amount: Decimal
+    pay: Decimal
+    pay_up_to: Decimal | None = None
+    waived: Decimal = Decimal(0)
+    down_payment: Decimal | None = None
+    instalments: list[Instalment] = []
+    due_date: dt.date | None = None
+    summary: str
+    cite: str | None = None
+    description: str | None = None
+
+
 class Decision(BaseModel):
-    """The next permitted action for one account at one instant."""
+    """The next permitted action for one account at one instant.
+
+    ``offers`` (only in the JSON when there are any) lists what a collector
+    may offer now: with a contact (``act`` on a channel that reaches the
+    customer), or as the decision itself (status ``offer``) when the policy
+    says an offer comes before the next step (a tier's ``offer_first``)."""
 
     model_config = _MODEL
 
@@ -111,9 +158,21 @@ class Decision(BaseModel):
     tags: list[str] = []
     id: str = ""
     blocked: list[BlockedAction] = []
+    offers: list[Offer] = []
     trace: list[TraceEntry] = []
     policy: PolicyInfo
     engine: EngineInfo
+
+    # No return annotation: with one, pydantic would replace the model's
+    # serialisation schema (the OpenAPI document) by that of the annotation.
+    @model_serializer(mode="wrap")
+    def _without_empty_offers(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # `offers` appears only where there are offers: decisions of policies
+        # without any serialise as before (journals, snapshots, decision ids).
+        data: dict[str, Any] = handler(self)
+        if not data.get("offers", True):
+            del data["offers"]
+        return data
 
     def to_json(self, *, indent: int | None = None) -> str:
         """Deterministic JSON text of the decision."""

@@ -136,6 +136,9 @@ class HistoryEvent(BaseModel):
     amount: Money | None = None  # payments: the amount paid, in the account's currency
     # Who made the contact (the lender, or the agency's name): the contact audit reports it.
     actor: str | None = Field(default=None, max_length=64)
+    # The policy offer (its id in `offers:`) presented in this contact: a tier's
+    # `offer_first` is met once one reached the customer in the delinquency cycle.
+    offer: str | None = Field(default=None, max_length=128)
 
 
 class PromiseToPay(BaseModel):

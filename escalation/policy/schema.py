@@ -35,6 +35,7 @@ from escalation._language import (
     Tag,
 )
 from escalation.guards import Guard
+from escalation.offers import OfferRule
 from escalation.record import Channel, Outcome, zone
 
 __all__ = [
@@ -143,6 +144,13 @@ class Tier(BaseModel):
         "(reasons use it; not fingerprinted)",
     )
     labels: Labels = {}
+    offer_first: tuple[RuleId, ...] = Field(
+        default=(),
+        max_length=16,
+        description="offers (ids from `offers:`) a collector must make before this tier is taken: "
+        "while one of them is eligible and none was made in this delinquency cycle, the "
+        "decision is status `offer` instead of this tier",
+    )
 
     @property
     def counting_outcomes(self) -> tuple[Outcome, ...]:
@@ -299,6 +307,12 @@ class PolicyDocument(BaseModel):
     holds: tuple[Hold, ...] = ()
     tiers: tuple[Tier, ...] = Field(min_length=1)
     guards: tuple[Guard, ...] = ()
+    offers: tuple[OfferRule, ...] = Field(
+        default=(),
+        max_length=64,
+        description="repayment offers a collector may make (instalment plans, extensions, fee "
+        "waivers, settlements), each with its eligibility, bounds and approval",
+    )
 
 
 class PackHeader(BaseModel):
