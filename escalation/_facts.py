@@ -18,6 +18,7 @@ from escalation._calendar import start_of_day
 from escalation._language import FactType
 from escalation._money import money_facts
 from escalation._notices import notice_facts, reachability, time_barred, validation_period_end
+from escalation.placement import placement_facts
 from escalation.record import (
     Account,
     Channel,
@@ -90,6 +91,9 @@ FACTS: dict[str, Fact] = {
         _SET, "what the reply to a Letter of Claim says (`reply_form`, `seeking_advice`, …); empty if none"
     ),
     "plan_days_to_due": Fact(_N, "days from today to the payment plan's next due date (missing if none)"),
+    "placed": Fact(_B, "the account is placed with a collection agency (a `place` tier, not yet recalled)"),
+    "placed_with": Fact(_S, "the agency the account is placed with (missing if not placed)"),
+    "days_placed": Fact(_N, "local calendar days since the account was placed (missing if not placed)"),
 }
 
 #: Families of facts, one per tier or per channel: prefix → (type, doc).
@@ -337,6 +341,7 @@ def derive(account: Account, now: dt.datetime, policy: Policy) -> Situation:
     if active:
         values["consent_day"] = min(active)
 
+    values.update(placement_facts(policy, events, today, tz))
     barred = time_barred(account, today, policy, events, tz)
     if barred is not None:
         values["time_barred"] = barred

@@ -21,6 +21,7 @@ from escalation._trace import Recorder
 from escalation.decision import BlockedAction, Decision, EngineInfo, PolicyInfo, construct, decision_id
 from escalation.guards import EventMatcher, GuardVerdict, applies, check_guard, next_open
 from escalation.offers.evaluate import after_ladder
+from escalation.placement import agency_of
 from escalation.policy import ContactHoursGuard, GuardRule, Policy, TierRule
 from escalation.reasons import Locale, guard_detail, render
 from escalation.reasons.parts import (
@@ -221,6 +222,7 @@ def evaluate(
             tags=list(extra.get("tags", ())),  # type: ignore[call-overload]
             id=decision_id(plan.policy_info.fingerprint, sit.account, sit.now),
             blocked=extra.get("blocked", []),
+            agency=extra.get("agency"),
             offers=extra.get("offers", []),
             trace=trace.entries,
             policy=plan.policy_info,
@@ -325,6 +327,7 @@ def evaluate(
                 tags=model.tags,
                 blocked=why.blocked,
                 offers=offered.offers,
+                agency=agency_of(tier, sit.values),
             )
         note = _settle(tier, channels, [], sit, why)
         trace.add(rule=rule, matched=True, facts=facts, note=note)

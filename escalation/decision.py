@@ -141,7 +141,9 @@ class Decision(BaseModel):
     ``offers`` (only in the JSON when there are any) lists what a collector
     may offer now: with a contact (``act`` on a channel that reaches the
     customer), or as the decision itself (status ``offer``) when the policy
-    says an offer comes before the next step (a tier's ``offer_first``)."""
+    says an offer comes before the next step (a tier's ``offer_first``).
+    ``agency`` (likewise only when set) names the agency of a ``place`` or
+    ``recall`` action."""
 
     model_config = _MODEL
 
@@ -158,6 +160,7 @@ class Decision(BaseModel):
     tags: list[str] = []
     id: str = ""
     blocked: list[BlockedAction] = []
+    agency: str | None = None
     offers: list[Offer] = []
     trace: list[TraceEntry] = []
     policy: PolicyInfo
@@ -172,6 +175,8 @@ class Decision(BaseModel):
         data: dict[str, Any] = handler(self)
         if not data.get("offers", True):
             del data["offers"]
+        if "agency" in data and data["agency"] is None:  # likewise: only placements and recalls
+            del data["agency"]
         return data
 
     def to_json(self, *, indent: int | None = None) -> str:

@@ -32,6 +32,7 @@ class Expectation(BaseModel):
     action: str | None = None
     channel: str | None = None
     hold: str | None = None
+    agency: str | None = None
     blocked: tuple[str, ...] = ()
     not_blocked: tuple[str, ...] = ()
     reason_contains: tuple[str, ...] = ()
@@ -133,7 +134,7 @@ def _check(case: Case, decision: Decision | None, error: RecordError | None) -> 
         return [f"record error: {error}"]
     if decision.status != exp.status:
         problems.append(f"status: expected `{exp.status}`, got `{decision.status}` ({decision.reason})")
-    for key in ("action", "channel", "hold"):
+    for key in ("action", "channel", "hold", "agency"):
         want = getattr(exp, key)
         got = getattr(decision, key)
         if want is not None and want != got:

@@ -35,7 +35,7 @@ __all__ = ["OfferOutcome", "after_ladder", "eligible_offers", "offer_gated", "of
 Truth = Callable[[str], bool]
 _DAY = dt.timedelta(days=1)
 #: Channels whose actions do not reach the customer: no offer rides on them.
-NOT_CONTACT = frozenset({Channel.LEGAL, Channel.BUREAU})
+NOT_CONTACT = frozenset({Channel.LEGAL, Channel.BUREAU, Channel.AGENCY})
 #: Outcomes that show an offer reached the customer (``None``: dispatched, as sent).
 REACHED = frozenset(
     {

@@ -103,6 +103,7 @@ def build(
         _check_flags(hold.when, vocabulary, located, ("holds", index, "when"), collector)
 
     offers = _offers(document, catalogue, vocabulary, located, collector)
+    _agencies(document, pack_ids, located, collector)
 
     guard_rules: list[GuardRule] = []
     seen_ids: dict[str, str] = {}
@@ -160,6 +161,33 @@ def build(
         flags=frozenset(declared),
         offers=offers,
     )
+
+
+def _agencies(document: PolicyDocument, packs: list[str], located: Located, collector: Collector) -> None:
+    """Every `place` tier names a declared agency; every agency follows every
+    rule pack the policy includes (PRC outsourcing: the lender stays liable for
+    its agencies' conduct; Regulation F binds a third-party collector)."""
+    _unique(
+        located,
+        [("agencies", i, "id", a.id) for i, a in enumerate(document.agencies)],
+        collector,
+        "duplicate-agency",
+    )
+    ids = [a.id for a in document.agencies]
+    for index, tier in enumerate(document.tiers):
+        if tier.agency is not None and tier.agency not in ids:
+            collector.add(
+                located, ("tiers", index, "agency"), "unknown-agency",
+                f"tier `{tier.id}` places with unknown agency `{tier.agency}`" + hint(tier.agency, ids),
+            )  # fmt: skip
+    for index, agency in enumerate(document.agencies):
+        missing = [p for p in packs if p not in agency.regimes]
+        if missing:
+            collector.add(
+                located, ("agencies", index, "regimes"), "agency-regimes",
+                f"agency `{agency.id}` does not follow {', '.join(f'`{p}`' for p in missing)}, "
+                "which the policy includes: its contacts must keep the same rules",
+            )  # fmt: skip
 
 
 def _offers(

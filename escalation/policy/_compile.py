@@ -119,8 +119,9 @@ def canonical_json(
         )
         data["channels"] = [c.value for c in rule.model.channel_order]
         data["when"] = rule.when.canonical
-        if not data["offer_first"]:  # absent when unused: older fingerprints stay valid
-            del data["offer_first"]
+        for name, unused in (("offer_first", []), ("kind", "contact"), ("agency", None)):
+            if data[name] == unused:  # absent when unused: older fingerprints stay valid
+                del data[name]
         tier_data.append(data)
     hold_data = []
     for hold in holds:
@@ -152,4 +153,8 @@ def canonical_json(
             data["when"] = offer.when.canonical
             offer_data.append(data)
         doc["offers"] = offer_data
+    if document.agencies:
+        doc["agencies"] = [
+            a.model_dump(mode="json", exclude={"description", "name"}) for a in document.agencies
+        ]
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

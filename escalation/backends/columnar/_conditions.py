@@ -185,7 +185,9 @@ COMPUTED_FACTS = frozenset(
 COMPUTED_FAMILIES = ("done.", "days_since.", "attempts.", "contacts_7d.", "contacts_30d.")
 # Facts whose inputs are not typed columns: a row that carries them goes to the
 # reference engine, so on every vectorised row they are truly missing.
-ROW_FALLBACK_FACTS = frozenset({"principal", "consent_day", "promise_to_pay.amount"})
+ROW_FALLBACK_FACTS = frozenset(
+    {"principal", "consent_day", "promise_to_pay.amount", "placed_with", "days_placed"}  # placed: arrow.py
+)
 ROW_FALLBACK_FAMILIES = ("attributes.",)
 
 
