@@ -13,7 +13,16 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from escalation.decision import BlockedAction, Decision, EngineInfo, ErrorRow, PolicyInfo, TraceEntry
+from escalation.decision import (
+    BlockedAction,
+    Decision,
+    EngineInfo,
+    ErrorRow,
+    Instalment,
+    Offer,
+    PolicyInfo,
+    TraceEntry,
+)
 from escalation.engine import Engine, engine_version
 from escalation.errors import (
     BackendUnavailableError,
@@ -45,6 +54,7 @@ from escalation.record import (
     LetterOfClaimReply,
     Outcome,
     PaymentPlan,
+    PlanInstalment,
     PlanStatus,
     PromiseToPay,
     parse_account,
@@ -105,6 +115,7 @@ __all__ = [
     "HistoryEvent",
     "InconvenientPlace",
     "InconvenientTime",
+    "Instalment",
     "Journal",
     "JournalError",
     "JournalRecord",
@@ -114,8 +125,10 @@ __all__ = [
     "Masking",
     "MaskingError",
     "MissingExtraError",
+    "Offer",
     "Outcome",
     "PaymentPlan",
+    "PlanInstalment",
     "PlanStatus",
     "Policy",
     "PolicyError",

@@ -19,6 +19,8 @@ from escalation._facts_static import event_stamps, policy_static
 from escalation._language import FactType
 from escalation._money import money_facts
 from escalation._notices import notice_facts, reachability, time_barred, validation_period_end
+from escalation.placement import placement_facts
+from escalation.plans import plan_facts
 from escalation.record import (
     Account,
     Channel,
@@ -72,7 +74,7 @@ FACTS: dict[str, Fact] = {
     "paid_in_cycle": Fact(_M, "payments received in this delinquency cycle", money=True),
     "last_payment_amount": Fact(_M, "the amount of the latest payment in the history", money=True),
     "days_since_payment": Fact(_N, "local calendar days since the latest payment (missing if none)"),
-    "plan_active": Fact(_B, "a payment plan is active"),
+    "plan_active": Fact(_B, "a payment plan is active (with terms: and no instalment missed)"),
     "time_barred": Fact(_B, "the limitation period has run (unknown without a start date)"),
     "in_validation_period": Fact(_B, "inside the Regulation F validation period"),
     "local_hour": Fact(_N, "the hour of `now` in the account's zone"),
@@ -91,6 +93,12 @@ FACTS: dict[str, Fact] = {
         _SET, "what the reply to a Letter of Claim says (`reply_form`, `seeking_advice`, …); empty if none"
     ),
     "plan_days_to_due": Fact(_N, "days from today to the payment plan's next due date (missing if none)"),
+    "plan_status": Fact(_S, "a plan with terms: `current`, `missed` or `completed` (missing without terms)"),
+    "plan_missed_instalment": Fact(_N, "the number of the plan's first missed instalment (missing if none)"),
+    "days_since_missed_instalment": Fact(_N, "local days since the first missed instalment fell due"),
+    "placed": Fact(_B, "the account is placed with a collection agency (a `place` tier, not yet recalled)"),
+    "placed_with": Fact(_S, "the agency the account is placed with (missing if not placed)"),
+    "days_placed": Fact(_N, "local calendar days since the account was placed (missing if not placed)"),
 }
 
 #: Families of facts, one per tier or per channel: prefix → (type, doc).
@@ -350,6 +358,8 @@ def derive(
     if active:
         values["consent_day"] = min(active)
 
+    values.update(placement_facts(policy, events, today, tz))
+    values.update(plan_facts(account, events, today, tz, rules.grace or 0))
     barred = time_barred(account, today, policy, events, tz)
     if barred is not None:
         values["time_barred"] = barred

@@ -20,6 +20,8 @@ from escalation._holds import first_hold
 from escalation._trace import Recorder
 from escalation.decision import BlockedAction, Decision, EngineInfo, PolicyInfo, construct, decision_id
 from escalation.guards import EventMatcher, GuardVerdict, applies, check_guard, next_open
+from escalation.offers.evaluate import after_ladder
+from escalation.placement import agency_of
 from escalation.policy import ContactHoursGuard, GuardRule, Policy, TierRule
 from escalation.reasons import Locale, guard_detail, render
 from escalation.reasons.parts import (
@@ -30,6 +32,7 @@ from escalation.reasons.parts import (
     HoldParts,
     Interval,
     NoneParts,
+    OfferParts,
     Parts,
     Pending,
     WaitParts,
@@ -228,6 +231,8 @@ def evaluate(
             tags=list(extra.get("tags", ())),  # type: ignore[call-overload]
             id=decision_id(plan.policy_info.fingerprint, sit.account, sit.now),
             blocked=extra.get("blocked", []),
+            agency=extra.get("agency"),
+            offers=extra.get("offers", []),
             trace=trace.entries,
             policy=plan.policy_info,
             engine=engine,
@@ -328,6 +333,11 @@ def evaluate(
                 trace.add(
                     rule=rule, matched=True, facts=facts, note=f"actionable now by {chosen.channel.value}"
                 )
+            # offers: the one hook every evaluator shares (escalation/offers/evaluate.py)
+            offered = after_ladder(policy, sit, truth, trace, tier, chosen.channel)
+            if offered.before is not None:
+                parts = OfferParts(tier, tuple(offered.offers))
+                return decision("offer", parts, offers=offered.offers, blocked=why.blocked)
             return decision(
                 "act",
                 ActParts(tier, chosen.channel, tuple(why.held)),
@@ -336,6 +346,8 @@ def evaluate(
                 severity=tier.severity,
                 tags=model.tags,
                 blocked=why.blocked,
+                offers=offered.offers,
+                agency=agency_of(tier, sit.values),
             )
         note = _settle(tier, channels, [], sit, why, trace.on)
         trace.add(rule=rule, matched=True, facts=facts, note=note)

@@ -57,6 +57,7 @@ class Channel(StrEnum):
     VISIT = "visit"
     LEGAL = "legal"
     BUREAU = "bureau"  # furnishing to a credit bureau: no contact with the customer
+    AGENCY = "agency"  # placing with (or recalling from) a collection agency: no contact
 
 
 class Outcome(StrEnum):

@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, TypeAdapter, model_serializer
 
 from escalation.errors import EscalationError, EvaluationError, RecordError
 
@@ -24,6 +25,8 @@ __all__ = [
     "Decision",
     "EngineInfo",
     "ErrorRow",
+    "Instalment",
+    "Offer",
     "PolicyInfo",
     "TraceEntry",
     "decision_id",
@@ -37,7 +40,7 @@ _INSTANTS: TypeAdapter[list[dt.datetime]] = TypeAdapter(list[dt.datetime])
 _string: Any = encode_basestring
 _OUTBOUND = "outbound"
 
-Status = Literal["act", "wait", "hold", "none"]
+Status = Literal["act", "offer", "wait", "hold", "none"]
 RuleKind = Literal["hold", "tier", "guard"]
 
 
@@ -98,8 +101,54 @@ class EngineInfo(BaseModel):
     backend: str
 
 
+class Instalment(BaseModel):
+    """One instalment of an offered plan: its number (1-based), due date and amount."""
+
+    model_config = _MODEL
+
+    number: int
+    due: dt.date
+    amount: Decimal
+
+
+class Offer(BaseModel):
+    """An offer a collector may make now, with its exact figures (the account's
+    currency; computed in whole minor units, never floats).
+
+    ``amount`` is what the offer is computed on (the balance or the arrears);
+    ``pay`` is the least the customer pays under it (a settlement at its
+    largest discount; ``pay_up_to`` at its smallest); ``waived`` what is
+    forgiven; ``due_date`` the new due date (extension) or the date to pay by
+    (settlement, fee waiver); ``instalments`` the plan, the last absorbing the
+    remainder; ``summary`` says it in the decision's locale."""
+
+    model_config = _MODEL
+
+    id: str
+    kind: str
+    approval: str
+    currency: str
+    amount: Decimal
+    pay: Decimal
+    pay_up_to: Decimal | None = None
+    waived: Decimal = Decimal(0)
+    down_payment: Decimal | None = None
+    instalments: list[Instalment] = []
+    due_date: dt.date | None = None
+    summary: str
+    cite: str | None = None
+    description: str | None = None
+
+
 class Decision(BaseModel):
-    """The next permitted action for one account at one instant."""
+    """The next permitted action for one account at one instant.
+
+    ``offers`` (only in the JSON when there are any) lists what a collector
+    may offer now: with a contact (``act`` on a channel that reaches the
+    customer), or as the decision itself (status ``offer``) when the policy
+    says an offer comes before the next step (a tier's ``offer_first``).
+    ``agency`` (likewise only when set) names the agency of a ``place`` or
+    ``recall`` action."""
 
     model_config = _MODEL
 
@@ -116,9 +165,24 @@ class Decision(BaseModel):
     tags: list[str] = []
     id: str = ""
     blocked: list[BlockedAction] = []
+    agency: str | None = None
+    offers: list[Offer] = []
     trace: list[TraceEntry] = []
     policy: PolicyInfo
     engine: EngineInfo
+
+    # No return annotation: with one, pydantic would replace the model's
+    # serialisation schema (the OpenAPI document) by that of the annotation.
+    @model_serializer(mode="wrap")
+    def _without_empty_offers(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # `offers` appears only where there are offers: decisions of policies
+        # without any serialise as before (journals, snapshots, decision ids).
+        data: dict[str, Any] = handler(self)
+        if not data.get("offers", True):
+            del data["offers"]
+        if "agency" in data and data["agency"] is None:  # likewise: only placements and recalls
+            del data["agency"]
+        return data
 
     def to_json(self, *, indent: int | None = None) -> str:
         """Deterministic JSON text of the decision."""
@@ -234,6 +298,11 @@ def _canonical(account: Account) -> str:
 
 
 _HISTORY = {"history"}
+# the event fields _history_text writes (consent_until: by the reference)
+_WRITTEN = frozenset(
+    {"at", "action", "channel", "outcome", "direction", "address", "consent_until", "misdirected", "amount", "actor",
+     "offer"}
+)  # fmt: skip
 
 
 def _history_text(history: tuple[Any, ...]) -> str | None:
@@ -241,6 +310,8 @@ def _history_text(history: tuple[Any, ...]) -> str | None:
     None when an event has a field written the slow way (``consent_until``)."""
     if not history:
         return ""
+    if set(type(history[0]).model_fields) != _WRITTEN:
+        return None  # an event field this writer does not know: the reference writes it
     # pydantic writes the instants (in its format: `Z` for UTC); none holds `","`
     stamps = _INSTANTS.dump_json([e.at for e in history]).decode()[2:-2].split('","')
     out = []
@@ -266,6 +337,8 @@ def _history_text(history: tuple[Any, ...]) -> str | None:
             text += ',"direction":"' + d["direction"] + '"'
         if d["misdirected"]:
             text += ',"misdirected":true'
+        if d["offer"] is not None:
+            text += ',"offer":' + _string(d["offer"])
         if d["outcome"] is not None:
             text += ',"outcome":"' + d["outcome"] + '"'
         out.append(text + "}")

@@ -28,15 +28,22 @@ class Expectation(BaseModel):
 
     model_config = _MODEL
 
-    status: Literal["act", "wait", "hold", "none", "error"]
+    status: Literal["act", "offer", "wait", "hold", "none", "error"]
     action: str | None = None
     channel: str | None = None
     hold: str | None = None
+    agency: str | None = None
     blocked: tuple[str, ...] = ()
     not_blocked: tuple[str, ...] = ()
     reason_contains: tuple[str, ...] = ()
     next_eligible_at: str | None = None
     error_field: str | None = None
+    offers: tuple[str, ...] | None = Field(
+        default=None, description="the ids of the decision's offers, in order (`[]`: none)"
+    )
+    offer_contains: tuple[str, ...] = Field(
+        default=(), description="fragments of the offers' summaries (figures, dates)"
+    )
 
 
 class Case(BaseModel):
@@ -127,7 +134,7 @@ def _check(case: Case, decision: Decision | None, error: RecordError | None) -> 
         return [f"record error: {error}"]
     if decision.status != exp.status:
         problems.append(f"status: expected `{exp.status}`, got `{decision.status}` ({decision.reason})")
-    for key in ("action", "channel", "hold"):
+    for key in ("action", "channel", "hold", "agency"):
         want = getattr(exp, key)
         got = getattr(decision, key)
         if want is not None and want != got:
@@ -142,6 +149,12 @@ def _check(case: Case, decision: Decision | None, error: RecordError | None) -> 
     for fragment in exp.reason_contains:
         if fragment not in decision.reason:
             problems.append(f"reason: `{fragment}` not in `{decision.reason}`")
+    if exp.offers is not None and list(exp.offers) != [o.id for o in decision.offers]:
+        problems.append(f"offers: expected {list(exp.offers)}, got {[o.id for o in decision.offers]}")
+    summaries = " | ".join(o.summary for o in decision.offers)
+    for fragment in exp.offer_contains:
+        if fragment not in summaries:
+            problems.append(f"offers: `{fragment}` not in `{summaries}`")
     if exp.next_eligible_at is not None:
         want_at = _parse_now(exp.next_eligible_at)
         if decision.next_eligible_at != want_at:
@@ -172,6 +185,7 @@ def run_suite(path: str | Path, *, backend: Backend = "native") -> SuiteResult:
     held: set[str] = set()
     blocking: set[str] = set()
     statuses: set[str] = set()
+    offered: set[str] = set()
     for case in suite.cases:
         account = {**suite.defaults, **case.account}
         decision: Decision | None = None
@@ -187,6 +201,7 @@ def run_suite(path: str | Path, *, backend: Backend = "native") -> SuiteResult:
         result.cases.append(CaseResult(case.name, not problems, problems, decision))
         if decision is not None:
             statuses.add(decision.status)
+            offered.update(o.id for o in decision.offers)
             if decision.status == "act" and decision.action:
                 acted.add(decision.action)
             if decision.hold:
@@ -212,6 +227,11 @@ def run_suite(path: str | Path, *, backend: Backend = "native") -> SuiteResult:
         result.uncovered += [
             f"status `{s}` never occurs" for s in ("act", "wait", "hold", "none") if s not in statuses
         ]
+        result.uncovered += [
+            f"offer `{o.model.id}` is never offered" for o in policy.offers if o.model.id not in offered
+        ]
+        if any(t.model.offer_first for t in policy.tiers) and "offer" not in statuses:
+            result.uncovered.append("status `offer` never occurs")
     if not suite.cases:
         result.error = "empty suite: no cases"
     return result

@@ -60,6 +60,7 @@ __all__ = [
     "LetterOfClaimReply",
     "Outcome",
     "PaymentPlan",
+    "PlanInstalment",
     "PlanStatus",
     "PromiseToPay",
     "in_range",
@@ -136,6 +137,9 @@ class HistoryEvent(BaseModel):
     amount: Money | None = None  # payments: the amount paid, in the account's currency
     # Who made the contact (the lender, or the agency's name): the contact audit reports it.
     actor: str | None = Field(default=None, max_length=64)
+    # The policy offer (its id in `offers:`) presented in this contact: a tier's
+    # `offer_first` is met once one reached the customer in the delinquency cycle.
+    offer: str | None = Field(default=None, max_length=128)
 
 
 class PromiseToPay(BaseModel):
@@ -148,13 +152,38 @@ class PromiseToPay(BaseModel):
     made_at: Instant
 
 
+class PlanInstalment(BaseModel):
+    """One instalment of an agreed plan: when it is due and how much."""
+
+    model_config = _MODEL
+
+    due_date: Day
+    amount: Money
+
+
 class PaymentPlan(BaseModel):
-    """An agreed instalment plan."""
+    """An agreed instalment plan; with its terms (``instalments``, from
+    ``agreed_at``) the engine tells from the history's payments whether it is
+    current, missed or completed (:mod:`escalation.plans`)."""
 
     model_config = _MODEL
 
     status: PlanStatus
     next_due_date: Day | None = None
+    agreed_at: Day | None = None
+    instalments: tuple[PlanInstalment, ...] = Field(default=(), max_length=600)
+    offer: str | None = Field(default=None, max_length=128, description="the policy offer it came from")
+
+    @model_validator(mode="after")
+    def _terms(self) -> PaymentPlan:
+        if self.instalments and self.agreed_at is None:
+            raise ValueError("a plan with `instalments` needs `agreed_at` (payments count from it)")
+        dues = [i.due_date for i in self.instalments]
+        if dues != sorted(set(dues)):
+            raise ValueError("`instalments` must be in order of their due dates, one per date")
+        if self.agreed_at is not None and dues and dues[0] < self.agreed_at:
+            raise ValueError("an instalment falls due before `agreed_at`")
+        return self
 
 
 class Account(BaseModel):
@@ -244,6 +273,11 @@ class Account(BaseModel):
         remedy, served = self.default_notice_remedy_date, self.default_notice_served_at
         if remedy is not None and (served is None or remedy < served):
             raise ValueError("`default_notice_remedy_date` needs `default_notice_served_at` on or before it")
+        plan = self.payment_plan
+        for instalment in plan.instalments if plan is not None else ():
+            if instalment.amount != instalment.amount.quantize(Decimal(1).scaleb(-exponent)):
+                places = f"more decimal places than {self.currency} allows ({exponent})"
+                raise ValueError(f"a plan instalment `amount` has {places}")
         for event in self.history:
             if event.amount is not None and event.amount != event.amount.quantize(
                 Decimal(1).scaleb(-exponent)

@@ -27,7 +27,7 @@ from escalation.policytest import run_suite
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 BLOCK = re.compile(r"(?:<!-- exit: (\d+) -->\n)?```(\w+)\n(.*?)```", re.DOTALL)
-PAGES = ["quickstart.md", "policy-language.md", "decisions.md", "cli.md"]
+PAGES = ["quickstart.md", "policy-language.md", "decisions.md", "cli.md", "offers.md"]
 
 
 def blocks(page: str, language: str) -> list[tuple[int, str]]:

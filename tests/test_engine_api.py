@@ -70,7 +70,8 @@ class TestDecide:
     ) -> None:
         """The trace names every hold and every tier down to the chosen one, in evaluation order."""
         decision = cn_engine.decide(example_account, now=NOW)
-        rules = [entry.rule for entry in decision.trace if not entry.rule.startswith("guard:")]
+        # guards are traced per channel, offers after the chosen tier (tests/test_offers.py)
+        rules = [entry.rule for entry in decision.trace if not entry.rule.startswith(("guard:", "offer:"))]
         holds = [f"hold:{h.model.id}" for h in cn_engine.policy.holds]
         tiers = [
             f"tier:{t.model.id}" for t in reversed(cn_engine.policy.tiers) if t.severity >= decision.severity

@@ -102,7 +102,7 @@ def odd_events(draw: st.DrawFn) -> dict[str, Any]:
     event: dict[str, Any] = {
         "at": at.astimezone(tz).isoformat() if draw(st.booleans()) else at.astimezone(tz)
     }
-    for name in ("action", "address", "actor"):
+    for name in ("action", "address", "actor", "offer"):
         if draw(st.booleans()):
             event[name] = draw(_TEXT.filter(lambda t: t.strip() == t and t))
     if draw(st.booleans()):

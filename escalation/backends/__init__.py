@@ -39,6 +39,8 @@ def named_conditions(policy: Policy) -> dict[str, Compiled]:
             out[f"guard:{guard.model.id}:{field}"] = compiled
         if guard.unless is not None:
             out[f"guard:{guard.model.id}:unless"] = guard.unless
+    for offer in policy.offers:
+        out[f"offer:{offer.model.id}"] = offer.when
     return out
 
 

@@ -8,15 +8,24 @@ from __future__ import annotations
 import ast
 import hashlib
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 
+from escalation._currencies import MINOR_UNITS
 from escalation._facts import fact_catalogue
 from escalation._language import RECORD_DATES, EventFilter
 from escalation.errors import PolicyIssue
 from escalation.guards import KINDS
-from escalation.policy._compile import GuardRule, HoldRule, Policy, TierRule, canonical_json
+from escalation.policy._compile import (
+    CompiledOffer,
+    GuardRule,
+    HoldRule,
+    Policy,
+    TierRule,
+    canonical_json,
+)
 from escalation.policy._expr import Compiled, ExprError, FactType, compile_expression
 from escalation.policy._load import Collector, Loaded, hint
 from escalation.policy._yaml import Located
@@ -93,6 +102,9 @@ def build(
     for index, hold in enumerate(document.holds):
         _check_flags(hold.when, vocabulary, located, ("holds", index, "when"), collector)
 
+    offers = _offers(document, catalogue, vocabulary, located, collector)
+    _agencies(document, pack_ids, located, collector)
+
     guard_rules: list[GuardRule] = []
     seen_ids: dict[str, str] = {}
     for source_located, source, guards in guard_sources:
@@ -135,7 +147,7 @@ def build(
 
     if collector.issues:
         return None
-    canonical = canonical_json(document, guard_rules, tier_rules, hold_rules, frozenset(declared))
+    canonical = canonical_json(document, guard_rules, tier_rules, hold_rules, frozenset(declared), offers)
     fingerprint = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
     return Policy(
         header=document.policy,
@@ -147,7 +159,75 @@ def build(
         path=located.path,
         packs=tuple(pack_ids),
         flags=frozenset(declared),
+        offers=offers,
     )
+
+
+def _agencies(document: PolicyDocument, packs: list[str], located: Located, collector: Collector) -> None:
+    """Every `place` tier names a declared agency; every agency follows every
+    rule pack the policy includes (PRC outsourcing: the lender stays liable for
+    its agencies' conduct; Regulation F binds a third-party collector)."""
+    _unique(
+        located,
+        [("agencies", i, "id", a.id) for i, a in enumerate(document.agencies)],
+        collector,
+        "duplicate-agency",
+    )
+    ids = [a.id for a in document.agencies]
+    for index, tier in enumerate(document.tiers):
+        if tier.agency is not None and tier.agency not in ids:
+            collector.add(
+                located, ("tiers", index, "agency"), "unknown-agency",
+                f"tier `{tier.id}` places with unknown agency `{tier.agency}`" + hint(tier.agency, ids),
+            )  # fmt: skip
+    for index, agency in enumerate(document.agencies):
+        missing = [p for p in packs if p not in agency.regimes]
+        if missing:
+            collector.add(
+                located, ("agencies", index, "regimes"), "agency-regimes",
+                f"agency `{agency.id}` does not follow {', '.join(f'`{p}`' for p in missing)}, "
+                "which the policy includes: its contacts must keep the same rules",
+            )  # fmt: skip
+
+
+def _offers(
+    document: PolicyDocument,
+    catalogue: Mapping[str, FactType],
+    vocabulary: list[str],
+    located: Located,
+    collector: Collector,
+) -> tuple[CompiledOffer, ...]:
+    """The policy's offers compiled; every tier's ``offer_first`` must name one,
+    and amounts fit the currency's minor unit."""
+    _unique(
+        located,
+        [("offers", i, "id", o.id) for i, o in enumerate(document.offers)],
+        collector,
+        "duplicate-offer",
+    )
+    ids = [o.id for o in document.offers]
+    places = MINOR_UNITS[document.policy.currency]
+    compiled: list[CompiledOffer] = []
+    for index, offer in enumerate(document.offers):
+        where = ("offers", index, "when")
+        _check_flags(offer.when, vocabulary, located, where, collector)
+        minimum = getattr(offer, "min_instalment", None)
+        if minimum is not None and minimum != minimum.quantize(Decimal(1).scaleb(-places)):
+            collector.add(
+                located, ("offers", index, "min_instalment"), "bad-amount",
+                f"`{minimum}` has more decimal places than {document.policy.currency} allows ({places})",
+            )  # fmt: skip
+        when = _compile(offer.when, catalogue, located, where, collector)
+        if when is not None:
+            compiled.append(CompiledOffer(offer, when))
+    for t_index, tier in enumerate(document.tiers):
+        for o_index, name in enumerate(tier.offer_first):
+            if name not in ids:
+                collector.add(
+                    located, ("tiers", t_index, "offer_first", o_index), "unknown-offer",
+                    f"`offer_first` names unknown offer `{name}`" + hint(name, ids),
+                )  # fmt: skip
+    return tuple(compiled)
 
 
 def _check_flags(
@@ -242,7 +322,13 @@ def check_raw_expressions(loaded: Loaded, collector: Collector) -> None:
     tier_ids = [t["id"] for t in tiers if isinstance(t, dict) and isinstance(t.get("id"), str)]
     attributes = section.get("attributes") if isinstance(section.get("attributes"), dict) else {}
     catalogue = fact_catalogue(tier_ids, attributes)
-    for group, fields in (("tiers", ("when",)), ("holds", ("when",)), ("guards", ("when", "unless"))):
+    groups = (
+        ("tiers", ("when",)),
+        ("holds", ("when",)),
+        ("guards", ("when", "unless")),
+        ("offers", ("when",)),
+    )
+    for group, fields in groups:
         items = data.get(group)
         for index, item in enumerate(items if isinstance(items, list) else []):
             for name in fields:

@@ -13,8 +13,9 @@ from escalation.policy.schema import Hold, PolicyDocument, PolicyHeader, Tier
 
 if TYPE_CHECKING:
     from escalation.guards import GuardKind, GuardModel
+    from escalation.offers import OfferRule
 
-__all__ = ["GuardRule", "HoldRule", "Policy", "TierRule", "canonical_json"]
+__all__ = ["CompiledOffer", "GuardRule", "HoldRule", "Policy", "TierRule", "canonical_json"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,14 @@ class TierRule:
 
 
 @dataclass(frozen=True)
+class CompiledOffer:
+    """An offer as evaluated: its model and compiled eligibility."""
+
+    model: OfferRule
+    when: Compiled
+
+
+@dataclass(frozen=True)
 class Policy:
     """A loaded, validated, compiled policy with all includes resolved."""
 
@@ -64,6 +73,7 @@ class Policy:
     path: str
     packs: tuple[str, ...]
     flags: frozenset[str] = frozenset()  # declared by the policy and its packs
+    offers: tuple[CompiledOffer, ...] = ()
 
     @property
     def id(self) -> str:
@@ -108,6 +118,7 @@ def canonical_json(
     tiers: list[TierRule],
     holds: list[HoldRule],
     flags: frozenset[str] = frozenset(),
+    offers: tuple[CompiledOffer, ...] = (),
 ) -> str:
     """Canonical JSON of the fully included policy: what it *means*, not how it
     is written (comments, key order, quoting, spacing, default values, labels
@@ -121,6 +132,9 @@ def canonical_json(
         )
         data["channels"] = [c.value for c in rule.model.channel_order]
         data["when"] = rule.when.canonical
+        for name, unused in (("offer_first", []), ("kind", "contact"), ("agency", None)):
+            if data[name] == unused:  # absent when unused: older fingerprints stay valid
+                del data[name]
         tier_data.append(data)
     hold_data = []
     for hold in holds:
@@ -145,4 +159,15 @@ def canonical_json(
     }
     if flags:  # absent when none are declared: older fingerprints stay valid
         doc["flags"] = sorted(flags)
+    if offers:  # likewise
+        offer_data = []
+        for offer in offers:
+            data = offer.model.model_dump(mode="json", by_alias=True, exclude={"description", *_PRESENTATION})
+            data["when"] = offer.when.canonical
+            offer_data.append(data)
+        doc["offers"] = offer_data
+    if document.agencies:
+        doc["agencies"] = [
+            a.model_dump(mode="json", exclude={"description", "name"}) for a in document.agencies
+        ]
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -35,9 +35,11 @@ from escalation._language import (
     Tag,
 )
 from escalation.guards import Guard
+from escalation.offers import OfferRule
 from escalation.record import Channel, Outcome, zone
 
 __all__ = [
+    "Agency",
     "AttributeEnum",
     "AttributeType",
     "Counts",
@@ -143,6 +145,21 @@ class Tier(BaseModel):
         "(reasons use it; not fingerprinted)",
     )
     labels: Labels = {}
+    kind: Literal["contact", "place", "recall"] = Field(
+        default="contact",
+        description="`place`: place the account with `agency`; `recall`: recall it from the agency "
+        "holding it (both on channel `agency`)",
+    )
+    agency: RuleId | None = Field(
+        default=None, description="the agency (from `agencies:`) a `place` tier uses"
+    )
+    offer_first: tuple[RuleId, ...] = Field(
+        default=(),
+        max_length=16,
+        description="offers (ids from `offers:`) a collector must make before this tier is taken: "
+        "while one of them is eligible and none was made in this delinquency cycle, the "
+        "decision is status `offer` instead of this tier",
+    )
 
     @property
     def counting_outcomes(self) -> tuple[Outcome, ...]:
@@ -155,6 +172,10 @@ class Tier(BaseModel):
             raise ValueError("give exactly one of `channel` or `channels`")
         if len(set(self.channels)) != len(self.channels):
             raise ValueError("`channels` lists a channel twice")
+        if (self.kind == "place") != (self.agency is not None):
+            raise ValueError("a `place` tier names its `agency`; no other tier does")
+        if (self.kind != "contact") != (self.channel_order == (Channel.AGENCY,)):
+            raise ValueError("`place` and `recall` tiers use `channel: agency`, and only they do")
         return self
 
     @property
@@ -289,6 +310,22 @@ class PolicyHeader(BaseModel):
         return value
 
 
+class Agency(BaseModel):
+    """A collection agency accounts may be placed with, and the rule packs it follows."""
+
+    model_config = _MODEL
+
+    id: RuleId
+    name: str | None = Field(default=None, max_length=200)
+    regimes: tuple[RuleId, ...] = Field(
+        min_length=1,
+        description="ids of the rule packs the agency's contacts follow; every pack the policy "
+        "includes must be among them (the lender stays responsible for its agencies)",
+    )
+    description: str | None = None
+    cite: str | None = None
+
+
 class PolicyDocument(BaseModel):
     """A policy file."""
 
@@ -299,6 +336,15 @@ class PolicyDocument(BaseModel):
     holds: tuple[Hold, ...] = ()
     tiers: tuple[Tier, ...] = Field(min_length=1)
     guards: tuple[Guard, ...] = ()
+    offers: tuple[OfferRule, ...] = Field(
+        default=(),
+        max_length=64,
+        description="repayment offers a collector may make (instalment plans, extensions, fee "
+        "waivers, settlements), each with its eligibility, bounds and approval",
+    )
+    agencies: tuple[Agency, ...] = Field(
+        default=(), max_length=64, description="collection agencies `place` tiers may use"
+    )
 
 
 class PackHeader(BaseModel):

@@ -164,6 +164,8 @@ def _typed_row(row: int, record: dict[str, Any]) -> tuple[dict[str, Any], list[d
             "next_due_date",
         }:
             return None
+        if any(event.offer is not None or event.channel == "agency" for event in account.history):
+            return None  # offers made, placements: decided by the reference engine
         rest = {k: v for k, v in record.items() if k not in _TYPED}
         out["rest"] = json.dumps(rest, ensure_ascii=False, sort_keys=True) if rest else None
         events = []

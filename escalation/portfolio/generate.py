@@ -99,6 +99,8 @@ def _ladder(policy: Policy) -> list[tuple[str, str, int, int, int]]:
     steps = []
     for tier in policy.tiers:
         model = tier.model
+        if model.kind != "contact":  # placements and recalls are not contacts to synthesise
+            continue
         every = _every_days(model.repeat.every)
         steps.append(
             (model.id, model.channel_order[0].value, _start_day(tier.when), every, model.repeat.max or 3)

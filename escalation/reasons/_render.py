@@ -29,12 +29,14 @@ from escalation.reasons._conditions import (
     unmet,
 )
 from escalation.reasons._labels import channel_noun, guard_label, hold_label, tier_label
+from escalation.reasons._offer import offer_sentence
 from escalation.reasons._pieces import guard_detail, pending, required
 from escalation.reasons._words import CHANNEL, RECORD_DATES, word
 from escalation.reasons.parts import (
     ActParts,
     HoldParts,
     NoneParts,
+    OfferParts,
     Parts,
     WaitParts,
 )
@@ -136,6 +138,8 @@ class Renderer:
             return self.act(parts)
         if isinstance(parts, WaitParts):
             return self.wait(parts)
+        if isinstance(parts, OfferParts):
+            return offer_sentence(self, parts)
         return self.nothing(parts)
 
     def hold(self, parts: HoldParts) -> str:

@@ -8,11 +8,22 @@ import datetime as dt
 from dataclasses import dataclass
 
 from escalation._language import Span
+from escalation.decision import Offer
 from escalation.guards import GuardVerdict
 from escalation.policy import HoldRule, TierRule
 from escalation.record import Channel
 
-__all__ = ["ActParts", "AfterBelow", "DayFull", "HoldParts", "Interval", "NoneParts", "Parts", "WaitParts"]
+__all__ = [
+    "ActParts",
+    "AfterBelow",
+    "DayFull",
+    "HoldParts",
+    "Interval",
+    "NoneParts",
+    "OfferParts",
+    "Parts",
+    "WaitParts",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,4 +94,12 @@ class NoneParts:
     upcoming: tuple[TierRule, ...] = ()
 
 
-Parts = HoldParts | ActParts | WaitParts | NoneParts
+@dataclass(frozen=True, slots=True)
+class OfferParts:
+    """Make one of ``offers`` before ``tier`` (the tier's ``offer_first``)."""
+
+    tier: TierRule
+    offers: tuple[Offer, ...]
+
+
+Parts = HoldParts | ActParts | WaitParts | NoneParts | OfferParts

@@ -185,7 +185,18 @@ COMPUTED_FACTS = frozenset(
 COMPUTED_FAMILIES = ("done.", "days_since.", "attempts.", "contacts_7d.", "contacts_30d.")
 # Facts whose inputs are not typed columns: a row that carries them goes to the
 # reference engine, so on every vectorised row they are truly missing.
-ROW_FALLBACK_FACTS = frozenset({"principal", "consent_day", "promise_to_pay.amount"})
+ROW_FALLBACK_FACTS = frozenset(
+    {
+        "principal",
+        "consent_day",
+        "promise_to_pay.amount",
+        "placed_with",  # rows with placements travel raw (portfolio/arrow.py)
+        "days_placed",
+        "plan_status",  # plans with terms travel raw (portfolio/arrow.py)
+        "plan_missed_instalment",
+        "days_since_missed_instalment",
+    }
+)
 ROW_FALLBACK_FAMILIES = ("attributes.",)
 
 

@@ -20,6 +20,7 @@ from escalation.backends.columnar._ladder import Outcome, check_policy, decide
 from escalation.decision import ErrorRow, error_row
 from escalation.engine import Engine
 from escalation.errors import EvaluationError, RecordError, UsageError
+from escalation.offers.evaluate import offer_gated
 from escalation.policy import Policy
 from escalation.portfolio.arrow import TypedBatch, records_of
 from escalation.portfolio.writer import decision_row
@@ -136,6 +137,9 @@ def decide_table(
             facts = facts_by[cp.facts_key] = derive_batch(batch, cp.policy, now)
         out = decide(cp.policy, cp.plan, facts)
         fallback |= ~out.covered
+        if gated := offer_gated(cp.policy):  # status `offer` comes from the reference engine
+            gate = np.fromiter((a in gated for a in out.action.tolist()), bool, n)
+            fallback |= gate & (out.status == "act")
         outs.append(out)
     if reasons == "all":
         fallback[:] = True
