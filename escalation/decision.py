@@ -300,9 +300,9 @@ def _canonical(account: Account) -> str:
 _HISTORY = {"history"}
 # the event fields _history_text writes (consent_until: by the reference)
 _WRITTEN = frozenset(
-    {"at", "action", "channel", "outcome", "direction", "address", "consent_until", "misdirected", "amount", "actor",
-     "offer"}
-)  # fmt: skip
+    {"at", "action", "channel", "outcome", "direction", "address", "consent_until", "misdirected"}
+    | {"amount", "actor", "offer"}
+)
 
 
 def _history_text(history: tuple[Any, ...]) -> str | None:
