@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from escalation.simulate.experiment import arm_of
 from escalation.simulate.model import (
     ResponseModel,
     ResponseModelError,
@@ -31,14 +32,6 @@ __all__ = [
     "response_model_schema",
     "simulate",
 ]
-
-
-def arm_of(account_id: str, salt: str, share: float) -> bool:
-    """Whether ``account_id`` is in the challenger arm (see :mod:`escalation.simulate._rng`)."""
-    import hashlib
-
-    digest = hashlib.sha256(f"{salt}:{account_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") < int(share * 2**64)
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["STREAMS", "account_keys", "arm_of", "label_key", "uniforms"]
+__all__ = ["STREAMS", "account_keys", "label_key", "uniforms"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -48,13 +48,3 @@ def uniforms(
     with np.errstate(over="ignore"):
         x = _mix(_mix(accounts ^ head) ^ actions)
     return (x >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
-
-
-def arm_of(account_id: str, salt: str, share: float) -> bool:
-    """Whether ``account_id`` is in the challenger arm of an experiment that
-    gives the challenger ``share`` of accounts: the first 8 bytes of
-    SHA-256(``salt:account_id``), read as a fraction of 2**64, are below
-    ``share``. Stable across days and runs, independent of the order of the
-    portfolio; a new salt draws a fresh split."""
-    digest = hashlib.sha256(f"{salt}:{account_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") < int(share * 2**64)

@@ -21,6 +21,7 @@ the one a lender's dispatcher can implement in any language."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -33,9 +34,16 @@ from escalation.policy._load import Collector, read_regular
 from escalation.policy._yaml import MAX_YAML_BYTES, YamlLoadError, load_yaml
 from escalation.simulate.model import ResponseModelError
 
-__all__ = ["Experiment", "load_experiment", "parse_share"]
+__all__ = ["Experiment", "arm_of", "load_experiment", "parse_share"]
 
 _SHARE = re.compile(r"^(\d{1,2}(?:\.\d{1,4})?)%$")
+
+
+def arm_of(account_id: str, salt: str, share: float) -> bool:
+    """Whether ``account_id`` is in the challenger arm of an experiment that
+    gives the challenger ``share`` of accounts (see the module docstring)."""
+    digest = hashlib.sha256(f"{salt}:{account_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < int(share * 2**64)
 
 
 def parse_share(text: str) -> float:

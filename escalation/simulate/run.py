@@ -20,9 +20,9 @@ from escalation.engine import check_now
 from escalation.errors import RecordError, UsageError
 from escalation.policy import Policy, load_policy
 from escalation.record import parse_account, zone
-from escalation.simulate._rng import arm_of
 from escalation.simulate._state import ERROR, Book
 from escalation.simulate._summary import RunSummary, difference, summarise
+from escalation.simulate.experiment import arm_of
 from escalation.simulate.model import ResponseModel, bundled_model, load_response_model
 
 __all__ = ["Arms", "SimulationResult", "simulate"]
