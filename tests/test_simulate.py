@@ -92,6 +92,17 @@ class TestDeterminism:
             summary["totals"]["candidate"]["actions"] > 0 and summary["totals"]["candidate"]["payments"] > 0
         )
 
+    def test_workers_do_not_change_the_result(self, portfolio: Path, tmp_path: Path) -> None:
+        """Two worker processes give the same summary as one."""
+        one = simulate(CN, portfolio, at=AT, days=4, baseline=LAWYER45, seed=2, out=tmp_path / "one")
+        two = simulate(
+            CN, portfolio, at=AT, days=4, baseline=LAWYER45, seed=2, out=tmp_path / "two", workers=2
+        )
+        assert one.runs == two.runs
+        assert (tmp_path / "one" / "summary.json").read_bytes() == (
+            tmp_path / "two" / "summary.json"
+        ).read_bytes()
+
     def test_another_seed_draws_other_answers(self, portfolio: Path) -> None:
         """A different seed changes what customers do (the seed is used)."""
         one = simulate(CN, portfolio, at=AT, days=DAYS, seed=7)

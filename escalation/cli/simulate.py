@@ -77,6 +77,7 @@ def _print(doc: dict[str, Any]) -> None:
 @click.option(
     "--backend", type=click.Choice(["auto", "columnar", "native"]), default="auto", show_default=True
 )
+@click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64), help="processes")
 @click.pass_context
 def simulate_group(
     ctx: click.Context,
@@ -93,6 +94,7 @@ def simulate_group(
     seed: int,
     out: str | None,
     backend: str,
+    workers: int,
 ) -> None:
     """Simulate POLICY (and --baseline) on a portfolio for --days days.
 
@@ -141,6 +143,7 @@ def simulate_group(
             out=out,
             backend=backend,  # type: ignore[arg-type]
             arms=arms,
+            workers=workers,
         )
     except PolicyError as exc:
         policy_errors(exc)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,14 +20,13 @@ from escalation.errors import RecordError, UsageError
 from escalation.policy import Policy, load_policy
 from escalation.record import parse_account, zone
 from escalation.simulate._state import ERROR, Book
-from escalation.simulate._summary import RunSummary, difference, summarise
+from escalation.simulate._summary import RunSummary, difference
 from escalation.simulate.experiment import arm_of
 from escalation.simulate.model import ResponseModel, bundled_model, load_response_model
 
 __all__ = ["Arms", "SimulationResult", "simulate"]
 
 Backend = Literal["auto", "columnar", "native"]
-Progress = Callable[[str, int, int], None]  # (policy label, run, day)
 _BY_CURRENCY = {"CNY": "cn-card", "USD": "us-card", "GBP": "uk-loan"}
 
 
@@ -198,7 +196,7 @@ def simulate(
     out: str | Path | None = None,
     backend: Backend = "auto",
     arms: Arms | None = None,
-    progress: Progress | None = None,
+    workers: int = 1,
 ) -> SimulationResult:
     """Simulate ``policy`` (and ``baseline``) on ``portfolio`` for ``days``
     days from ``at`` (each day's batch runs at the local time of ``at`` in the
@@ -209,13 +207,15 @@ def simulate(
     policy's currency. ``backend``: ``columnar`` (the default under ``auto``)
     decides whole batches, falling back to the reference engine for the
     accounts it does not cover; ``native`` decides every account with the
-    reference engine. ``arms`` splits accounts into champion (baseline) and
+    reference engine. ``workers`` > 1 runs the (run, policy) simulations in
+    that many processes (same output). ``arms`` splits accounts into champion (baseline) and
     challenger (candidate) arms and reports results by arm. With ``out``,
     writes ``summary.json``, ``daily.parquet``, ``actions.parquet``,
     ``errors.jsonl`` and ``report.html`` there. Same inputs and seed →
     byte-identical files."""
     require("portfolio", "simulate()")
-    from escalation.backends.columnar import ColumnarPolicy
+    from escalation.backends.columnar import covers
+    from escalation.simulate._parallel import Plan, run_all
 
     check_now(at)
     if not 1 <= days <= 3650 or not 1 <= runs <= 1000:
@@ -238,28 +238,15 @@ def simulate(
     book = _load_book(portfolio, header.currency, at, header.timezone)
     instants = _instants(at, days, header.timezone)
     split = np.array([arm_of(i, arms.salt, arms.share) for i in book.ids], bool) if arms else None
-    prepared = {"candidate": ColumnarPolicy(candidate)}
-    if base is not None:
-        prepared["baseline"] = ColumnarPolicy(base)
+    policies = {"candidate": candidate} | ({"baseline": base} if base is not None else {})
+    if backend == "columnar":
+        for label, p in policies.items():
+            why = covers(p)
+            if why is not None:
+                raise UsageError(f"the columnar backend does not cover the {label} policy: {why}")
     chosen = "native" if backend == "native" else "columnar"
-    for label, cp in prepared.items():
-        if chosen == "native":
-            cp.unsupported = "native backend requested"
-        elif backend == "columnar" and cp.unsupported is not None:
-            raise UsageError(f"the columnar backend does not cover the {label} policy: {cp.unsupported}")
-    from escalation.simulate._loop import run_policy
-
-    results: dict[str, list[RunSummary]] = {label: [] for label in prepared}
-    errors: dict[int, ErrorRow] = {}
-    for run in range(runs):
-        for label, cp in prepared.items():
-            grace = cp.policy.header.promise.grace or 0
-            done = run_policy(book, cp, response_model, instants, seed=seed, run=run, grace=grace)
-            results[label].append(summarise(done, split))
-            if run == 0 and label == "candidate":
-                errors = done.book.errors
-            if progress is not None:
-                progress(label, run, days)
+    plan = Plan(book, response_model, instants, seed, split, chosen == "native")
+    results, errors = run_all(plan, policies, runs, workers)
     result = SimulationResult(
         start=instants[0],
         days=days,
