@@ -226,3 +226,50 @@ def test_guide_challenger_changes_only_the_lawyer_letter_threshold() -> None:
             "    when: days_overdue >= 45 and balance >= 3000",
         ),
     ] == changed
+
+
+class TestCalibrate:
+    def test_fit_recovers_the_generator_rates(self, tmp_path: Path) -> None:
+        """Fitting a generated book's histories recovers the generator's call and SMS outcome shares."""
+        from escalation.portfolio.generate import generate, write_portfolio
+
+        book = tmp_path / "book.jsonl"
+        write_portfolio(generate(400, seed=4), book)
+        out = tmp_path / "fitted.yaml"
+        result = CliRunner().invoke(
+            main, ["simulate", "calibrate", "-p", str(CN), "--portfolio", str(book), "-o", str(out)]
+        )
+        assert 0 == result.exit_code, result.output
+        model = load_response_model(out)  # loads back with the strict loader
+        rules = {r.id: r for r in model.rules}
+        call = {k.value: v for k, v in rules["call"].outcomes.p.items()}
+        # generate.py draws calls from 5 no_answer, 3 voicemail, 1 busy, 2 conversation, 1 promise_to_pay
+        expected = {"no_answer": 5 / 12, "voicemail": 3 / 12, "busy": 1 / 12, "conversation": 3 / 12}
+        assert expected.keys() == call.keys()
+        assert all(abs(call[k] - v) < 0.03 for k, v in expected.items()), call
+        assert rules["call"].promise is not None and abs(rules["call"].promise.p - 1 / 3) < 0.06
+        sms = {k.value: v for k, v in rules["sms"].outcomes.p.items()}
+        assert abs(sms["delivered"] - 0.9) < 0.03
+        assert rules["call"].outcomes.basis.startswith("fitted from")
+        assert rules["call"].cost == load_response_model(bundled_model("cn-card")).rules[2].cost
+
+    def test_a_book_without_matching_history_is_refused(self, tmp_path: Path) -> None:
+        """Nothing to fit is an error, not a copy of the base model."""
+        book = tmp_path / "b.jsonl"
+        book.write_text(
+            '{"id": "A", "currency": "CNY", "amount_overdue": "5", "balance": "10", "days_overdue": 3}\n'
+        )
+        result = CliRunner().invoke(
+            main,
+            [
+                "simulate",
+                "calibrate",
+                "-p",
+                str(CN),
+                "--portfolio",
+                str(book),
+                "-o",
+                str(tmp_path / "m.yaml"),
+            ],
+        )
+        assert 1 == result.exit_code and "nothing to fit" in result.output

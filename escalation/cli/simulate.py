@@ -164,3 +164,35 @@ def schema_command() -> None:
     from escalation.simulate.model import response_model_schema
 
     click.echo(json.dumps(response_model_schema(), indent=2, sort_keys=True))
+
+
+@simulate_group.command("calibrate")
+@click.option(
+    "--policy", "-p", "policy", required=True, metavar="POLICY", help="the policy the history followed"
+)
+@click.option("--portfolio", required=True, metavar="FILE", help="records with their past events")
+@click.option(
+    "--model", "-m", metavar="FILE", help="the model to fit (default: the bundled one for the currency)"
+)
+@click.option("--min-events", default=30, show_default=True, type=click.IntRange(1), help="per rule")
+@click.option("--output", "-o", required=True, metavar="FILE", help="the fitted model (YAML)")
+def calibrate_command(policy: str, portfolio: str, model: str | None, min_events: int, output: str) -> None:
+    """Fit a response model's outcome, promise, payment and dispute rates from
+    a portfolio's past events; costs and book parameters stay the model's."""
+    needs_extra("portfolio", "escalation simulate calibrate")
+    from escalation.policy import load_policy
+    from escalation.simulate.calibrate import calibrate, dump_model
+    from escalation.simulate.run import _model
+
+    try:
+        loaded = load_policy(policy)
+        base, _ = _model(model, loaded)
+        fit = calibrate(loaded, portfolio, base, min_events=min_events)
+        Path(output).write_text(dump_model(fit.model), encoding="utf-8")
+    except PolicyError as exc:
+        policy_errors(exc)
+    except (OSError, ValueError, EscalationError) as exc:
+        fail(str(exc))
+    fitted = ", ".join(f"{k} ({n})" for k, n in fit.events.items() if n >= min_events) or "none"
+    click.echo(f"read {fit.records:,} records ({fit.skipped:,} skipped); fitted rules (actions): {fitted}")
+    click.echo(f"wrote {output}")
