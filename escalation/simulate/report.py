@@ -145,23 +145,27 @@ class _Report:
                         line={"color": colour, "dash": dash},
                     )
                 )
-            for channel, dash in (("letter", "solid"), ("phone", "dot"), ("legal", "dash")):
+            policy = self.r.candidate if label == "candidate" else self.r.baseline
+            threats = (
+                {t.model.id for t in policy.tiers if "legal_threat" in t.model.tags} if policy else set()
+            )
+            groups = (
+                ("letters", "solid", lambda k: k.endswith("/letter")),
+                ("of which legal threats", "dashdot", lambda k, t=threats: k.split("/")[0] in t),
+                ("calls", "dot", lambda k: k.endswith("/phone")),
+                ("legal steps", "dash", lambda k: k.endswith("/legal")),
+            )
+            for name, dash, wanted in groups:
+                keys = [k for k in sorted({k for r in runs for k in r.actions}) if wanted(k)]
                 series, count = [], 0.0
                 for d in range(len(dates)):
-                    count += sum(
-                        v[d] for r in runs for k, v in r.actions.items() if k.endswith("/" + channel)
-                    )
+                    count += sum(r.actions[k][d] for r in runs for k in keys if k in r.actions)
                     series.append(count / len(runs))
                 if series and series[-1]:
                     letters.add_trace(
-                        go.Scatter(
-                            x=dates,
-                            y=series,
-                            name=f"{label}: {channel}",
-                            mode="lines",
-                            line={"color": colour, "dash": dash},
-                        )
-                    )
+                        go.Scatter(x=dates, y=series, name=f"{label}: {name}", mode="lines",
+                                   line={"color": colour, "dash": dash})
+                    )  # fmt: skip
         money_fig.update_layout(title=f"Cumulative recoveries and cost ({self.r.currency})")
         letters.update_layout(title="Cumulative letters, calls and legal steps")
         return f"<h2>Over time</h2>{self.fig(money_fig)}{self.fig(letters)}"
