@@ -286,12 +286,14 @@ def schema() -> None:
 
 from escalation.cli.audit import audit  # noqa: E402 - registered last, beside the other groups
 from escalation.cli.portfolio import dry_run_command, portfolio_group  # noqa: E402
+from escalation.cli.simulate import simulate_group  # noqa: E402
 from escalation.serve.cli import serve  # noqa: E402 - imports no web framework
 
 main.add_command(audit)
 main.add_command(dry_run_command)
 main.add_command(portfolio_group)
 main.add_command(serve)
+main.add_command(simulate_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

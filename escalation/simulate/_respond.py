@@ -1,0 +1,202 @@
+"""Customer answers: which response rule answers an action, and what the
+customer does — the contact outcome, then a promise to pay, a dispute or a
+payment — drawn with common random numbers (see :mod:`._rng`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from escalation.simulate._rng import label_key, uniforms
+from escalation.simulate._state import Book, instant_us
+from escalation.simulate.model import REACHED, ResponseModel, ResponseRule, matches
+
+__all__ = [
+    "HOUR",
+    "NOT_KEPT",
+    "PAID",
+    "SCALARS",
+    "UNKNOWN",
+    "DayMetrics",
+    "PendingDay",
+    "Responses",
+    "answer",
+    "shares",
+]
+
+HOUR = dt.timedelta(hours=1)
+# `Book.promise_pays` besides a simulation day: not kept, kept and paid, unknown (the record's own)
+NOT_KEPT, PAID, UNKNOWN = -1, -2, -3
+SCALARS = (
+    "active",
+    "act",
+    "wait",
+    "hold",
+    "none",
+    "errors",
+    "actions",
+    "cost",
+    "payments",
+    "collected",
+    "charges",
+    "cured",
+    "rolled",
+    "written_off",
+    "promises_made",
+    "promises_kept",
+    "promises_broken",
+    "disputes",
+    "guard_blocks",
+    "balance_end",
+    "arrears_end",
+)
+
+
+class Responses:
+    """The response model prepared for one policy: the rules each (tier,
+    channel) pair may match, in order, and the amount distributions."""
+
+    def __init__(self, model: ResponseModel, tags: dict[str, frozenset[str]], book: Book, grace: int) -> None:
+        self.model = model
+        self.tags = tags
+        self.segment_names = book.segments
+        self.cache: dict[tuple[str, str], list[ResponseRule]] = {}
+        self.amounts = shares(model.amounts.shares)
+        self.cure_p = [(c.days[0], c.days[1], c.p) for c in model.self_cure]
+        self.grace = grace
+
+    def rules(self, tier: str, channel: str) -> list[ResponseRule]:
+        key = (tier, channel)
+        if key not in self.cache:
+            tags = self.tags.get(tier, frozenset())
+            self.cache[key] = [r for r in self.model.rules if matches(r.when, channel, tier, tags)]
+        return self.cache[key]
+
+
+def shares(shares: Any) -> tuple[np.ndarray, np.ndarray]:
+    cum = np.cumsum([s.p for s in shares])
+    cum[-1] = 1.0
+    return cum, np.array([int(s.share * 10_000) for s in shares], np.int64)
+
+
+@dataclass
+class DayMetrics:
+    """What happened on one day under one policy in one run (money in minor units)."""
+
+    scalars: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SCALARS, 0))
+    actions: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    holds: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    blocks: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class PendingDay:
+    """The pending events and payments of one day."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, list[Any]] = {
+            k: [] for k in ("account", "at", "action", "channel", "outcome", "direction", "amount")
+        }
+        self.payments: dict[int, int] = {}
+
+    def event(
+        self,
+        i: int,
+        at: dt.datetime,
+        action: str | None,
+        channel: str | None,
+        outcome: str,
+        direction: str = "outbound",
+        amount: Decimal | None = None,
+    ) -> None:
+        for name, value in (
+            ("account", i),
+            ("at", at),
+            ("action", action),
+            ("channel", channel),
+            ("outcome", outcome),
+            ("direction", direction),
+            ("amount", amount),
+        ):
+            self.events[name].append(value)
+
+
+def answer(
+    book: Book,
+    responses: Responses,
+    keys: np.ndarray,
+    acted: list[tuple[int, str, str, int]],
+    when: tuple[dt.datetime, int, int],
+    seed: int,
+    run: int,
+    metrics: DayMetrics,
+    spent: tuple[np.ndarray, np.ndarray],
+    pending: PendingDay,
+) -> None:
+    """Sample each action's answer (common random numbers per account, day and action)."""
+    if not acted:
+        return
+    now, day, today = when
+    idx = np.array([a[0] for a in acted], np.int64)
+    act_keys = np.array([label_key(a[1]) for a in acted], np.uint64)
+    draws = {
+        name: uniforms(keys[idx], act_keys, seed=seed, run=run, day=day, stream=name)
+        for name in ("outcome", "dispute", "promise", "kept", "payment", "share")
+    }
+    s = metrics.scalars
+    seg_names = responses.segment_names
+    for k, (i, tier, channel, days) in enumerate(acted):
+        rule = rule_for(responses.rules(tier, channel), seg_names[book.segment[i]], days)
+        cost = int(rule.cost.value.scaleb(book.exponent).to_integral_value())
+        entry = metrics.actions[(tier, channel)]
+        entry[0] += 1
+        entry[1] += cost
+        s["actions"] += 1
+        s["cost"] += cost
+        spent[0][i] += cost
+        spent[1][i] += 1
+        names = list(rule.outcomes.p)
+        cum = np.cumsum([rule.outcomes.p[o] for o in names])
+        outcome = names[
+            min(int(np.searchsorted(cum, draws["outcome"][k], side="right")), len(names) - 1)
+        ].value
+        cum_amounts, bps = shares(rule.amounts.shares) if rule.amounts else responses.amounts
+        share = int(
+            bps[min(int(np.searchsorted(cum_amounts, draws["share"][k], side="right")), len(bps) - 1)]
+        )
+        promise = rule.promise
+        if outcome == "conversation" and promise is not None and draws["promise"][k] < promise.p:
+            amount = max(1, int(book.overdue[i]) * share // 10_000)
+            pending.event(i, now, tier, channel, "promise_to_pay")
+            s["promises_made"] += 1
+            book.promise_amount[i] = amount
+            book.promise_due[i] = today + promise.days
+            book.promise_made[i] = instant_us(now)
+            book.promise_deadline[i] = day + promise.days + responses.grace + 1
+            book.promise_pays[i] = day + promise.days if draws["kept"][k] < promise.kept else NOT_KEPT
+            continue
+        pending.event(i, now, tier, channel, outcome)
+        if outcome not in REACHED:
+            continue
+        if rule.dispute is not None and draws["dispute"][k] < rule.dispute.p:
+            pending.event(i, now + HOUR, None, channel, "dispute", "inbound")
+            s["disputes"] += 1
+            book.flags[i] = sorted({*(book.flags[i] or ()), "dispute"})
+            book.dispute_until[i] = day + responses.model.model.dispute_days.value
+        elif rule.payment is not None and draws["payment"][k] < rule.payment.p:
+            pending.payments[i] = max(1, int(book.overdue[i]) * share // 10_000)
+
+
+def rule_for(candidates: list[ResponseRule], segment: str, days: int) -> ResponseRule:
+    for rule in candidates:
+        when = rule.when
+        if when.segments is not None and segment not in when.segments:
+            continue
+        if when.days is not None and not when.days[0] <= days <= when.days[1]:
+            continue
+        return rule
+    raise AssertionError("checked at start: every action has a universal rule")  # pragma: no cover
