@@ -35,6 +35,7 @@ NOT_KEPT, PAID, UNKNOWN = -1, -2, -3
 SCALARS = (
     "active",
     "act",
+    "offer",
     "wait",
     "hold",
     "none",
