@@ -110,6 +110,20 @@ def _sets(column: pa.ChunkedArray) -> np.ndarray:
     return out
 
 
+def _members(column: pa.ChunkedArray, names: list[str]) -> dict[str, np.ndarray]:
+    """For each of ``names``, the rows whose list holds it (no per-row Python)."""
+    arr = column.combine_chunks()
+    n = len(arr)
+    flat = pc.list_flatten(arr)
+    parents = np.asarray(pc.list_parent_indices(arr), dtype=np.int64)
+    out = {}
+    for name in names:
+        mask = np.zeros(n, bool)
+        mask[parents[np.asarray(pc.equal(flat, name).fill_null(False), dtype=bool)]] = True
+        out[name] = mask
+    return out
+
+
 def _group_max(acc: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     out = np.full(n, -1, dtype=np.int64)
     np.maximum.at(out, acc[mask], values[mask])
@@ -324,6 +338,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["letter_of_claim_reply"] = Column("set", np.asarray([frozenset()] * n, dtype=object), everyone)
     cache: dict[Any, Any] = {
         "tables": {name: table for name, (_tz, table) in zones.items()},
+        "opt_out": _members(acc_t.column("opt_out"), CHANNELS),
         "sent": (sent, sent_known),
         "plan_due": plan_due,
     }

@@ -93,6 +93,10 @@ class TableResult:
     accounts: dict[int, Account] = field(default_factory=dict)
 
 
+def out_blocked(out: Any, i: int) -> list[str]:
+    return sorted(gid for gid, rows in out.blocked.items() if rows[i])
+
+
 def _row(policy: Policy, i: int, ids: list[Any], out: Any) -> dict[str, Any]:
     return {
         "account_id": ids[i],
@@ -103,7 +107,7 @@ def _row(policy: Policy, i: int, ids: list[Any], out: Any) -> dict[str, Any]:
         "reason": None,
         "next_eligible_at": out.next_eligible_at[i],
         "hold": out.hold[i],
-        "blocked_guards": sorted(out.blocked.get(i, ())),
+        "blocked_guards": out_blocked(out, i),
         "policy_fingerprint": policy.fingerprint,
     }
 
