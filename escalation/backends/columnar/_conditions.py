@@ -178,14 +178,14 @@ COMPUTED_FACTS = frozenset(
         "consecutive_failed_attempts", "conversations_30d", "currency", "days_overdue", "days_since_payment",
         "dispute_open", "flags", "in_validation_period", "last_payment_amount", "local_hour",
         "number_invalid", "opt_out", "paid_in_cycle", "plan_active", "time_barred", "weekday",
-        "promise_active", "promise_kept", "promise_broken", "segment", "product", "jurisdiction",
+        "promise_active", "promise_kept", "promise_broken", "promise_shortfall", "promise_to_pay.amount", "segment", "product", "jurisdiction",
         "actor_type", "plan_days_to_due", "forbearance_assessed", "letter_of_claim_reply",
     }
 )  # fmt: skip
 COMPUTED_FAMILIES = ("done.", "days_since.", "attempts.", "contacts_7d.", "contacts_30d.")
 # Facts whose inputs are not typed columns: a row that carries them goes to the
 # reference engine, so on every vectorised row they are truly missing.
-ROW_FALLBACK_FACTS = frozenset({"principal", "consent_day", "promise_to_pay.amount"})
+ROW_FALLBACK_FACTS = frozenset({"principal", "consent_day"})
 ROW_FALLBACK_FAMILIES = ("attributes.",)
 
 

@@ -2,8 +2,7 @@
 for a whole batch of accounts at one instant, with numpy.
 
 Only accounts in the common shape are derived here; an account with anything
-this module does not compute (a promise to pay on the record, several time
-zones, consent windows, misdirected calls, fields kept in ``rest``, a value
+this module does not compute (several time zones, consent windows, misdirected calls, fields kept in ``rest``, a value
 that fails a check) is marked in ``fallback`` and decided by the reference
 engine. Money is held in integer units of 1/10,000 (exact for every currency)."""
 
@@ -20,6 +19,7 @@ import pyarrow.compute as pc
 from escalation._facts import WEEKDAY_NAMES
 from escalation.backends.columnar._column import Column
 from escalation.backends.columnar._dates import time_barred, validation_period
+from escalation.backends.columnar._promise import promise_facts
 from escalation.backends.columnar._zones import DAY_US, US, day_start_us, table_for
 from escalation.record import KNOWN_FLAGS, Channel, Outcome, zone
 
@@ -136,8 +136,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     n = acc_t.num_rows
     now_us = round(now.timestamp() * US)
     fallback = ~np.asarray(acc_t.column("raw").is_null(), dtype=bool)
-    for name in ("rest", "promise_amount"):
-        fallback |= ~np.asarray(acc_t.column(name).is_null(), dtype=bool)
+    fallback |= ~np.asarray(acc_t.column("rest").is_null(), dtype=bool)
 
     # zones: the account's own, or the policy's; several zones → reference engine
     zone_col = acc_t.column("timezone").fill_null(policy.header.timezone)
@@ -261,9 +260,30 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     pay = outcome == OUTCOMES.index("payment")
     amount, amount_ok = _money(events.column("amount"))
     last_pay = _group_max(ev_acc, ev_ts, pay, n)
+    def start_of(days: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        out = np.zeros(n, np.int64)
+        for name, (tz, _table) in zones.items():
+            mine = rows & (names == name)
+            if mine.any():
+                out[mine] = day_start_us(name, tz, days[mine])
+        return out
+
+    p_value, p_fits = _money(acc_t.column("promise_amount"))
+    p_has = ~np.asarray(acc_t.column("promise_amount").is_null(), dtype=bool)
+    p_due, _ = _days(acc_t.column("promise_due_date"))
+    p_made, _ = _instants(acc_t.column("promise_made_at"))
+    promise = promise_facts(
+        policy, now_us, (p_value, p_has, p_fits), p_due, p_made, start_of, (ev_acc, ev_ts, pay, amount, amount_ok)
+    )
+    fallback |= promise.fallback
+    columns.update(promise.columns)
+    # earlier promises (history outcomes): broken when no payment came after; the
+    # record's own promise is judged with its amount (broken now, in this cycle: one more)
     promise_ev = (outcome == OUTCOMES.index("promise_to_pay")) & in_cycle
+    promise_ev &= ~(promise.has[ev_acc] & (ev_ts >= promise.made[ev_acc]))
     broken = promise_ev & (last_pay[ev_acc] <= ev_ts)
-    columns["broken_promises"] = Column("num", np.bincount(ev_acc[broken], minlength=n), everyone)
+    broken_count = np.bincount(ev_acc[broken], minlength=n) + (promise.broken & (p_made >= cycle_us))
+    columns["broken_promises"] = Column("num", broken_count.astype(np.int64), everyone)
     in_cycle_pay = pay & in_cycle
     unknown_amount = np.bincount(ev_acc[in_cycle_pay & ~amount_ok], minlength=n) > 0
     paid = np.bincount(
@@ -282,8 +302,6 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     pay_day = np.where(has_pay, np.append(ev_day, 0)[pick], -(10**9))
     last_day = np.where(paid_known, np.maximum(paid_day, pay_day), pay_day)
     columns["days_since_payment"] = Column("num", today - last_day, paid_known | has_pay)
-    for name in ("promise_active", "promise_kept", "promise_broken"):
-        columns[name] = Column("bool", np.zeros(n, bool), everyone)
 
     # call attempts to the debtor (third-party tiers excluded) in this cycle
     third = [t for t, tier in enumerate(policy.tiers) if "third_party" in tier.model.tags]
@@ -341,6 +359,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         "opt_out": _members(acc_t.column("opt_out"), CHANNELS),
         "sent": (sent, sent_known),
         "plan_due": plan_due,
+        "promise_due": (p_due, p_has),
     }
     columns["time_barred"] = time_barred(
         policy, _strings(acc_t.column("jurisdiction")), today, paid_day, paid_known

@@ -31,7 +31,9 @@ __all__ = ["Outcome", "check_policy", "decide"]
 _EPOCH = dt.date(1970, 1, 1)
 _UTC_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # record dates a vectorised account never has (their accounts go to the reference engine)
-_ABSENT_DATES = ("promise_to_pay.", "breathing_space.")
+_ABSENT_DATES = ("breathing_space.",)
+# record dates a hold may end on (the day after, plus its grace)
+_HOLD_DATES = {"payment_plan.next_due_date": "plan_due", "promise_to_pay.due_date": "promise_due"}
 
 
 @dataclass
@@ -55,7 +57,7 @@ def check_policy(policy: Policy) -> None:
         until = hold.model.until
         if (
             until is not None
-            and until != "payment_plan.next_due_date"
+            and until not in _HOLD_DATES
             and not until.startswith(_ABSENT_DATES)
         ):
             raise Unsupported(f"hold until `{until}`")
@@ -129,8 +131,8 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
         yes = truth(hold.when.tree, facts)[0] & open_
         if not yes.any():
             continue
-        if hold.model.until == "payment_plan.next_due_date":
-            due, known = facts.cache["plan_due"]
+        if hold.model.until is not None and hold.model.until in _HOLD_DATES:
+            due, known = facts.cache[_HOLD_DATES[hold.model.until]]
             grace = (hold.model.grace or dt.timedelta(0)) // dt.timedelta(days=1)
             has = yes & known
             until = np.where(has, _date_start(facts, due + 1 + grace, has), -1)
