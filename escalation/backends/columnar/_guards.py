@@ -179,6 +179,8 @@ class Guards:
         if _newer_than_columnar(g):  # parameters not vectorised: the reference engine decides
             return none, never, np.ones(n, bool)
         if isinstance(g, ConsentGuard):
+            if g.confirm_on:  # `opt_out_at` lives in `rest`: no vectorised account can confirm
+                return np.ones(n, bool), never, none
             return f.cache["opt_out"][channel.value], never, none
         if isinstance(g, InconvenientGuard):
             return none, never, none  # designated times and places live in `rest`: never here
@@ -316,24 +318,50 @@ class Guards:
         np.minimum.at(release, owner[at_limit], key_release[at_limit])
         return blocked, np.where(blocked, day_start(f, release, blocked), NEVER), np.zeros(n, bool)
 
+    def _event_day_start(self, days: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """µs of local day starts for events (``rows`` of the event arrays)."""
+        f = self.facts
+        out = np.zeros(len(days), np.int64)
+        owner_zone = f.zone_names[f.ev_acc]
+        for name, _table, _mine in zone_rows(f):
+            mine = rows & (owner_zone == name)
+            if mine.any():
+                out[mine] = day_start_us(name, zone(name), days[mine])
+        return out
+
     def _prerequisite(self, g: PrerequisiteGuard, at: np.ndarray) -> Verdict:
         f = self.facts
         n = f.n
         met = np.zeros(n, bool)
         soonest = np.full(n, np.iinfo(np.int64).max, np.int64)
         for alt in g.alternatives():
-            if alt.record_date is None or alt.undone_by is not None:
+            if alt.nth > 1 or alt.min_gap is not None:
                 return np.zeros(n, bool), np.full(n, NEVER, np.int64), np.ones(n, bool)
-            if alt.record_date != "validation_notice_sent_at":
-                continue  # kept in `rest`: absent for every vectorised account
-            sent, known = f.cache["sent"]
+            if alt.record_date is not None:
+                if alt.record_date != "validation_notice_sent_at":
+                    continue  # kept in `rest`: absent for every vectorised account
+                sent, known = f.cache["sent"]
+                if alt.calendar_days:
+                    ready = day_start(f, local_days(f, sent) + alt.at_least // dt.timedelta(days=1), known)
+                else:
+                    ready = sent + alt.at_least // dt.timedelta(microseconds=1)
+                met |= known & (ready <= at)
+                soonest = np.where(known & (ready > at), np.minimum(soonest, ready), soonest)
+                continue
+            assert alt.event is not None
+            starts = self._events(alt.event, g.exclude, (), at)
+            if alt.undone_by is not None:  # undone by a later undo event (no `kept_by` here)
+                undo = self._events(alt.undone_by, (), (), at)
+                last_undo = _group_max(f.ev_acc, f.ev_ts, undo, n)
+                starts &= f.ev_ts > last_undo[f.ev_acc]
             if alt.calendar_days:
-                local = local_days(f, sent)
-                ready = day_start(f, local + alt.at_least // dt.timedelta(days=1), known)
+                ready = self._event_day_start(f.ev_day + alt.at_least // dt.timedelta(days=1), starts)
             else:
-                ready = sent + alt.at_least // dt.timedelta(microseconds=1)
-            met |= known & (ready <= at)
-            soonest = np.where(known & (ready > at), np.minimum(soonest, ready), soonest)
+                ready = f.ev_ts + alt.at_least // dt.timedelta(microseconds=1)
+            now_ok = starts & (ready <= at[f.ev_acc])
+            met[f.ev_acc[now_ok]] = True
+            later = starts & ~now_ok
+            np.minimum.at(soonest, f.ev_acc[later], ready[later])
         blocked = ~met
         until = np.where(soonest < np.iinfo(np.int64).max, soonest, NEVER)
         return blocked, until, np.zeros(n, bool)
@@ -360,8 +388,6 @@ class Guards:
 
 def _newer_than_columnar(guard: Any) -> bool:
     """A guard using parameters the vectorised checks do not implement."""
-    if isinstance(guard, ConsentGuard):
-        return bool(guard.confirm_on)
     if isinstance(guard, PrerequisiteGuard):
         alternatives = (guard, *guard.any_of)
         return any(
