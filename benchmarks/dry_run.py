@@ -182,7 +182,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="native worker counts")
     parser.add_argument("--backend", nargs="+", default=["columnar"], choices=["columnar", "native"])
     parser.add_argument("--format", default="jsonl", choices=["jsonl", "parquet"], help="decisions file format")
-    parser.add_argument("--reasons", default="changed", choices=["all", "changed", "none"])
+    parser.add_argument("--reasons", nargs="+", default=["changed"], choices=["all", "changed", "none"])
     parser.add_argument("--keep", metavar="DIR", help="work in DIR instead of a temporary directory")
     args = parser.parse_args()
     from escalation.portfolio.arrow import write_typed
@@ -209,23 +209,23 @@ def main() -> None:
             print(f"tiled to {args.accounts:,} accounts in {time.perf_counter() - started:.1f} s")
         size = sum(f.stat().st_size for f in typed.iterdir()) / 2**20
         print(f"typed portfolio: {size:,.0f} MiB on disk")
-        runs = [("columnar", 1, typed)] if "columnar" in args.backend else []
+        runs = [("columnar", 1, typed, r) for r in args.reasons] if "columnar" in args.backend else []
         if "native" in args.backend:
             portfolio = work / "portfolio.jsonl"
             write_portfolio(generate(args.accounts, 1, "cn-card", at), portfolio)
-            runs += [("native", w, portfolio) for w in args.workers]
-        for backend, workers, source in runs:
+            runs += [("native", w, portfolio, args.reasons[0]) for w in args.workers]
+        for backend, workers, source, reasons in runs:
             out = work / f"out-{backend}-{workers}"
             f, peak = _run(
                 [sys.executable, "-c", CHILD, str(baseline), str(candidate), str(source), AT, str(out),
-                 str(workers), backend, args.format, args.reasons]
+                 str(workers), backend, args.format, reasons]
             )  # fmt: skip
             shutil.rmtree(out, ignore_errors=True)
             accounts = int(f["accounts"])  # type: ignore[call-overload]
             wall, cpu = float(f["wall"]), float(f["cpu"])  # type: ignore[arg-type]
             ok = "reconcile" if accounts == int(f["decided"]) + int(f["errors"]) else "DO NOT reconcile"  # type: ignore[call-overload]
             print(
-                f"{backend} --workers {workers} (--format {args.format} --reasons {args.reasons}): "
+                f"{backend} --workers {workers} (--format {args.format} --reasons {reasons}): "
                 f"{accounts:,} accounts x 2 in {wall:.1f} s = {accounts / wall:,.0f} accounts/s, "
                 f"{accounts / cpu:,.0f} per CPU-s; peak RSS summed over processes {peak / 1024:,.0f} MiB; "
                 f"{f['decided']:,} decided + {f['errors']:,} error rows ({ok}); {f['changed']:,} changed"

@@ -158,7 +158,7 @@ def _cmp_columns(left: Column, op: str, right: Column) -> Masks:
 def _member(node: _In, facts: Facts) -> Masks:
     item, container = _value(node.item, facts), _value(node.container, facts)
     if not isinstance(item, Column) and isinstance(container, Column) and container.kind == "set":
-        result = np.fromiter((item in s for s in container.values), dtype=bool, count=facts.n)
+        result = container.member(item).copy()
         known = container.known
     elif isinstance(item, Column) and not isinstance(container, Column) and item.kind == "str":
         result = np.isin(item.values, list(container))

@@ -141,10 +141,11 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     # zones: the account's own, or the policy's; several zones → reference engine
     zone_col = acc_t.column("timezone").fill_null(policy.header.timezone)
     names = np.asarray(zone_col.to_pylist(), dtype=object)
-    extra = acc_t.column("timezones").to_pylist()
-    for i, more in enumerate(extra):
-        if more and any(z != names[i] for z in more):
-            fallback[i] = True
+    extra = acc_t.column("timezones").combine_chunks()
+    owners = np.asarray(pc.list_parent_indices(extra), dtype=np.int64)
+    if len(owners):
+        listed = np.asarray(pc.list_flatten(extra).to_numpy(zero_copy_only=False), dtype=object)
+        fallback[owners[listed != names[owners]]] = True
     today = np.zeros(n, np.int64)
     hours = np.zeros(n, np.int64)
     weekday = np.empty(n, dtype=object)
@@ -187,10 +188,10 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     currency = _strings(acc_t.column("currency"))
     fallback |= currency != policy.header.currency
     flags = _sets(acc_t.column("flags"))
-    vocabulary = KNOWN_FLAGS | policy.flags
-    for i, value in enumerate(flags):
-        if value and not value <= vocabulary:
-            fallback[i] = True
+    flag_lists = acc_t.column("flags").combine_chunks()
+    vocabulary = pa.array(sorted(KNOWN_FLAGS | policy.flags), pa.string())
+    unknown = ~np.asarray(pc.is_in(pc.list_flatten(flag_lists), value_set=vocabulary), dtype=bool)
+    fallback[np.asarray(pc.list_parent_indices(flag_lists), dtype=np.int64)[unknown]] = True
     opt_out = _sets(acc_t.column("opt_out"))
     sent, sent_known = _instants(acc_t.column("validation_notice_sent_at"))
     fallback |= sent_known & (sent > now_us)
@@ -334,7 +335,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["amount_overdue"] = Column("money", amount_overdue, everyone)
     columns["balance"] = Column("money", balance, everyone)
     columns["currency"] = Column("str", currency, everyone)
-    columns["flags"] = Column("set", flags, everyone)
+    columns["flags"] = Column("set", flags, everyone, flag_lists)
     columns["opt_out"] = Column("set", opt_out, everyone)
     for name in ("segment", "product", "jurisdiction", "actor_type"):
         values = _strings(acc_t.column(name))
@@ -344,7 +345,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["local_hour"] = Column("num", hours, everyone)
     columns["weekday"] = Column("str", weekday, everyone)
     columns["dispute_open"] = Column("bool", np.zeros(n, bool), everyone)
-    cease = np.asarray([("cease_communication" in f) for f in flags], dtype=bool)
+    cease = columns["flags"].member("cease_communication")
     columns["cease_received"] = Column("bool", cease, everyone)
     columns["breathing_space_active"] = Column("bool", np.zeros(n, bool), everyone)
     plan_due = _days(acc_t.column("plan_next_due_date"))

@@ -213,7 +213,8 @@ class Guards:
         days = local_days(self.facts, at)
         minute = _local_minutes(self.facts, at)
         inside = (minute >= _minutes(g.from_)) & (minute < _minutes(g.to))
-        inside &= np.isin((days + 3) % 7, [i for i, name in enumerate(_WEEKDAYS) if name in g.days])
+        allowed = np.asarray([name in g.days for name in _WEEKDAYS], dtype=bool)
+        inside &= allowed[(days + 3) % 7]
         if g.holidays is not None:
             inside &= ~self._holiday(g.holidays, days)
         return inside
