@@ -92,7 +92,8 @@ result = compare(sys.argv[1], sys.argv[2], sys.argv[3], at=dt.datetime.fromisofo
 wall = time.perf_counter() - start
 me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-stages["decide"] -= stages["read"] + sum(v for k, v in stages.items() if k not in ("read", "decide", "output"))
+inner = [v for k, v in stages.items() if k not in ("read", "decide", "output")]
+stages["decide"] -= stages["read"] + sum(inner)
 stages["other decide_table"] = stages.pop("decide")
 print(json.dumps({"accounts": result.accounts, "decided": result.decided, "errors": result.errors,
                   "changed": result.changed, "wall": wall, "cpu": cpu, "backend": result.backend,
@@ -169,19 +170,27 @@ def _tile(base: Path, folder: Path, accounts: int) -> None:
             part = part.set_column(part.schema.get_field_index("id"), "id", ids)
             wa.write_table(part, row_group_size=131_072)
             events = ev.filter(pc.less(ev.column("account"), take))
-            events = events.set_column(0, "account", pc.add(events.column("account"), pa.scalar(done, pa.int64())))
+            events = events.set_column(
+                0, "account", pc.add(events.column("account"), pa.scalar(done, pa.int64()))
+            )
             we.write_table(events, row_group_size=1_048_576)
             done += take
             copy += 1
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--accounts", type=int, default=1_000_000)
-    parser.add_argument("--unique", type=int, default=None, help="distinct accounts generated (tiled up to N)")
+    parser.add_argument(
+        "--unique", type=int, default=None, help="distinct accounts generated (tiled up to N)"
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="native worker counts")
     parser.add_argument("--backend", nargs="+", default=["columnar"], choices=["columnar", "native"])
-    parser.add_argument("--format", default="jsonl", choices=["jsonl", "parquet"], help="decisions file format")
+    parser.add_argument(
+        "--format", default="jsonl", choices=["jsonl", "parquet"], help="decisions file format"
+    )
     parser.add_argument("--reasons", nargs="+", default=["changed"], choices=["all", "changed", "none"])
     parser.add_argument("--keep", metavar="DIR", help="work in DIR instead of a temporary directory")
     args = parser.parse_args()
@@ -235,7 +244,8 @@ def main() -> None:
                 assert isinstance(stages, dict)
                 print(
                     f"  {f['vectorised']:,} vectorised, {f['fallback']:,} by the reference engine; "
-                    "CPU s per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+                    "CPU s per stage: "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
                     + f", other {cpu - sum(stages.values()):.1f}"
                 )
     finally:

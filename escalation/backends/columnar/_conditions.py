@@ -178,7 +178,8 @@ COMPUTED_FACTS = frozenset(
         "consecutive_failed_attempts", "conversations_30d", "currency", "days_overdue", "days_since_payment",
         "dispute_open", "flags", "in_validation_period", "last_payment_amount", "local_hour",
         "number_invalid", "opt_out", "paid_in_cycle", "plan_active", "time_barred", "weekday",
-        "promise_active", "promise_kept", "promise_broken", "promise_shortfall", "promise_to_pay.amount", "segment", "product", "jurisdiction",
+        "promise_active", "promise_kept", "promise_broken", "promise_shortfall", "promise_to_pay.amount",
+        "segment", "product", "jurisdiction",
         "actor_type", "plan_days_to_due", "forbearance_assessed", "letter_of_claim_reply",
     }
 )  # fmt: skip

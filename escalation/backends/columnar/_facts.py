@@ -2,9 +2,10 @@
 for a whole batch of accounts at one instant, with numpy.
 
 Only accounts in the common shape are derived here; an account with anything
-this module does not compute (several time zones, consent windows, misdirected calls, fields kept in ``rest``, a value
-that fails a check) is marked in ``fallback`` and decided by the reference
-engine. Money is held in integer units of 1/10,000 (exact for every currency)."""
+this module does not compute (several time zones, consent windows, misdirected
+calls, fields kept in ``rest``, a value that fails a check) is marked in
+``fallback`` and decided by the reference engine. Money is held in integer
+units of 1/10,000 (exact for every currency)."""
 
 from __future__ import annotations
 
@@ -261,6 +262,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     pay = outcome == OUTCOMES.index("payment")
     amount, amount_ok = _money(events.column("amount"))
     last_pay = _group_max(ev_acc, ev_ts, pay, n)
+
     def start_of(days: np.ndarray, rows: np.ndarray) -> np.ndarray:
         out = np.zeros(n, np.int64)
         for name, (tz, _table) in zones.items():
@@ -274,7 +276,13 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     p_due, _ = _days(acc_t.column("promise_due_date"))
     p_made, _ = _instants(acc_t.column("promise_made_at"))
     promise = promise_facts(
-        policy, now_us, (p_value, p_has, p_fits), p_due, p_made, start_of, (ev_acc, ev_ts, pay, amount, amount_ok)
+        policy,
+        now_us,
+        (p_value, p_has, p_fits),
+        p_due,
+        p_made,
+        start_of,
+        (ev_acc, ev_ts, pay, amount, amount_ok),
     )
     fallback |= promise.fallback
     columns.update(promise.columns)

@@ -45,12 +45,12 @@ _openings: dict[tuple[int, str, int], tuple[int, bool]] = {}
 
 
 def zone_rows(facts: Facts) -> list[tuple[str, Any, np.ndarray]]:
-    rows = facts.cache.get("zone_rows")
+    rows: list[tuple[str, Any, np.ndarray]] | None = facts.cache.get("zone_rows")
     if rows is None:
         rows = facts.cache["zone_rows"] = [
             (name, table, facts.zone_names == name) for name, table in facts.cache["tables"].items()
         ]
-    return rows  # type: ignore[no-any-return]
+    return rows
 
 
 def local_days(facts: Facts, at: np.ndarray) -> np.ndarray:
@@ -162,13 +162,18 @@ class Guards:
         return m
 
     def _events(
-        self, flt: EventFilter, exclude: tuple[EventFilter, ...], channels: tuple[Channel, ...], at: np.ndarray
+        self,
+        flt: EventFilter,
+        exclude: tuple[EventFilter, ...],
+        channels: tuple[Channel, ...],
+        at: np.ndarray,
     ) -> np.ndarray:
         f = self.facts
         m = self._mask(flt, channels) & (f.ev_ts <= at[f.ev_acc])
         for x in exclude:
             m = m & ~self._mask(x, ())
-        return m
+        result: np.ndarray = m
+        return result
 
     # ---------------------------------------------------------------- kinds
 
@@ -219,7 +224,9 @@ class Guards:
             inside &= ~self._holiday(g.holidays, days)
         return inside
 
-    def next_open(self, g: ContactHoursGuard, at: np.ndarray, shut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def next_open(
+        self, g: ContactHoursGuard, at: np.ndarray, shut: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The first instant at or after ``at`` inside the window (``contact_hours.next_open``)
         and where one was found within its 21-day search."""
         f = self.facts
@@ -367,7 +374,9 @@ class Guards:
         until = np.where(soonest < np.iinfo(np.int64).max, soonest, NEVER)
         return blocked, until, np.zeros(n, bool)
 
-    def reopen(self, rules: tuple[GuardRule, ...], times: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def reopen(
+        self, rules: tuple[GuardRule, ...], times: np.ndarray, known: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``_ladder._reopen`` over columns: each time moved forward into every
         contact-hours window of ``rules`` (``known`` false where none opens)."""
         hours = [r.model for r in rules if isinstance(r.model, ContactHoursGuard)]

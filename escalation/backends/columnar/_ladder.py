@@ -55,11 +55,7 @@ def check_policy(policy: Policy) -> None:
     for hold in policy.holds:
         check_tree(hold.when.tree)
         until = hold.model.until
-        if (
-            until is not None
-            and until not in _HOLD_DATES
-            and not until.startswith(_ABSENT_DATES)
-        ):
+        if until is not None and until not in _HOLD_DATES and not until.startswith(_ABSENT_DATES):
             raise Unsupported(f"hold until `{until}`")
         if hold.model.grace is not None and hold.model.grace % dt.timedelta(days=1):
             raise Unsupported("a hold grace in hours")

@@ -73,7 +73,7 @@ def decision_table(
     cols: dict[str, np.ndarray] = {}
     for name in _PATCHED:
         if out is not None and name != "reason":
-            cols[name] = np.where(vectorised, getattr(out, name), None)
+            cols[name] = np.asarray(np.where(vectorised, getattr(out, name), None), dtype=object)
         else:
             cols[name] = np.full(n, None, dtype=object)
     severity = np.where(vectorised, out.severity, 0) if out is not None else np.zeros(n, np.int64)
@@ -87,6 +87,6 @@ def decision_table(
         pa.array(severity.astype(np.int16), pa.int16(), mask=(severity == 0) | ~valid),
         *(pa.array(cols[name], pa.string()) for name in ("reason", "next_eligible_at", "hold")),
         _blocked(n, out, vectorised, patches, valid),
-        pa.array(np.where(valid, fingerprint, None), pa.string()),
+        pa.array(np.full(n, fingerprint, dtype=object), pa.string(), mask=~valid),
     ]
     return pa.Table.from_arrays(arrays, schema=DECISION_SCHEMA)

@@ -115,7 +115,8 @@ def _quantized_units(batch: TypedBatch, minor: int) -> np.ndarray:
     step = 10 ** (4 - minor) if minor <= 4 else 1
     q, r = np.divmod(units, step)
     up = (2 * r > step) | ((2 * r == step) & (q % 2 == 1))
-    return q + up
+    result: np.ndarray = q + up
+    return result
 
 
 def decide_table(
@@ -158,7 +159,9 @@ def decide_table(
     result = TableResult([], [], [], [], [], [None] * n, minor_units=minor)
     result.row_numbers = np.asarray(batch.accounts.column("row"), dtype=np.int64)
     result.balance_units = _quantized_units(batch, minor)
-    result.days_overdue = first.columns["days_overdue"].values.copy() if first is not None else np.zeros(n, np.int64)
+    result.days_overdue = (
+        first.columns["days_overdue"].values.copy() if first is not None else np.zeros(n, np.int64)
+    )
     result.vectorised = int((~fallback).sum())
     todo = np.flatnonzero(fallback).tolist()
     patches: list[dict[int, dict[str, Any]]] = [{} for _ in policies]
@@ -192,13 +195,14 @@ def decide_table(
         )
     if dicts:
         result.rows = result.row_numbers.tolist()
-        result.ids = [ident if ok else e.account_id if e else None
-                      for ident, ok, e in zip(ids.tolist(), valid.tolist(), result.errors, strict=True)]  # fmt: skip
-        unit = Decimal(1).scaleb(-minor)
-        result.balances = [Decimal(int(u)) * unit if ok else Decimal(0)
-                           for u, ok in zip(result.balance_units.tolist(), valid.tolist(), strict=True)]  # fmt: skip
-        result.days = [d if ok else 0 for d, ok in zip(result.days_overdue.tolist(), valid.tolist(), strict=True)]
         flags = valid.tolist()
+        pairs = zip(ids.tolist(), flags, result.errors, strict=True)
+        result.ids = [ident if ok else e.account_id if e else None for ident, ok, e in pairs]
+        unit = Decimal(1).scaleb(-minor)
+        units = zip(result.balance_units.tolist(), flags, strict=True)
+        result.balances = [Decimal(int(u)) * unit if ok else Decimal(0) for u, ok in units]
+        days = zip(result.days_overdue.tolist(), flags, strict=True)
+        result.days = [d if ok else 0 for d, ok in days]
         result.decisions = [
             [row if ok else None for row, ok in zip(table.to_pylist(), flags, strict=True)]
             for table in result.tables
