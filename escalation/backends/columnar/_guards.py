@@ -18,7 +18,15 @@ from escalation._ladder import LadderPlan
 from escalation._language import EventFilter
 from escalation.backends.columnar._conditions import truth
 from escalation.backends.columnar._facts import CHANNELS, OUTCOMES, Facts
-from escalation.backends.columnar._zones import DAY_US, US, day_start_us
+from escalation.backends.columnar._local import (
+    _LOW,
+    _group_max,
+    _local_minutes,
+    day_start,
+    local_days,
+    zone_rows,
+)
+from escalation.backends.columnar._zones import day_start_us
 from escalation.guards import (
     BlockGuard,
     ConsentGuard,
@@ -32,56 +40,15 @@ from escalation.guards.inconvenient import InconvenientGuard
 from escalation.policy import GuardRule, Policy
 from escalation.record import Channel, zone
 
-__all__ = ["NEVER", "Guards", "Verdict", "day_start", "local_days", "zone_rows"]
+__all__ = ["NEVER", "Guards", "Verdict"]
 
 _EPOCH = dt.date(1970, 1, 1)
 _UTC_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_LOW = -(2**62)
 NEVER = -1  # an until that only an event lifts
 Verdict = tuple[np.ndarray, np.ndarray, np.ndarray]  # blocked, until (µs or NEVER), unsure
 # (guard id, zone, day) → (µs of the window's opening that day, open then)
 _openings: dict[tuple[int, str, int], tuple[int, bool]] = {}
-
-
-def zone_rows(facts: Facts) -> list[tuple[str, Any, np.ndarray]]:
-    rows: list[tuple[str, Any, np.ndarray]] | None = facts.cache.get("zone_rows")
-    if rows is None:
-        rows = facts.cache["zone_rows"] = [
-            (name, table, facts.zone_names == name) for name, table in facts.cache["tables"].items()
-        ]
-    return rows
-
-
-def local_days(facts: Facts, at: np.ndarray) -> np.ndarray:
-    """The local day (days since 1970-01-01) of each account's instant."""
-    out = np.zeros(facts.n, np.int64)
-    for _name, table, mine in zone_rows(facts):
-        out[mine] = table.local_day(at[mine])
-    return out
-
-
-def _local_minutes(facts: Facts, at: np.ndarray) -> np.ndarray:
-    out = np.zeros(facts.n, np.int64)
-    for _name, table, mine in zone_rows(facts):
-        out[mine] = ((at[mine] + table.offsets(at[mine])) % DAY_US) // (60 * US)
-    return out
-
-
-def day_start(facts: Facts, days: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """µs of the start of each account's local day ``days`` (rows in ``mask``)."""
-    out = np.zeros(facts.n, np.int64)
-    for name, _table, mine in zone_rows(facts):
-        rows = mine & mask
-        if rows.any():
-            out[rows] = day_start_us(name, zone(name), days[rows])
-    return out
-
-
-def _group_max(acc: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
-    out = np.full(n, _LOW, dtype=np.int64)
-    np.maximum.at(out, acc[mask], values[mask])
-    return out
 
 
 def _minutes(clock: str) -> int:

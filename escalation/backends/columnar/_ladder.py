@@ -21,7 +21,8 @@ from escalation._ladder import LadderPlan
 from escalation._language import Span
 from escalation.backends.columnar._conditions import Unsupported, check_tree, truth
 from escalation.backends.columnar._facts import Facts
-from escalation.backends.columnar._guards import NEVER, Guards, Verdict, zone_rows
+from escalation.backends.columnar._guards import NEVER, Guards, Verdict
+from escalation.backends.columnar._local import zone_rows
 from escalation.backends.columnar._zones import US, day_start_us
 from escalation.policy import GuardRule, Policy, TierRule
 from escalation.record import zone

@@ -109,7 +109,7 @@ class TableResult:
 
 def _quantized_units(batch: TypedBatch, minor: int) -> np.ndarray:
     """Balances in minor units (round half even, as ``Decimal.quantize``)."""
-    from escalation.backends.columnar._facts import _money
+    from escalation.backends.columnar._column import _money
 
     units, _ok = _money(batch.accounts.column("balance"))
     step = 10 ** (4 - minor) if minor <= 4 else 1
