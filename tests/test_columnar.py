@@ -213,6 +213,18 @@ class TestDryRun:
             one.pop("files", None)
         assert summary[0] == summary[1]
 
+    def test_reasons_none_writes_the_report(self, tmp_path: Path) -> None:
+        """`--reasons none` with a baseline: changed accounts carry empty reasons, the report renders."""
+        from escalation import compare
+
+        base = ROOT / "policies" / "consumer-credit-cn.yaml"
+        candidate = tmp_path / "candidate.yaml"
+        candidate.write_text(base.read_text().replace("days_overdue >= 8", "days_overdue >= 9"))
+        result = compare(base, candidate, ROOT / "examples" / "portfolio-cn.jsonl", at=AT,
+                         out=tmp_path / "o", backend="columnar", reasons="none")  # fmt: skip
+        assert result.changed > 0 and all(c.candidate_reason == "" for c in result.sample)
+        assert (tmp_path / "o" / "report.html").stat().st_size > 0
+
     def test_parquet_decisions_match(self, tmp_path: Path) -> None:
         """`--format parquet`: the columnar Arrow tables hold the reference rows."""
         import pyarrow.parquet as pq

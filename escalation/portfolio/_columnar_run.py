@@ -192,8 +192,8 @@ def _changes(tallies: Tallies, where: Any, new: Any, old: Any, labels: list[Any]
             days_overdue=day,
             baseline=from_label[k],
             candidate=to_label[k],
-            baseline_reason=reasons_old[k],
-            candidate_reason=reasons_new[k],
+            baseline_reason=reasons_old[k] or "",  # "" with --reasons none
+            candidate_reason=reasons_new[k] or "",
         )
         if len(tallies.changes) < tallies.sample:
             tallies.changes.append(change)
