@@ -1,12 +1,20 @@
-"""Benchmark a portfolio dry-run with a baseline: generate N accounts, then
-decide them under the CN policy and a one-threshold variant, with 1 and 2
-worker processes (native), or with the columnar backend from the typed
-layout. Prints accounts/second, accounts per CPU-second (the run and its
-workers), how many rows the columnar backend vectorised, and peak RSS summed
-over the processes (the parent's peak plus, per worker, the largest worker's
-peak: an upper bound). A script, not a test.
+"""Benchmark a portfolio dry-run with a baseline: decide N accounts under the
+CN policy and a one-threshold variant (every account under both), with the
+columnar backend from the typed layout and/or the native backend from JSON
+lines. Prints accounts/s (wall), accounts per CPU-second (the run and its
+workers), peak RSS summed over every process of the run (sampled from /proc
+every 20 ms: the run and all its descendants), how many rows the columnar
+backend vectorised, and the time per stage of the columnar run (read, facts,
+policies, output). A script, not a test.
 
-    python benchmarks/dry_run.py --accounts 1000000 --backend columnar native
+    python benchmarks/dry_run.py --accounts 1000000 --unique 100000
+    python benchmarks/dry_run.py --accounts 20000 --backend columnar native --workers 1 2
+
+Generating accounts costs ~0.5 ms each (Python, record by record), so
+``--unique U`` generates U distinct accounts and tiles them up to N in the
+typed layout (each copy with its own row numbers and ids; the decision mix
+is the same in every copy). Files go to a temporary folder under /tmp (or
+``--keep DIR``) and are deleted afterwards.
 """
 
 from __future__ import annotations
@@ -14,13 +22,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-from escalation.portfolio.generate import generate, write_portfolio
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = "2026-11-23T10:00:00+08:00"
@@ -28,71 +36,221 @@ AT = "2026-11-23T10:00:00+08:00"
 CHILD = """
 import datetime as dt, json, resource, sys, time
 from escalation import compare
+import escalation.portfolio._columnar_run as run
+stages = {"read": 0.0, "decide": 0.0, "output": 0.0}
+original, fold = run.columnar_results, run.fold
+def timed_results(*args):
+    it = original(*args)
+    while True:
+        t = time.process_time()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        stages["decide"] += time.process_time() - t
+        yield item
+def timed_fold(*args):
+    t = time.process_time()
+    fold(*args)
+    stages["output"] += time.process_time() - t
+run.columnar_results, run.fold = timed_results, timed_fold
+import escalation.portfolio.dryrun as dryrun
+dryrun.columnar_results, dryrun.fold = timed_results, timed_fold
+import escalation.portfolio.arrow as arrow
+read = arrow.read_typed
+def timed_read(*args):
+    it = read(*args)
+    while True:
+        t = time.process_time()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        stages["read"] += time.process_time() - t
+        yield item
+arrow.read_typed = timed_read
+import escalation.backends.columnar._table as table
+def clock(module, name, stage):
+    inner = getattr(module, name)
+    def wrapper(*args, **kwargs):
+        t = time.process_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            stages[stage] = stages.get(stage, 0.0) + time.process_time() - t
+    setattr(module, name, wrapper)
+clock(table, "derive_batch", "facts")
+clock(table, "decide", "policies")
+clock(table, "_reference", "reference engine")
+clock(table, "_explain_rows", "reasons")
+clock(table, "decision_table", "output tables")
 start = time.perf_counter()
 workers = int(sys.argv[6])
 result = compare(sys.argv[1], sys.argv[2], sys.argv[3], at=dt.datetime.fromisoformat(sys.argv[4]),
-                 out=sys.argv[5], workers=workers, backend=sys.argv[7])
+                 out=sys.argv[5], workers=workers, backend=sys.argv[7], fmt=sys.argv[8],
+                 reasons=sys.argv[9])
 wall = time.perf_counter() - start
 me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-peak = me.ru_maxrss + (workers if workers > 1 else 0) * kids.ru_maxrss
-print(json.dumps({"accounts": result.accounts, "errors": result.errors, "changed": result.changed,
-                  "wall": wall, "cpu": cpu, "peak_kib": peak, "backend": result.backend,
-                  "vectorised": result.vectorised, "fallback": result.fallback}))
+inner = [v for k, v in stages.items() if k not in ("read", "decide", "output")]
+stages["decide"] -= stages["read"] + sum(inner)
+stages["other decide_table"] = stages.pop("decide")
+print(json.dumps({"accounts": result.accounts, "decided": result.decided, "errors": result.errors,
+                  "changed": result.changed, "wall": wall, "cpu": cpu, "backend": result.backend,
+                  "vectorised": result.vectorised, "fallback": result.fallback, "stages": stages}))
 """
 
 
+def _tree_rss(root: int) -> int:
+    """RSS (KiB) summed over ``root`` and all its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+            except OSError:
+                continue
+    members, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in members:
+                members.add(pid)
+                frontier.append(pid)
+    total = 0
+    for pid in members:
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def _run(command: list[str]) -> tuple[dict[str, object], int]:
+    """Run ``command``; its last stdout line as JSON and the peak summed RSS (KiB)."""
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, text=True)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.02)
+        err = proc.stderr.read() if proc.stderr else ""
+        if proc.returncode:
+            raise SystemExit(f"run failed:\n{err}")
+        out.seek(0)
+        return json.loads(out.read().strip().splitlines()[-1]), peak
+
+
+def _tile(base: Path, folder: Path, accounts: int) -> None:
+    """Copies of the typed portfolio ``base`` up to ``accounts`` rows (own rows and ids)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    acc = pq.read_table(base / "accounts.parquet")
+    ev = pq.read_table(base / "events.parquet")
+    unique = acc.num_rows
+    folder.mkdir(parents=True, exist_ok=True)
+    with (
+        pq.ParquetWriter(folder / "accounts.parquet", acc.schema) as wa,
+        pq.ParquetWriter(folder / "events.parquet", ev.schema) as we,
+    ):
+        done = 0
+        copy = 0
+        while done < accounts:
+            take = min(unique, accounts - done)
+            part = acc.slice(0, take)
+            part = part.set_column(0, "row", pc.add(part.column("row"), done))
+            ids = pc.binary_join_element_wise(part.column("id"), f"-{copy}", "")
+            part = part.set_column(part.schema.get_field_index("id"), "id", ids)
+            wa.write_table(part, row_group_size=131_072)
+            events = ev.filter(pc.less(ev.column("account"), take))
+            events = events.set_column(
+                0, "account", pc.add(events.column("account"), pa.scalar(done, pa.int64()))
+            )
+            we.write_table(events, row_group_size=1_048_576)
+            done += take
+            copy += 1
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--accounts", type=int, default=1_000_000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="native worker counts")
-    parser.add_argument(
-        "--backend", nargs="+", default=["columnar", "native"], choices=["columnar", "native"]
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--accounts", type=int, default=1_000_000)
+    parser.add_argument(
+        "--unique", type=int, default=None, help="distinct accounts generated (tiled up to N)"
+    )
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="native worker counts")
+    parser.add_argument("--backend", nargs="+", default=["columnar"], choices=["columnar", "native"])
+    parser.add_argument(
+        "--format", default="jsonl", choices=["jsonl", "parquet"], help="decisions file format"
+    )
+    parser.add_argument("--reasons", nargs="+", default=["changed"], choices=["all", "changed", "none"])
     parser.add_argument("--keep", metavar="DIR", help="work in DIR instead of a temporary directory")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
+    from escalation.portfolio.arrow import write_typed
+    from escalation.portfolio.generate import generate, write_portfolio
+
+    unique = min(args.unique or args.accounts, args.accounts)
+    scratch = tempfile.mkdtemp(prefix="dry-run-bench-", dir="/tmp")
+    try:
         work = Path(args.keep or scratch)
         work.mkdir(parents=True, exist_ok=True)
-        portfolio = work / "portfolio.jsonl"
         baseline = ROOT / "policies" / "consumer-credit-cn.yaml"
         candidate = work / "candidate.yaml"
-        text = baseline.read_text().replace("days_overdue >= 8", "days_overdue >= 9")
-        candidate.write_text(text.replace("../rules/", str(ROOT / "rules") + "/"))
+        candidate.write_text(baseline.read_text().replace("days_overdue >= 8", "days_overdue >= 9"))
+        at = dt.datetime.fromisoformat(AT)
         started = time.perf_counter()
-        write_portfolio(generate(args.accounts, 1, "cn-card", dt.datetime.fromisoformat(AT)), portfolio)
-        size = portfolio.stat().st_size / 2**20
-        print(
-            f"generated {args.accounts:,} accounts ({size:,.0f} MiB) in {time.perf_counter() - started:.1f} s"
-        )
-        typed = work / "portfolio.typed"
-        if "columnar" in args.backend:
-            from escalation.portfolio.arrow import convert
-
+        base = work / "unique.typed"
+        write_typed(generate(unique, 1, "cn-card", at), base)
+        print(f"generated {unique:,} accounts (typed layout) in {time.perf_counter() - started:.1f} s")
+        typed = base
+        if args.accounts > unique:
             started = time.perf_counter()
-            convert(portfolio, typed)
-            print(f"converted to the typed layout in {time.perf_counter() - started:.1f} s")
-        runs = [("columnar", 1, typed)] if "columnar" in args.backend else []
-        runs += [("native", w, portfolio) for w in args.workers] if "native" in args.backend else []
-        for backend, workers, source in runs:
+            typed = work / "portfolio.typed"
+            _tile(base, typed, args.accounts)
+            print(f"tiled to {args.accounts:,} accounts in {time.perf_counter() - started:.1f} s")
+        size = sum(f.stat().st_size for f in typed.iterdir()) / 2**20
+        print(f"typed portfolio: {size:,.0f} MiB on disk")
+        runs = [("columnar", 1, typed, r) for r in args.reasons] if "columnar" in args.backend else []
+        if "native" in args.backend:
+            portfolio = work / "portfolio.jsonl"
+            write_portfolio(generate(args.accounts, 1, "cn-card", at), portfolio)
+            runs += [("native", w, portfolio, args.reasons[0]) for w in args.workers]
+        for backend, workers, source, reasons in runs:
             out = work / f"out-{backend}-{workers}"
-            done = subprocess.run(
+            f, peak = _run(
                 [sys.executable, "-c", CHILD, str(baseline), str(candidate), str(source), AT, str(out),
-                 str(workers), backend],
-                check=True, capture_output=True, text=True,
+                 str(workers), backend, args.format, reasons]
             )  # fmt: skip
-            f = json.loads(done.stdout.strip().splitlines()[-1])
-            extra = (
-                f"; {f['vectorised']:,} vectorised, {f['fallback']:,} fallback"
-                if backend == "columnar"
-                else ""
-            )
+            shutil.rmtree(out, ignore_errors=True)
+            accounts = int(f["accounts"])  # type: ignore[call-overload]
+            wall, cpu = float(f["wall"]), float(f["cpu"])  # type: ignore[arg-type]
+            ok = "reconcile" if accounts == int(f["decided"]) + int(f["errors"]) else "DO NOT reconcile"  # type: ignore[call-overload]
             print(
-                f"{backend} --workers {workers}: {f['accounts']:,} accounts x 2 in {f['wall']:.1f} s "
-                f"= {f['accounts'] / f['wall']:,.0f} accounts/s, {f['accounts'] / f['cpu']:,.0f} per CPU-s; "
-                f"peak RSS (summed) {f['peak_kib'] / 1024:,.0f} MiB; "
-                f"{f['changed']:,} changed, {f['errors']:,} error rows{extra}"
+                f"{backend} --workers {workers} (--format {args.format} --reasons {reasons}): "
+                f"{accounts:,} accounts x 2 in {wall:.1f} s = {accounts / wall:,.0f} accounts/s, "
+                f"{accounts / cpu:,.0f} per CPU-s; peak RSS summed over processes {peak / 1024:,.0f} MiB; "
+                f"{f['decided']:,} decided + {f['errors']:,} error rows ({ok}); {f['changed']:,} changed"
             )
+            if backend == "columnar":
+                stages = f["stages"]
+                assert isinstance(stages, dict)
+                print(
+                    f"  {f['vectorised']:,} vectorised, {f['fallback']:,} by the reference engine; "
+                    "CPU s per stage: "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+                    + f", other {cpu - sum(stages.values()):.1f}"
+                )
+    finally:
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,39 +1,30 @@
-"""The dry-run's columnar path: portfolio rows typed into Arrow batches and
-decided by :func:`~escalation.backends.columnar.decide_table` (the one code
-path), as per-account outcomes."""
+"""The dry-run's columnar path: typed batches decided by
+:func:`~escalation.backends.columnar.decide_table` (the one code path) and
+folded into the dry-run's tallies batch by batch — decisions written as Arrow
+tables (Parquet row groups, or JSON lines built by Arrow), summaries by
+group-bys; only error rows and changed accounts are handled one by one."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
-from escalation.decision import ErrorRow
 from escalation.policy import Policy
 from escalation.portfolio.io import SourceRow, read_portfolio
+from escalation.portfolio.results import BUCKETS, AccountChange, change_row
 
-__all__ = ["COLUMNAR_BATCH", "Outcome", "Reasons", "columnar_outcomes"]
+__all__ = ["COLUMNAR_BATCH", "Reasons", "Tallies", "columnar_results", "fold"]
 
 Reasons = Literal["all", "changed", "none"]
 
 COLUMNAR_BATCH = 32_768
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """One account's result in a dry-run: both decisions, or its error row."""
-
-    row: int
-    source: str
-    account_id: str | None
-    balance: Decimal
-    days_overdue: int
-    candidate: dict[str, Any] | None
-    baseline: dict[str, Any] | None
-    error: ErrorRow | None
+_LIMITS = [limit for limit, _ in BUCKETS]
+_BUCKET_NAMES = [name for _, name in BUCKETS] + ["181+"]
 
 
 def _typed_batches(rows: Iterable[SourceRow], source: str) -> Iterator[Any]:
@@ -51,12 +42,11 @@ def _typed_batches(rows: Iterable[SourceRow], source: str) -> Iterator[Any]:
         yield to_batch(pending, source)
 
 
-def columnar_outcomes(
+def columnar_results(
     portfolio: Path, history: str | Path | None, at: dt.datetime, candidate: Policy,
     baseline: Policy | None, reasons: Reasons, stats: dict[str, int],
-) -> Iterator[Outcome]:  # fmt: skip
-    """Outcomes from the columnar evaluator, batch by batch (the one code path:
-    :func:`~escalation.backends.columnar.decide_table`)."""
+) -> Iterator[tuple[Any, Any]]:  # fmt: skip
+    """(batch, :class:`~escalation.backends.columnar.TableResult`) for each typed batch."""
     from escalation.backends.columnar import ColumnarPolicy, decide_table
     from escalation.portfolio.arrow import is_typed, read_typed
 
@@ -66,16 +56,146 @@ def columnar_outcomes(
     else:
         batches = _typed_batches(read_portfolio(portfolio, history=history), str(portfolio))
     for batch in batches:
-        res = decide_table(batch, policies, now=at, reasons=reasons)
-        stats["vectorised"], stats["fallback"] = (
-            stats["vectorised"] + res.vectorised,
-            stats["fallback"] + res.fallback,
+        res = decide_table(batch, policies, now=at, reasons=reasons, dicts=False)
+        stats["vectorised"] += res.vectorised
+        stats["fallback"] += res.fallback
+        stats["reasons"] = stats.get("reasons", 0) + res.reasons_rendered
+        yield batch, res
+
+
+@dataclass
+class Tallies:
+    """What a dry-run accumulates (shared with the reference path's loop)."""
+
+    summaries: list[Any]  # the candidate's and the baseline's ``_Summary``
+    writers: dict[str, Any]
+    error_file: IO[str] | None
+    changes_file: IO[str] | None
+    sample: int
+    transitions: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    changes: list[AccountChange] = field(default_factory=list)
+    changed_days: dict[int, dict[str, int]] = field(default_factory=dict)
+    accounts: int = 0
+    decided: int = 0
+    errors: int = 0
+    changed: int = 0
+    changed_balance: Decimal = Decimal(0)
+
+
+def _labels(table: Any) -> Any:
+    """Each decision's label: the action, or the status in brackets."""
+    import pyarrow.compute as pc
+
+    status = table.column("status")
+    bracketed = pc.binary_join_element_wise("(", status, ")", "")
+    return pc.if_else(pc.equal(status, "act"), table.column("action"), bracketed)
+
+
+def _group(keys: dict[str, Any], units: Any) -> list[dict[str, Any]]:
+    import pyarrow as pa
+
+    table = pa.table({**keys, "u": units})
+    return list(table.group_by(list(keys)).aggregate([("u", "sum"), ("u", "count")]).to_pylist())
+
+
+def _summarise(summary: Any, table: Any, labels: Any, units: Any, days: Any, unit: Decimal) -> None:
+    """Fold one batch's decided rows into a ``_Summary``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for key, target in (("status", summary.status), ("label", summary.action)):
+        column = table.column("status") if key == "status" else labels
+        for row in _group({"k": column}, units):
+            entry = target.setdefault(row["k"], [0, Decimal(0)])
+            entry[0] += row["u_count"]
+            entry[1] += Decimal(row["u_sum"]) * unit
+    flat = pc.list_flatten(table.column("blocked_guards"))
+    if len(flat):
+        for item in pc.value_counts(flat).to_pylist():
+            summary.blocks[item["values"]] = summary.blocks.get(item["values"], 0) + item["counts"]
+    names = np.asarray(_BUCKET_NAMES, dtype=object)[np.searchsorted(_LIMITS, days, side="left")]
+    for row in _group({"b": pa.array(names, pa.string()), "k": labels}, units):
+        mix = summary.buckets.setdefault(row["b"], {})
+        mix[row["k"]] = mix.get(row["k"], 0) + row["u_count"]
+
+
+def fold(batch: Any, res: Any, tallies: Tallies, progress: Callable[[int], None] | None) -> None:
+    """Fold one decided batch into ``tallies``: errors, decisions written, summaries,
+    transitions and changed accounts."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(batch)
+    tallies.accounts += n
+    for error in res.errors:
+        if error is not None:
+            tallies.errors += 1
+            if tallies.error_file is not None:
+                tallies.error_file.write(error.model_dump_json() + "\n")
+    decided = res.decided
+    count = int(decided.sum())
+    tallies.decided += count
+    unit = Decimal(1).scaleb(-res.minor_units)
+    rows = pa.array(decided)
+    tables = [t.filter(rows) if count < n else t for t in res.tables]
+    units = res.balance_units[decided]
+    days = res.days_overdue[decided]
+    for name, table in zip(("decisions", "baseline"), tables, strict=False):
+        if name in tallies.writers:
+            tallies.writers[name].write_table(table)
+    labels = [_labels(t) for t in tables]
+    for summary, table, label in zip(tallies.summaries, tables, labels, strict=False):
+        _summarise(summary, table, label, units, days, unit)
+    if len(tables) == 2:
+        new, old = tables
+        for row in _group({"o": labels[1], "c": labels[0]}, units):
+            entry = tallies.transitions.setdefault((row["o"], row["c"]), [0, Decimal(0)])
+            entry[0] += row["u_count"]
+            entry[1] += Decimal(row["u_sum"]) * unit
+        moved = np.zeros(count, bool)
+        for name in ("status", "action", "channel"):
+            a, b = new.column(name), old.column(name)
+            same = pc.fill_null(pc.equal(a, b), False)
+            both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+            moved |= ~np.asarray(pc.or_(same, both_null), dtype=bool)
+        _changes(tallies, np.flatnonzero(moved), new, old, labels, units, days, unit)
+    if progress is not None:
+        progress(n)
+
+
+def _changes(tallies: Tallies, where: Any, new: Any, old: Any, labels: list[Any], units: Any, days: Any,
+             unit: Decimal) -> None:  # fmt: skip
+    """The changed accounts, one by one (they are few)."""
+    import pyarrow as pa
+
+    if not len(where):
+        return
+    pick = pa.array(where)
+    ids = new.column("account_id").take(pick).to_pylist()
+    reasons_new = new.column("reason").take(pick).to_pylist()
+    reasons_old = old.column("reason").take(pick).to_pylist()
+    to_label = labels[0].take(pick).to_pylist()
+    from_label = labels[1].take(pick).to_pylist()
+    for k, i in enumerate(where.tolist()):
+        balance = Decimal(int(units[i])) * unit
+        day = int(days[i])
+        tallies.changed += 1
+        tallies.changed_balance += balance
+        mix = tallies.changed_days.setdefault(day, {})
+        key = f"{from_label[k]} → {to_label[k]}"
+        mix[key] = mix.get(key, 0) + 1
+        change = AccountChange(
+            account_id=str(ids[k]),
+            balance=balance,
+            days_overdue=day,
+            baseline=from_label[k],
+            candidate=to_label[k],
+            baseline_reason=reasons_old[k] or "",  # "" with --reasons none
+            candidate_reason=reasons_new[k] or "",
         )
-        for i in range(len(batch)):
-            err = res.errors[i]
-            if err is not None:
-                yield Outcome(res.rows[i], batch.source, err.account_id, Decimal(0), 0, None, None, err)
-                continue
-            old = res.decisions[1][i] if baseline is not None else None
-            new = res.decisions[0][i]
-            yield Outcome(res.rows[i], batch.source, res.ids[i], res.balances[i], res.days[i], new, old, None)
+        if len(tallies.changes) < tallies.sample:
+            tallies.changes.append(change)
+        if tallies.changes_file is not None:
+            tallies.changes_file.write(json.dumps(change_row(change), ensure_ascii=False) + "\n")

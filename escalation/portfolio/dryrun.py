@@ -14,18 +14,18 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 from escalation._extras import require
 from escalation._facts import account_zone
-from escalation.decision import PolicyInfo, error_row
+from escalation.decision import ErrorRow, PolicyInfo, error_row
 from escalation.engine import Engine, check_now
 from escalation.errors import EvaluationError, RecordError, UsageError
 from escalation.policy import Policy, load_policy
-from escalation.portfolio._columnar_run import Outcome as _Outcome
-from escalation.portfolio._columnar_run import Reasons, columnar_outcomes
+from escalation.portfolio._columnar_run import Reasons, Tallies, columnar_results, fold
 from escalation.portfolio.io import DecisionWriter, SourceRow, decision_row, read_portfolio
 from escalation.portfolio.results import (
     BUCKETS,
@@ -41,6 +41,21 @@ from escalation.portfolio.results import (
 from escalation.record import days_overdue_on
 
 __all__ = ["AccountChange", "DryRunResult", "PolicySummary", "Tally", "compare", "dry_run", "summary_json"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """One account's result in a dry-run: both decisions, or its error row."""
+
+    row: int
+    source: str
+    account_id: str | None
+    balance: Decimal
+    days_overdue: int
+    candidate: dict[str, Any] | None
+    baseline: dict[str, Any] | None
+    error: ErrorRow | None
+
 
 CHUNK = 500
 Progress = Callable[[int], None]
@@ -235,7 +250,15 @@ def dry_run(
     chosen = choose_backend(backend, candidate, base, journal is not None)
     try:
         if chosen == "columnar":
-            outcomes = columnar_outcomes(Path(portfolio), history, at, candidate, base, reasons, stats)
+            tallies = Tallies(
+                [new_summary] + ([old_summary] if old_summary is not None else []),
+                writers, error_file, changes_file, sample, transitions, changes, changed_days,
+            )  # fmt: skip
+            for batch, res in columnar_results(Path(portfolio), history, at, candidate, base, reasons, stats):
+                fold(batch, res, tallies, progress)
+            accounts, decided, errors = tallies.accounts, tallies.decided, tallies.errors
+            changed, changed_balance = tallies.changed, tallies.changed_balance
+            outcomes: Iterable[_Outcome] = ()
         else:
             rows = read_portfolio(portfolio, history=history, lazy=workers > 1)
             outcomes = _outcomes(rows, at, candidate, base, workers, journal, locale)
@@ -286,7 +309,7 @@ def dry_run(
                     changes.append(change)
                 if changes_file is not None:
                     changes_file.write(json.dumps(change_row(change), ensure_ascii=False) + "\n")
-        if progress is not None:
+        if progress is not None and chosen != "columnar":
             progress(accounts % 1000)
     finally:
         for writer in writers.values():

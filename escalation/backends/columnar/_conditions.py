@@ -158,7 +158,7 @@ def _cmp_columns(left: Column, op: str, right: Column) -> Masks:
 def _member(node: _In, facts: Facts) -> Masks:
     item, container = _value(node.item, facts), _value(node.container, facts)
     if not isinstance(item, Column) and isinstance(container, Column) and container.kind == "set":
-        result = np.fromiter((item in s for s in container.values), dtype=bool, count=facts.n)
+        result = container.member(item).copy()
         known = container.known
     elif isinstance(item, Column) and not isinstance(container, Column) and item.kind == "str":
         result = np.isin(item.values, list(container))
@@ -178,7 +178,8 @@ COMPUTED_FACTS = frozenset(
         "consecutive_failed_attempts", "conversations_30d", "currency", "days_overdue", "days_since_payment",
         "dispute_open", "flags", "in_validation_period", "last_payment_amount", "local_hour",
         "number_invalid", "opt_out", "paid_in_cycle", "plan_active", "time_barred", "weekday",
-        "promise_active", "promise_kept", "promise_broken", "segment", "product", "jurisdiction",
+        "promise_active", "promise_kept", "promise_broken", "promise_shortfall", "promise_to_pay.amount",
+        "segment", "product", "jurisdiction",
         "actor_type", "plan_days_to_due", "forbearance_assessed", "letter_of_claim_reply",
     }
 )  # fmt: skip
@@ -189,7 +190,6 @@ ROW_FALLBACK_FACTS = frozenset(
     {
         "principal",
         "consent_day",
-        "promise_to_pay.amount",
         "placed_with",  # rows with placements travel raw (portfolio/arrow.py)
         "days_placed",
         "plan_status",  # plans with terms travel raw (portfolio/arrow.py)

@@ -2,10 +2,10 @@
 for a whole batch of accounts at one instant, with numpy.
 
 Only accounts in the common shape are derived here; an account with anything
-this module does not compute (a promise to pay on the record, several time
-zones, consent windows, misdirected calls, fields kept in ``rest``, a value
-that fails a check) is marked in ``fallback`` and decided by the reference
-engine. Money is held in integer units of 1/10,000 (exact for every currency)."""
+this module does not compute (several time zones, consent windows, misdirected
+calls, fields kept in ``rest``, a value that fails a check) is marked in
+``fallback`` and decided by the reference engine. Money is held in integer
+units of 1/10,000 (exact for every currency)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from escalation._facts import WEEKDAY_NAMES
-from escalation.backends.columnar._column import Column
+from escalation.backends.columnar._column import (
+    Column,
+    _codes,
+    _days,
+    _instants,
+    _members,
+    _money,
+    _sets,
+    _strings,
+)
 from escalation.backends.columnar._dates import time_barred, validation_period
+from escalation.backends.columnar._promise import promise_facts
 from escalation.backends.columnar._zones import DAY_US, US, day_start_us, table_for
 from escalation.record import KNOWN_FLAGS, Channel, Outcome, zone
 
@@ -63,53 +73,6 @@ class Facts:
     cache: dict[Any, Any] = field(default_factory=dict)
 
 
-def _money(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """decimal128(38, 4) → int64 units of 1/10,000 and a mask of values that fit."""
-    arr = column.combine_chunks()
-    n = len(arr)
-    valid = ~np.asarray(arr.is_null(), dtype=bool) if n else np.zeros(0, bool)
-    buffer = arr.buffers()[1]
-    if buffer is None or n == 0:
-        return np.zeros(n, np.int64), np.zeros(n, bool)
-    words = np.frombuffer(buffer, dtype=np.int64, count=2 * (n + arr.offset))[2 * arr.offset :]
-    low, high = words[0::2], words[1::2]
-    fits = high == (low >> 63)
-    return np.where(valid, low, 0), valid & fits
-
-
-def _strings(column: pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(column.to_pylist(), dtype=object)
-
-
-def _days(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    arr = column.combine_chunks()
-    known = ~np.asarray(arr.is_null(), dtype=bool)
-    values = np.asarray(arr.cast(pa.int32()).fill_null(0), dtype=np.int64)
-    return values, known
-
-
-def _instants(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    arr = column.combine_chunks()
-    known = ~np.asarray(arr.is_null(), dtype=bool)
-    values = np.asarray(arr.cast(pa.int64()).fill_null(0), dtype=np.int64)
-    return values, known
-
-
-def _codes(column: pa.ChunkedArray, vocabulary: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each value in ``vocabulary`` (-1 when null), and where a value is unknown."""
-    arr = column.combine_chunks()
-    index = pc.index_in(arr, value_set=pa.array(vocabulary))
-    codes = np.asarray(index.fill_null(-1), dtype=np.int64)
-    bad = (codes < 0) & ~np.asarray(arr.is_null(), dtype=bool)
-    return codes, bad
-
-
-def _sets(column: pa.ChunkedArray) -> np.ndarray:
-    out = np.empty(len(column), dtype=object)
-    out[:] = [frozenset(v) if v else frozenset() for v in column.to_pylist()]
-    return out
-
-
 def _group_max(acc: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     out = np.full(n, -1, dtype=np.int64)
     np.maximum.at(out, acc[mask], values[mask])
@@ -122,16 +85,16 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     n = acc_t.num_rows
     now_us = round(now.timestamp() * US)
     fallback = ~np.asarray(acc_t.column("raw").is_null(), dtype=bool)
-    for name in ("rest", "promise_amount"):
-        fallback |= ~np.asarray(acc_t.column(name).is_null(), dtype=bool)
+    fallback |= ~np.asarray(acc_t.column("rest").is_null(), dtype=bool)
 
     # zones: the account's own, or the policy's; several zones → reference engine
     zone_col = acc_t.column("timezone").fill_null(policy.header.timezone)
     names = np.asarray(zone_col.to_pylist(), dtype=object)
-    extra = acc_t.column("timezones").to_pylist()
-    for i, more in enumerate(extra):
-        if more and any(z != names[i] for z in more):
-            fallback[i] = True
+    extra = acc_t.column("timezones").combine_chunks()
+    owners = np.asarray(pc.list_parent_indices(extra), dtype=np.int64)
+    if len(owners):
+        listed = np.asarray(pc.list_flatten(extra).to_numpy(zero_copy_only=False), dtype=object)
+        fallback[owners[listed != names[owners]]] = True
     today = np.zeros(n, np.int64)
     hours = np.zeros(n, np.int64)
     weekday = np.empty(n, dtype=object)
@@ -174,10 +137,10 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     currency = _strings(acc_t.column("currency"))
     fallback |= currency != policy.header.currency
     flags = _sets(acc_t.column("flags"))
-    vocabulary = KNOWN_FLAGS | policy.flags
-    for i, value in enumerate(flags):
-        if value and not value <= vocabulary:
-            fallback[i] = True
+    flag_lists = acc_t.column("flags").combine_chunks()
+    vocabulary = pa.array(sorted(KNOWN_FLAGS | policy.flags), pa.string())
+    unknown = ~np.asarray(pc.is_in(pc.list_flatten(flag_lists), value_set=vocabulary), dtype=bool)
+    fallback[np.asarray(pc.list_parent_indices(flag_lists), dtype=np.int64)[unknown]] = True
     opt_out = _sets(acc_t.column("opt_out"))
     sent, sent_known = _instants(acc_t.column("validation_notice_sent_at"))
     fallback |= sent_known & (sent > now_us)
@@ -247,9 +210,37 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     pay = outcome == OUTCOMES.index("payment")
     amount, amount_ok = _money(events.column("amount"))
     last_pay = _group_max(ev_acc, ev_ts, pay, n)
+
+    def start_of(days: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        out = np.zeros(n, np.int64)
+        for name, (tz, _table) in zones.items():
+            mine = rows & (names == name)
+            if mine.any():
+                out[mine] = day_start_us(name, tz, days[mine])
+        return out
+
+    p_value, p_fits = _money(acc_t.column("promise_amount"))
+    p_has = ~np.asarray(acc_t.column("promise_amount").is_null(), dtype=bool)
+    p_due, _ = _days(acc_t.column("promise_due_date"))
+    p_made, _ = _instants(acc_t.column("promise_made_at"))
+    promise = promise_facts(
+        policy,
+        now_us,
+        (p_value, p_has, p_fits),
+        p_due,
+        p_made,
+        start_of,
+        (ev_acc, ev_ts, pay, amount, amount_ok),
+    )
+    fallback |= promise.fallback
+    columns.update(promise.columns)
+    # earlier promises (history outcomes): broken when no payment came after; the
+    # record's own promise is judged with its amount (broken now, in this cycle: one more)
     promise_ev = (outcome == OUTCOMES.index("promise_to_pay")) & in_cycle
+    promise_ev &= ~(promise.has[ev_acc] & (ev_ts >= promise.made[ev_acc]))
     broken = promise_ev & (last_pay[ev_acc] <= ev_ts)
-    columns["broken_promises"] = Column("num", np.bincount(ev_acc[broken], minlength=n), everyone)
+    broken_count = np.bincount(ev_acc[broken], minlength=n) + (promise.broken & (p_made >= cycle_us))
+    columns["broken_promises"] = Column("num", broken_count.astype(np.int64), everyone)
     in_cycle_pay = pay & in_cycle
     unknown_amount = np.bincount(ev_acc[in_cycle_pay & ~amount_ok], minlength=n) > 0
     paid = np.bincount(
@@ -268,8 +259,6 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     pay_day = np.where(has_pay, np.append(ev_day, 0)[pick], -(10**9))
     last_day = np.where(paid_known, np.maximum(paid_day, pay_day), pay_day)
     columns["days_since_payment"] = Column("num", today - last_day, paid_known | has_pay)
-    for name in ("promise_active", "promise_kept", "promise_broken"):
-        columns[name] = Column("bool", np.zeros(n, bool), everyone)
 
     # call attempts to the debtor (third-party tiers excluded) in this cycle
     third = [t for t, tier in enumerate(policy.tiers) if "third_party" in tier.model.tags]
@@ -302,7 +291,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["amount_overdue"] = Column("money", amount_overdue, everyone)
     columns["balance"] = Column("money", balance, everyone)
     columns["currency"] = Column("str", currency, everyone)
-    columns["flags"] = Column("set", flags, everyone)
+    columns["flags"] = Column("set", flags, everyone, flag_lists)
     columns["opt_out"] = Column("set", opt_out, everyone)
     for name in ("segment", "product", "jurisdiction", "actor_type"):
         values = _strings(acc_t.column(name))
@@ -312,7 +301,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["local_hour"] = Column("num", hours, everyone)
     columns["weekday"] = Column("str", weekday, everyone)
     columns["dispute_open"] = Column("bool", np.zeros(n, bool), everyone)
-    cease = np.asarray([("cease_communication" in f) for f in flags], dtype=bool)
+    cease = columns["flags"].member("cease_communication")
     columns["cease_received"] = Column("bool", cease, everyone)
     columns["breathing_space_active"] = Column("bool", np.zeros(n, bool), everyone)
     plan_due = _days(acc_t.column("plan_next_due_date"))
@@ -324,8 +313,10 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["letter_of_claim_reply"] = Column("set", np.asarray([frozenset()] * n, dtype=object), everyone)
     cache: dict[Any, Any] = {
         "tables": {name: table for name, (_tz, table) in zones.items()},
+        "opt_out": _members(acc_t.column("opt_out"), CHANNELS),
         "sent": (sent, sent_known),
         "plan_due": plan_due,
+        "promise_due": (p_due, p_has),
     }
     columns["time_barred"] = time_barred(
         policy, _strings(acc_t.column("jurisdiction")), today, paid_day, paid_known

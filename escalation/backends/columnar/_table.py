@@ -17,6 +17,7 @@ from escalation._ladder import LadderPlan
 from escalation.backends.columnar._conditions import Unsupported
 from escalation.backends.columnar._facts import Facts, derive_batch
 from escalation.backends.columnar._ladder import Outcome, check_policy, decide
+from escalation.backends.columnar._output import decision_table
 from escalation.decision import ErrorRow, error_row
 from escalation.engine import Engine
 from escalation.errors import EvaluationError, RecordError, UsageError
@@ -73,6 +74,7 @@ class ColumnarPolicy:
             header.timezone,
             header.currency,
             repr(header.limitation),
+            repr(header.promise),
             policy.flags,
         )
 
@@ -80,7 +82,13 @@ class ColumnarPolicy:
 @dataclass
 class TableResult:
     """Per input row: its row number, account id, balance and days overdue,
-    one decision row per policy (``None`` for an error row) and the error row."""
+    one decision row per policy (``None`` for an error row) and the error row.
+
+    With ``decide_table(..., dicts=False)`` the per-row lists (``rows``, ``ids``,
+    ``balances``, ``days``, ``decisions``) are left empty and the same data is
+    in columns: ``tables`` (one Arrow table of decision rows per policy, null
+    rows for error rows), ``row_numbers``, ``balance_units`` (the balance in
+    the currency's minor units), ``days_overdue`` and ``decided``."""
 
     rows: list[int]
     ids: list[str | None]
@@ -92,21 +100,24 @@ class TableResult:
     fallback: int = 0
     reasons_rendered: int = 0
     accounts: dict[int, Account] = field(default_factory=dict)
+    tables: list[Any] = field(default_factory=list)
+    row_numbers: Any = None
+    balance_units: Any = None
+    days_overdue: Any = None
+    decided: Any = None
+    minor_units: int = 2
 
 
-def _row(policy: Policy, i: int, ids: list[Any], out: Any) -> dict[str, Any]:
-    return {
-        "account_id": ids[i],
-        "status": out.status[i],
-        "action": out.action[i],
-        "channel": out.channel[i],
-        "severity": int(out.severity[i]) or None,
-        "reason": None,
-        "next_eligible_at": out.next_eligible_at[i],
-        "hold": out.hold[i],
-        "blocked_guards": sorted(out.blocked.get(i, ())),
-        "policy_fingerprint": policy.fingerprint,
-    }
+def _quantized_units(batch: TypedBatch, minor: int) -> np.ndarray:
+    """Balances in minor units (round half even, as ``Decimal.quantize``)."""
+    from escalation.backends.columnar._column import _money
+
+    units, _ok = _money(batch.accounts.column("balance"))
+    step = 10 ** (4 - minor) if minor <= 4 else 1
+    q, r = np.divmod(units, step)
+    up = (2 * r > step) | ((2 * r == step) & (q % 2 == 1))
+    result: np.ndarray = q + up
+    return result
 
 
 def decide_table(
@@ -115,6 +126,7 @@ def decide_table(
     *,
     now: dt.datetime,
     reasons: Reasons = "none",
+    dicts: bool = True,
 ) -> TableResult:
     """Decide every row of ``batch`` under each policy at ``now``.
 
@@ -122,7 +134,8 @@ def decide_table(
     is ``None`` unless ``reasons="all"``); every other row is decided by the
     reference engine, whose record error becomes the row's error. With
     ``reasons="changed"`` (two policies), rows whose status, action or channel
-    differ get both reasons from the reference engine."""
+    differ get both reasons from the reference engine. ``dicts=False`` returns
+    columns (``TableResult.tables``) instead of per-row dicts."""
     n = len(batch)
     facts_by: dict[Any, Facts] = {}
     outs: list[Outcome | None] = []
@@ -143,55 +156,66 @@ def decide_table(
         outs.append(out)
     if reasons == "all":
         fallback[:] = True
-    ids = batch.accounts.column("id").to_pylist()
-    rows = batch.accounts.column("row").to_pylist()
-    first = next(iter(facts_by.values()), None)
     currency = policies[0].policy.header.currency
-    unit = Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
-    balances = [
-        b.quantize(unit) if b is not None else Decimal(0)
-        for b in batch.accounts.column("balance").to_pylist()
-    ]
-    days = first.columns["days_overdue"].values.tolist() if first is not None else [0] * n
-    result = TableResult(rows, ids, balances, days, [[None] * n for _ in policies], [None] * n)
-    for p, (cp, done) in enumerate(zip(policies, outs, strict=True)):
-        if done is None:
-            continue
-        column = result.decisions[p]
-        for i in np.flatnonzero(~fallback).tolist():
-            column[i] = _row(cp.policy, i, ids, done)
+    minor = MINOR_UNITS.get(currency, 2)
+    first = next(iter(facts_by.values()), None)
+    ids = np.asarray(batch.accounts.column("id").to_numpy(zero_copy_only=False), dtype=object)
+    result = TableResult([], [], [], [], [], [None] * n, minor_units=minor)
+    result.row_numbers = np.asarray(batch.accounts.column("row"), dtype=np.int64)
+    result.balance_units = _quantized_units(batch, minor)
+    result.days_overdue = (
+        first.columns["days_overdue"].values.copy() if first is not None else np.zeros(n, np.int64)
+    )
     result.vectorised = int((~fallback).sum())
     todo = np.flatnonzero(fallback).tolist()
+    patches: list[dict[int, dict[str, Any]]] = [{} for _ in policies]
     for i, record in zip(todo, records_of(batch, todo), strict=True):
         result.fallback += 1
-        _reference(batch, policies, result, i, record, now)
+        _reference(batch, policies, result, i, record, now, patches, ids)
     if reasons != "all":
         # a row the reference engine decided carries its reason; drop it unless it
         # is a changed row's (reasons="changed"), so the output does not depend on
         # which path decided a row
         for i in todo:
-            decided = [row for p in range(len(policies)) if (row := result.decisions[p][i]) is not None]
+            decided = [p[i] for p in patches if i in p]
             if len(decided) != len(policies):
                 continue
-            changed = len(decided) == 2 and (
-                (decided[0]["status"], decided[0]["action"], decided[0]["channel"])
-                != (decided[1]["status"], decided[1]["action"], decided[1]["channel"])
-            )
-            if not (reasons == "changed" and changed):
+            if not (reasons == "changed" and len(decided) == 2 and _differ(decided[0], decided[1])):
                 for row in decided:
                     row["reason"] = None
-    if reasons == "changed" and len(policies) == 2:
-        for i in range(n):
-            new, old = result.decisions[0][i], result.decisions[1][i]
-            if new is None or old is None or new["reason"] is not None:
-                continue
-            if (new["status"], new["action"], new["channel"]) != (
-                old["status"],
-                old["action"],
-                old["channel"],
-            ):
-                explain(batch, policies, result, i, now)
+    valid = np.asarray([e is None for e in result.errors], dtype=bool) if todo else np.ones(n, bool)
+    result.decided = valid
+    vectorised = ~fallback
+    if reasons == "changed" and len(policies) == 2 and outs[0] is not None and outs[1] is not None:
+        a, b = outs[0], outs[1]
+        moved = vectorised & ((a.status != b.status) | (a.action != b.action) | (a.channel != b.channel))
+        rows = np.flatnonzero(moved).tolist()
+        if rows:
+            _explain_rows(batch, policies, result, rows, now, patches)
+            vectorised &= ~moved  # their rows now come from the reference engine, with reasons
+    for p, cp in enumerate(policies):
+        result.tables.append(
+            decision_table(n, ids, cp.policy.fingerprint, outs[p], vectorised, patches[p], valid)
+        )
+    if dicts:
+        result.rows = result.row_numbers.tolist()
+        flags = valid.tolist()
+        pairs = zip(ids.tolist(), flags, result.errors, strict=True)
+        result.ids = [ident if ok else e.account_id if e else None for ident, ok, e in pairs]
+        unit = Decimal(1).scaleb(-minor)
+        units = zip(result.balance_units.tolist(), flags, strict=True)
+        result.balances = [Decimal(int(u)) * unit if ok else Decimal(0) for u, ok in units]
+        days = zip(result.days_overdue.tolist(), flags, strict=True)
+        result.days = [d if ok else 0 for d, ok in days]
+        result.decisions = [
+            [row if ok else None for row, ok in zip(table.to_pylist(), flags, strict=True)]
+            for table in result.tables
+        ]
     return result
+
+
+def _differ(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    return (new["status"], new["action"], new["channel"]) != (old["status"], old["action"], old["channel"])
 
 
 def _reference(
@@ -201,12 +225,12 @@ def _reference(
     i: int,
     record: object,
     now: dt.datetime,
+    patches: list[dict[int, dict[str, Any]]],
+    ids: np.ndarray,
 ) -> None:
-    row, source = result.rows[i], batch.source
+    row, source = int(result.row_numbers[i]), batch.source
     if isinstance(record, dict) and set(record) == {"__error__"}:
         result.errors[i] = ErrorRow(**{**record["__error__"], "source": source})
-        for column in result.decisions:
-            column[i] = None
         return
     ident = record.get("id") if isinstance(record, dict) else None
     ident = ident if isinstance(ident, str) and 0 < len(ident) <= 128 and ident.isprintable() else None
@@ -215,16 +239,31 @@ def _reference(
         decisions = [decision_row(cp.engine.decide(account, now=now, trace=False)) for cp in policies]
     except (RecordError, EvaluationError) as exc:
         result.errors[i] = error_row(exc, row=row, source=source, account_id=ident)
-        for column in result.decisions:
-            column[i] = None
         return
     for p, decision in enumerate(decisions):
-        result.decisions[p][i] = decision
-    result.ids[i] = account.id
-    result.balances[i] = account.balance
+        patches[p][i] = decision
+    ids[i] = account.id
+    result.balance_units[i] = int(account.balance.scaleb(result.minor_units).to_integral_value())
     today = now.astimezone(account_zone(account, policies[0].policy)).date()
-    result.days[i] = days_overdue_on(account, today)
+    result.days_overdue[i] = days_overdue_on(account, today)
     result.accounts[i] = account
+
+
+def _explain_rows(
+    batch: TypedBatch,
+    policies: list[ColumnarPolicy],
+    result: TableResult,
+    rows: list[int],
+    now: dt.datetime,
+    patches: list[dict[int, dict[str, Any]]],
+) -> None:
+    """Decide ``rows`` (vectorised, changed) with the reference engine for their
+    reasons (its decisions agree with the vectorised ones: the differential tests)."""
+    for i, record in zip(rows, records_of(batch, rows), strict=True):
+        account = policies[0].engine.validate(record, now=now)  # type: ignore[arg-type]
+        for p, cp in enumerate(policies):
+            patches[p][i] = decision_row(cp.engine.decide(account, now=now, trace=False))
+        result.reasons_rendered += 1
 
 
 def explain(
@@ -234,13 +273,13 @@ def explain(
     i: int,
     now: dt.datetime,
 ) -> None:
-    """Fill row ``i``'s reasons from the reference engine (its decisions must agree)."""
+    """Fill row ``i``'s reasons (``result.decisions``) from the reference engine."""
     account = result.accounts.get(i)
     if account is None:
         record = records_of(batch, [i])[0]
         account = policies[0].engine.validate(record, now=now)  # type: ignore[arg-type]
     for p, cp in enumerate(policies):
-        row = result.decisions[p][i]
+        row = result.decisions[p][i] if result.decisions else None
         if row is None:
             continue
         row["reason"] = cp.engine.decide(account, now=now, trace=False).reason

@@ -1,0 +1,376 @@
+"""Guard verdicts over columns: for each account, at ``now`` or at an instant
+of its own (when a tier that is not due yet becomes due), whether a guard
+blocks, until when (``-1``: only an event lifts it) and whether the vectorised
+check is unsure (the account then goes to the reference engine).
+
+The semantics are the guard modules' (:mod:`escalation.guards`) for accounts in
+one time zone; instants are µs since the epoch."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+
+from escalation._calendar import is_holiday
+from escalation._ladder import LadderPlan
+from escalation._language import EventFilter
+from escalation.backends.columnar._conditions import truth
+from escalation.backends.columnar._facts import CHANNELS, OUTCOMES, Facts
+from escalation.backends.columnar._local import (
+    _LOW,
+    _group_max,
+    _local_minutes,
+    day_start,
+    local_days,
+    zone_rows,
+)
+from escalation.backends.columnar._zones import day_start_us
+from escalation.guards import (
+    BlockGuard,
+    ConsentGuard,
+    ContactHoursGuard,
+    CooldownGuard,
+    FrequencyGuard,
+    PrerequisiteGuard,
+)
+from escalation.guards.contact_hours import window_open
+from escalation.guards.inconvenient import InconvenientGuard
+from escalation.policy import GuardRule, Policy
+from escalation.record import Channel, zone
+
+__all__ = ["NEVER", "Guards", "Verdict"]
+
+_EPOCH = dt.date(1970, 1, 1)
+_UTC_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+NEVER = -1  # an until that only an event lifts
+Verdict = tuple[np.ndarray, np.ndarray, np.ndarray]  # blocked, until (µs or NEVER), unsure
+# (guard id, zone, day) → (µs of the window's opening that day, open then)
+_openings: dict[tuple[int, str, int], tuple[int, bool]] = {}
+
+
+def _minutes(clock: str) -> int:
+    return int(clock[:2]) * 60 + int(clock[3:])
+
+
+def _opening(guard: ContactHoursGuard, name: str, day: int) -> tuple[int, bool]:
+    """The window's opening on local ``day`` as the reference computes it (a wall
+    time in a DST gap normalised through UTC), and whether it is open then."""
+    key = (id(guard), name, day)
+    found = _openings.get(key)
+    if found is None:
+        tz = zone(name)
+        start = _minutes(guard.from_)
+        local = dt.datetime.combine(
+            _EPOCH + dt.timedelta(days=day), dt.time(start // 60, start % 60), tzinfo=tz
+        )
+        moment = local.astimezone(dt.UTC)
+        us = (moment - _UTC_EPOCH) // dt.timedelta(microseconds=1)
+        found = _openings[key] = (us, window_open(guard, moment, (tz,)))
+    return found
+
+
+class Guards:
+    """Guard verdicts for one policy over one batch (at ``now`` memoised)."""
+
+    def __init__(self, policy: Policy, plan: LadderPlan, facts: Facts) -> None:
+        self.policy, self.plan, self.facts = policy, plan, facts
+        self.tier_ids = [t.model.id for t in policy.tiers]
+        self.tags_of = dict(plan.tags_of)
+        self.now = np.full(facts.n, facts.now_us, np.int64)
+        self.memo: dict[tuple[int, Channel], Verdict] = {}
+        self.holidays: dict[tuple[str, int], bool] = {}
+
+    def verdict(self, rule: GuardRule, channel: Channel, at: np.ndarray | None = None) -> Verdict:
+        """(blocked, until, unsure) of ``rule`` on ``channel`` at each account's
+        instant ``at`` (``now`` when not given)."""
+        key = (id(rule), channel)
+        if at is None and key in self.memo:
+            return self.memo[key]
+        blocked, until, unsure = self._check(rule, channel, self.now if at is None else at)
+        if rule.unless is not None:
+            lifted = truth(rule.unless.tree, self.facts)[0]
+            blocked, unsure = blocked & ~lifted, unsure & ~lifted
+        found = (blocked, until, unsure)
+        if at is None:
+            self.memo[key] = found
+        return found
+
+    # ---------------------------------------------------------------- events
+
+    def _mask(self, flt: EventFilter, channels: tuple[Channel, ...]) -> np.ndarray:
+        f = self.facts
+        key = ("filter", id(flt), channels)
+        cached = f.cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        m = np.ones(len(f.ev_ts), bool)
+        if flt.direction == "outbound":
+            m &= f.ev_outbound
+        elif flt.direction == "inbound":
+            m &= ~f.ev_outbound
+        wanted = flt.channels or channels
+        if wanted:
+            m &= np.isin(f.ev_channel, [CHANNELS.index(c.value) for c in wanted])
+        if flt.outcomes:
+            m &= np.isin(f.ev_outcome, [OUTCOMES.index(o.value) for o in flt.outcomes])
+        if flt.actions:
+            m &= np.isin(f.ev_action, [self.tier_ids.index(a) for a in flt.actions if a in self.tier_ids])
+        if flt.tags:
+            tags = set(flt.tags)
+            m &= np.isin(f.ev_action, [i for i, t in enumerate(self.tier_ids) if tags & set(self.tags_of[t])])
+        if flt.misdirected is True or flt.during_consent is True:
+            m &= False  # no vectorised account has misdirected events or consent windows
+        if flt.in_cycle is not None:
+            m &= f.ev_in_cycle if flt.in_cycle else ~f.ev_in_cycle
+        f.cache[key] = m
+        return m
+
+    def _events(
+        self,
+        flt: EventFilter,
+        exclude: tuple[EventFilter, ...],
+        channels: tuple[Channel, ...],
+        at: np.ndarray,
+    ) -> np.ndarray:
+        f = self.facts
+        m = self._mask(flt, channels) & (f.ev_ts <= at[f.ev_acc])
+        for x in exclude:
+            m = m & ~self._mask(x, ())
+        result: np.ndarray = m
+        return result
+
+    # ---------------------------------------------------------------- kinds
+
+    def _check(self, rule: GuardRule, channel: Channel, at: np.ndarray) -> Verdict:
+        f, g = self.facts, rule.model
+        n = f.n
+        none, never = np.zeros(n, bool), np.full(n, NEVER, np.int64)
+        if _newer_than_columnar(g):  # parameters not vectorised: the reference engine decides
+            return none, never, np.ones(n, bool)
+        if isinstance(g, ConsentGuard):
+            if g.confirm_on:  # `opt_out_at` lives in `rest`: no vectorised account can confirm
+                return np.ones(n, bool), never, none
+            return f.cache["opt_out"][channel.value], never, none
+        if isinstance(g, InconvenientGuard):
+            return none, never, none  # designated times and places live in `rest`: never here
+        if isinstance(g, BlockGuard):
+            blocked = truth(rule.conditions["when"].tree, f)[0]
+            return blocked, never, blocked if g.until is not None else none
+        if isinstance(g, ContactHoursGuard):
+            shut = ~self.window_open(g, at)
+            return shut, self.next_open(g, at, shut)[0], none
+        if isinstance(g, CooldownGuard):
+            return self._cooldown(g, at)
+        if isinstance(g, FrequencyGuard):
+            return self._frequency(g, channel, at)
+        if isinstance(g, PrerequisiteGuard):
+            return self._prerequisite(g, at)
+        return none, never, np.ones(n, bool)  # a kind not vectorised: the reference engine decides
+
+    def _holiday(self, code: str, days: np.ndarray) -> np.ndarray:
+        unique, inverse = np.unique(days, return_inverse=True)
+        flags = np.empty(len(unique), bool)
+        for i, day in enumerate(unique.tolist()):
+            key = (code, day)
+            if key not in self.holidays:
+                self.holidays[key] = is_holiday(code, _EPOCH + dt.timedelta(days=day))
+            flags[i] = self.holidays[key]
+        return flags[inverse].reshape(days.shape)
+
+    def window_open(self, g: ContactHoursGuard, at: np.ndarray) -> np.ndarray:
+        """Whether each account's instant is inside the window (weekdays, holidays)."""
+        days = local_days(self.facts, at)
+        minute = _local_minutes(self.facts, at)
+        inside = (minute >= _minutes(g.from_)) & (minute < _minutes(g.to))
+        allowed = np.asarray([name in g.days for name in _WEEKDAYS], dtype=bool)
+        inside &= allowed[(days + 3) % 7]
+        if g.holidays is not None:
+            inside &= ~self._holiday(g.holidays, days)
+        return inside
+
+    def next_open(
+        self, g: ContactHoursGuard, at: np.ndarray, shut: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The first instant at or after ``at`` inside the window (``contact_hours.next_open``)
+        and where one was found within its 21-day search."""
+        f = self.facts
+        out = np.where(shut, NEVER, at)
+        found = ~shut
+        todo = shut.copy()
+        if not todo.any():
+            return out, found
+        first = local_days(f, at)
+        for offset in range(21):
+            if not todo.any():
+                break
+            for name, _table, mine in zone_rows(f):
+                rows = np.flatnonzero(todo & mine)
+                if not len(rows):
+                    continue
+                days = first[rows] + offset
+                unique, inverse = np.unique(days, return_inverse=True)
+                pairs = [_opening(g, name, d) for d in unique.tolist()]
+                cand = np.asarray([p[0] for p in pairs], np.int64)[inverse]
+                ok = np.asarray([p[1] for p in pairs], bool)[inverse] & (cand > at[rows])
+                hit = rows[ok]
+                out[hit] = cand[ok]
+                found[hit] = True
+                todo[hit] = False
+        return out, found
+
+    def _cooldown(self, g: CooldownGuard, at: np.ndarray) -> Verdict:
+        f = self.facts
+        n = f.n
+        day = local_days(f, at)
+        since = day_start(f, day - (g.wait - 1), np.ones(n, bool))
+        m = self._events(g.after, g.exclude, (), at) & (f.ev_ts >= since[f.ev_acc])
+        last = _group_max(f.ev_acc, f.ev_day, m, n)
+        blocked = (last > _LOW) & (day < last + g.wait)
+        until = np.where(blocked, day_start(f, last + g.wait, blocked), NEVER)
+        return blocked, until, np.zeros(n, bool)
+
+    def _frequency(self, g: FrequencyGuard, channel: Channel, at: np.ndarray) -> Verdict:
+        f = self.facts
+        n = f.n
+        never = np.full(n, NEVER, np.int64)
+        day = local_days(f, at)
+        m = self._events(g.count, g.exclude, g.channels or (channel,), at)
+        if g.window == "calendar_month":
+            first = np.asarray(
+                [((_EPOCH + dt.timedelta(days=d)).replace(day=1) - _EPOCH).days for d in day.tolist()],
+                dtype=np.int64,
+            )
+        else:
+            assert isinstance(g.window, int)
+            first = day - (g.window - 1)
+        inside = m & (f.ev_day >= first[f.ev_acc])
+        if g.per == "account":
+            owner = np.arange(n)
+            key_of = f.ev_acc
+        else:  # one group per address used before `at` (an address used only earlier counts 0)
+            width = int(f.ev_address.max()) + 2 if len(f.ev_address) else 1
+            pair = f.ev_acc * width + (f.ev_address + 1)
+            keys, key_of = np.unique(np.where(m, pair, -1), return_inverse=True)
+            if len(keys) and keys[0] == -1:  # not a group: events the filter does not select
+                keys, key_of = keys[1:], key_of - 1
+            owner = keys // width
+        k = len(owner)
+        sel = key_of >= 0 if g.per != "account" else np.ones(len(key_of), bool)
+        counts = np.bincount(key_of[inside & sel], minlength=k)
+        at_limit = counts >= g.max
+        groups = np.bincount(owner, minlength=n)
+        full = np.bincount(owner[at_limit], minlength=n)
+        blocked = (groups > 0) & (full == groups)
+        if g.max == 0:
+            return np.ones(n, bool), never, np.zeros(n, bool)
+        if g.window == "calendar_month":
+            nxt = np.asarray(
+                [((_EPOCH + dt.timedelta(days=d)).replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+                 for d in day.tolist()],
+                dtype=object,
+            )  # fmt: skip
+            release = np.asarray([(d - _EPOCH).days for d in nxt], np.int64)
+            return blocked, np.where(blocked, day_start(f, release, blocked), NEVER), np.zeros(n, bool)
+        assert isinstance(g.window, int)
+        # per group: the first later day whose window holds fewer than `max` of its events
+        key_release = np.full(k, _LOW, np.int64)
+        key_day = day[owner]
+        pending = at_limit & blocked[owner]
+        counted = inside & sel
+        for offset in range(1, g.window + 1):
+            if not pending.any():
+                break
+            low = key_day + offset - (g.window - 1)
+            c = np.bincount(key_of[counted & (f.ev_day >= low[key_of])], minlength=k)
+            hit = pending & (c < g.max)
+            key_release[hit] = key_day[hit] + offset
+            pending &= ~hit
+        key_release[pending] = key_day[pending] + g.window  # pragma: no cover - always found
+        release = np.full(n, np.iinfo(np.int64).max, np.int64)
+        np.minimum.at(release, owner[at_limit], key_release[at_limit])
+        return blocked, np.where(blocked, day_start(f, release, blocked), NEVER), np.zeros(n, bool)
+
+    def _event_day_start(self, days: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """µs of local day starts for events (``rows`` of the event arrays)."""
+        f = self.facts
+        out = np.zeros(len(days), np.int64)
+        owner_zone = f.zone_names[f.ev_acc]
+        for name, _table, _mine in zone_rows(f):
+            mine = rows & (owner_zone == name)
+            if mine.any():
+                out[mine] = day_start_us(name, zone(name), days[mine])
+        return out
+
+    def _prerequisite(self, g: PrerequisiteGuard, at: np.ndarray) -> Verdict:
+        f = self.facts
+        n = f.n
+        met = np.zeros(n, bool)
+        soonest = np.full(n, np.iinfo(np.int64).max, np.int64)
+        for alt in g.alternatives():
+            if alt.nth > 1 or alt.min_gap is not None:
+                return np.zeros(n, bool), np.full(n, NEVER, np.int64), np.ones(n, bool)
+            if alt.record_date is not None:
+                if alt.record_date != "validation_notice_sent_at":
+                    continue  # kept in `rest`: absent for every vectorised account
+                sent, known = f.cache["sent"]
+                if alt.calendar_days:
+                    ready = day_start(f, local_days(f, sent) + alt.at_least // dt.timedelta(days=1), known)
+                else:
+                    ready = sent + alt.at_least // dt.timedelta(microseconds=1)
+                met |= known & (ready <= at)
+                soonest = np.where(known & (ready > at), np.minimum(soonest, ready), soonest)
+                continue
+            assert alt.event is not None
+            starts = self._events(alt.event, g.exclude, (), at)
+            if alt.undone_by is not None:  # undone by a later undo event (no `kept_by` here)
+                undo = self._events(alt.undone_by, (), (), at)
+                last_undo = _group_max(f.ev_acc, f.ev_ts, undo, n)
+                starts &= f.ev_ts > last_undo[f.ev_acc]
+            if alt.calendar_days:
+                ready = self._event_day_start(f.ev_day + alt.at_least // dt.timedelta(days=1), starts)
+            else:
+                ready = f.ev_ts + alt.at_least // dt.timedelta(microseconds=1)
+            now_ok = starts & (ready <= at[f.ev_acc])
+            met[f.ev_acc[now_ok]] = True
+            later = starts & ~now_ok
+            np.minimum.at(soonest, f.ev_acc[later], ready[later])
+        blocked = ~met
+        until = np.where(soonest < np.iinfo(np.int64).max, soonest, NEVER)
+        return blocked, until, np.zeros(n, bool)
+
+    def reopen(
+        self, rules: tuple[GuardRule, ...], times: np.ndarray, known: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``_ladder._reopen`` over columns: each time moved forward into every
+        contact-hours window of ``rules`` (``known`` false where none opens)."""
+        hours = [r.model for r in rules if isinstance(r.model, ContactHoursGuard)]
+        if not hours:
+            return times, known
+        current, ok = times.copy(), known.copy()
+        for _ in range(8):
+            later = current.copy()
+            for g in hours:
+                shut = ~self.window_open(g, current) & ok
+                opened, found = self.next_open(g, current, shut)
+                ok &= found
+                later = np.where(ok, np.maximum(later, opened), later)
+            if np.array_equal(later[ok], current[ok]):
+                break
+            current = later
+        return current, ok
+
+
+def _newer_than_columnar(guard: Any) -> bool:
+    """A guard using parameters the vectorised checks do not implement."""
+    if isinstance(guard, PrerequisiteGuard):
+        alternatives = (guard, *guard.any_of)
+        return any(
+            getattr(a, "kept_by", None) is not None
+            or getattr(a, "more_than_months", None) is not None
+            or getattr(a, "rest_days", None) is not None
+            for a in alternatives
+        )
+    return False
