@@ -10,7 +10,6 @@ import bisect
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -389,16 +388,3 @@ def derive(
         consent_windows=tuple(windows),
         cache={},
     )
-
-
-def json_value(value: Any) -> Any:
-    """A fact value in a deterministic JSON-safe form (for traces)."""
-    if value is None or value.__class__ in (int, str, bool):
-        return value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, frozenset | set):
-        return sorted(str(v) for v in value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return value

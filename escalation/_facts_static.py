@@ -4,8 +4,10 @@ validation and the facts)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from escalation.record import Account, Outcome
 
@@ -55,3 +57,16 @@ def policy_static(policy: Policy) -> _PolicyStatic:
         _STATIC.clear()
     _STATIC[id(policy)] = found
     return found
+
+
+def json_value(value: Any) -> Any:
+    """A fact value in a deterministic JSON-safe form (for traces)."""
+    if value is None or value.__class__ in (int, str, bool):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, frozenset | set):
+        return sorted(str(v) for v in value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value

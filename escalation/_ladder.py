@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from escalation import _reasons as fmt
 from escalation._calendar import start_of_day
-from escalation._facts import Situation, json_value
+from escalation._facts import Situation
+from escalation._facts_static import json_value
 from escalation._holds import first_hold
 from escalation._trace import Recorder
 from escalation.decision import BlockedAction, Decision, EngineInfo, PolicyInfo, construct, decision_id

@@ -4,7 +4,8 @@ nothing for it)."""
 
 from __future__ import annotations
 
-from escalation._facts import Situation, json_value
+from escalation._facts import Situation
+from escalation._facts_static import json_value
 from escalation.decision import TraceEntry, construct
 
 __all__ = ["Recorder"]

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from escalation._facts import account_zone, derive, json_value
+from escalation._facts import account_zone, derive
+from escalation._facts_static import json_value
 from escalation._holds import first_hold
 from escalation._ladder import LadderPlan
 from escalation._reasons import fill
