@@ -147,42 +147,15 @@ PACKS = "_packs"
 
 
 def _policy_files(root: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    """The root policy file and every rule pack it includes, transitively, by
-    absolute (lexically normalised) path — the same walk ``load_policy`` does —
-    and, apart, the shipped packs it names as ``pack:<name>``, by name."""
-    from escalation.policy._load import PACK_PREFIX, packs_folder
-    from escalation.policy._yaml import YamlLoadError, load_yaml
+    """The root policy file and every rule pack it includes (the policy
+    bundle's walk, :func:`escalation.policy.bundle.policy_files`), with a file
+    that no longer parses reported as a journal error."""
+    from escalation.policy.bundle import policy_files
 
-    found: dict[str, bytes] = {}
-    shipped: dict[str, bytes] = {}
-    pending: list[tuple[Path, bool]] = [(Path(os.path.abspath(root)), False)]
-    while pending:
-        path, by_name = pending.pop()
-        key = str(path)
-        if (shipped if by_name else found).get(path.stem if by_name else key) is not None:
-            continue
-        raw = path.read_bytes()
-        if by_name:
-            shipped[path.stem] = raw
-        else:
-            found[key] = raw
-        try:
-            data = load_yaml(raw, key).data
-        except YamlLoadError as exc:
-            raise JournalError(f"cannot re-read policy file `{path}`: {exc.issue}") from exc
-        if not isinstance(data, dict):
-            continue
-        section = data.get("policy") or data.get("pack")
-        includes = section.get("include") if isinstance(section, dict) else None
-        for name in includes if isinstance(includes, list) else ():
-            if isinstance(name, str) and name.startswith(PACK_PREFIX):
-                folder = packs_folder()
-                if folder is not None:
-                    pack = name[len(PACK_PREFIX) :].strip()
-                    pending.append((Path(os.path.abspath(folder / f"{pack}.yaml")), True))
-            elif isinstance(name, str):
-                pending.append((Path(os.path.abspath(path.parent / name)), False))
-    return found, shipped
+    try:
+        return policy_files(root)
+    except PolicyError as exc:
+        raise JournalError(f"cannot re-read policy file: {exc.issues[0]}") from exc
 
 
 def capture_policy(policy: Policy) -> StoredPolicy:
