@@ -327,7 +327,9 @@ def _conform(events: pa.Table) -> pa.Table:
     """Events written before a column existed (``offer``, ``actor``): null there."""
     for name in EVENTS.names:
         if name not in events.column_names:
-            events = events.append_column(EVENTS.field(name), pa.nulls(events.num_rows, EVENTS.field(name).type))
+            events = events.append_column(
+                EVENTS.field(name), pa.nulls(events.num_rows, EVENTS.field(name).type)
+            )
     return events.select(EVENTS.names)
 
 

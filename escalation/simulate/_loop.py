@@ -168,7 +168,16 @@ def _one_day(
         book, responses, keys, acted, (now, day, today), seed, run, metrics, (out.cost, out.actions), pending
     )
     present(
-        book, responses, keys, offered, (now, day, today), seed, run, metrics, (out.cost, out.actions), pending
+        book,
+        responses,
+        keys,
+        offered,
+        (now, day, today),
+        seed,
+        run,
+        metrics,
+        (out.cost, out.actions),
+        pending,
     )
     _scheduled(book, keys, now, day, seed, run, responses, metrics, out, pending, dpd)
     book.add_events(pending.events)
