@@ -104,3 +104,35 @@ def test_offers_are_deterministic_and_counted(gated: Path, tmp_path: Path) -> No
     assert sum(r.totals["offer"] for r in runs) > 0
     assert sum(r.totals["offers_made"] for r in runs) > 0
     assert any(k.startswith("offer:") for r in runs for k in r.actions)
+
+
+def test_a_model_without_a_phone_rule_for_the_offer_tier_is_refused() -> None:
+    """Offers are presented by phone: the model must answer the held-back tier's phone call."""
+    from escalation.errors import EscalationError
+    from escalation.simulate.run import _check_coverage
+
+    data: Any = load_yaml(bundled_model("cn-card").read_bytes(), "cn-card.yaml").data
+    for rule in data["rules"]:
+        if rule["id"] == "call":
+            rule["when"] = {"channel": "phone", "actions": ["phone_call", "instalment_negotiation"]}
+    data["rules"] = [r for r in data["rules"] if r["id"] != "other"]  # the catch-all would answer
+    model = ResponseModel.model_validate(data)
+    with pytest.raises(EscalationError, match=r"lawyer_letter/phone \(its offers are presented by phone\)"):
+        _check_coverage(model, load_policy(CN))
+
+
+def test_agency_placements_are_priced_and_do_not_stop_the_run(tmp_path: Path) -> None:
+    """Accounts reaching day 91 are placed with the agency at the model's `agency` cost."""
+    chosen = [
+        r
+        for r in generate(3000, seed=11, at=AT)
+        if 86 <= (AT.date() - dt.date.fromisoformat(r["overdue_since"])).days <= 89 and "flags" not in r
+    ][:30]
+    path = tmp_path / "late.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in chosen))
+    result = simulate(CN, path, at=AT, days=6, out=tmp_path / "sim")
+    placed = sum(result.runs["candidate"][0].actions.get("agency_placement/agency", []))
+    assert placed > 0
+    summary = json.loads((tmp_path / "sim" / "summary.json").read_text())
+    entry = summary["actions"]["candidate"]["agency_placement/agency"]
+    assert entry == {"count": placed, "cost": f"{20 * placed}.00"}
