@@ -96,11 +96,13 @@ EVENTS = pa.schema(
         ("consent_until", _TS),
         ("misdirected", pa.bool_()),
         ("amount", MONEY),
+        ("offer", _TEXT),
+        ("actor", _TEXT),
     ]
 )
 _TYPED = set(ACCOUNTS.names) - {"row", "rest", "raw"} | {"promise_to_pay", "payment_plan", "history"}
 _EVENT_FIELDS = {"at", "action", "channel", "outcome", "direction", "address", "consent_until"}
-_EVENT_FIELDS |= {"misdirected", "amount"}
+_EVENT_FIELDS |= {"misdirected", "amount", "offer", "actor"}
 _SCALE = Decimal("0.0001")
 
 
@@ -181,6 +183,8 @@ def _typed_row(row: int, record: dict[str, Any]) -> tuple[dict[str, Any], list[d
                     "consent_until": event.consent_until,
                     "misdirected": event.misdirected,
                     "amount": _money(event.amount),
+                    "offer": None,
+                    "actor": event.actor,
                 }
             )
         return out, events
@@ -310,13 +314,23 @@ def read_typed(folder: str | Path, batch: int = 32_768) -> Iterator[TypedBatch]:
             more = next(event_batches, None)
             if more is None:
                 break
-            buffer = pa.concat_tables([buffer, pa.Table.from_batches([more])])
+            buffer = pa.concat_tables([buffer, _conform(pa.Table.from_batches([more]))])
         owners = buffer.column("account").to_numpy()
         cut = int(np.searchsorted(owners, end, side="left"))
         mine, buffer = buffer.slice(0, cut), buffer.slice(cut)
         local = pa.array(mine.column("account").to_numpy() - start, pa.int64())
         yield TypedBatch(table, mine.set_column(0, "account", local), str(folder))
         start = end
+
+
+def _conform(events: pa.Table) -> pa.Table:
+    """Events written before a column existed (``offer``, ``actor``): null there."""
+    for name in EVENTS.names:
+        if name not in events.column_names:
+            events = events.append_column(
+                EVENTS.field(name), pa.nulls(events.num_rows, EVENTS.field(name).type)
+            )
+    return events.select(EVENTS.names)
 
 
 def records_of(batch: TypedBatch, indices: list[int]) -> list[object]:
@@ -370,8 +384,8 @@ def _text(value: Decimal) -> str:
 
 def _event_record(event: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"at": event["at"].isoformat()}
-    for name in ("action", "channel", "outcome", "direction", "address"):
-        if event[name] is not None:
+    for name in ("action", "channel", "outcome", "direction", "address", "offer", "actor"):
+        if event.get(name) is not None:
             out[name] = event[name]
     if event["consent_until"] is not None:
         out["consent_until"] = event["consent_until"].isoformat()

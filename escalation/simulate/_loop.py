@@ -18,6 +18,7 @@ import numpy as np
 
 from escalation.backends.columnar import ColumnarPolicy, decide_table
 from escalation.record import zone
+from escalation.simulate._offers import Offered, offer_of, present
 from escalation.simulate._respond import (
     HOUR,
     NOT_KEPT,
@@ -134,6 +135,7 @@ def _one_day(
     today = day_number(now.astimezone(zone(policy.policy.header.timezone)).date())
     pending = PendingDay()
     acted: list[tuple[int, str, str, int]] = []  # account, tier, channel, days overdue
+    offered: list[Offered] = []
     dpd = np.zeros(len(book.status), np.int64)
     for indices, batch in book.batches(active, BATCH):
         res = decide_table(batch, [policy], now=now, reasons="none")
@@ -160,8 +162,22 @@ def _one_day(
                 s["guard_blocks"] += 1
             if status == "act":
                 acted.append((i, row["action"], row["channel"], res.days[k]))
+            elif status == "offer" and (found := offer_of(policy, res, k, now)) is not None:
+                offered.append((i, found[0], found[1], res.days[k]))
     answer(
         book, responses, keys, acted, (now, day, today), seed, run, metrics, (out.cost, out.actions), pending
+    )
+    present(
+        book,
+        responses,
+        keys,
+        offered,
+        (now, day, today),
+        seed,
+        run,
+        metrics,
+        (out.cost, out.actions),
+        pending,
     )
     _scheduled(book, keys, now, day, seed, run, responses, metrics, out, pending, dpd)
     book.add_events(pending.events)
@@ -247,6 +263,7 @@ def _settle(
             ("outcome", "payment"),
             ("direction", "inbound"),
             ("amount", Decimal(pay).scaleb(-book.exponent)),
+            ("offer", None),
         ):
             rows[name].append(value)
     book.add_events(rows)

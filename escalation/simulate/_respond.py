@@ -49,6 +49,8 @@ SCALARS = (
     "rolled",
     "written_off",
     "promises_made",
+    "offers_made",
+    "offers_accepted",
     "promises_kept",
     "promises_broken",
     "disputes",
@@ -100,7 +102,7 @@ class PendingDay:
 
     def __init__(self) -> None:
         self.events: dict[str, list[Any]] = {
-            k: [] for k in ("account", "at", "action", "channel", "outcome", "direction", "amount")
+            k: [] for k in ("account", "at", "action", "channel", "outcome", "direction", "amount", "offer")
         }
         self.payments: dict[int, int] = {}
 
@@ -113,6 +115,7 @@ class PendingDay:
         outcome: str,
         direction: str = "outbound",
         amount: Decimal | None = None,
+        offer: str | None = None,
     ) -> None:
         for name, value in (
             ("account", i),
@@ -122,6 +125,7 @@ class PendingDay:
             ("outcome", outcome),
             ("direction", direction),
             ("amount", amount),
+            ("offer", offer),
         ):
             self.events[name].append(value)
 

@@ -237,5 +237,11 @@ class Book:
             self.phones.get(i) if channel == "phone" else None
             for i, channel in zip(rows["account"], rows["channel"], strict=True)
         ]
-        full = {**rows, "address": address, "consent_until": [None] * count, "misdirected": [False] * count}
+        full = {
+            **rows,
+            "address": address,
+            "consent_until": [None] * count,
+            "misdirected": [False] * count,
+            "actor": [None] * count,
+        }
         self.events.append(pa.Table.from_pydict(full, schema=EVENTS))

@@ -40,6 +40,8 @@ _KEY = (
     ("promises_made", "promises made"),
     ("promises_kept", "promises kept"),
     ("promises_broken", "promises broken"),
+    ("offers_made", "offers made (reached the customer)"),
+    ("offers_accepted", "offers accepted (as a promise to pay)"),
     ("disputes", "disputes"),
     ("guard_blocks", "guard blocks"),
     ("hold", "account-days on hold"),

@@ -165,6 +165,11 @@ def _check_coverage(model: ResponseModel, policy: Policy) -> None:
         for channel in tier.model.channel_order:
             if model.default_rule(channel.value, tier.model.id, frozenset(tier.model.tags)) is None:
                 missing.append(f"{tier.model.id}/{channel.value}")
+        if (
+            tier.model.offer_first
+            and model.default_rule("phone", tier.model.id, frozenset(tier.model.tags)) is None
+        ):
+            missing.append(f"{tier.model.id}/phone (its offers are presented by phone)")
     if missing:
         raise UsageError(
             f"the response model `{model.model.id}` has no rule (for every segment and days overdue) "
