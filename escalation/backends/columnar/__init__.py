@@ -17,7 +17,8 @@ from escalation.backends.columnar._table import (
     TableResult,
     choose_backend,
     covers,
+    decide_reference,
     decide_table,
 )
 
-__all__ = ["ColumnarPolicy", "TableResult", "choose_backend", "covers", "decide_table"]
+__all__ = ["ColumnarPolicy", "TableResult", "choose_backend", "covers", "decide_reference", "decide_table"]
