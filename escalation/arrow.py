@@ -5,9 +5,10 @@ adapters (and any engine that hands out Arrow batches).
 per input batch, one output batch with **one row per input row**: the
 decision (and the baseline's), or the row's error. Rows are typed into the
 columnar layout and decided by
-:func:`~escalation.backends.columnar.decide_table` (the dry-run's evaluator;
-rows it does not vectorise go to the reference engine one by one), so the
-output equals a local dry-run's row for row.
+:func:`decide_result` — the very step the dry-run's columnar path decides
+with (:func:`~escalation.backends.columnar.decide_table`'s Arrow decision
+tables; rows it does not vectorise go to the reference engine one by one) — so
+the output equals a local dry-run's row for row.
 
 Two input shapes:
 
@@ -303,12 +304,13 @@ def decide_result(
     adapters): :func:`~escalation.backends.columnar.decide_table` with Arrow
     decision tables (``dicts=False``), and, for a batch the vectorised path
     cannot take, every row decided by the reference engine
-    (:func:`~escalation.backends.columnar.decide_reference`) — fail closed per
+    (:func:`~escalation.backends.columnar._table.decide_reference`) — fail closed per
     account, never dropped or stopped. Returns the
     :class:`~escalation.backends.columnar.TableResult`; ``stats`` (when given)
     counts the rows ``vectorised``, decided by the reference engine
     (``fallback``) and explained for ``reasons``."""
-    from escalation.backends.columnar import decide_reference, decide_table
+    from escalation.backends.columnar import decide_table
+    from escalation.backends.columnar._table import decide_reference
 
     try:
         result = decide_table(typed, policies, now=at, reasons=reasons, dicts=False)

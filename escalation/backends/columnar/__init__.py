@@ -17,8 +17,7 @@ from escalation.backends.columnar._table import (
     TableResult,
     choose_backend,
     covers,
-    decide_reference,
     decide_table,
 )
 
-__all__ = ["ColumnarPolicy", "TableResult", "choose_backend", "covers", "decide_reference", "decide_table"]
+__all__ = ["ColumnarPolicy", "TableResult", "choose_backend", "covers", "decide_table"]
