@@ -5,9 +5,10 @@ adapters (and any engine that hands out Arrow batches).
 per input batch, one output batch with **one row per input row**: the
 decision (and the baseline's), or the row's error. Rows are typed into the
 columnar layout and decided by
-:func:`~escalation.backends.columnar.decide_table` (the dry-run's evaluator;
-rows it does not vectorise go to the reference engine one by one), so the
-output equals a local dry-run's row for row.
+:func:`decide_result` — the very step the dry-run's columnar path decides
+with (:func:`~escalation.backends.columnar.decide_table`'s Arrow decision
+tables; rows it does not vectorise go to the reference engine one by one) — so
+the output equals a local dry-run's row for row.
 
 Two input shapes:
 
@@ -49,7 +50,9 @@ __all__ = [
     "MONEY_FIELDS",
     "check_schema",
     "decide_batches",
+    "decide_result",
     "decide_typed",
+    "output_batch",
     "output_schema",
 ]
 
@@ -259,46 +262,6 @@ def decide_batches(
         yield _decide(pairs, policies, at, reasons, source)
 
 
-def _native(typed: Any, policies: list[Any], at: dt.datetime, reasons: Reasons, source: str) -> Any:
-    """A :class:`~escalation.backends.columnar.TableResult` made row by row by
-    the reference engine (as the local dry-run's native path decides)."""
-    from escalation._facts import account_zone
-    from escalation.backends.columnar import TableResult
-    from escalation.decision import ErrorRow, error_row
-    from escalation.errors import EvaluationError, RecordError
-    from escalation.portfolio.arrow import records_of
-    from escalation.portfolio.writer import decision_row
-    from escalation.record import days_overdue_on
-
-    n = len(typed)
-    rows = typed.accounts.column("row").to_pylist()
-    result = TableResult(
-        rows, [None] * n, [Decimal(0)] * n, [0] * n, [[None] * n for _ in policies], [None] * n
-    )
-    for i, record in enumerate(records_of(typed, list(range(n)))):
-        result.fallback += 1
-        if isinstance(record, dict) and set(record) == {"__error__"}:
-            result.errors[i] = ErrorRow(**{**record["__error__"], "source": source})
-            continue
-        ident = record.get("id") if isinstance(record, dict) else None
-        ident = ident if isinstance(ident, str) and 0 < len(ident) <= 128 and ident.isprintable() else None
-        try:
-            account = policies[0].engine.validate(record, now=at)
-            decided = [decision_row(cp.engine.decide(account, now=at, trace=False)) for cp in policies]
-        except (RecordError, EvaluationError) as exc:
-            result.errors[i] = error_row(exc, row=rows[i], source=source, account_id=ident)
-            continue
-        changed = len(decided) == 2 and len({(d["status"], d["action"], d["channel"]) for d in decided}) == 2
-        for p, row in enumerate(decided):
-            if reasons == "none" or (reasons == "changed" and not changed):
-                row["reason"] = None
-            result.decisions[p][i] = row
-        result.ids[i], result.balances[i] = account.id, account.balance
-        today = at.astimezone(account_zone(account, policies[0].policy)).date()
-        result.days[i] = days_overdue_on(account, today)
-    return result
-
-
 def _decide(
     pairs: list[tuple[Any, Any]],
     policies: list[Any],
@@ -323,43 +286,84 @@ def decide_typed(
     ``policies`` (:class:`~escalation.backends.columnar.ColumnarPolicy`:
     the candidate, then the baseline) as one :func:`output_schema` batch: the
     step under :func:`decide_batches`, for callers that already hold the typed
-    layout (a dry-run of a typed folder). ``stats`` (when given) counts the
-    rows ``vectorised`` and decided by the reference engine (``fallback``)."""
-    from escalation.backends.columnar import decide_table
+    layout (a dry-run of a typed folder). ``stats`` as in :func:`decide_result`."""
+    return output_batch(typed, decide_result(typed, policies, at=at, reasons=reasons, stats=stats))
 
-    source = typed.source
-    schema = output_schema(len(policies) > 1)
+
+def decide_result(
+    typed: Any,
+    policies: list[Any],
+    *,
+    at: dt.datetime,
+    reasons: Reasons = "changed",
+    stats: dict[str, int] | None = None,
+) -> Any:
+    """The one deciding step, shared by the dry-run's columnar path
+    (:func:`escalation.portfolio._columnar_run.columnar_results`) and
+    :func:`decide_typed`/:func:`decide_batches` (so the Spark and Ray
+    adapters): :func:`~escalation.backends.columnar.decide_table` with Arrow
+    decision tables (``dicts=False``), and, for a batch the vectorised path
+    cannot take, every row decided by the reference engine
+    (:func:`~escalation.backends.columnar._table.decide_reference`) — fail closed per
+    account, never dropped or stopped. Returns the
+    :class:`~escalation.backends.columnar.TableResult`; ``stats`` (when given)
+    counts the rows ``vectorised``, decided by the reference engine
+    (``fallback``) and explained for ``reasons``."""
+    from escalation.backends.columnar import decide_table
+    from escalation.backends.columnar._table import decide_reference
+
     try:
-        result = decide_table(typed, policies, now=at, reasons=reasons)
+        result = decide_table(typed, policies, now=at, reasons=reasons, dicts=False)
     except UsageError:
         raise
     except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError, NotImplementedError):
-        # fail closed per account: a batch the vectorised path cannot take is
-        # decided row by row by the reference engine, never dropped or stopped
-        result = _native(typed, policies, at, reasons, source)
+        result = decide_reference(typed, policies, now=at, reasons=reasons)
     if stats is not None:
         stats["vectorised"] = stats.get("vectorised", 0) + result.vectorised
         stats["fallback"] = stats.get("fallback", 0) + result.fallback
-    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
-    for i in range(len(typed)):
-        err = result.errors[i]
-        columns["row"].append(result.rows[i])
-        columns["source"].append(source)
+        stats["reasons"] = stats.get("reasons", 0) + result.reasons_rendered
+    return result
+
+
+def _array(column: Any) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _balances(units: Any, minor: int) -> pa.Array:
+    """Balances in minor units as ``decimal128(38, 4)``, built from the integers."""
+    import numpy as np
+
+    if minor > 4:
+        unit = Decimal(1).scaleb(-minor)
+        return pa.array([Decimal(int(u)) * unit for u in units.tolist()], pa.decimal128(38, 4))
+    low = np.asarray(units, np.int64) * 10 ** (4 - minor)
+    words = np.empty((len(low), 2), np.int64)
+    words[:, 0], words[:, 1] = low, np.where(low < 0, -1, 0)  # two's complement, little-endian
+    return pa.Array.from_buffers(pa.decimal128(38, 4), len(low), [None, pa.py_buffer(words.tobytes())])
+
+
+def output_batch(typed: Any, result: Any) -> pa.RecordBatch:
+    """A decided batch (:func:`decide_result`) as one :func:`output_schema`
+    batch, column by column from its Arrow decision tables; only error rows
+    are visited one by one."""
+    import numpy as np
+
+    n = len(typed)
+    valid = result.decided
+    ids = np.asarray(_array(result.tables[0].column("account_id")).to_numpy(zero_copy_only=False), object)
+    errors = np.full((3, n), None, dtype=object)
+    for i, err in enumerate(result.errors):
         if err is not None:
-            columns["account_id"].append(err.account_id)
-            columns["balance"].append(Decimal(0))
-            columns["days_overdue"].append(0)
-            columns["error_code"].append(err.code)
-            columns["error_field"].append(err.field)
-            columns["error_message"].append(err.message)
-        else:
-            columns["account_id"].append(result.ids[i])
-            columns["balance"].append(result.balances[i])
-            columns["days_overdue"].append(result.days[i])
-            for name in ("error_code", "error_field", "error_message"):
-                columns[name].append(None)
-        for p, prefix in enumerate(("", "baseline_")[: len(policies)]):
-            decision = result.decisions[p][i] if err is None else None
-            for name, _ in DECISION_COLUMNS:
-                columns[prefix + name].append(decision[name] if decision is not None else None)
-    return pa.RecordBatch.from_pydict(columns, schema=schema)
+            ids[i] = err.account_id
+            errors[:, i] = (err.code, err.field, err.message)
+    columns = [
+        _array(typed.accounts.column("row")).cast(pa.int64()),  # null where rows are not numbered
+        pa.array(np.full(n, typed.source, dtype=object), _TEXT),
+        pa.array(ids, _TEXT),
+        _balances(np.where(valid, result.balance_units, 0), result.minor_units),
+        pa.array(np.where(valid, result.days_overdue, 0).astype(np.int32), pa.int32()),
+    ]
+    for table in result.tables:
+        columns += [_array(table.column(name)).cast(kind) for name, kind in DECISION_COLUMNS]
+    columns += [pa.array(errors[k], _TEXT) for k in range(3)]
+    return pa.RecordBatch.from_arrays(columns, schema=output_schema(len(result.tables) > 1))

@@ -1,5 +1,7 @@
 """The dry-run's columnar path: typed batches decided by
-:func:`~escalation.backends.columnar.decide_table` (the one code path) and
+:func:`escalation.arrow.decide_result` (the one code path, shared with
+:func:`escalation.arrow.decide_batches` and so the Spark and Ray adapters:
+:func:`~escalation.backends.columnar.decide_table`'s Arrow decision tables) and
 folded into the dry-run's tallies batch by batch — decisions written as Arrow
 tables (Parquet row groups, or JSON lines built by Arrow), summaries by
 group-bys; only error rows and changed accounts are handled one by one."""
@@ -46,8 +48,11 @@ def columnar_results(
     portfolio: Path, history: str | Path | None, at: dt.datetime, candidate: Policy,
     baseline: Policy | None, reasons: Reasons, stats: dict[str, int],
 ) -> Iterator[tuple[Any, Any]]:  # fmt: skip
-    """(batch, :class:`~escalation.backends.columnar.TableResult`) for each typed batch."""
-    from escalation.backends.columnar import ColumnarPolicy, decide_table
+    """(batch, :class:`~escalation.backends.columnar.TableResult`) for each typed
+    batch, decided by :func:`escalation.arrow.decide_result` — the step under
+    :func:`escalation.arrow.decide_batches` too (one code path)."""
+    from escalation.arrow import decide_result
+    from escalation.backends.columnar import ColumnarPolicy
     from escalation.portfolio.arrow import is_typed, read_typed
 
     policies = [ColumnarPolicy(candidate)] + ([ColumnarPolicy(baseline)] if baseline is not None else [])
@@ -56,11 +61,7 @@ def columnar_results(
     else:
         batches = _typed_batches(read_portfolio(portfolio, history=history), str(portfolio))
     for batch in batches:
-        res = decide_table(batch, policies, now=at, reasons=reasons, dicts=False)
-        stats["vectorised"] += res.vectorised
-        stats["fallback"] += res.fallback
-        stats["reasons"] = stats.get("reasons", 0) + res.reasons_rendered
-        yield batch, res
+        yield batch, decide_result(batch, policies, at=at, reasons=reasons, stats=stats)
 
 
 @dataclass

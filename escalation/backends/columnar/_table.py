@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow.compute as pc
 
 from escalation._currencies import MINOR_UNITS
 from escalation._facts import account_zone
@@ -27,7 +28,7 @@ from escalation.portfolio.arrow import TypedBatch, records_of
 from escalation.portfolio.writer import decision_row
 from escalation.record import Account, days_overdue_on
 
-__all__ = ["ColumnarPolicy", "TableResult", "choose_backend", "covers", "decide_table"]
+__all__ = ["ColumnarPolicy", "TableResult", "choose_backend", "covers", "decide_reference", "decide_table"]
 
 Reasons = Literal["all", "changed", "none"]
 
@@ -136,12 +137,32 @@ def decide_table(
     ``reasons="changed"`` (two policies), rows whose status, action or channel
     differ get both reasons from the reference engine. ``dicts=False`` returns
     columns (``TableResult.tables``) instead of per-row dicts."""
+    return _decide_rows(batch, policies, now, reasons, dicts, reference=False)
+
+
+def decide_reference(
+    batch: TypedBatch, policies: list[ColumnarPolicy], *, now: dt.datetime, reasons: Reasons = "none"
+) -> TableResult:
+    """:func:`decide_table` (``dicts=False``) with every row decided by the
+    reference engine: the fail-closed path for a batch the vectorised path
+    cannot take (same result layout, same reasons rule)."""
+    return _decide_rows(batch, policies, now, reasons, False, reference=True)
+
+
+def _decide_rows(
+    batch: TypedBatch,
+    policies: list[ColumnarPolicy],
+    now: dt.datetime,
+    reasons: Reasons,
+    dicts: bool,
+    reference: bool,
+) -> TableResult:
     n = len(batch)
     facts_by: dict[Any, Facts] = {}
     outs: list[Outcome | None] = []
     fallback = np.zeros(n, bool)
     for cp in policies:
-        if cp.unsupported is not None:
+        if reference or cp.unsupported is not None:
             fallback[:] = True
             outs.append(None)
             continue
@@ -161,8 +182,8 @@ def decide_table(
     first = next(iter(facts_by.values()), None)
     ids = np.asarray(batch.accounts.column("id").to_numpy(zero_copy_only=False), dtype=object)
     result = TableResult([], [], [], [], [], [None] * n, minor_units=minor)
-    result.row_numbers = np.asarray(batch.accounts.column("row"), dtype=np.int64)
-    result.balance_units = _quantized_units(batch, minor)
+    result.row_numbers = np.asarray(pc.fill_null(batch.accounts.column("row"), 0), dtype=np.int64)
+    result.balance_units = np.zeros(n, np.int64) if reference else _quantized_units(batch, minor)
     result.days_overdue = (
         first.columns["days_overdue"].values.copy() if first is not None else np.zeros(n, np.int64)
     )
@@ -228,7 +249,7 @@ def _reference(
     patches: list[dict[int, dict[str, Any]]],
     ids: np.ndarray,
 ) -> None:
-    row, source = int(result.row_numbers[i]), batch.source
+    row, source = batch.accounts.column("row")[i].as_py(), batch.source  # None: rows not numbered
     if isinstance(record, dict) and set(record) == {"__error__"}:
         result.errors[i] = ErrorRow(**{**record["__error__"], "source": source})
         return
