@@ -213,6 +213,27 @@ class TestDryRun:
             one.pop("files", None)
         assert summary[0] == summary[1]
 
+    def test_a_batch_the_vectorised_path_rejects_is_decided_by_the_reference(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A kernel that raises on a batch neither stops the dry-run nor drops a row:
+        every row of that batch is decided by the reference engine, and counted."""
+        import escalation.backends.columnar as columnar
+        from escalation import compare
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise ValueError("a kernel failed on this batch")
+
+        portfolio = ROOT / "examples" / "portfolio-cn.jsonl"
+        base = ROOT / "policies" / "consumer-credit-cn.yaml"
+        native = compare(base, base, portfolio, at=AT, out=tmp_path / "n", backend="native")
+        monkeypatch.setattr(columnar, "decide_table", broken)
+        result = compare(base, base, portfolio, at=AT, out=tmp_path / "c", backend="columnar", reasons="all")
+        assert (0, native.accounts) == (result.vectorised, result.fallback)
+        assert (tmp_path / "n" / "decisions.jsonl").read_text() == (
+            tmp_path / "c" / "decisions.jsonl"
+        ).read_text()
+
     def test_reasons_none_writes_the_report(self, tmp_path: Path) -> None:
         """`--reasons none` with a baseline: changed accounts carry empty reasons, the report renders."""
         from escalation import compare
