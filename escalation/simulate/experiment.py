@@ -26,13 +26,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from escalation._bundled import bundled
-from escalation.errors import PolicyIssue
-from escalation.policy._load import Collector, read_regular
-from escalation.policy._yaml import MAX_YAML_BYTES, YamlLoadError, load_yaml
-from escalation.simulate.model import ResponseModelError
+from escalation.simulate.model import read_located, validated
 
 __all__ = ["Experiment", "arm_of", "load_experiment", "parse_share"]
 
@@ -94,21 +91,4 @@ def _resolve(name: str, base: Path) -> Path:
 def load_experiment(path: str | Path) -> Experiment:
     """Load an experiment file (strict YAML). Raises :class:`ResponseModelError`
     with every located issue."""
-    path = Path(path)
-    try:
-        raw = read_regular(path, MAX_YAML_BYTES)
-    except (OSError, ValueError) as exc:
-        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
-        raise ResponseModelError(
-            [PolicyIssue(str(path), 1, 1, "file-not-found", f"cannot read: {why}")]
-        ) from None
-    try:
-        located = load_yaml(raw, str(path))
-    except YamlLoadError as exc:
-        raise ResponseModelError([exc.issue]) from None
-    try:
-        return Experiment.model_validate(located.data)
-    except ValidationError as exc:
-        collector = Collector()
-        collector.validation(located, exc)
-        raise ResponseModelError(collector.issues) from None
+    return validated(Experiment, read_located(Path(path)))
