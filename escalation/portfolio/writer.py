@@ -8,7 +8,7 @@ from typing import IO, Any, Literal
 
 from escalation.decision import Decision
 
-__all__ = ["DECISION_FIELDS", "DecisionWriter", "decision_row"]
+__all__ = ["DECISION_FIELDS", "DecisionWriter", "decision_row", "decision_schema"]
 
 DECISION_FIELDS = (
     "account_id",
@@ -114,7 +114,7 @@ class DecisionWriter:
         self._flush()
         import pyarrow.parquet as pq
 
-        table = table.cast(_schema())
+        table = table.cast(decision_schema())
         if self._parquet is None:
             self._parquet = pq.ParquetWriter(self.path, table.schema)
         self._parquet.write_table(table)
@@ -125,7 +125,7 @@ class DecisionWriter:
 
         if not self._rows:
             return
-        schema = _schema()
+        schema = decision_schema()
         table = pa.Table.from_pylist(self._rows, schema=schema)
         if self._parquet is None:
             self._parquet = pq.ParquetWriter(self.path, schema)
@@ -155,7 +155,8 @@ class DecisionWriter:
         self.close()
 
 
-def _schema() -> Any:
+def decision_schema() -> Any:
+    """The Arrow schema of a decisions file (Parquet; the columnar path builds its tables in it)."""
     import pyarrow as pa
 
     return pa.schema(

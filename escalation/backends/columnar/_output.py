@@ -10,23 +10,11 @@ import numpy as np
 import pyarrow as pa
 
 from escalation.backends.columnar._ladder import Outcome
+from escalation.portfolio.writer import decision_schema
 
 __all__ = ["DECISION_SCHEMA", "decision_table"]
 
-DECISION_SCHEMA = pa.schema(
-    [
-        ("account_id", pa.string()),
-        ("status", pa.string()),
-        ("action", pa.string()),
-        ("channel", pa.string()),
-        ("severity", pa.int16()),
-        ("reason", pa.string()),
-        ("next_eligible_at", pa.string()),
-        ("hold", pa.string()),
-        ("blocked_guards", pa.list_(pa.string())),
-        ("policy_fingerprint", pa.string()),
-    ]
-)
+DECISION_SCHEMA = decision_schema()
 _PATCHED = ("status", "action", "channel", "reason", "next_eligible_at", "hold")
 
 
