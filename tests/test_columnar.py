@@ -268,7 +268,7 @@ def test_jsonl_from_arrow_is_json_dumps() -> None:
     (quotes, backslashes, control characters, non-ASCII, nulls, lists)."""
     import pyarrow as pa
 
-    from escalation.portfolio.writer import _schema, jsonl_bytes
+    from escalation.portfolio.writer import decision_schema, jsonl_bytes
 
     rows = [
         {"account_id": 'a"b\\c', "status": "act", "action": "x", "channel": None, "severity": 2,
@@ -278,7 +278,7 @@ def test_jsonl_from_arrow_is_json_dumps() -> None:
          "reason": None, "next_eligible_at": "2026-11-24T08:00:00+08:00", "hold": None,
          "blocked_guards": ["g-1", "g\"2"], "policy_fingerprint": "sha256:f"},
     ]  # fmt: skip
-    table = pa.Table.from_pylist(rows, schema=_schema())
+    table = pa.Table.from_pylist(rows, schema=decision_schema())
     expected = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows)
     assert expected.encode() == jsonl_bytes(table)
     assert expected.split("\n")[1].encode() + b"\n" == jsonl_bytes(table.slice(1))
