@@ -26,15 +26,41 @@ find_python() {
     return 1
 }
 
-for version in ${CI_PYTHONS:-3.12 3.13}; do
+# One version's core suite, in its own throwaway venv (its output to $2).
+run_suite() {
+    local version=$1 log=$2 python venv
     if ! python=$(find_python "$version"); then
-        echo "ci-pythons: skip: Python $version is not installed on this machine"
-        continue
+        echo "ci-pythons: skip: Python $version is not installed on this machine" >"$log"
+        return 0
     fi
     venv=$(mktemp -d)/venv
-    "$python" -m venv "$venv"
-    "$venv/bin/pip" install -q "${wheel}[portfolio]" "pytest>=8.0" "hypothesis>=6.100" "mypy>=1.10"
-    echo "ci-pythons: $("$venv/bin/python" --version): core suite"
-    (cd "$root" && "$venv/bin/python" -m pytest -q -p no:cacheprovider "${core_tests[@]}")
+    {
+        "$python" -m venv "$venv"
+        "$venv/bin/pip" install -q "${wheel}[portfolio]" "pytest>=8.0" "hypothesis>=6.100" "mypy>=1.10"
+        echo "ci-pythons: $("$venv/bin/python" --version): core suite"
+        (cd "$root" && "$venv/bin/python" -m pytest -q -p no:cacheprovider "${core_tests[@]}")
+    } >"$log" 2>&1
+    local status=$?
     rm -rf "$(dirname "$venv")"
+    return $status
+}
+
+# The versions run side by side (each suite is one process; the machine has
+# two cores), and each one's output is printed whole when all are done.
+logs=$(mktemp -d)
+pids=()
+versions=(${CI_PYTHONS:-3.12 3.13})
+for version in "${versions[@]}"; do
+    run_suite "$version" "$logs/$version.log" &
+    pids+=($!)
 done
+failed=0
+for i in "${!versions[@]}"; do
+    if ! wait "${pids[$i]}"; then
+        failed=1
+        echo "ci-pythons: Python ${versions[$i]}: FAILED"
+    fi
+    cat "$logs/${versions[$i]}.log"
+done
+rm -rf "$logs"
+exit $failed
