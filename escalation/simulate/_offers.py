@@ -26,9 +26,18 @@ import numpy as np
 from escalation.backends.columnar import ColumnarPolicy
 from escalation.backends.columnar._table import TableResult
 from escalation.offers.evaluate import REACHED
-from escalation.simulate._respond import NOT_KEPT, DayMetrics, PendingDay, Responses, rule_for, shares
+from escalation.simulate._respond import (
+    DayMetrics,
+    PendingDay,
+    Responses,
+    charge,
+    pick_outcome,
+    pick_share,
+    promise_made,
+    rule_for,
+)
 from escalation.simulate._rng import label_key, uniforms
-from escalation.simulate._state import Book, instant_us
+from escalation.simulate._state import Book
 
 __all__ = ["Offered", "offer_of", "present"]
 
@@ -77,32 +86,16 @@ def present(
     s = metrics.scalars
     for k, (i, tier, offer, days) in enumerate(offered):
         rule = rule_for(responses.rules(tier, "phone"), responses.segment_names[book.segment[i]], days)
-        cost = int(rule.cost.value.scaleb(book.exponent).to_integral_value())
-        entry = metrics.actions[(f"offer:{offer}", "phone")]
-        entry[0] += 1
-        entry[1] += cost
-        s["actions"] += 1
-        s["cost"] += cost
-        spent[0][i] += cost
-        spent[1][i] += 1
-        names = list(rule.outcomes.p)
-        cum = np.cumsum([rule.outcomes.p[o] for o in names])
-        pick = min(int(np.searchsorted(cum, draws["outcome"][k], side="right")), len(names) - 1)
-        outcome = names[pick].value
+        charge(book, rule, metrics, spent, i, (f"offer:{offer}", "phone"))
+        outcome = pick_outcome(rule, draws["outcome"][k])
         promise = rule.promise
         if outcome == "conversation" and promise is not None and draws["promise"][k] < promise.p:
-            cum_amounts, bps = shares(rule.amounts.shares) if rule.amounts else responses.amounts
-            at = min(int(np.searchsorted(cum_amounts, draws["share"][k], side="right")), len(bps) - 1)
-            amount = max(1, int(book.overdue[i]) * int(bps[at]) // 10_000)
             pending.event(i, now, None, "phone", "promise_to_pay", offer=offer)
+            share = pick_share(rule, responses, draws["share"][k])
+            promise_made(book, responses, promise, i, share, (now, day, today), draws["kept"][k])
             s["offers_made"] += 1
             s["offers_accepted"] += 1
             s["promises_made"] += 1
-            book.promise_amount[i] = amount
-            book.promise_due[i] = today + promise.days
-            book.promise_made[i] = instant_us(now)
-            book.promise_deadline[i] = day + promise.days + responses.grace + 1
-            book.promise_pays[i] = day + promise.days if draws["kept"][k] < promise.kept else NOT_KEPT
             continue
         pending.event(i, now, None, "phone", outcome, offer=offer)
         if outcome in REACHED:  # the engine's sense: a refusal heard the offer, a voicemail did not

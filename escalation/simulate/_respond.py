@@ -156,33 +156,14 @@ def answer(
     seg_names = responses.segment_names
     for k, (i, tier, channel, days) in enumerate(acted):
         rule = rule_for(responses.rules(tier, channel), seg_names[book.segment[i]], days)
-        cost = int(rule.cost.value.scaleb(book.exponent).to_integral_value())
-        entry = metrics.actions[(tier, channel)]
-        entry[0] += 1
-        entry[1] += cost
-        s["actions"] += 1
-        s["cost"] += cost
-        spent[0][i] += cost
-        spent[1][i] += 1
-        names = list(rule.outcomes.p)
-        cum = np.cumsum([rule.outcomes.p[o] for o in names])
-        outcome = names[
-            min(int(np.searchsorted(cum, draws["outcome"][k], side="right")), len(names) - 1)
-        ].value
-        cum_amounts, bps = shares(rule.amounts.shares) if rule.amounts else responses.amounts
-        share = int(
-            bps[min(int(np.searchsorted(cum_amounts, draws["share"][k], side="right")), len(bps) - 1)]
-        )
+        charge(book, rule, metrics, spent, i, (tier, channel))
+        outcome = pick_outcome(rule, draws["outcome"][k])
+        share = pick_share(rule, responses, draws["share"][k])
         promise = rule.promise
         if outcome == "conversation" and promise is not None and draws["promise"][k] < promise.p:
-            amount = max(1, int(book.overdue[i]) * share // 10_000)
             pending.event(i, now, tier, channel, "promise_to_pay")
+            promise_made(book, responses, promise, i, share, (now, day, today), draws["kept"][k])
             s["promises_made"] += 1
-            book.promise_amount[i] = amount
-            book.promise_due[i] = today + promise.days
-            book.promise_made[i] = instant_us(now)
-            book.promise_deadline[i] = day + promise.days + responses.grace + 1
-            book.promise_pays[i] = day + promise.days if draws["kept"][k] < promise.kept else NOT_KEPT
             continue
         pending.event(i, now, tier, channel, outcome)
         if outcome not in REACHED:
@@ -194,6 +175,56 @@ def answer(
             book.dispute_until[i] = day + responses.model.model.dispute_days.value
         elif rule.payment is not None and draws["payment"][k] < rule.payment.p:
             pending.payments[i] = max(1, int(book.overdue[i]) * share // 10_000)
+
+
+def charge(
+    book: Book,
+    rule: ResponseRule,
+    metrics: DayMetrics,
+    spent: tuple[np.ndarray, np.ndarray],
+    i: int,
+    key: tuple[str, str],
+) -> None:
+    """One action's cost, counted under ``key`` (tier or offer, channel) and on the account."""
+    cost = int(rule.cost.value.scaleb(book.exponent).to_integral_value())
+    entry = metrics.actions[key]
+    entry[0] += 1
+    entry[1] += cost
+    metrics.scalars["actions"] += 1
+    metrics.scalars["cost"] += cost
+    spent[0][i] += cost
+    spent[1][i] += 1
+
+
+def pick_outcome(rule: ResponseRule, u: float) -> str:
+    """The contact outcome the uniform draw ``u`` falls on."""
+    names = list(rule.outcomes.p)
+    cum = np.cumsum([rule.outcomes.p[o] for o in names])
+    return str(names[min(int(np.searchsorted(cum, u, side="right")), len(names) - 1)].value)
+
+
+def pick_share(rule: ResponseRule, responses: Responses, u: float) -> int:
+    """The share of the arrears paid or promised (basis points) the draw ``u`` falls on."""
+    cum_amounts, bps = shares(rule.amounts.shares) if rule.amounts else responses.amounts
+    return int(bps[min(int(np.searchsorted(cum_amounts, u, side="right")), len(bps) - 1)])
+
+
+def promise_made(
+    book: Book,
+    responses: Responses,
+    promise: Any,
+    i: int,
+    share: int,
+    when: tuple[dt.datetime, int, int],
+    kept_draw: float,
+) -> None:
+    """Record a promise to pay ``share`` of the arrears, kept or not by the draw."""
+    now, day, today = when
+    book.promise_amount[i] = max(1, int(book.overdue[i]) * share // 10_000)
+    book.promise_due[i] = today + promise.days
+    book.promise_made[i] = instant_us(now)
+    book.promise_deadline[i] = day + promise.days + responses.grace + 1
+    book.promise_pays[i] = day + promise.days if kept_draw < promise.kept else NOT_KEPT
 
 
 def rule_for(candidates: list[ResponseRule], segment: str, days: int) -> ResponseRule:
