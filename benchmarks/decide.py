@@ -16,6 +16,10 @@ The baseline and the current tree then run alternately in child processes
 (``PYTHONPATH`` picks the tree), ``--rounds`` times each, and the table gives
 the median of the rounds with the ratio current / baseline.
 Run alone: ``python benchmarks/decide.py [--n 5000] [--events 30,300]``.
+``--backends native,compiled`` (the default) times each evaluator a tree
+has, on the same records in the same process (a baseline tree without the
+``compiled`` evaluator runs only ``native``); the ``× native`` column is each
+row's decisions per CPU-second over the current tree's native row.
 """
 
 from __future__ import annotations
@@ -96,12 +100,17 @@ def measure(engine: Any, records: list[Any], trace: bool) -> dict[str, float]:
     }
 
 
-def child(n: int, lengths: list[int]) -> dict[str, Any]:
-    """Every mode at every history length, in this interpreter's `escalation`."""
+def child(n: int, lengths: list[int], backends: list[str]) -> dict[str, Any]:
+    """Every mode at every history length for each evaluator, in this interpreter's `escalation`."""
     import escalation
     from escalation import Engine, parse_account
 
-    engine = Engine.from_file(ROOT / "policies/consumer-credit-cn.yaml")
+    engines = {}
+    for backend in backends:
+        try:
+            engines[backend] = Engine.from_file(ROOT / "policies/consumer-credit-cn.yaml", backend=backend)
+        except (ValueError, escalation.EscalationError):
+            continue  # an older tree without this evaluator
     out: dict[str, Any] = {"tree": str(Path(escalation.__file__).parent.parent), "results": {}}
     for events in lengths:
         rng = random.Random(7)
@@ -110,17 +119,20 @@ def child(n: int, lengths: list[int]) -> dict[str, Any]:
         accounts = [parse_account(d) for d in dicts]
         statuses: dict[str, int] = {}
         for acc in accounts:
-            status = engine.decide(acc, now=NOW).status
+            status = engines["native"].decide(acc, now=NOW).status
             statuses[status] = statuses.get(status, 0) + 1
         out["results"][str(events)] = {"statuses": statuses, "count": count}
-        for label, validated, trace in MODES:
-            out["results"][str(events)][label] = measure(engine, accounts if validated else dicts, trace)
+        for backend, engine in engines.items():
+            for label, validated, trace in MODES:
+                rows = accounts if validated else dicts
+                out["results"][str(events)][f"{backend}|{label}"] = measure(engine, rows, trace)
     return out
 
 
-def run_child(tree: Path, n: int, lengths: list[int]) -> dict[str, Any]:
+def run_child(tree: Path, n: int, lengths: list[int], backends: list[str]) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(tree))
     args = [sys.executable, __file__, "--child", "--n", str(n), "--events", ",".join(map(str, lengths))]
+    args += ["--backends", ",".join(backends)]
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=True, cwd=tree)
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
@@ -137,11 +149,13 @@ def main() -> None:
     parser.add_argument("--events", default="30,300", help="history lengths, comma-separated")
     parser.add_argument("--baseline", type=Path, help="source tree of the version to compare with")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--backends", default="native,compiled", help="evaluators, comma-separated")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     lengths = [int(x) for x in args.events.split(",")]
+    backends = args.backends.split(",")
     if args.child:
-        print(json.dumps(child(args.n, lengths)))
+        print(json.dumps(child(args.n, lengths, backends)))
         return
     trees = {"current": ROOT}
     if args.baseline is not None:
@@ -149,10 +163,8 @@ def main() -> None:
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     for _ in range(args.rounds):  # alternate, so both meet the same machine load
         for name, tree in trees.items():
-            rounds[name].append(run_child(tree, args.n, lengths))
-    print(
-        f"policy consumer-credit-cn, backend native, median of {args.rounds} round(s), load {os.getloadavg()}"
-    )
+            rounds[name].append(run_child(tree, args.n, lengths, backends))
+    print(f"policy consumer-credit-cn, median of {args.rounds} round(s), load {os.getloadavg()}")
     for name, tree in trees.items():
         print(f"  {name}: {tree}")
     for events in map(str, lengths):
@@ -160,23 +172,32 @@ def main() -> None:
         print(
             f"\n{events} events per history, {first['count']} records per mode; statuses {first['statuses']}"
         )
-        header = f"{'mode':<20} {'tree':<9} {'dec/s':>8} {'dec/CPU-s':>10} {'p50 µs':>8} {'p99 µs':>8}"
-        header += f" {'CPU p50':>8} {'CPU p99':>8}"
+        header = f"{'mode':<20} {'tree':<9} {'backend':<9} {'dec/s':>8} {'dec/CPU-s':>10} {'p50 µs':>8}"
+        header += f" {'p99 µs':>8} {'CPU p50':>8} {'CPU p99':>8} {'× native':>9}"
         if "baseline" in trees:
-            header += f" {'× (CPU)':>8}"
+            header += f" {'× base':>7}"
         print(header)
         for label, _, _ in MODES:
+            native = median_of(rounds["current"], events, f"native|{label}", "per_cpu_s")
+            base = (
+                median_of(rounds["baseline"], events, f"native|{label}", "per_cpu_s")
+                if "baseline" in trees
+                else None
+            )
             for name in trees:
-                row = {k: median_of(rounds[name], events, label, k) for k in first[label]}
-                line = (
-                    f"{label:<20} {name:<9} {row['per_s']:>8,.0f} {row['per_cpu_s']:>10,.0f} "
-                    f"{row['p50']:>8.1f} {row['p99']:>8.1f} {row['cpu_p50']:>8.1f} {row['cpu_p99']:>8.1f}"
-                )
-                if name == "current" and "baseline" in trees:
-                    base = median_of(rounds["baseline"], events, label, "per_cpu_s")
-                    line += f" {row['per_cpu_s'] / base:>8.2f}"
-                print(line)
-
+                for backend in backends:
+                    key = f"{backend}|{label}"
+                    if key not in rounds[name][0]["results"][events]:
+                        continue
+                    row = {k: median_of(rounds[name], events, key, k) for k in first[key]}
+                    line = (
+                        f"{label:<20} {name:<9} {backend:<9} {row['per_s']:>8,.0f} {row['per_cpu_s']:>10,.0f} "
+                        f"{row['p50']:>8.1f} {row['p99']:>8.1f} {row['cpu_p50']:>8.1f} {row['cpu_p99']:>8.1f}"
+                        f" {row['per_cpu_s'] / native:>9.2f}"
+                    )
+                    if base is not None:
+                        line += f" {row['per_cpu_s'] / base:>7.2f}"
+                    print(line)
 
 if __name__ == "__main__":
     main()
