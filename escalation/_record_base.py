@@ -38,11 +38,16 @@ def in_range(value: dt.date) -> bool:
 
 
 def _bounded(value: Any) -> Any:
-    if not in_range(value):
+    # `in_range` for a date or an instant (its own local date), by the year alone:
+    # the range is whole years. Run once per record instant (every history event):
+    # one attribute read, no calls.
+    if not _FIRST_YEAR <= value.year <= _LAST_YEAR:
         raise ValueError(RANGE_MESSAGE)
     return value
 
 
+_FIRST_YEAR, _LAST_YEAR = EARLIEST.year, LATEST.year
+assert (EARLIEST.month, EARLIEST.day, LATEST.month, LATEST.day) == (1, 1, 12, 31)  # whole years
 Instant = Annotated[AwareDatetime, AfterValidator(_bounded)]
 Day = Annotated[dt.date, AfterValidator(_bounded)]
 
