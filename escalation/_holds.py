@@ -50,11 +50,13 @@ def first_hold(
     holds: Iterable[HoldRule], sit: Situation, truth: Truth, trace: Recorder
 ) -> HoldOutcome | None:
     """The first hold that applies at ``sit.now`` (each one evaluated is traced)."""
+    on = trace.on  # without a trace, no figures are gathered and nothing is added
     for hold in holds:
-        facts = trace.facts(hold.when.fact_order, sit)
+        facts = trace.facts(hold.when.fact_order, sit) if on else {}
         rule = f"hold:{hold.model.id}"
         if not truth(rule):
-            trace.add(rule=rule, matched=False, facts=facts)
+            if on:
+                trace.add(rule=rule, matched=False, facts=facts)
             continue
         until = _hold_until(hold, sit)
         if until is not None and until <= sit.now:

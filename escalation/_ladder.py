@@ -255,7 +255,7 @@ def evaluate(
     for tier in reversed(policy.tiers):
         model = tier.model
         rule = f"tier:{model.id}"
-        facts = trace.facts(tier.when.fact_order, sit)
+        facts = trace.facts(tier.when.fact_order, sit) if trace.on else {}
         if tier.severity < sit.stage_severity and not model.ongoing:
             if trace.on:
                 note = f"not considered: below the stage {sit.stage} (the ladder does not step back)"
@@ -263,7 +263,8 @@ def evaluate(
             continue
         if not truth(rule):
             unmet.append(tier)
-            trace.add(rule=rule, matched=False, facts=facts, note="condition not met")
+            if trace.on:
+                trace.add(rule=rule, matched=False, facts=facts, note="condition not met")
             continue
         # The stage tier itself is the step the account is on: its own `requires`
         # were the way onto it (a v1 history may have reached it without them).
