@@ -115,6 +115,6 @@ def _check(
     # Deliberately not given the tier: a verdict must depend only on (guard,
     # channel, instant) for the memo above to be right. Tier selection is `applies`.
     if rule.unless is not None and truth(f"guard:{rule.model.id}:unless"):
-        facts = {name: sit.values.get(name) for name in sorted(rule.unless.facts)}
+        facts = {name: sit.values.get(name) for name in rule.unless.fact_order}  # sorted
         return GuardVerdict(rule, False, facts=facts, note=f"lifted: `{rule.unless.source}` holds")
     return rule.kind.check(rule, rule.model, sit, channel, at, truth, matcher)

@@ -36,7 +36,8 @@ def check(
 ) -> GuardVerdict:
     """Blocked while ``when`` holds; until the ``until`` record date if it is still ahead."""
     when = rule.conditions["when"]
-    facts = {name: sit.values.get(name) for name in sorted(when.facts)}
+    values = sit.values
+    facts = {name: values.get(name) for name in when.fact_order}  # `facts`, sorted
     if not truth(f"guard:{guard.id}:when"):
         return GuardVerdict(rule, False, facts=facts)
     until: dt.datetime | None = None
