@@ -16,10 +16,10 @@ The baseline and the current tree then run alternately in child processes
 (``PYTHONPATH`` picks the tree), ``--rounds`` times each, and the table gives
 the median of the rounds with the ratio current / baseline.
 Run alone: ``python benchmarks/decide.py [--n 5000] [--events 30,300]``.
-``--backends native,compiled`` (the default) times each evaluator a tree
-has, on the same records in the same process (a baseline tree without the
-``compiled`` evaluator runs only ``native``); the ``× native`` column is each
-row's decisions per CPU-second over the current tree's native row.
+``--backends native,rete`` times each evaluator a tree has (default
+``native``), on the same records in the same process (a tree without one of
+them runs the others); the ``× native`` column is each row's decisions per
+CPU-second over the current tree's native row.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--events", default="30,300", help="history lengths, comma-separated")
     parser.add_argument("--baseline", type=Path, help="source tree of the version to compare with")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--backends", default="native,compiled", help="evaluators, comma-separated")
+    parser.add_argument("--backends", default="native", help="evaluators, comma-separated")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     lengths = [int(x) for x in args.events.split(",")]

@@ -228,7 +228,7 @@ class Renderer:
 
     def _nothing_text(self, out: list[str]) -> str:
         text = ("；" if self.zh else "; ").join(out)
-        if not any(ch.isdigit() for ch in text):
+        if not any(map(str.isdigit, text)):
             text += ("；" if self.zh else "; ") + self.account() if text else self.account()
         if self.zh:
             return f"暂无可执行的行动：{text}。"
