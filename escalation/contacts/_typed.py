@@ -89,6 +89,10 @@ def _getter(name: str) -> Callable[[dict[str, Any]], Any]:
         "promise_active": lambda r: False if r["promise_made_at"] is None else _NEEDS,
         "consent_day": lambda r: _NEEDS if r["consent"] else _ABSENT,
         "in_validation_period": lambda r: _ABSENT if r["validation_notice_sent_at"] is None else _NEEDS,
+        # placement: only an event of a `place` or `recall` tier can place an account
+        "placed": lambda r: _NEEDS if r["places"] else False,
+        "placed_with": lambda r: _NEEDS if r["places"] else _ABSENT,
+        "days_placed": lambda r: _NEEDS if r["places"] else _ABSENT,
     }
     found = fixed.get(name)
     if found is not None:
@@ -121,6 +125,7 @@ class TypedScreen:
         self.time_index = {id(r): t for t, r in enumerate(self.time_rules)}
         self.screens = [might_block(r.model) for r in self.time_rules]
         self.tiers = [t.model.id for t in policy.tiers]
+        self.placing = [k for k, t in enumerate(policy.tiers) if t.model.kind != "contact"]
         actions = list(self.tiers)
         for rule in self.time_rules:
             flt = getattr(rule.model, "after", None)
@@ -173,13 +178,13 @@ class TypedScreen:
         return paid is None or paid <= today
 
     def _accounts(
-        self, accounts: pa.Table, consent: np.ndarray, unfit: np.ndarray, at: dt.datetime, at_us: int
+        self, accounts: pa.Table, dated: dict[str, np.ndarray], at: dt.datetime, at_us: int
     ) -> tuple[np.ndarray, list[Any], list[list[str]], np.ndarray]:
         """Which accounts the screen can take, their state keys, zones and undated state."""
         n = accounts.num_rows
         whole = pc.and_(pc.is_null(accounts["raw"]), pc.is_null(accounts["rest"]))
         same = pc.fill_null(pc.equal(accounts["currency"], self.currency), False)
-        ok = np.asarray(pc.and_(whole, same).to_numpy(zero_copy_only=False), bool) & ~unfit
+        ok = np.asarray(pc.and_(whole, same).to_numpy(zero_copy_only=False), bool) & ~dated["unfit"]
         columns = {name: accounts[name].to_pylist() for name in _COLUMNS}
         keys: list[Any] = [None] * n
         zones: list[list[str]] = [[]] * n
@@ -187,7 +192,7 @@ class TypedScreen:
         vocabulary = self.vocabulary
         for i in np.flatnonzero(ok).tolist():
             r = {name: values[i] for name, values in columns.items()}
-            r["consent"] = bool(consent[i])
+            r["consent"], r["places"] = bool(dated["consent"][i]), bool(dated["places"][i])
             flags = r["flags"] or ()
             try:
                 names = list(dict.fromkeys([r["timezone"] or self.default_zone, *(r["timezones"] or ())]))
@@ -218,19 +223,23 @@ class TypedScreen:
         outbound = direction == self.codes["direction:outbound"]
         consented = ~np.asarray(pc.is_null(events["consent_until"]).to_numpy(zero_copy_only=False), bool)
         unfit = (ts > at_us) | (outbound & (channel < 0))
-        has_consent = np.bincount(owners[consented], minlength=n) > 0
-        unfit_accounts = np.bincount(owners[unfit], minlength=n) > 0
-        ok, keys, zones, undated = self._accounts(accounts, has_consent, unfit_accounts, at, at_us)
+        action = _codes(events["action"], self.actions)
+        places = np.isin(action, np.asarray(self.placing, np.int64))
+        dated = {
+            "unfit": np.bincount(owners[unfit], minlength=n) > 0,
+            "consent": np.bincount(owners[consented], minlength=n) > 0,
+            "places": np.bincount(owners[places], minlength=n) > 0,
+        }
+        ok, keys, zones, undated = self._accounts(accounts, dated, at, at_us)
         keep = ok[owners]
-        picked = np.flatnonzero(keep)
         arrays = {
             "acc": owners[keep],
             "ts": ts[keep],
             "channel": channel[keep],
             "direction": direction[keep],
             "outcome": _codes(events["outcome"], self.outcomes)[keep],
-            "action": _codes(events["action"], self.actions)[keep],
-            "orig": picked,
+            "action": action[keep],
+            "orig": np.flatnonzero(keep),
         }
         slots = max((len(z) for z in zones), default=1) or 1
         ev = Events(arrays, slots)
