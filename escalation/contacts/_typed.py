@@ -34,6 +34,8 @@ from escalation.guards import BlockGuard, ConsentGuard, InconvenientGuard
 from escalation.policy import GuardRule
 from escalation.record import KNOWN_FLAGS, Channel, Direction, Outcome, local_date, zone
 
+_EPOCH = dt.date(1970, 1, 1).toordinal()
+
 __all__ = ["Screened", "TypedScreen"]
 
 _NEEDS = object()  # a fact the screen cannot know: reading it refers the account
@@ -72,34 +74,64 @@ class _Facts:
         return default if value is _ABSENT else value
 
 
-def _getter(name: str) -> Callable[[dict[str, Any]], Any]:
-    """How one fact reads an account's columns (its state at every contact)."""
-    if name in ("flags", "opt_out"):
-        return lambda r: frozenset(r[name] or ())
-    if name in _STATIC:
-        return lambda r: _ABSENT if r[name] is None else r[name]
-    fixed: dict[str, Callable[[dict[str, Any]], Any]] = {
-        "plan_active": lambda r: r["plan_status"] == "active",
-        "letter_of_claim_reply": lambda r: frozenset(),
-        "principal": lambda r: _ABSENT,
-        "dispute_open": lambda r: False,  # no dispute_received_at (it would be in `rest`)
-        "breathing_space_active": lambda r: False,
-        "cease_received": lambda r: "cease_communication" in (r["flags"] or ()),
-        "plan_days_to_due": lambda r: _ABSENT if r["plan_next_due_date"] is None else _NEEDS,
-        "promise_active": lambda r: False if r["promise_made_at"] is None else _NEEDS,
-        "consent_day": lambda r: _NEEDS if r["consent"] else _ABSENT,
-        "in_validation_period": lambda r: _ABSENT if r["validation_notice_sent_at"] is None else _NEEDS,
-        # placement: only an event of a `place` or `recall` tier can place an account
-        "placed": lambda r: _NEEDS if r["places"] else False,
-        "placed_with": lambda r: _NEEDS if r["places"] else _ABSENT,
-        "days_placed": lambda r: _NEEDS if r["places"] else _ABSENT,
-    }
-    found = fixed.get(name)
-    if found is not None:
+class _Columns:
+    """An accounts table's columns as Python lists, read on first use."""
+
+    def __init__(self, accounts: pa.Table, dated: dict[str, np.ndarray]) -> None:
+        self.accounts = accounts
+        self.lists: dict[str, list[Any]] = {k: v.tolist() for k, v in dated.items()}
+
+    def __getitem__(self, name: str) -> list[Any]:
+        found = self.lists.get(name)
+        if found is None:
+            found = self.lists[name] = self.accounts[name].to_pylist()
         return found
-    if name.startswith("attributes."):
-        return lambda r: _ABSENT
-    return lambda r: _NEEDS
+
+
+_EMPTY: frozenset[str] = frozenset()
+
+
+def _state_column(name: str, c: _Columns, n: int) -> list[Any]:
+    """One fact of every account's state (the same at each of its contacts),
+    read from the columns; ``_NEEDS`` where the screen cannot know it."""
+    if name in ("flags", "opt_out"):
+        return [frozenset(v) if v else _EMPTY for v in c[name]]
+    if name in _STATIC:
+        return [_ABSENT if v is None else v for v in c[name]]
+    if name == "plan_active":
+        return [v == "active" for v in c["plan_status"]]
+    if name == "cease_received":
+        return ["cease_communication" in v if v else False for v in c["flags"]]
+    # each of these is read from one column: (column, value when null/false, value otherwise)
+    one: dict[str, tuple[str, Any, Any]] = {
+        "plan_days_to_due": ("plan_next_due_date", _ABSENT, _NEEDS),
+        "promise_active": ("promise_made_at", False, _NEEDS),
+        "consent_day": ("consent", _ABSENT, _NEEDS),
+        "in_validation_period": ("validation_notice_sent_at", _ABSENT, _NEEDS),
+        # placement: only an event of a `place` or `recall` tier can place an account
+        "placed": ("places", False, _NEEDS),
+        "placed_with": ("places", _ABSENT, _NEEDS),
+        "days_placed": ("places", _ABSENT, _NEEDS),
+    }
+    if name in one:
+        column, off, on = one[name]
+        return [on if v else off for v in c[column]]
+    fixed: dict[str, Any] = {
+        "letter_of_claim_reply": _EMPTY,
+        "principal": _ABSENT,
+        "dispute_open": False,  # no dispute_received_at (it would be in `rest`)
+        "breathing_space_active": False,  # no breathing_space (idem)
+    }
+    value = fixed.get(name, _ABSENT if name.startswith("attributes.") else _NEEDS)
+    return [value] * n
+
+
+def _array(column: Any, fill: int) -> np.ndarray:
+    """A date, integer or timestamp column as int64 (``fill`` for nulls)."""
+    if pa.types.is_date32(column.type):
+        column = column.cast(pa.int32())  # days since the epoch
+    column = column.cast(pa.int64())  # instants: µs since the epoch
+    return np.asarray(pc.fill_null(column, fill).to_numpy(), np.int64)
 
 
 class TypedScreen:
@@ -110,7 +142,6 @@ class TypedScreen:
         self.auditor = auditor
         self.currency = policy.header.currency
         self.default_zone = policy.header.timezone
-        self.vocabulary = KNOWN_FLAGS | policy.flags
         names: set[str] = set()
         for hold in policy.holds:
             names |= hold.when.facts
@@ -120,7 +151,6 @@ class TypedScreen:
             for condition in rule.conditions.values():
                 names |= condition.facts
         self.names = tuple(sorted(names | {"opt_out"}))  # the consent guard reads the opt-outs
-        self.getters = tuple(_getter(n) for n in self.names)
         self.time_rules = [r for r in policy.guards if isinstance(r.model, TIME_KINDS)]
         self.time_index = {id(r): t for t, r in enumerate(self.time_rules)}
         self.screens = [might_block(r.model) for r in self.time_rules]
@@ -137,8 +167,12 @@ class TypedScreen:
         self.codes.update({f"direction:{d.value}": i for i, d in enumerate(Direction)})
         self.codes.update({f"outcome:{o}": i for i, o in enumerate(self.outcomes)})
         self.codes.update({f"action:{a}": i for i, a in enumerate(actions)})
-        self.memo: dict[Any, tuple[int, ...] | None] = {}
-        self.today: dict[tuple[str, float], dt.date | None] = {}
+        self.vocabulary = pa.array(sorted(KNOWN_FLAGS | policy.flags), pa.string())
+        #: every distinct state met (its facts, in ``names`` order) → its id
+        self.states: dict[tuple[Any, ...], int] = {}
+        #: (state id, tier and channel code) → the time screens left, or None: refer
+        self.memo: dict[tuple[int, int], tuple[int, ...] | None] = {}
+        self.today: dict[tuple[str, dt.datetime], int] = {}
 
     # -- the state: holds and state guards, once per distinct state ---------------------------
 
@@ -163,51 +197,76 @@ class TypedScreen:
             return None
         return tuple(active)
 
-    def _valid_dates(self, r: dict[str, Any], name: str, at: dt.datetime, at_us: int) -> bool:
-        """The record's own dates pass ``check_at`` for the export instant."""
-        today = self.today.get((name, at_us))
-        if today is None:
-            today = self.today[(name, at_us)] = local_date(at, zone(name))
-        since, days = r["overdue_since"], r["days_overdue"]
-        if since is not None and (since > today or (days is not None and (today - since).days != days)):
-            return False
-        paid = r["last_payment_at"]
-        for instant in (r["validation_notice_sent_at"], r["promise_made_at"]):
-            if instant is not None and instant > at:
-                return False
-        return paid is None or paid <= today
+    def _dates_ok(self, accounts: pa.Table, today: np.ndarray, at_us: int) -> np.ndarray:
+        """The record's own dates pass ``check_at`` for the export instant
+        (``today``: the export's local day in each account's zone, days since the epoch)."""
+        never = np.iinfo(np.int64).min
+        since = _array(accounts["overdue_since"], never)
+        days = _array(accounts["days_overdue"], -1)
+        bad = since > today
+        counted = today - np.where(since == never, today, since)
+        bad |= (since != never) & (days != -1) & (counted != days)
+        bad |= _array(accounts["last_payment_at"], never) > today
+        for name in ("validation_notice_sent_at", "promise_made_at"):
+            bad |= _array(accounts[name], never) > at_us
+        return ~bad
+
+    def _flags_ok(self, accounts: pa.Table) -> np.ndarray:
+        """Every flag is a known or declared one (else ``validate`` refuses the record)."""
+        flags = accounts["flags"].combine_chunks()
+        flat = pc.list_flatten(flags)
+        unknown = ~np.asarray(pc.is_in(flat, value_set=self.vocabulary).to_numpy(zero_copy_only=False), bool)
+        parents = np.asarray(pc.list_parent_indices(flags).to_numpy(), np.int64)
+        return np.bincount(parents[unknown], minlength=accounts.num_rows) == 0
 
     def _accounts(
         self, accounts: pa.Table, dated: dict[str, np.ndarray], at: dt.datetime, at_us: int
-    ) -> tuple[np.ndarray, list[Any], list[list[str]], np.ndarray]:
-        """Which accounts the screen can take, their state keys, zones and undated state."""
+    ) -> tuple[np.ndarray, np.ndarray, list[list[str]], np.ndarray]:
+        """Which accounts the screen can take, their state ids (equal ids: equal
+        states, see ``states``), zones and undated state."""
         n = accounts.num_rows
         whole = pc.and_(pc.is_null(accounts["raw"]), pc.is_null(accounts["rest"]))
         same = pc.fill_null(pc.equal(accounts["currency"], self.currency), False)
         ok = np.asarray(pc.and_(whole, same).to_numpy(zero_copy_only=False), bool) & ~dated["unfit"]
-        columns = {name: accounts[name].to_pylist() for name in _COLUMNS}
-        keys: list[Any] = [None] * n
+        ok &= self._flags_ok(accounts)
+        c = _Columns(accounts, {k: v for k, v in dated.items() if k != "unfit"})
         zones: list[list[str]] = [[]] * n
-        undated = np.zeros(n, bool)
-        vocabulary = self.vocabulary
-        for i in np.flatnonzero(ok).tolist():
-            r = {name: values[i] for name, values in columns.items()}
-            r["consent"], r["places"] = bool(dated["consent"][i]), bool(dated["places"][i])
-            flags = r["flags"] or ()
+        today = np.zeros(n, np.int64)
+        for i, (tz, extra) in enumerate(zip(c["timezone"], c["timezones"], strict=True)):
+            if not ok[i]:
+                continue
+            names = [tz or self.default_zone] if not extra else list(dict.fromkeys([tz or self.default_zone, *extra]))
             try:
-                names = list(dict.fromkeys([r["timezone"] or self.default_zone, *(r["timezones"] or ())]))
-                for name in names:
-                    zone(name)
-                valid = self._valid_dates(r, names[0], at, at_us)
+                today[i] = self._today(names, at)
             except (ValueError, LookupError, OverflowError):
-                valid = False
-            if not valid or any(f not in vocabulary for f in flags):
                 ok[i] = False
                 continue
-            keys[i] = tuple(get(r) for get in self.getters)
             zones[i] = names
-            undated[i] = bool(flags) or bool(r["opt_out"]) or r["plan_status"] is not None
-        return ok, keys, zones, undated
+        ok &= self._dates_ok(accounts, today, at_us)
+        state = np.full(n, -1, np.int64)
+        keys = zip(*(_state_column(name, c, n) for name in self.names), strict=True)
+        states = self.states
+        for i, key in enumerate(keys):
+            if ok[i]:
+                state[i] = states.setdefault(key, len(states))
+        undated = (
+            np.asarray(pc.fill_null(pc.list_value_length(accounts["flags"]), 0).to_numpy(), np.int64) > 0
+        ) | (np.asarray(pc.fill_null(pc.list_value_length(accounts["opt_out"]), 0).to_numpy(), np.int64) > 0)
+        undated |= ~np.asarray(pc.is_null(accounts["plan_status"]).to_numpy(zero_copy_only=False), bool)
+        return ok, state, zones, undated
+
+    def _today(self, names: list[str], at: dt.datetime) -> int:
+        """The export's local day in the account's zone (days since the epoch);
+        raises ``ValueError`` for a zone that cannot be loaded."""
+        found = self.today.get((names[0], at))
+        if found is None:
+            for name in names:
+                zone(name)
+            found = self.today[(names[0], at)] = local_date(at, zone(names[0])).toordinal() - _EPOCH
+        else:
+            for name in names[1:]:
+                zone(name)
+        return found
 
     # -- one batch -------------------------------------------------------------------------------
 
@@ -230,7 +289,7 @@ class TypedScreen:
             "consent": np.bincount(owners[consented], minlength=n) > 0,
             "places": np.bincount(owners[places], minlength=n) > 0,
         }
-        ok, keys, zones, undated = self._accounts(accounts, dated, at, at_us)
+        ok, state, zones, undated = self._accounts(accounts, dated, at, at_us)
         keep = ok[owners]
         arrays = {
             "acc": owners[keep],
@@ -248,7 +307,7 @@ class TypedScreen:
         g = np.flatnonzero(
             (ev.direction == self.codes["direction:outbound"]) & (ev.ts >= _us(start)) & (ev.ts < _us(end))
         )
-        self._refer_contacts(ev, g, keys, refer)
+        self._refer_contacts(ev, g, state, refer)
         cleared = ok & ~refer
         return Screened(cleared, self._actors(accounts, events, ev, g, cleared), int(undated[cleared].sum()))
 
@@ -268,7 +327,7 @@ class TypedScreen:
                 ev.max_offset[slot][where] = offsets.max()
                 ev.present[slot][where] = True
 
-    def _refer_contacts(self, ev: Events, g: np.ndarray, keys: list[Any], refer: np.ndarray) -> None:
+    def _refer_contacts(self, ev: Events, g: np.ndarray, state: np.ndarray, refer: np.ndarray) -> None:
         """Mark the accounts a contact of which a hold, a guard or a time screen might block."""
         if not len(g):
             return
@@ -276,30 +335,33 @@ class TypedScreen:
         tier = np.where(ev.action[g] < len(self.tiers), ev.action[g], -1)
         combo = (tier + 1) * n_channels + ev.channel[g]
         n_combos = (len(self.tiers) + 1) * n_channels
-        pairs, inverse = np.unique(ev.acc[g] * n_combos + combo, return_inverse=True)
-        has = np.zeros((len(pairs), max(len(self.time_rules), 1)), bool)
-        for p, pair in enumerate(pairs.tolist()):
-            a, c = divmod(pair, n_combos)
-            if refer[a]:
-                continue
-            action = self.tiers[c // n_channels - 1] if c >= n_channels else None
-            memo_key = (keys[a], c)
-            if memo_key in self.memo:
-                active = self.memo[memo_key]
+        # the holds and state guards: once per (state, tier and channel) met
+        kinds, inverse = np.unique(state[ev.acc[g]] * n_combos + combo, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        blocked = np.zeros(len(kinds), bool)
+        has = np.zeros((len(kinds), max(len(self.time_rules), 1)), bool)
+        keys = list(self.states)
+        for k, code in enumerate(kinds.tolist()):
+            st, c = divmod(code, n_combos)
+            if (st, c) in self.memo:
+                active = self.memo[(st, c)]
             else:
-                active = self.memo[memo_key] = self._settle(keys[a], action, Channel(self.channels[c % n_channels]))
+                action = self.tiers[c // n_channels - 1] if c >= n_channels else None
+                channel = Channel(self.channels[c % n_channels])
+                active = self.memo[(st, c)] = self._settle(keys[st], action, channel)
             if active is None:
-                refer[a] = True
+                blocked[k] = True
             else:
-                has[p, list(active)] = True
+                has[k, list(active)] = True
+        refer[ev.acc[g[blocked[inverse]]]] = True
+        # the time screens, over the contacts of each tier and channel
         for c in np.unique(combo).tolist():
             in_combo = combo == c
             for t, screen in enumerate(self.screens):
                 sel = np.flatnonzero(in_combo & has[inverse, t])
-                if not len(sel):
-                    continue
-                blocked = screen(ev, g[sel], c % n_channels, self.codes)
-                refer[ev.acc[g[sel[blocked]]]] = True
+                if len(sel):
+                    might = screen(ev, g[sel], c % n_channels, self.codes)
+                    refer[ev.acc[g[sel[might]]]] = True
 
     def _actors(self, accounts: pa.Table, events: pa.Table, ev: Events, g: np.ndarray, cleared: np.ndarray) -> dict[str, int]:
         """The cleared accounts' contacts in the period, by actor (the event's, else the account's)."""
