@@ -19,7 +19,7 @@ clear one with a violation."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -217,7 +217,7 @@ class TypedScreen:
         flat = pc.list_flatten(flags)
         unknown = ~np.asarray(pc.is_in(flat, value_set=self.vocabulary).to_numpy(zero_copy_only=False), bool)
         parents = np.asarray(pc.list_parent_indices(flags).to_numpy(), np.int64)
-        return np.bincount(parents[unknown], minlength=accounts.num_rows) == 0
+        return np.asarray(np.bincount(parents[unknown], minlength=accounts.num_rows) == 0, bool)
 
     def _accounts(
         self, accounts: pa.Table, dated: dict[str, np.ndarray], at: dt.datetime, at_us: int
@@ -235,7 +235,11 @@ class TypedScreen:
         for i, (tz, extra) in enumerate(zip(c["timezone"], c["timezones"], strict=True)):
             if not ok[i]:
                 continue
-            names = [tz or self.default_zone] if not extra else list(dict.fromkeys([tz or self.default_zone, *extra]))
+            names = (
+                [tz or self.default_zone]
+                if not extra
+                else list(dict.fromkeys([tz or self.default_zone, *extra]))
+            )
             try:
                 today[i] = self._today(names, at)
             except (ValueError, LookupError, OverflowError):
@@ -281,7 +285,10 @@ class TypedScreen:
         direction = _codes(events["direction"], [d.value for d in Direction])
         outbound = direction == self.codes["direction:outbound"]
         consented = ~np.asarray(pc.is_null(events["consent_until"]).to_numpy(zero_copy_only=False), bool)
+        # dated after the export, an outbound event of no channel, an empty actor ("" counts as none)
         unfit = (ts > at_us) | (outbound & (channel < 0))
+        if events["actor"].null_count < events.num_rows:
+            unfit |= np.asarray(pc.fill_null(pc.equal(events["actor"], ""), False).to_numpy(), bool)
         action = _codes(events["action"], self.actions)
         places = np.isin(action, np.asarray(self.placing, np.int64))
         dated = {
@@ -363,14 +370,23 @@ class TypedScreen:
                     might = screen(ev, g[sel], c % n_channels, self.codes)
                     refer[ev.acc[g[sel[might]]]] = True
 
-    def _actors(self, accounts: pa.Table, events: pa.Table, ev: Events, g: np.ndarray, cleared: np.ndarray) -> dict[str, int]:
+    def _actors(
+        self, accounts: pa.Table, events: pa.Table, ev: Events, g: np.ndarray, cleared: np.ndarray
+    ) -> dict[str, int]:
         """The cleared accounts' contacts in the period, by actor (the event's, else the account's)."""
         mine = g[cleared[ev.acc[g]]]
         if not len(mine):
             return {}
-        default = pc.fill_null(accounts["actor_type"], "(not recorded)")
+        default = pc.fill_null(accounts["actor_type"], "(not recorded)").combine_chunks().dictionary_encode()
+        if events["actor"].null_count == events.num_rows:  # no event names its actor: the accounts' own
+            counts = np.bincount(np.asarray(default.indices)[ev.acc[mine]], minlength=len(default.dictionary))
+            return {
+                k: int(v) for k, v in zip(default.dictionary.to_pylist(), counts.tolist(), strict=True) if v
+            }
         rows = pa.array(ev.acc[mine])
-        actors = pc.coalesce(pc.take(events["actor"], pa.array(ev.orig[mine])), pc.take(default, rows))
+        actors = pc.coalesce(
+            pc.take(events["actor"], pa.array(ev.orig[mine])), pc.take(default.cast(pa.string()), rows)
+        )
         return {item["values"]: item["counts"] for item in pc.value_counts(actors).to_pylist()}
 
 

@@ -22,7 +22,7 @@ from escalation._calendar import is_holiday
 from escalation._language import WEEKDAYS
 from escalation.guards import ContactHoursGuard, CooldownGuard, FrequencyGuard
 
-__all__ = ["Events", "TIME_KINDS", "local_offsets", "might_block"]
+__all__ = ["TIME_KINDS", "Events", "local_offsets", "might_block"]
 
 TIME_KINDS = (ContactHoursGuard, FrequencyGuard, CooldownGuard)
 _US = 1_000_000
@@ -73,7 +73,8 @@ class Events:
         self.instants, rank = np.unique(arrays["ts"], return_inverse=True)
         self.width = len(self.instants) + 1
         key = arrays["acc"] * self.width + rank.reshape(-1)
-        order = np.argsort(key, kind="stable")  # an account's events by instant, ties in record order
+        # an account's events by instant, ties in record order (most histories already are)
+        order = np.arange(len(key)) if bool(np.all(key[1:] >= key[:-1])) else np.argsort(key, kind="stable")
         self.key = key[order]
         self.acc = arrays["acc"][order]
         self.ts = arrays["ts"][order]
@@ -92,12 +93,12 @@ class Events:
     def before(self, g: np.ndarray) -> np.ndarray:
         """For events at positions ``g``: the position of the account's first
         event at the same instant (the events before it are strictly earlier)."""
-        return np.searchsorted(self.key, self.key[g], side="left")
+        return np.asarray(np.searchsorted(self.key, self.key[g], side="left"), np.int64)
 
     def first_at_or_after(self, g: np.ndarray, bound_us: np.ndarray) -> np.ndarray:
         """For events at ``g``: the position of their account's first event at or after ``bound_us``."""
         rank = np.searchsorted(self.instants, bound_us, side="left")
-        return np.searchsorted(self.key, self.acc[g] * self.width + rank, side="left")
+        return np.asarray(np.searchsorted(self.key, self.acc[g] * self.width + rank, side="left"), np.int64)
 
 
 # A time screen over contacts: (events, contact positions, the contact channel's
