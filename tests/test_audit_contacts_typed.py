@@ -132,3 +132,41 @@ def test_local_offsets_match_astimezone(name: str) -> None:
     )
     expected = [m.astimezone(tz).utcoffset() // dt.timedelta(microseconds=1) for m in moments]  # type: ignore[operator]
     assert local_offsets(tz, stamps).tolist() == expected
+
+
+def _dense(record: dict[str, Any], rng: random.Random) -> dict[str, Any] | None:
+    """The record without the state that blocks everything, its history replaced by
+    calls at uneven gaps (hours to a week: every window edge is met), inside the day."""
+    phone = next((e for e in record.get("history") or [] if e.get("channel") == "phone"), None)
+    if phone is None:
+        return None
+    record = {k: v for k, v in record.items() if k not in ("flags", "opt_out", "payment_plan", "promise_to_pay")}
+    tz = ZoneInfo(record.get("timezone") or "UTC")
+    moment = (NOW - dt.timedelta(days=45)).astimezone(tz).replace(hour=10, minute=0, second=0)
+    history = []
+    for _ in range(rng.randint(4, 24)):
+        moment += dt.timedelta(hours=rng.choice((2, 5, 22, 24, 26, 48, 120, 144, 150, 168, 170)))
+        if moment.hour < 9 or moment.hour > 19:
+            moment = moment.replace(hour=rng.choice((9, 12, 17)))
+        if moment >= NOW:
+            break
+        call = dict(phone)
+        call["at"] = moment.isoformat()
+        call["outcome"] = rng.choice(("no_answer", "conversation", "busy", "no_answer"))
+        history.append(call)
+    record["history"] = history
+    return record
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_dense_histories_at_window_edges_agree(profile: str, tmp_path: Path) -> None:
+    """Calls at uneven gaps around every frequency window's and cooldown's edge, on
+    accounts the screen takes: the same violations (a window off by one day fails here)."""
+    rng = random.Random(profile)
+    source = _planted(tmp_path, profile, seed=41, rate="0%", n=150)
+    records = [_dense(json.loads(line), rng) for line in source.read_text().splitlines()]
+    path = tmp_path / "dense.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records if r is not None))
+    ref, typed = _agree(tmp_path, PROFILES[profile].policy, path)
+    assert ref.violations > 5
+    assert typed.stats["accounts_cleared"] > 2  # (IE's limits are tight: most of these books break them)
