@@ -140,7 +140,8 @@ def _dense(record: dict[str, Any], rng: random.Random) -> dict[str, Any] | None:
     phone = next((e for e in record.get("history") or [] if e.get("channel") == "phone"), None)
     if phone is None:
         return None
-    record = {k: v for k, v in record.items() if k not in ("flags", "opt_out", "payment_plan", "promise_to_pay")}
+    blocking = ("flags", "opt_out", "payment_plan", "promise_to_pay")
+    record = {k: v for k, v in record.items() if k not in blocking}
     tz = ZoneInfo(record.get("timezone") or "UTC")
     moment = (NOW - dt.timedelta(days=45)).astimezone(tz).replace(hour=10, minute=0, second=0)
     history = []
