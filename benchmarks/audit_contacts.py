@@ -179,7 +179,7 @@ def breakdown(folder: Path, policy: Path, start: dt.datetime) -> str:
     engine, reference = Engine(loaded), ContactAuditor(loaded)
     screen, fast = TypedScreen(reference), FastAuditor(reference)
     spent = dict.fromkeys(("read", "screen", "rebuild", "validate", "audit"), 0.0)
-    accounts = referred = 0
+    accounts = referred = guilty = 0
     clock = time.process_time
     began = clock()
     for batch in read_typed(folder, BATCH):
@@ -198,7 +198,7 @@ def breakdown(folder: Path, policy: Path, start: dt.datetime) -> str:
             account = engine.validate(record, now=AT)  # type: ignore[arg-type]
             spent["validate"] += clock() - began
             began = clock()
-            fast.audit(account, start, AT, AT)
+            guilty += bool(fast.audit(account, start, AT, AT)[1])
             spent["audit"] += clock() - began
         began = clock()
     total = sum(spent.values())
@@ -209,7 +209,7 @@ def breakdown(folder: Path, policy: Path, start: dt.datetime) -> str:
     return (f"breakdown typed path, CPU-s: {parts}; "
             f"total {total:.3f} = {accounts / total:,.0f} accounts/CPU-s\n"
             f"          screen alone {accounts / spent['screen']:,.0f} accounts/CPU-s; "
-            f"per referred account ({referred:,}): {per}")  # fmt: skip
+            f"per referred account ({referred:,}, of which {guilty:,} have a violation): {per}")  # fmt: skip
 
 
 def _line(evaluator: str, result: Any, took: float, cpu: float) -> str:
