@@ -34,6 +34,7 @@ from escalation.contacts._typed_time import TIME_KINDS, Events, local_offsets, m
 from escalation.record import KNOWN_FLAGS, Channel, Direction, Outcome, local_date, zone
 
 _EPOCH = dt.date(1970, 1, 1).toordinal()
+_STATES = 100_000  # distinct states remembered across batches, at most (then forgotten)
 
 __all__ = ["Screened", "TypedScreen"]
 
@@ -189,6 +190,9 @@ class TypedScreen:
 
     def screen(self, batch: Any, start: dt.datetime, end: dt.datetime, at: dt.datetime) -> Screened:
         """Screen one :class:`~escalation.portfolio.arrow.TypedBatch`."""
+        if len(self.states) > _STATES:  # a book of ever-new states (e.g. a hold reading the balance)
+            self.states.clear()
+            self.memo.clear()
         accounts, events = batch.accounts, batch.events
         n = accounts.num_rows
         at_us = _us(at)
