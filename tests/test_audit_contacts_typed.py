@@ -70,6 +70,17 @@ def test_planted_portfolios_agree(profile: str, tmp_path: Path) -> None:
     assert typed.stats["accounts_cleared"] > 10  # and the screen cleared accounts, not referred them all
 
 
+def test_ranked_keys_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Histories spanning too long for instants in the sort key (ranks instead): still identical."""
+    from escalation.contacts import _typed_time
+
+    monkeypatch.setattr(_typed_time, "DIRECT_KEYS", 0)
+    path = _planted(tmp_path, "cn-card", seed=12, rate="40%", n=80)
+    ref, typed = _agree(tmp_path, PROFILES["cn-card"].policy, path)
+    assert ref.violations > 10
+    assert typed.stats["accounts_cleared"] > 10
+
+
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 @pytest.mark.parametrize("seed", [1, 2])
 def test_dated_state_mid_history_agrees(profile: str, seed: int, tmp_path: Path) -> None:

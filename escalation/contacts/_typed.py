@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from escalation.contacts._check import ContactAuditor
 from escalation.contacts._screen import NeedsReference
 from escalation.contacts._typed_state import Columns, Facts, array, state_clean, state_column
-from escalation.contacts._typed_time import TIME_KINDS, Events, local_offsets, might_block
+from escalation.contacts._typed_time import TIME_KINDS, Events, distinct, local_offsets, might_block
 from escalation.record import KNOWN_FLAGS, Channel, Direction, Outcome, local_date, zone
 
 _EPOCH = dt.date(1970, 1, 1).toordinal()
@@ -260,8 +260,7 @@ class TypedScreen:
         combo = (tier + 1) * n_channels + ev.channel[g]
         n_combos = (len(self.tiers) + 1) * n_channels
         # the holds and state guards: once per (state, tier and channel) met
-        kinds, inverse = np.unique(state[ev.acc[g]] * n_combos + combo, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        kinds, inverse = distinct(state[ev.acc[g]] * n_combos + combo)
         blocked = np.zeros(len(kinds), bool)
         has = np.zeros((len(kinds), max(len(self.time_rules), 1)), bool)
         keys = list(self.states)

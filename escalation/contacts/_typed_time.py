@@ -22,13 +22,15 @@ from escalation._calendar import is_holiday
 from escalation._language import WEEKDAYS
 from escalation.guards import ContactHoursGuard, CooldownGuard, FrequencyGuard
 
-__all__ = ["TIME_KINDS", "Events", "local_offsets", "might_block"]
+__all__ = ["DIRECT_KEYS", "TIME_KINDS", "Events", "distinct", "local_offsets", "might_block"]
 
 TIME_KINDS = (ContactHoursGuard, FrequencyGuard, CooldownGuard)
 _US = 1_000_000
 _HOUR_US = 3600 * _US
 _DAY_US = 86_400 * _US
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+#: keys (account × instant span) below this use the instant itself, else its rank
+DIRECT_KEYS = 2**62
 
 
 def _offset(tz: ZoneInfo, second: int) -> int:
@@ -45,7 +47,7 @@ def local_offsets(tz: ZoneInfo, stamps: np.ndarray) -> np.ndarray:
     one hour), else instant by instant."""
     if not len(stamps):
         return np.zeros(0, np.int64)
-    hours, inverse = np.unique(stamps // _HOUR_US, return_inverse=True)
+    hours, inverse = distinct(stamps // _HOUR_US)
     per_hour = np.empty(len(hours), np.int64)
     mixed = np.zeros(len(hours), bool)
     for k, hour in enumerate(hours.tolist()):
@@ -63,6 +65,20 @@ def local_offsets(tz: ZoneInfo, stamps: np.ndarray) -> np.ndarray:
     return np.asarray(out, np.int64)
 
 
+def distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``, by a table when the values span little."""
+    low = int(values.min())
+    span = int(values.max()) - low + 1
+    if span > 4 * len(values) + 65_536:
+        found, inverse = np.unique(values, return_inverse=True)
+        return found, inverse.reshape(-1)
+    seen = np.zeros(span, bool)
+    seen[values - low] = True
+    found = np.flatnonzero(seen)
+    table = np.cumsum(seen) - 1
+    return found + low, table[values - low]
+
+
 class Events:
     """One batch's events in time order per account (ties in record order), as
     arrays: ``acc`` (account row), ``ts`` (µs), ``key`` (account and instant,
@@ -70,12 +86,25 @@ class Events:
     slot each event's local time (µs, epoch-based) and its zone's largest offset."""
 
     def __init__(self, arrays: dict[str, np.ndarray], slots: int) -> None:
-        self.instants, rank = np.unique(arrays["ts"], return_inverse=True)
-        self.width = len(self.instants) + 1
-        key = arrays["acc"] * self.width + rank.reshape(-1)
+        ts, acc = arrays["ts"], arrays["acc"]
+        # the key orders by account, then instant: the instant itself (µs from the
+        # batch's first) when that fits in 63 bits, else its rank among the batch's instants
+        self.base = int(ts.min()) if len(ts) else 0
+        self.width = (int(ts.max()) - self.base + 2) if len(ts) else 1
+        if (int(acc.max()) + 1 if len(acc) else 1) * self.width < DIRECT_KEYS:
+            self.instants: np.ndarray | None = None
+            key = acc * self.width + (ts - self.base)
+        else:
+            self.instants, rank = np.unique(ts, return_inverse=True)
+            self.width = len(self.instants) + 1
+            key = acc * self.width + rank.reshape(-1)
         # an account's events by instant, ties in record order (most histories already are)
         order = np.arange(len(key)) if bool(np.all(key[1:] >= key[:-1])) else np.argsort(key, kind="stable")
         self.key = key[order]
+        # each event's first position at its account's instant (the events before it are strictly earlier)
+        starts = np.ones(len(key), bool)
+        starts[1:] = self.key[1:] != self.key[:-1]
+        self.first_same = np.maximum.accumulate(np.where(starts, np.arange(len(key)), 0))
         self.acc = arrays["acc"][order]
         self.ts = arrays["ts"][order]
         self.channel = arrays["channel"][order]
@@ -93,11 +122,14 @@ class Events:
     def before(self, g: np.ndarray) -> np.ndarray:
         """For events at positions ``g``: the position of the account's first
         event at the same instant (the events before it are strictly earlier)."""
-        return np.asarray(np.searchsorted(self.key, self.key[g], side="left"), np.int64)
+        return np.asarray(self.first_same[g], np.int64)
 
     def first_at_or_after(self, g: np.ndarray, bound_us: np.ndarray) -> np.ndarray:
         """For events at ``g``: the position of their account's first event at or after ``bound_us``."""
-        rank = np.searchsorted(self.instants, bound_us, side="left")
+        if self.instants is None:
+            rank = np.clip(bound_us - self.base, 0, self.width - 1)
+        else:
+            rank = np.searchsorted(self.instants, bound_us, side="left")
         return np.asarray(np.searchsorted(self.key, self.acc[g] * self.width + rank, side="left"), np.int64)
 
 
