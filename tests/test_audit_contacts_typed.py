@@ -182,3 +182,19 @@ def test_dense_histories_at_window_edges_agree(profile: str, tmp_path: Path) -> 
     ref, typed = _agree(tmp_path, PROFILES[profile].policy, path)
     assert ref.violations > 5
     assert typed.stats["accounts_cleared"] > 2  # (IE's limits are tight: most of these books break them)
+
+
+def test_typed_without_the_extra_is_a_one_line_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from escalation import _extras
+    from escalation.errors import MissingExtraError
+
+    monkeypatch.setattr(_extras, "missing", lambda extra: ["pyarrow"])
+    with pytest.raises(MissingExtraError, match=r"pip install 'escalation\[portfolio\]'"):
+        audit_contacts(
+            CN_POLICY,
+            ROOT / "examples" / "portfolio-cn.jsonl",
+            start=EVER,
+            end=END,
+            at=NOW,
+            evaluator="typed",
+        )

@@ -215,6 +215,9 @@ def audit_contacts(
     unreported = 0
     try:
         if evaluator == "typed":
+            from escalation._extras import require
+
+            require("portfolio", 'audit_contacts(evaluator="typed")')  # pyarrow, numpy: one-line hint
             from escalation.contacts._typed_run import typed_results
 
             results: Iterator[Any] = typed_results(
