@@ -35,7 +35,10 @@ def _bound(value: str, tz_name: str, option: str) -> dt.datetime:
 @click.command("contacts")
 @click.option("--policy", "-p", metavar="POLICY", help="policy YAML; default: bundled consumer-credit-cn")
 @click.option(
-    "--portfolio", required=True, metavar="FILE", help="accounts with their histories: .jsonl, .csv, .parquet"
+    "--portfolio",
+    required=True,
+    metavar="FILE",
+    help="accounts with their histories: .jsonl, .csv, .parquet, or a typed folder",
 )
 @click.option("--history", metavar="FILE", help="history CSV keyed by account_id (for a CSV portfolio)")
 @click.option("--from", "since", required=True, metavar="DATE|ISO8601", help="start of the period (included)")
@@ -51,7 +54,9 @@ def _bound(value: str, tz_name: str, option: str) -> dt.datetime:
     default="fast",
     show_default=True,
     help="fast: screen each contact, re-derive only those it cannot clear; "
-    "reference: re-derive every contact (same violations, slower)",
+    "reference: re-derive every contact (same violations, slower); "
+    "typed: screen whole accounts over the typed layout's columns (a typed folder, "
+    "or any portfolio typed on the fly), the fast path only for those it cannot clear",
 )
 def contacts(
     policy: str | None,

@@ -56,6 +56,7 @@ class AccountView:
         "consent_from",
         "constant",
         "memo",
+        "places",
         "static",
         "timeline",
         "zones",
@@ -91,6 +92,10 @@ class AccountView:
         self.consent_from = next(
             (k for k, e in enumerate(self.timeline.ordered) if e.consent_until is not None), None
         )
+        # whether an event of a `place` or `recall` tier (the only events that
+        # place an account with an agency, see placement_facts) is on record
+        placing = {t.model.id for t in policy.tiers if t.model.kind != "contact"}
+        self.places = any(e.action in placing for e in account.history) if placing else False
         # The instants at which a fact the screen reads can change: the dated fields
         # :func:`as_of` places in time, and a promise's `made_at`
         promise = account.promise_to_pay
@@ -209,7 +214,22 @@ def _validation(f: FactsAt, default: Any) -> Any:
     raise NeedsReference("in_validation_period")
 
 
+def _placed(f: FactsAt, default: Any) -> Any:
+    if f.acc.places:
+        raise NeedsReference("placed")
+    return False  # no event that could place the account: never placed
+
+
+def _while_placed(f: FactsAt, default: Any) -> Any:
+    if f.acc.places:
+        raise NeedsReference("placed_with")
+    return default  # set only while placed
+
+
 _DYNAMIC: dict[str, Callable[[FactsAt, Any], Any]] = {
+    "placed": _placed,
+    "placed_with": _while_placed,
+    "days_placed": _while_placed,
     "flags": lambda f, default: f.flags(),
     "dispute_open": _dispute_open,
     "cease_received": _cease_received,
