@@ -51,6 +51,7 @@ SCALARS = (
     "promises_made",
     "offers_made",
     "offers_accepted",
+    "offers_blocked",
     "promises_kept",
     "promises_broken",
     "disputes",
