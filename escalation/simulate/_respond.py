@@ -187,7 +187,11 @@ def charge(
     key: tuple[str, str],
 ) -> None:
     """One action's cost, counted under ``key`` (tier or offer, channel) and on the account."""
-    cost = int(rule.cost.value.scaleb(book.exponent).to_integral_value())
+    key_cost = (id(rule), book.exponent)
+    known = _COSTS.get(key_cost)
+    if known is None or known[0] is not rule:
+        known = _COSTS[key_cost] = (rule, int(rule.cost.value.scaleb(book.exponent).to_integral_value()))
+    cost = known[1]
     entry = metrics.actions[key]
     entry[0] += 1
     entry[1] += cost
@@ -197,16 +201,33 @@ def charge(
     spent[1][i] += 1
 
 
+# A rule's derived tables, computed once (keyed by the rule object's id; the
+# rule is kept beside them, so a reused id is never taken for the old rule).
+_COSTS: dict[tuple[int, int], tuple[ResponseRule, int]] = {}
+_OUTCOMES: dict[int, tuple[ResponseRule, list[str], np.ndarray]] = {}
+_SHARES: dict[int, tuple[ResponseRule, tuple[np.ndarray, np.ndarray]]] = {}
+
+
 def pick_outcome(rule: ResponseRule, u: float) -> str:
     """The contact outcome the uniform draw ``u`` falls on."""
-    names = list(rule.outcomes.p)
-    cum = np.cumsum([rule.outcomes.p[o] for o in names])
-    return str(names[min(int(np.searchsorted(cum, u, side="right")), len(names) - 1)].value)
+    known = _OUTCOMES.get(id(rule))
+    if known is None or known[0] is not rule:
+        order = list(rule.outcomes.p)
+        cum = np.cumsum([rule.outcomes.p[o] for o in order])
+        known = _OUTCOMES[id(rule)] = (rule, [str(o.value) for o in order], cum)
+    _, names, cum = known
+    return names[min(int(np.searchsorted(cum, u, side="right")), len(names) - 1)]
 
 
 def pick_share(rule: ResponseRule, responses: Responses, u: float) -> int:
     """The share of the arrears paid or promised (basis points) the draw ``u`` falls on."""
-    cum_amounts, bps = shares(rule.amounts.shares) if rule.amounts else responses.amounts
+    if rule.amounts:
+        known = _SHARES.get(id(rule))
+        if known is None or known[0] is not rule:
+            known = _SHARES[id(rule)] = (rule, shares(rule.amounts.shares))
+        cum_amounts, bps = known[1]
+    else:
+        cum_amounts, bps = responses.amounts
     return int(bps[min(int(np.searchsorted(cum_amounts, u, side="right")), len(bps) - 1)])
 
 
