@@ -40,8 +40,10 @@ def _no_shortcuts(monkeypatch: pytest.MonkeyPatch) -> None:
         self._sorted = None  # sort every event again, as before the shortcut
         return original(self, active)
 
-    def decided_again(self: Remembering, record: Any, *, now: dt.datetime, trace: bool = True) -> Any:
-        return self._engine.decide(record, now=now, trace=trace)
+    def decided_again(
+        self: Remembering, record: Any, *, now: dt.datetime, trace: bool = True, locale: Any = None
+    ) -> Any:
+        return self._engine.decide(record, now=now, trace=trace, locale=locale)
 
     monkeypatch.setattr(Book, "_events_of", rebuilt)
     monkeypatch.setattr(Remembering, "decide", decided_again)

@@ -175,7 +175,7 @@ def _one_day(
             book.status[i] = ERROR
             book.errors[i] = error.model_copy(update={"source": f"simulation day {day}"})
             s["errors"] += 1
-        _count(batch, res, indices, valid, now, day, dpd, metrics, out, acted, offered, calls, book)
+        _count(batch, res, indices, valid, now, dpd, metrics, out, acted, offered, calls, book)
     answer(
         book, responses, keys, acted, (now, day, today), seed, run, metrics, (out.cost, out.actions), pending
     )
@@ -202,7 +202,6 @@ def _count(
     indices: np.ndarray,
     valid: np.ndarray,
     now: dt.datetime,
-    day: int,
     dpd: np.ndarray,
     metrics: DayMetrics,
     out: PolicyRun,

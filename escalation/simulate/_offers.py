@@ -31,6 +31,7 @@ from escalation.engine import Engine
 from escalation.errors import EscalationError
 from escalation.offers.evaluate import REACHED
 from escalation.portfolio.arrow import TypedBatch, records_of
+from escalation.reasons import Locale
 from escalation.record import Account, Channel, HistoryEvent
 from escalation.simulate._respond import (
     DayMetrics,
@@ -84,8 +85,15 @@ class Remembering:
         return getattr(self._engine, name)
 
     def decide(
-        self, record: Account | dict[str, object], *, now: dt.datetime, trace: bool = True
+        self,
+        record: Account | dict[str, object],
+        *,
+        now: dt.datetime,
+        trace: bool = True,
+        locale: Locale | None = None,
     ) -> Decision:
+        if not isinstance(record, Account) or locale is not None:  # only frozen records are remembered
+            return self._engine.decide(record, now=now, trace=trace, locale=locale)
         key = (id(record), now, trace)
         hit = self._memo.get(key)
         if hit is not None and hit[0] is record:
