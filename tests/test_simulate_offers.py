@@ -136,3 +136,61 @@ def test_agency_placements_are_priced_and_do_not_stop_the_run(tmp_path: Path) ->
     summary = json.loads((tmp_path / "sim" / "summary.json").read_text())
     entry = summary["actions"]["candidate"]["agency_placement/agency"]
     assert entry == {"count": placed, "cost": f"{20 * placed}.00"}
+
+
+def _with(gated: Path, out: Path, change: Any) -> Path:
+    """The gated accounts, each changed by ``change(record)``."""
+    records = [json.loads(line) for line in gated.read_text().splitlines()]
+    for record in records:
+        change(record)
+    out.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return out
+
+
+def _offer_calls(result: Any, day: int) -> int:
+    runs = result.runs["candidate"]
+    return sum(n[day] for r in runs for key, n in r.actions.items() if key.startswith("offer:"))
+
+
+def test_an_offer_call_waits_for_the_daily_call_limit_to_reopen(gated: Path, tmp_path: Path) -> None:
+    """Three connected calls already made today (the CN pack allows 3 a day):
+    the offer call that day would breach the frequency window, so none is
+    made; the next day the window has reopened and every account is called."""
+
+    def three_calls(record: dict[str, Any]) -> None:
+        record["history"] = [
+            *record.get("history", []),
+            *(
+                {"at": f"2026-11-23T08:{m}:00+08:00", "channel": "phone", "outcome": "conversation"}
+                for m in ("10", "20", "30")
+            ),
+        ]
+
+    book = _with(gated, tmp_path / "called.jsonl", three_calls)
+    n = len(book.read_text().splitlines())
+    result = simulate(CN, book, at=AT, days=2, model=_always_answered(), out=tmp_path / "sim")
+    day0, day1 = result.runs["candidate"][0].daily
+    assert day0["offer"] == n and day0["offers_blocked"] == n and day0["offers_made"] == 0
+    assert _offer_calls(result, 0) == 0
+    assert result.runs["candidate"][0].blocks["cn-connected-calls-per-day"] >= n
+    assert day1["offers_blocked"] == 0 and day1["offers_made"] == n
+    assert _offer_calls(result, 1) == n
+    summary = json.loads((tmp_path / "sim" / "summary.json").read_text())
+    assert summary["totals"]["candidate"]["offers_blocked"] == n
+
+
+def test_no_offer_call_outside_contact_hours_in_any_zone(gated: Path, tmp_path: Path) -> None:
+    """A customer who may be in London: 10:00 in Shanghai is 02:00 there, inside
+    the CN pack's quiet hours (22:00–08:00), so the offer call is never made at
+    the batch time, while the letter tier it holds back stays actionable."""
+
+    def london(record: dict[str, Any]) -> None:
+        record["timezones"] = ["Europe/London"]
+
+    book = _with(gated, tmp_path / "london.jsonl", london)
+    n = len(book.read_text().splitlines())
+    result = simulate(CN, book, at=AT, days=3, model=_always_answered(), out=tmp_path / "sim")
+    for day in result.runs["candidate"][0].daily:
+        assert day["offer"] == n and day["offers_blocked"] == n and day["offers_made"] == 0
+    assert result.runs["candidate"][0].blocks["cn-quiet-hours"] == 3 * n
+    assert all(_offer_calls(result, d) == 0 for d in range(3))

@@ -9,16 +9,23 @@ and let the rest age into the next day."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from escalation.backends.columnar import ColumnarPolicy, decide_table
+from escalation.backends.columnar._table import TableResult
+from escalation.contacts._check import ContactAuditor
+from escalation.engine import Engine
+from escalation.portfolio.arrow import TypedBatch
 from escalation.record import zone
-from escalation.simulate._offers import Offered, offer_of, present
+from escalation.simulate._offers import OfferCalls, Offered, Remembering, offer_of, present
 from escalation.simulate._respond import (
     HOUR,
     NOT_KEPT,
@@ -51,6 +58,23 @@ def roll_bucket(days: int) -> str:
             return f"{low}-{limit}"
         low = limit + 1
     return f"{ROLL_LIMITS[-1] + 1}+"
+
+
+@dataclass(frozen=True)
+class _Calls:
+    """The policy as the day loop decides with it: its engine remembers the
+    day's `offer` decisions, and the contact audit judges each offer call."""
+
+    policy: ColumnarPolicy
+    engine: Remembering
+    check: OfferCalls
+
+    @classmethod
+    def of(cls, policy: ColumnarPolicy) -> _Calls:
+        prepared = copy.copy(policy)  # the caller's object keeps its own engine
+        engine = Remembering(policy.engine)
+        prepared.engine = cast(Engine, engine)
+        return cls(prepared, engine, OfferCalls(ContactAuditor(policy.policy)))
 
 
 @dataclass
@@ -102,9 +126,10 @@ def run_policy(
     book.promise_deadline[has_promise] = book.promise_due[has_promise] - origin + grace + 1
     rate = model.model.charges.daily_rate
     num, den = rate.as_integer_ratio()
+    calls = _Calls.of(policy)
     for day, now in enumerate(instants):
         metrics = DayMetrics()
-        _one_day(book, policy, responses, keys, now, day, origin, seed, run, metrics, out)
+        _one_day(book, calls, responses, keys, now, day, origin, seed, run, metrics, out)
         active = book.status == ACTIVE
         charge = book.balance * num // den * active
         book.balance += charge
@@ -118,7 +143,7 @@ def run_policy(
 
 def _one_day(
     book: Book,
-    policy: ColumnarPolicy,
+    calls: _Calls,
     responses: Responses,
     keys: np.ndarray,
     now: dt.datetime,
@@ -132,38 +157,25 @@ def _one_day(
     s = metrics.scalars
     active = np.flatnonzero(book.status == ACTIVE)
     s["active"] = len(active)
-    today = day_number(now.astimezone(zone(policy.policy.header.timezone)).date())
+    today = day_number(now.astimezone(zone(calls.policy.policy.header.timezone)).date())
     pending = PendingDay()
     acted: list[tuple[int, str, str, int]] = []  # account, tier, channel, days overdue
     offered: list[Offered] = []
     dpd = np.zeros(len(book.status), np.int64)
+    calls.engine.forget()
     for indices, batch in book.batches(active, BATCH):
-        res = decide_table(batch, [policy], now=now, reasons="none")
+        res = decide_table(batch, [calls.policy], now=now, reasons="none", dicts=False)
         out.vectorised += res.vectorised
         out.fallback += res.fallback
-        for k, i in enumerate(indices.tolist()):
+        valid = np.asarray(res.decided, bool)
+        for k in np.flatnonzero(~valid).tolist():
             error = res.errors[k]
-            if error is not None:
-                book.status[i] = ERROR
-                book.errors[i] = error.model_copy(update={"source": f"simulation day {day}"})
-                s["errors"] += 1
-                continue
-            row = res.decisions[0][k]
-            assert row is not None
-            dpd[i] = res.days[k]
-            if out.start_days[i] < 0:
-                out.start_days[i] = res.days[k]
-            status = row["status"]
-            s[status] += 1
-            if status == "hold" and row["hold"]:
-                metrics.holds[row["hold"]] += 1
-            for guard in row["blocked_guards"]:
-                metrics.blocks[guard] += 1
-                s["guard_blocks"] += 1
-            if status == "act":
-                acted.append((i, row["action"], row["channel"], res.days[k]))
-            elif status == "offer" and (found := offer_of(policy, res, k, now)) is not None:
-                offered.append((i, found[0], found[1], res.days[k]))
+            assert error is not None
+            i = int(indices[k])
+            book.status[i] = ERROR
+            book.errors[i] = error.model_copy(update={"source": f"simulation day {day}"})
+            s["errors"] += 1
+        _count(batch, res, indices, valid, now, dpd, metrics, out, acted, offered, calls, book)
     answer(
         book, responses, keys, acted, (now, day, today), seed, run, metrics, (out.cost, out.actions), pending
     )
@@ -182,6 +194,67 @@ def _one_day(
     _scheduled(book, keys, now, day, seed, run, responses, metrics, out, pending, dpd)
     book.add_events(pending.events)
     _settle(book, pending, now, today, metrics, out, dpd, responses)
+
+
+def _count(
+    batch: TypedBatch,
+    res: TableResult,
+    indices: np.ndarray,
+    valid: np.ndarray,
+    now: dt.datetime,
+    dpd: np.ndarray,
+    metrics: DayMetrics,
+    out: PolicyRun,
+    acted: list[tuple[int, str, str, int]],
+    offered: list[Offered],
+    calls: _Calls,
+    book: Book,
+) -> None:
+    """Count one batch's decisions (by column, not row by row) and collect the
+    actions to answer and the offers to present, in batch order."""
+    s = metrics.scalars
+    table = res.tables[0]
+    ok = np.flatnonzero(valid)
+    rows = indices[ok]
+    days = np.asarray(res.days_overdue, np.int64)[ok]
+    dpd[rows] = days
+    fresh = out.start_days[rows] < 0
+    out.start_days[rows[fresh]] = days[fresh]
+    status = table.column("status").to_numpy(zero_copy_only=False)[ok]
+    names, counts = np.unique(status.astype(str), return_counts=True)
+    for name, count in zip(names.tolist(), counts.tolist(), strict=True):
+        s[name] += count
+    held = table.column("hold").to_numpy(zero_copy_only=False)[ok][status == "hold"]
+    for hold in held.tolist():
+        if hold:
+            metrics.holds[hold] += 1
+    blocked = pc.list_value_length(table.column("blocked_guards")).to_numpy(zero_copy_only=False)
+    if int(np.nansum(blocked)):
+        for guards in table.column("blocked_guards").take(pa.array(ok, pa.int64())).to_pylist():
+            for guard in guards:
+                metrics.blocks[guard] += 1
+                s["guard_blocks"] += 1
+    act = np.flatnonzero(status == "act")
+    if len(act):
+        action = table.column("action").to_numpy(zero_copy_only=False)[ok][act]
+        channel = table.column("channel").to_numpy(zero_copy_only=False)[ok][act]
+        acted.extend(
+            zip(rows[act].tolist(), action.tolist(), channel.tolist(), days[act].tolist(), strict=True)
+        )
+    for k in np.flatnonzero(status == "offer").tolist():
+        found = offer_of(calls.policy, res, int(ok[k]), now, batch)
+        if found is None:
+            continue
+        account, tier, offer = found
+        i = int(rows[k])
+        why = calls.check.blocked(account, now, book.phones.get(i), offer)
+        if why is None:
+            offered.append((i, tier, offer, int(days[k])))
+            continue
+        s["offers_blocked"] += 1
+        for guard in why:
+            metrics.blocks[guard] += 1
+            s["guard_blocks"] += 1
 
 
 def _scheduled(

@@ -25,7 +25,14 @@ import numpy as np
 
 from escalation.backends.columnar import ColumnarPolicy
 from escalation.backends.columnar._table import TableResult
+from escalation.contacts._check import ContactAuditor
+from escalation.decision import Decision
+from escalation.engine import Engine
+from escalation.errors import EscalationError
 from escalation.offers.evaluate import REACHED
+from escalation.portfolio.arrow import TypedBatch, records_of
+from escalation.reasons import Locale
+from escalation.record import Account, Channel, HistoryEvent
 from escalation.simulate._respond import (
     DayMetrics,
     PendingDay,
@@ -39,26 +46,86 @@ from escalation.simulate._respond import (
 from escalation.simulate._rng import label_key, uniforms
 from escalation.simulate._state import Book
 
-__all__ = ["Offered", "offer_of", "present"]
+__all__ = ["OfferCalls", "Offered", "Remembering", "offer_of", "present"]
 
 #: An offer to present: account, the tier it comes before, the offer id, days overdue.
 Offered = tuple[int, str, str, int]
 
 
-def offer_of(policy: ColumnarPolicy, res: TableResult, k: int, now: dt.datetime) -> tuple[str, str] | None:
-    """The tier held back and the first eligible offer of batch row ``k`` (status
-    ``offer``, decided by the reference engine), or ``None`` when none is listed."""
+def offer_of(
+    policy: ColumnarPolicy, res: TableResult, k: int, now: dt.datetime, batch: TypedBatch
+) -> tuple[Account, str, str] | None:
+    """The account, the tier held back and the first eligible offer of batch
+    row ``k`` (status ``offer``), or ``None`` when none is listed."""
     account = res.accounts.get(k)
-    if account is None:  # pragma: no cover - status `offer` always comes from the reference engine
-        return None
+    if account is None:  # pragma: no cover - today status `offer` comes from the reference engine
+        account = policy.engine.validate(records_of(batch, [k])[0], now=now)  # type: ignore[arg-type]
     decision = policy.engine.decide(account, now=now, trace=False)
     ids = [o.id for o in decision.offers]
     if not ids:
         return None
     for tier in policy.policy.tiers:
         if set(tier.model.offer_first or ()) & set(ids):
-            return tier.model.id, ids[0]
+            return account, tier.model.id, ids[0]
     return None  # pragma: no cover
+
+
+class Remembering:
+    """A policy's engine that remembers the decisions of status ``offer`` it
+    gave (the columnar evaluator's reference fallback decides those rows; the
+    simulator asks again for their offers): the same account object at the
+    same instant gets the very decision object back, so the answer is exact.
+    :meth:`forget` drops them (each day)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._memo: dict[tuple[int, dt.datetime, bool], tuple[object, Decision]] = {}
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+    def decide(
+        self,
+        record: Account | dict[str, object],
+        *,
+        now: dt.datetime,
+        trace: bool = True,
+        locale: Locale | None = None,
+    ) -> Decision:
+        if not isinstance(record, Account) or locale is not None:  # only frozen records are remembered
+            return self._engine.decide(record, now=now, trace=trace, locale=locale)
+        key = (id(record), now, trace)
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is record:
+            return hit[1]
+        decision = self._engine.decide(record, now=now, trace=trace)
+        if decision.status == "offer":
+            self._memo[key] = (record, decision)  # the record is kept: its id is not reused
+        return decision
+
+    def forget(self) -> None:
+        self._memo.clear()
+
+
+class OfferCalls:
+    """Whether an offer call may be made now, as the contact audit judges it."""
+
+    def __init__(self, auditor: ContactAuditor) -> None:
+        self.auditor = auditor
+
+    def blocked(
+        self, account: Account, now: dt.datetime, address: str | None, offer: str
+    ) -> list[str] | None:
+        """``None`` when the call is permitted at ``now``; otherwise the ids of
+        the holds and guards that forbid it (empty when it could not be judged:
+        fail closed, no call)."""
+        call = HistoryEvent(at=now, channel=Channel.PHONE, address=address, offer=offer)
+        trial = account.model_copy(update={"history": (*account.history, call)})
+        try:
+            found = self.auditor.check_event(trial, len(account.history), now)
+        except EscalationError:
+            return []
+        return sorted({v.id for v in found}) if found else None
 
 
 def present(

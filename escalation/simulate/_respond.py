@@ -4,6 +4,7 @@ payment — drawn with common random numbers (see :mod:`._rng`)."""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ SCALARS = (
     "promises_made",
     "offers_made",
     "offers_accepted",
+    "offers_blocked",
     "promises_kept",
     "promises_broken",
     "disputes",
@@ -70,6 +72,7 @@ class Responses:
         self.segment_names = book.segments
         self.cache: dict[tuple[str, str], list[ResponseRule]] = {}
         self.amounts = shares(model.amounts.shares)
+        self.amount_lists = (self.amounts[0].tolist(), self.amounts[1].tolist())
         self.cure_p = [(c.days[0], c.days[1], c.p) for c in model.self_cure]
         self.grace = grace
 
@@ -117,17 +120,15 @@ class PendingDay:
         amount: Decimal | None = None,
         offer: str | None = None,
     ) -> None:
-        for name, value in (
-            ("account", i),
-            ("at", at),
-            ("action", action),
-            ("channel", channel),
-            ("outcome", outcome),
-            ("direction", direction),
-            ("amount", amount),
-            ("offer", offer),
-        ):
-            self.events[name].append(value)
+        columns = self.events
+        columns["account"].append(i)
+        columns["at"].append(at)
+        columns["action"].append(action)
+        columns["channel"].append(channel)
+        columns["outcome"].append(outcome)
+        columns["direction"].append(direction)
+        columns["amount"].append(amount)
+        columns["offer"].append(offer)
 
 
 def answer(
@@ -186,7 +187,11 @@ def charge(
     key: tuple[str, str],
 ) -> None:
     """One action's cost, counted under ``key`` (tier or offer, channel) and on the account."""
-    cost = int(rule.cost.value.scaleb(book.exponent).to_integral_value())
+    key_cost = (id(rule), book.exponent)
+    known = _COSTS.get(key_cost)
+    if known is None or known[0] is not rule:
+        known = _COSTS[key_cost] = (rule, int(rule.cost.value.scaleb(book.exponent).to_integral_value()))
+    cost = known[1]
     entry = metrics.actions[key]
     entry[0] += 1
     entry[1] += cost
@@ -196,17 +201,36 @@ def charge(
     spent[1][i] += 1
 
 
+# A rule's derived tables, computed once (keyed by the rule object's id; the
+# rule is kept beside them, so a reused id is never taken for the old rule).
+_COSTS: dict[tuple[int, int], tuple[ResponseRule, int]] = {}
+_OUTCOMES: dict[int, tuple[ResponseRule, list[str], list[float]]] = {}
+_SHARES: dict[int, tuple[ResponseRule, tuple[list[float], list[int]]]] = {}
+
+
 def pick_outcome(rule: ResponseRule, u: float) -> str:
     """The contact outcome the uniform draw ``u`` falls on."""
-    names = list(rule.outcomes.p)
-    cum = np.cumsum([rule.outcomes.p[o] for o in names])
-    return str(names[min(int(np.searchsorted(cum, u, side="right")), len(names) - 1)].value)
+    known = _OUTCOMES.get(id(rule))
+    if known is None or known[0] is not rule:
+        order = list(rule.outcomes.p)
+        cum = np.cumsum([rule.outcomes.p[o] for o in order]).tolist()
+        known = _OUTCOMES[id(rule)] = (rule, [str(o.value) for o in order], cum)
+    _, names, bounds = known
+    # bisect_right on the same float64 values is np.searchsorted(cum, u, side="right")
+    return names[min(bisect.bisect_right(bounds, float(u)), len(names) - 1)]
 
 
 def pick_share(rule: ResponseRule, responses: Responses, u: float) -> int:
     """The share of the arrears paid or promised (basis points) the draw ``u`` falls on."""
-    cum_amounts, bps = shares(rule.amounts.shares) if rule.amounts else responses.amounts
-    return int(bps[min(int(np.searchsorted(cum_amounts, u, side="right")), len(bps) - 1)])
+    if rule.amounts:
+        known = _SHARES.get(id(rule))
+        if known is None or known[0] is not rule:
+            cum, bps = shares(rule.amounts.shares)
+            known = _SHARES[id(rule)] = (rule, (cum.tolist(), bps.tolist()))
+        cum_amounts, points = known[1]
+    else:
+        cum_amounts, points = responses.amount_lists
+    return int(points[min(bisect.bisect_right(cum_amounts, float(u)), len(points) - 1)])
 
 
 def promise_made(

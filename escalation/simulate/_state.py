@@ -95,6 +95,13 @@ class Book:
     phones: dict[int, str] = field(default_factory=dict)  # account → last phone number in its history
     errors: dict[int, ErrorRow] = field(default_factory=dict)
     events: list[pa.Table] = field(default_factory=list)  # simulated events, one table a day
+    # the events of the accounts last asked for, sorted by account (record order
+    # within one), the account of each, which accounts they cover, and how many
+    # of ``events`` are merged in (kept from one day to the next, see `_events_of`)
+    _sorted: pa.Table | None = None
+    _owners: np.ndarray | None = None
+    _covered: np.ndarray | None = None
+    _merged: int = 0
 
     @classmethod
     def start(cls, batch: TypedBatch, currency: str, at: dt.datetime, policy_zone: str) -> Book:
@@ -180,21 +187,26 @@ class Book:
                 "dispute_until",
             )
         }
-        return replace(self, **arrays, errors=dict(self.errors), events=[], flags=list(self.flags))
+        return replace(
+            self,
+            **arrays,
+            errors=dict(self.errors),
+            events=[],
+            flags=list(self.flags),
+            _sorted=None,
+            _owners=None,
+            _covered=None,
+            _merged=0,
+        )
 
     def batches(self, active: np.ndarray, size: int) -> list[tuple[np.ndarray, TypedBatch]]:
         """The active accounts as typed batches of at most ``size`` accounts,
         with their current amounts, promise, flags and whole history."""
-        table = self._current().take(pa.array(active, pa.int64()))
+        table = self._current(active)
         position = np.full(len(self.status), -1, np.int64)
         position[active] = np.arange(len(active))
-        events = pa.concat_tables([self.history, *self.events]) if self.events else self.history
-        owner = position[np.asarray(events.column("account"), dtype=np.int64)]
-        keep = np.flatnonzero(owner >= 0)
-        owner = owner[keep]
-        order = np.argsort(owner, kind="stable")
-        events = events.take(pa.array(keep[order], pa.int64()))
-        owner = owner[order]
+        events, owner = self._events_of(active)
+        owner = position[owner]
         out = []
         for start in range(0, len(active), size):
             end = min(start + size, len(active))
@@ -204,21 +216,53 @@ class Book:
             out.append((active[start:end], TypedBatch(table.slice(start, end - start), part, "simulation")))
         return out
 
-    def _current(self) -> pa.Table:
-        """The accounts table with today's amounts, promise and flags."""
-        t, e = self.accounts, self.exponent
-        has_promise = self.promise_due >= 0
-        known_since = self.since >= 0
+    def _events_of(self, active: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+        """The events of the ``active`` accounts (ascending), sorted by account,
+        each account's in record order (its history, then the simulated days in
+        order), and the account of each. The sorted events are kept: the next
+        call merges in only the days added since and drops the accounts no
+        longer asked for (a day's accounts are a subset of the day before's);
+        asked for an account dropped before, it sorts everything again."""
+        wanted = np.zeros(len(self.status), bool)
+        wanted[active] = True
+        if (
+            self._sorted is None
+            or self._owners is None
+            or self._covered is None
+            or (~self._covered & wanted).any()
+        ):
+            events = pa.concat_tables([self.history, *self.events]) if self.events else self.history
+            self._merged = len(self.events)
+        else:
+            events = pa.concat_tables([self._sorted, *self.events[self._merged :]])
+            self._merged = len(self.events)
+        owner = np.asarray(events.column("account"), dtype=np.int64)
+        keep = np.flatnonzero(wanted[owner])
+        order = keep[np.argsort(owner[keep], kind="stable")]
+        if len(order) != len(owner) or (len(order) and (order != np.arange(len(order))).any()):
+            events = events.take(pa.array(order, pa.int64()))
+            owner = owner[order]
+        self._sorted, self._owners, self._covered = events, owner, wanted
+        return events, owner
+
+    def _current(self, active: np.ndarray) -> pa.Table:
+        """The ``active`` accounts' rows with today's amounts, promise and flags."""
+        e = self.exponent
+        t = self.accounts.take(pa.array(active, pa.int64()))
+        has_promise = self.promise_due[active] >= 0
+        since = self.since[active]
+        known_since = since >= 0
+        last_payment = self.last_payment[active]
         columns: dict[str, Any] = {
-            "amount_overdue": money_array(self.overdue, e),
-            "balance": money_array(self.balance, e),
-            "days_overdue": pa.nulls(len(self.status), pa.int32()),
-            "overdue_since": pa.array(self.since, pa.date32(), mask=~known_since),
-            "promise_amount": money_array(self.promise_amount, e, has_promise),
-            "promise_due_date": pa.array(self.promise_due, pa.date32(), mask=~has_promise),
-            "promise_made_at": pa.array(self.promise_made, _TS, mask=~has_promise),
-            "flags": pa.array(self.flags, pa.list_(pa.string())),
-            "last_payment_at": pa.array(self.last_payment, pa.date32(), mask=self.last_payment < 0),
+            "amount_overdue": money_array(self.overdue[active], e),
+            "balance": money_array(self.balance[active], e),
+            "days_overdue": pa.nulls(len(active), pa.int32()),
+            "overdue_since": pa.array(since, pa.date32(), mask=~known_since),
+            "promise_amount": money_array(self.promise_amount[active], e, has_promise),
+            "promise_due_date": pa.array(self.promise_due[active], pa.date32(), mask=~has_promise),
+            "promise_made_at": pa.array(self.promise_made[active], _TS, mask=~has_promise),
+            "flags": pa.array([self.flags[i] for i in active.tolist()], pa.list_(pa.string())),
+            "last_payment_at": pa.array(last_payment, pa.date32(), mask=last_payment < 0),
         }
         for name, values in columns.items():
             index = t.schema.get_field_index(name)

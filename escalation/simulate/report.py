@@ -42,6 +42,7 @@ _KEY = (
     ("promises_broken", "promises broken"),
     ("offers_made", "offers made (reached the customer)"),
     ("offers_accepted", "offers accepted (as a promise to pay)"),
+    ("offers_blocked", "offer calls a guard forbade that day"),
     ("disputes", "disputes"),
     ("guard_blocks", "guard blocks"),
     ("hold", "account-days on hold"),
