@@ -86,15 +86,27 @@ def _print(result: DryRunResult, console: Console) -> None:
 
 
 def _arms_table(result: DryRunResult) -> Table:
+    """Decisions by arm: each arm's accounts, its policy, and its mix (count and
+    share of the arm, comparable across arms of different sizes)."""
     from rich.table import Table
 
+    arms = list(result.arms.values())
     table = Table(title=f"experiment {result.experiment}: by arm (challenger share {result.share:.2%})")
-    for column in ("arm", "policy", "accounts", "balance", "changed", "decisions"):
-        table.add_column(column, justify="right" if column in ("accounts", "balance", "changed") else "left")
-    for arm in result.arms.values():
-        mix = ", ".join(f"{k} {t.accounts:,}" for k, t in arm.decisions.by_action.items())
-        policy = f"{arm.decisions.policy.id} {arm.decisions.policy.version}"
-        table.add_row(arm.arm, policy, f"{arm.accounts:,}", f"{arm.balance:,.2f}", f"{arm.changed:,}", mix)
+    table.add_column("decision")
+    for arm in arms:
+        policy = arm.decisions.policy
+        table.add_column(
+            f"{arm.arm}\n{policy.id} {policy.version}\n{arm.accounts:,} accounts, {arm.changed:,} changed",
+            justify="right",
+        )
+    labels = [k for k in result.order if any(k in a.decisions.by_action for a in arms)]
+    labels += sorted({k for a in arms for k in a.decisions.by_action} - set(labels))
+    for name in labels:
+        cells = []
+        for arm in arms:
+            n = arm.decisions.by_action[name].accounts if name in arm.decisions.by_action else 0
+            cells.append(f"{n:,} ({n / arm.accounts:.1%})" if arm.accounts else "0")
+        table.add_row(name, *cells)
     return table
 
 
