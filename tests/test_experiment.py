@@ -4,7 +4,6 @@ and the CLI's `decide`/`explain --experiment`."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import pickle
@@ -95,7 +94,8 @@ class TestExperimentFile:
         """An unknown key and a bad share are both reported, with their lines."""
         path = tmp_path / "e.yaml"
         path.write_text(
-            "experiment: 1\nid: x1\nsalt: s\nchampion: a.yaml\nchallenger: {policy: b.yaml, share: 120%}\nowner: me\n"
+            "experiment: 1\nid: x1\nsalt: s\nchampion: a.yaml\n"
+            "challenger: {policy: b.yaml, share: 120%}\nowner: me\n"
         )
         with pytest.raises(ExperimentError) as caught:
             load_experiment(path)
@@ -111,7 +111,7 @@ class TestExperimentFile:
         """A challenger in another currency could not decide the champion's accounts."""
         spec = load_experiment(EXPERIMENT)
         us = Engine.from_file(ROOT / "policies" / "us-card-collector.yaml").policy
-        with pytest.raises(UsageError, match="currency|USD"):
+        with pytest.raises(UsageError, match=r"currency|USD"):
             ExperimentEngine(spec, Engine.from_file(CN_POLICY).policy, us)
 
 
