@@ -34,9 +34,17 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from escalation._bundled import bundled
 from escalation.decision import Decision, ErrorRow, ExperimentInfo, error_row
@@ -60,6 +68,7 @@ __all__ = [
 ]
 
 Arm = Literal["champion", "challenger"]
+_ID: TypeAdapter[str] = TypeAdapter(Annotated[str, StringConstraints(strip_whitespace=True)])
 _SHARE = re.compile(r"^(\d{1,2}(?:\.\d{1,4})?)%$")
 
 
@@ -255,13 +264,13 @@ class ExperimentEngine:
         return self._route(record)[0]
 
     def _route(self, record: Account | dict[str, Any]) -> tuple[Engine, ExperimentInfo]:
-        ident = (
-            record.id
-            if isinstance(record, Account)
-            else record.get("id")
-            if isinstance(record, dict)
-            else None
-        )
+        if isinstance(record, Account):
+            ident: Any = record.id
+        else:  # the id as the record model will read it (surrounding whitespace stripped)
+            try:
+                ident = _ID.validate_python(record.get("id")) if isinstance(record, dict) else None
+            except ValidationError:
+                ident = None
         arm = self.arm(ident) if isinstance(ident, str) else "champion"
         return self._arms[arm]
 

@@ -138,6 +138,15 @@ class TestDecisions:
             arms[decision.experiment.arm] += 1
         assert arms["challenger"] > 100 and arms["champion"] > 600  # both arms exercised
 
+    def test_routing_reads_the_id_as_the_record_model_does(self, engine: ExperimentEngine) -> None:
+        """Whitespace around an id is stripped by the record model: the arm is the stripped id's."""
+        record = next(r for r in records() if engine.arm(r["id"]) == "challenger")
+        padded = {**record, "id": f"  {record['id']}\t"}
+        decision = engine.decide(padded, now=NOW)
+        assert decision.account_id == record["id"]
+        assert decision.experiment is not None and "challenger" == decision.experiment.arm
+        assert engine.decide(record, now=NOW) == decision
+
     def test_the_challenger_changes_some_decisions(self, engine: ExperimentEngine) -> None:
         """The experiment is not an A/A test: some challenger accounts get another action."""
         changed = [

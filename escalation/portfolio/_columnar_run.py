@@ -68,7 +68,7 @@ def columnar_results(
 class Tallies:
     """What a dry-run accumulates (shared with the reference path's loop)."""
 
-    summaries: list[Any]  # the candidate's and the baseline's ``_Summary``
+    summaries: list[Any]  # the candidate's and the baseline's ``SummaryBuilder``
     writers: dict[str, Any]
     error_file: IO[str] | None
     changes_file: IO[str] | None
@@ -101,7 +101,7 @@ def _group(keys: dict[str, Any], units: Any) -> list[dict[str, Any]]:
 
 
 def _summarise(summary: Any, table: Any, labels: Any, units: Any, days: Any, unit: Decimal) -> None:
-    """Fold one batch's decided rows into a ``_Summary``."""
+    """Fold one batch's decided rows into a ``SummaryBuilder``."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -174,7 +174,7 @@ def _outcomes(
 # ----------------------------------------------------------------- summaries
 
 
-def _Summary(policy: Policy) -> SummaryBuilder:
+def _summary(policy: Policy) -> SummaryBuilder:
     return SummaryBuilder(PolicyInfo(id=policy.id, version=policy.version, fingerprint=policy.fingerprint))
 
 
@@ -237,10 +237,10 @@ def dry_run(
             changes_file = (folder / "changes.jsonl").open("w", encoding="utf-8")
         error_file = (folder / "errors.jsonl").open("w", encoding="utf-8")
 
-    new_summary = _Summary(candidate)
+    new_summary = _summary(candidate)
     if arms is not None:  # the candidate is the experiment: each account under its arm's policy
         new_summary = SummaryBuilder(experiment_info(arms.experiment, arms.champion, candidate))
-    old_summary = _Summary(base) if base is not None else None
+    old_summary = _summary(base) if base is not None else None
     transitions: dict[tuple[str, str], list[Any]] = {}
     changes: list[AccountChange] = []
     accounts = decided = errors = changed = 0
