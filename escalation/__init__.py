@@ -18,6 +18,7 @@ from escalation.decision import (
     Decision,
     EngineInfo,
     ErrorRow,
+    ExperimentInfo,
     Instalment,
     Offer,
     PolicyInfo,
@@ -28,6 +29,7 @@ from escalation.errors import (
     BackendUnavailableError,
     EscalationError,
     EvaluationError,
+    ExperimentError,
     JournalError,
     MaskingError,
     MissingExtraError,
@@ -37,6 +39,7 @@ from escalation.errors import (
     RecordIssue,
     UsageError,
 )
+from escalation.experiment import Experiment, ExperimentEngine, arm_of, load_experiment
 from escalation.explain import render_text
 from escalation.journal import Journal, JournalRecord, StoredPolicy, open_journal, record_decision
 from escalation.journal.masking import Masking
@@ -112,6 +115,10 @@ __all__ = [
     "ErrorRow",
     "EscalationError",
     "EvaluationError",
+    "Experiment",
+    "ExperimentEngine",
+    "ExperimentError",
+    "ExperimentInfo",
     "HistoryEvent",
     "InconvenientPlace",
     "InconvenientTime",
@@ -145,9 +152,11 @@ __all__ = [
     "UsageError",
     "Violation",
     "__version__",
+    "arm_of",
     "audit_contacts",
     "compare",
     "dry_run",
+    "load_experiment",
     "load_policy",
     "load_policy_bundle",
     "open_journal",

@@ -235,6 +235,7 @@ def evaluate(
             agency=extra.get("agency"),
             offers=extra.get("offers", []),
             trace=trace.entries,
+            experiment=None,
             policy=plan.policy_info,
             engine=engine,
         )

@@ -25,6 +25,7 @@ __all__ = [
     "Decision",
     "EngineInfo",
     "ErrorRow",
+    "ExperimentInfo",
     "Instalment",
     "Offer",
     "PolicyInfo",
@@ -101,6 +102,16 @@ class EngineInfo(BaseModel):
     backend: str
 
 
+class ExperimentInfo(BaseModel):
+    """Which champion/challenger experiment, and which of its arms, decided
+    (see :mod:`escalation.experiment`)."""
+
+    model_config = _MODEL
+
+    id: str
+    arm: Literal["champion", "challenger"]
+
+
 class Instalment(BaseModel):
     """One instalment of an offered plan: its number (1-based), due date and amount."""
 
@@ -148,7 +159,9 @@ class Decision(BaseModel):
     customer), or as the decision itself (status ``offer``) when the policy
     says an offer comes before the next step (a tier's ``offer_first``).
     ``agency`` (likewise only when set) names the agency of a ``place`` or
-    ``recall`` action."""
+    ``recall`` action. ``experiment`` (only when an
+    :class:`~escalation.experiment.ExperimentEngine` decided) names the
+    experiment and the account's arm; ``policy`` is then that arm's policy."""
 
     model_config = _MODEL
 
@@ -168,6 +181,7 @@ class Decision(BaseModel):
     agency: str | None = None
     offers: list[Offer] = []
     trace: list[TraceEntry] = []
+    experiment: ExperimentInfo | None = None
     policy: PolicyInfo
     engine: EngineInfo
 
@@ -182,6 +196,8 @@ class Decision(BaseModel):
             del data["offers"]
         if "agency" in data and data["agency"] is None:  # likewise: only placements and recalls
             del data["agency"]
+        if "experiment" in data and data["experiment"] is None:  # only under an experiment
+            del data["experiment"]
         return data
 
     def to_json(self, *, indent: int | None = None) -> str:

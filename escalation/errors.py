@@ -10,6 +10,7 @@ __all__ = [
     "BackendUnavailableError",
     "EscalationError",
     "EvaluationError",
+    "ExperimentError",
     "JournalError",
     "MaskingError",
     "MissingExtraError",
@@ -135,3 +136,9 @@ class JournalError(EscalationError, RuntimeError):
 class MaskingError(EscalationError, ValueError):
     """A masking configuration is invalid, or a masked path holds a value
     that cannot be masked (only text can)."""
+
+
+class ExperimentError(PolicyError):
+    """A champion/challenger experiment file is invalid (every issue, located
+    as ``path:line:col: code: message``), or its two policies cannot serve one
+    portfolio together."""

@@ -19,6 +19,8 @@ _WORDS: dict[Locale, dict[str, str]] = {
         "decided": "decided at  ",
         "policy": "policy      ",
         "engine": "engine      ",
+        "experiment": "experiment  ",
+        "arm": "arm",
         "severity": "severity",
         "hold": "hold",
         "next": "next eligible at",
@@ -34,6 +36,8 @@ _WORDS: dict[Locale, dict[str, str]] = {
         "decided": "决定时间    ",
         "policy": "策略        ",
         "engine": "引擎        ",
+        "experiment": "实验        ",
+        "arm": "组别",
         "severity": "严重程度",
         "hold": "暂停",
         "next": "下次可执行时间",
@@ -57,6 +61,8 @@ def render_text(decision: Decision, locale: Locale = "en") -> str:
         f"{w['engine']}{decision.engine.version} ({decision.engine.backend})",
         "",
     ]
+    if decision.experiment is not None:  # champion/challenger: which arm's policy decided
+        lines.insert(3, f"{w['experiment']}{decision.experiment.id} ({w['arm']} {decision.experiment.arm})")
     head = decision.status.upper()
     if decision.action:
         head += f"  {decision.action} {w['by']} {decision.channel} ({w['severity']} {decision.severity})"

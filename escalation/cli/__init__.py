@@ -31,10 +31,12 @@ from escalation.errors import (
     EscalationError,
     PolicyError,
     PolicyIssue,
+    UsageError,
 )
 from escalation.portfolio.io import InputTooLarge, SourceRow, read_accounts
 
 if TYPE_CHECKING:
+    from escalation.experiment import ExperimentEngine
     from escalation.journal import Journal
 
 MAX_ACCOUNT_BYTES = 16 * 1024 * 1024
@@ -53,6 +55,22 @@ def load_engine(
     except PolicyError as exc:
         policy_errors(exc)
     except BackendUnavailableError as exc:
+        fail(str(exc))
+
+
+def load_experiment_engine(
+    experiment: str, policy: str | None, backend: str, journal: Journal | None, lang: str | None
+) -> ExperimentEngine:
+    """The engine serving ``--experiment`` (both arms' policies come from the file)."""
+    from escalation.experiment import ExperimentEngine
+
+    if policy is not None:
+        fail("--experiment names the policies: drop --policy")
+    try:
+        return ExperimentEngine.from_file(experiment, backend=backend, journal=journal, locale=lang)  # type: ignore[arg-type]
+    except PolicyError as exc:
+        policy_errors(exc)
+    except (BackendUnavailableError, UsageError) as exc:
         fail(str(exc))
 
 
@@ -82,8 +100,12 @@ LANG_OPTION = click.option(
 
 
 def common_options(func: F) -> F:
-    """--policy, --account, --at, --backend, --lang."""
+    """--policy, --experiment, --account, --at, --backend, --lang."""
     func = LANG_OPTION(func)
+    func = click.option(
+        "--experiment", "-e", metavar="FILE",
+        help="a champion/challenger experiment file: each account decided by its arm's policy",
+    )(func)  # fmt: skip
     func = click.option(
         "--backend", type=click.Choice(["native", "rete"]), default="native", show_default=True,
         help="evaluator: native (default, source of truth) or rete (durable-rules)",
@@ -152,10 +174,16 @@ def _decide_all(
     backend: str,
     journal: str | None = None,
     lang: str | None = None,
+    experiment: str | None = None,
 ) -> Iterator[Any]:
     from escalation.cli.audit import open_cli_journal
 
-    engine = load_engine(policy, backend, open_cli_journal(journal), lang)
+    sink = open_cli_journal(journal)
+    engine: Engine | ExperimentEngine = (
+        load_experiment_engine(experiment, policy, backend, sink, lang)
+        if experiment is not None
+        else load_engine(policy, backend, sink, lang)
+    )
     now = parse_at(at)
     name, rows = _accounts(account)
     failed = False
@@ -190,11 +218,15 @@ def decide(
     at: str | None,
     backend: str,
     lang: str | None,
+    experiment: str | None,
     pretty: bool,
     journal: str | None,
 ) -> None:
-    """Decide the next permitted action; print the decision as JSON."""
-    for decision in _decide_all(policy, account, at, backend, journal, lang):
+    """Decide the next permitted action; print the decision as JSON.
+
+    With --experiment, each account is decided by its arm's policy and the
+    decision carries `experiment: {id, arm}`."""
+    for decision in _decide_all(policy, account, at, backend, journal, lang, experiment):
         click.echo(decision.to_json(indent=2 if pretty else None))
 
 
@@ -210,6 +242,7 @@ def explain(
     at: str | None,
     backend: str,
     lang: str | None,
+    experiment: str | None,
     record_id: str | None,
     journal: str | None,
 ) -> None:
@@ -226,7 +259,7 @@ def explain(
 
         ctx.invoke(show, record_id=record_id, journal=journal, lang=lang)
         return
-    for decision in _decide_all(policy, account, at, backend, lang=lang):
+    for decision in _decide_all(policy, account, at, backend, lang=lang, experiment=experiment):
         click.echo(render_text(decision, lang or "en"))  # type: ignore[arg-type]
 
 

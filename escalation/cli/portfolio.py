@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # rich comes with the [portfolio] extra: imported when a comm
     from rich.console import Console
     from rich.table import Table
 
+    from escalation.experiment import ExperimentEngine
+
 __all__ = ["dry_run_command", "portfolio_group"]
 
 
@@ -77,12 +79,43 @@ def _print(result: DryRunResult, console: Console) -> None:
                     change.candidate_reason,
                 )
             console.print(sample)
+    if result.arms:
+        console.print(_arms_table(result))
     for name, path in result.files.items():
         console.print(f"{name}: {path}")
 
 
+def _arms_table(result: DryRunResult) -> Table:
+    """Decisions by arm: each arm's accounts, its policy, and its mix (count and
+    share of the arm, comparable across arms of different sizes)."""
+    from rich.table import Table
+
+    arms = list(result.arms.values())
+    table = Table(title=f"experiment {result.experiment}: by arm (challenger share {result.share:.2%})")
+    table.add_column("decision")
+    for arm in arms:
+        policy = arm.decisions.policy
+        table.add_column(
+            f"{arm.arm}\n{policy.id} {policy.version}\n{arm.accounts:,} accounts, {arm.changed:,} changed",
+            justify="right",
+        )
+    labels = [k for k in result.order if any(k in a.decisions.by_action for a in arms)]
+    labels += sorted({k for a in arms for k in a.decisions.by_action} - set(labels))
+    for name in labels:
+        cells = []
+        for arm in arms:
+            n = arm.decisions.by_action[name].accounts if name in arm.decisions.by_action else 0
+            cells.append(f"{n:,} ({n / arm.accounts:.1%})" if arm.accounts else "0")
+        table.add_row(name, *cells)
+    return table
+
+
 @click.command("dry-run")
-@click.option("--policy", "-p", "policy", required=True, metavar="POLICY", help="the candidate policy")
+@click.option("--policy", "-p", "policy", metavar="POLICY", help="the candidate policy")
+@click.option(
+    "--experiment", "-e", metavar="FILE",
+    help="a champion/challenger experiment: each account under its arm's policy, the champion as baseline",
+)  # fmt: skip
 @click.option("--baseline", "-b", metavar="POLICY", help="the current policy, to compare with")
 @click.option("--portfolio", required=True, metavar="FILE", help="accounts: .jsonl, .csv or .parquet")
 @click.option("--history", metavar="FILE", help="history CSV keyed by account_id (for a CSV portfolio)")
@@ -112,7 +145,8 @@ def _print(result: DryRunResult, console: Console) -> None:
     "--lang", type=click.Choice(["en", "zh-CN"]), default=None, help="language of reasons and the report"
 )
 def dry_run_command(
-    policy: str,
+    policy: str | None,
+    experiment: str | None,
     baseline: str | None,
     portfolio: str,
     history: str | None,
@@ -127,6 +161,9 @@ def dry_run_command(
     lang: str | None,
 ) -> None:
     """Decide a portfolio under POLICY (and --baseline) and show what changes.
+
+    With --experiment (instead of --policy), each account is decided by its
+    arm's policy against the champion, and the results are counted by arm.
 
     Exit 0 ok; 1 when some rows could not be decided (see errors.jsonl) or on
     usage errors; 2 with --fail-on-change when decisions differ; 3 when a
@@ -147,6 +184,7 @@ def dry_run_command(
         journal_obj = open_cli_journal(journal)
     show = sys.stderr.isatty()
     try:
+        target = _target(policy, experiment, baseline)
         with Progress(
             TextColumn("deciding"),
             BarColumn(),
@@ -157,7 +195,7 @@ def dry_run_command(
         ) as bar:
             task = bar.add_task("accounts", total=None)
             result = dry_run(
-                policy,
+                target,
                 portfolio,
                 at=moment,
                 baseline=baseline,
@@ -180,6 +218,19 @@ def dry_run_command(
         sys.exit(EXIT_ERROR)
     if fail_on_change and result.changed:
         sys.exit(EXIT_DIFFER)
+
+
+def _target(policy: str | None, experiment: str | None, baseline: str | None) -> str | ExperimentEngine:
+    """``--policy``, or the engine serving ``--experiment``."""
+    if experiment is None:
+        if policy is None:
+            raise UsageError("give --policy (or --experiment)")
+        return policy
+    if policy is not None or baseline is not None:
+        raise UsageError("--experiment names the policies: drop --policy and --baseline")
+    from escalation.experiment import ExperimentEngine
+
+    return ExperimentEngine.from_file(experiment)
 
 
 @click.group("portfolio")

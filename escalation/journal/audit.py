@@ -7,7 +7,9 @@ records, and report compliance per guard for a period.
 * :func:`replay` — re-decides each record from its stored input, ``now`` and
   policy, and compares the decision JSON byte for byte. The engine version
   alone may differ (a newer package replaying an old record): it is reported
-  as a note, and as a difference with ``strict_version=True``.
+  as a note, and as a difference with ``strict_version=True``. A decision of
+  a champion/challenger experiment is replayed with its arm's policy (the
+  record's) and keeps its ``experiment`` label.
 * :func:`query` and :func:`report` — what a compliance officer asks."""
 
 from __future__ import annotations
@@ -182,6 +184,10 @@ def replay(
             notes.append(f"engine version {recorded_engine.get('version')} recorded, {current} replayed")
         if not strict_version:
             decision = decision.model_copy(update={"engine": record.decision_model().engine})
+        if stored.get("experiment") is not None:
+            # the experiment's label routed the account to the policy replayed here (the
+            # record's own): the label is kept, everything the policy decided is compared
+            decision = decision.model_copy(update={"experiment": record.decision_model().experiment})
         if record.masked.paths and decision.id != stored.get("id"):
             # the id hashes the unmasked input, which the journal never keeps
             decision = decision.model_copy(update={"id": stored.get("id", "")})

@@ -68,7 +68,7 @@ def columnar_results(
 class Tallies:
     """What a dry-run accumulates (shared with the reference path's loop)."""
 
-    summaries: list[Any]  # the candidate's and the baseline's ``_Summary``
+    summaries: list[Any]  # the candidate's and the baseline's ``SummaryBuilder``
     writers: dict[str, Any]
     error_file: IO[str] | None
     changes_file: IO[str] | None
@@ -81,6 +81,7 @@ class Tallies:
     errors: int = 0
     changed: int = 0
     changed_balance: Decimal = Decimal(0)
+    arms: Any = None  # an experiment's ``ArmTallies``: candidate = challenger, baseline = champion
 
 
 def _labels(table: Any) -> Any:
@@ -100,7 +101,7 @@ def _group(keys: dict[str, Any], units: Any) -> list[dict[str, Any]]:
 
 
 def _summarise(summary: Any, table: Any, labels: Any, units: Any, days: Any, unit: Decimal) -> None:
-    """Fold one batch's decided rows into a ``_Summary``."""
+    """Fold one batch's decided rows into a ``SummaryBuilder``."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -143,6 +144,12 @@ def fold(batch: Any, res: Any, tallies: Tallies, progress: Callable[[int], None]
     tables = [t.filter(rows) if count < n else t for t in res.tables]
     units = res.balance_units[decided]
     days = res.days_overdue[decided]
+    mask = None
+    if tallies.arms is not None:  # each account's candidate decision is its arm's
+        ids = tables[0].column("account_id").to_pylist()
+        mask = np.fromiter(map(tallies.arms.is_challenger, ids), bool, count)
+        picks = np.where(mask, np.arange(count), np.arange(count) + count)
+        tables[0] = pa.concat_tables(tables).take(pa.array(picks)).combine_chunks()
     for name, table in zip(("decisions", "baseline"), tables, strict=False):
         if name in tallies.writers:
             tallies.writers[name].write_table(table)
@@ -162,8 +169,35 @@ def fold(batch: Any, res: Any, tallies: Tallies, progress: Callable[[int], None]
             both_null = pc.and_(pc.is_null(a), pc.is_null(b))
             moved |= ~np.asarray(pc.or_(same, both_null), dtype=bool)
         _changes(tallies, np.flatnonzero(moved), new, old, labels, units, days, unit)
+        if mask is not None:
+            _by_arm(tallies.arms, mask, moved, tables, labels, units, days, unit)
     if progress is not None:
         progress(n)
+
+
+def _by_arm(arms: Any, mask: Any, moved: Any, tables: list[Any], labels: list[Any], units: Any, days: Any,
+            unit: Decimal) -> None:  # fmt: skip
+    """Fold one batch into each arm's tallies (``mask``: the challenger rows)."""
+    import pyarrow as pa
+
+    for arm, rows in (("champion", ~mask), ("challenger", mask)):
+        if not rows.any():
+            continue
+        pick = pa.array(rows)
+        new = tables[0].filter(pick)
+        to_label, from_label = (x.filter(pick) for x in labels)
+        arm_units = units[rows]
+        arms.accounts[arm][0] += len(arm_units)
+        arms.accounts[arm][1] += Decimal(int(arm_units.sum())) * unit
+        _summarise(arms.builders[arm], new, to_label, arm_units, days[rows], unit)
+        for row in _group({"o": from_label, "c": to_label}, arm_units):
+            entry = arms.transitions[arm].setdefault((row["o"], row["c"]), [0, Decimal(0)])
+            entry[0] += row["u_count"]
+            entry[1] += Decimal(row["u_sum"]) * unit
+        arm_moved = moved[rows]
+        if arm_moved.any():  # (no `0.00` where the reference path has `0`)
+            arms.changed[arm][0] += int(arm_moved.sum())
+            arms.changed[arm][1] += Decimal(int(arm_units[arm_moved].sum())) * unit
 
 
 def _changes(tallies: Tallies, where: Any, new: Any, old: Any, labels: list[Any], units: Any, days: Any,

@@ -24,16 +24,17 @@ from escalation._facts import account_zone
 from escalation.decision import ErrorRow, PolicyInfo, error_row
 from escalation.engine import Engine, check_now
 from escalation.errors import EvaluationError, RecordError, UsageError
+from escalation.experiment import Experiment, ExperimentEngine
 from escalation.policy import Policy, load_policy
+from escalation.portfolio._arms import ArmTallies, experiment_info
 from escalation.portfolio._columnar_run import Reasons, Tallies, columnar_results, fold
 from escalation.portfolio.io import DecisionWriter, SourceRow, decision_row, read_portfolio
 from escalation.portfolio.results import (
-    BUCKETS,
     AccountChange,
     DryRunResult,
     PolicySummary,
+    SummaryBuilder,
     Tally,
-    bucket,
     change_row,
     label,
     summary_json,
@@ -55,6 +56,7 @@ class _Outcome:
     candidate: dict[str, Any] | None
     baseline: dict[str, Any] | None
     error: ErrorRow | None
+    arm: str | None = None  # under an experiment: the account's arm
 
 
 CHUNK = 500
@@ -69,9 +71,17 @@ class _Decider:
     """Decides chunks of rows under the candidate (and baseline) engines."""
 
     def __init__(
-        self, candidate: Policy, baseline: Policy | None, journal: Any = None, locale: Any = None
+        self,
+        candidate: Policy,
+        baseline: Policy | None,
+        journal: Any = None,
+        locale: Any = None,
+        experiment: Experiment | None = None,
     ) -> None:
-        self.candidate = Engine(candidate, journal=journal, locale=locale)
+        self.candidate: Engine | ExperimentEngine = Engine(candidate, journal=journal, locale=locale)
+        if experiment is not None:  # candidate = the challenger, baseline = the champion
+            assert baseline is not None
+            self.candidate = ExperimentEngine(experiment, baseline, candidate, journal=journal, locale=locale)
         self.baseline = Engine(baseline, locale=locale) if baseline is not None else None
 
     def one(self, item: SourceRow, at: dt.datetime) -> _Outcome:
@@ -85,14 +95,19 @@ class _Decider:
         ident = ident if isinstance(ident, str) and 0 < len(ident) <= 128 and ident.isprintable() else None
         try:
             account = self.candidate.validate(item.record, now=at)  # validated once, for both policies
-            new = decision_row(self.candidate.decide(account, now=at, trace=False))
-            old = decision_row(self.baseline.decide(account, now=at, trace=False)) if self.baseline else None
+            decision = self.candidate.decide(account, now=at, trace=False)
+            new = decision_row(decision)
+            arm = decision.experiment.arm if decision.experiment is not None else None
+            old = None if self.baseline is None else new if arm == "champion" else (
+                decision_row(self.baseline.decide(account, now=at, trace=False))
+            )  # fmt: skip
         except (RecordError, EvaluationError) as exc:
             error = error_row(exc, row=item.row, source=item.source, account_id=ident)
             return _Outcome(item.row, item.source, error.account_id, Decimal(0), 0, None, None, error)
-        today = at.astimezone(account_zone(account, self.candidate.policy)).date()
+        engine = self.candidate if isinstance(self.candidate, Engine) else self.candidate.engine_for(account)
+        today = at.astimezone(account_zone(account, engine.policy)).date()
         days = days_overdue_on(account, today)
-        return _Outcome(item.row, item.source, account.id, account.balance, days, new, old, None)
+        return _Outcome(item.row, item.source, account.id, account.balance, days, new, old, None, arm)
 
     def chunk(self, rows: list[SourceRow], at: dt.datetime) -> list[_Outcome]:
         return [self.one(row, at) for row in rows]
@@ -101,9 +116,12 @@ class _Decider:
 _WORKER: _Decider | None = None  # set in each worker process by _start_worker
 
 
-def _start_worker(candidate: str, baseline: str | None, locale: Any = None) -> None:
+def _start_worker(
+    candidate: str, baseline: str | None, locale: Any = None, experiment: Experiment | None = None
+) -> None:
     global _WORKER
-    _WORKER = _Decider(load_policy(candidate), load_policy(baseline) if baseline else None, locale=locale)
+    base = load_policy(baseline) if baseline else None
+    _WORKER = _Decider(load_policy(candidate), base, locale=locale, experiment=experiment)
 
 
 def _work(rows: list[SourceRow], at: dt.datetime) -> list[_Outcome]:
@@ -130,9 +148,10 @@ def _outcomes(
     workers: int,
     journal: Any,
     locale: Any = None,
+    experiment: Experiment | None = None,
 ) -> Iterator[_Outcome]:
     if workers <= 1:
-        decider = _Decider(candidate, baseline, journal, locale)
+        decider = _Decider(candidate, baseline, journal, locale, experiment)
         for chunk in _chunks(rows, CHUNK):
             yield from decider.chunk(chunk, at)
         return
@@ -141,7 +160,7 @@ def _outcomes(
     with ProcessPoolExecutor(
         max_workers=workers,
         initializer=_start_worker,
-        initargs=(candidate.path, baseline.path if baseline else None, locale),
+        initargs=(candidate.path, baseline.path if baseline else None, locale, experiment),
     ) as pool:
         pending: deque[Future[list[_Outcome]]] = deque()
         for chunk in _chunks(rows, CHUNK):
@@ -155,42 +174,12 @@ def _outcomes(
 # ----------------------------------------------------------------- summaries
 
 
-class _Summary:
-    def __init__(self, policy: Policy) -> None:
-        self.info = PolicyInfo(id=policy.id, version=policy.version, fingerprint=policy.fingerprint)
-        self.status: dict[str, list[Any]] = {}
-        self.action: dict[str, list[Any]] = {}
-        self.blocks: dict[str, int] = {}
-        self.buckets: dict[str, dict[str, int]] = {}
-
-    def add(self, row: dict[str, Any], balance: Decimal, days: int) -> None:
-        for table, key in ((self.status, row["status"]), (self.action, label(row))):
-            entry = table.setdefault(key, [0, Decimal(0)])
-            entry[0] += 1
-            entry[1] += balance
-        for guard in row["blocked_guards"]:
-            self.blocks[guard] = self.blocks.get(guard, 0) + 1
-        mix = self.buckets.setdefault(bucket(days), {})
-        mix[label(row)] = mix.get(label(row), 0) + 1
-
-    def freeze(self) -> PolicySummary:
-        def tallies(table: dict[str, list[Any]]) -> dict[str, Tally]:
-            return {k: Tally(v[0], v[1]) for k, v in sorted(table.items())}
-
-        order = [name for _, name in BUCKETS] + ["181+"]
-        return PolicySummary(
-            policy=self.info,
-            by_status=tallies(self.status),
-            by_action=tallies(self.action),
-            guard_blocks=dict(sorted(self.blocks.items(), key=lambda kv: (-kv[1], kv[0]))),
-            by_bucket={
-                name: dict(sorted(self.buckets[name].items())) for name in order if name in self.buckets
-            },
-        )
+def _summary(policy: Policy) -> SummaryBuilder:
+    return SummaryBuilder(PolicyInfo(id=policy.id, version=policy.version, fingerprint=policy.fingerprint))
 
 
 def dry_run(
-    policy: str | Path | Policy,
+    policy: str | Path | Policy | ExperimentEngine,
     portfolio: str | Path,
     *,
     at: dt.datetime,
@@ -219,11 +208,24 @@ def dry_run(
     reference engine) for changed accounts only, ``all`` for every account,
     ``none`` for none but the reference engine's own rows. ``locale`` (``en``,
     ``zh-CN``) is the language of the reasons and the report; a locale other than
-    the policy's own is rendered by the reference engine (``auto`` picks ``native``)."""
+    the policy's own is rendered by the reference engine (``auto`` picks ``native``).
+
+    ``policy`` may be an :class:`~escalation.experiment.ExperimentEngine`
+    (champion/challenger; its sink is not used, pass ``journal``): each account
+    is decided by its arm's policy, the champion is the baseline for every
+    account, and the result counts by arm (``experiment``, ``share``, ``arms``)."""
     require("portfolio", "dry_run()")
     check_now(at)
-    candidate = policy if isinstance(policy, Policy) else load_policy(policy)
-    base = baseline if isinstance(baseline, Policy) or baseline is None else load_policy(baseline)
+    experiment = policy.experiment if isinstance(policy, ExperimentEngine) else None
+    base: Policy | None
+    if isinstance(policy, ExperimentEngine):
+        if baseline is not None:
+            raise UsageError("an experiment's baseline is its champion: give no baseline")
+        candidate, base = policy.challenger.policy, policy.champion.policy
+    else:
+        candidate = policy if isinstance(policy, Policy) else load_policy(policy)
+        base = baseline if isinstance(baseline, Policy) or baseline is None else load_policy(baseline)
+    arms = ArmTallies(experiment, base, candidate) if experiment is not None and base is not None else None
     folder = Path(out) if out is not None else None
     writers: dict[str, DecisionWriter] = {}
     error_file = changes_file = None
@@ -235,8 +237,10 @@ def dry_run(
             changes_file = (folder / "changes.jsonl").open("w", encoding="utf-8")
         error_file = (folder / "errors.jsonl").open("w", encoding="utf-8")
 
-    new_summary = _Summary(candidate)
-    old_summary = _Summary(base) if base is not None else None
+    new_summary = _summary(candidate)
+    if arms is not None:  # the candidate is the experiment: each account under its arm's policy
+        new_summary = SummaryBuilder(experiment_info(arms.experiment, arms.champion, candidate))
+    old_summary = _summary(base) if base is not None else None
     transitions: dict[tuple[str, str], list[Any]] = {}
     changes: list[AccountChange] = []
     accounts = decided = errors = changed = 0
@@ -252,7 +256,7 @@ def dry_run(
         if chosen == "columnar":
             tallies = Tallies(
                 [new_summary] + ([old_summary] if old_summary is not None else []),
-                writers, error_file, changes_file, sample, transitions, changes, changed_days,
+                writers, error_file, changes_file, sample, transitions, changes, changed_days, arms=arms,
             )  # fmt: skip
             for batch, res in columnar_results(Path(portfolio), history, at, candidate, base, reasons, stats):
                 fold(batch, res, tallies, progress)
@@ -261,7 +265,7 @@ def dry_run(
             outcomes: Iterable[_Outcome] = ()
         else:
             rows = read_portfolio(portfolio, history=history, lazy=workers > 1)
-            outcomes = _outcomes(rows, at, candidate, base, workers, journal, locale)
+            outcomes = _outcomes(rows, at, candidate, base, workers, journal, locale, experiment)
         for outcome in outcomes:
             accounts += 1
             if progress is not None and accounts % 1000 == 0:
@@ -287,11 +291,14 @@ def dry_run(
             entry = transitions.setdefault(key, [0, Decimal(0)])
             entry[0] += 1
             entry[1] += outcome.balance
-            if (old["status"], old["action"], old["channel"]) != (
+            moved = (old["status"], old["action"], old["channel"]) != (
                 new["status"],
                 new["action"],
                 new["channel"],
-            ):
+            )
+            if arms is not None and outcome.arm is not None:
+                arms.add(outcome.arm, new, old, outcome.balance, outcome.days_overdue, moved)
+            if moved:
                 changed += 1
                 changed_balance += outcome.balance
                 day = changed_days.setdefault(outcome.days_overdue, {})
@@ -337,6 +344,9 @@ def dry_run(
         order=_order(candidate, base),
         changed_days=dict(sorted(changed_days.items())),
         locale=str(locale or candidate.header.locale),
+        experiment=experiment.id if experiment is not None else None,
+        share=experiment.challenger.share if experiment is not None else None,
+        arms=arms.freeze() if arms is not None else {},
     )
     if folder is not None:
         from escalation.portfolio.report_html import write_report

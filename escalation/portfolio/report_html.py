@@ -275,6 +275,11 @@ def render_report(result: DryRunResult) -> str:
             actions = _tally(report, w["action"], summary.by_action)
             side = f"<div class='side'><div>{statuses}</div><div>{actions}</div></div>"
             parts.append(f"<h2>{html.escape(name)}</h2>{side}")
+    for arm in result.arms.values():  # a champion/challenger dry-run: each arm under its own policy
+        title = f"{result.experiment} · {arm.arm}: {arm.decisions.policy.id} {arm.decisions.policy.version}"
+        side = f"<div class='side'><div>{_tally(report, w['status'], arm.decisions.by_status)}</div>"
+        side += f"<div>{_tally(report, w['action'], arm.decisions.by_action)}</div></div>"
+        parts.append(f"<h2>{html.escape(title)} ({arm.accounts:,}; Δ {arm.changed:,})</h2>{side}")
     body = "\n".join(parts)
     lang = "zh-CN" if result.locale == "zh-CN" else "en"
     return (

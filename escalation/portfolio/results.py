@@ -13,8 +13,10 @@ from escalation.decision import PolicyInfo
 __all__ = [
     "BUCKETS",
     "AccountChange",
+    "ArmSummary",
     "DryRunResult",
     "PolicySummary",
+    "SummaryBuilder",
     "Tally",
     "bucket",
     "change_row",
@@ -42,6 +44,21 @@ class PolicySummary:
     by_action: dict[str, Tally]
     guard_blocks: dict[str, int]
     by_bucket: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class ArmSummary:
+    """One arm of a champion/challenger dry-run: its accounts, what its policy
+    decided for them (``decisions``), and the transitions from the champion's
+    decision to its own (all unchanged in the champion arm)."""
+
+    arm: str
+    accounts: int
+    balance: Decimal
+    decisions: PolicySummary
+    transitions: dict[tuple[str, str], Tally]
+    changed: int
+    changed_balance: Decimal
 
 
 @dataclass(frozen=True)
@@ -81,6 +98,12 @@ class DryRunResult:
     order: tuple[str, ...] = ()  # decision labels, mildest first: statuses, then tiers by severity
     changed_days: dict[int, dict[str, int]] = field(default_factory=dict)  # days overdue → transition → n
     locale: str = "en"
+    #: a champion/challenger dry-run: the experiment's id, the challenger's
+    #: share, and each arm (``candidate`` is then the experiment, each account
+    #: under its arm's policy, and ``baseline`` the champion for every account)
+    experiment: str | None = None
+    share: float | None = None
+    arms: dict[str, ArmSummary] = field(default_factory=dict)
 
 
 def label(row: dict[str, Any]) -> str:
@@ -122,6 +145,23 @@ def _summary_json(summary: PolicySummary) -> dict[str, Any]:
     }
 
 
+def _tallies_json(transitions: dict[tuple[str, str], Tally]) -> list[dict[str, Any]]:
+    return [
+        {"baseline": old, "candidate": new, "accounts": t.accounts, "balance": str(t.balance)}
+        for (old, new), t in transitions.items()
+    ]
+
+
+def _arm_json(arm: ArmSummary) -> dict[str, Any]:
+    return {
+        "accounts": arm.accounts,
+        "balance": str(arm.balance),
+        **_summary_json(arm.decisions),
+        "changed": {"accounts": arm.changed, "balance": str(arm.changed_balance)},
+        "transitions": _tallies_json(arm.transitions),
+    }
+
+
 def summary_json(result: DryRunResult) -> dict[str, Any]:
     """The result as plain JSON data (``summary.json``)."""
     data: dict[str, Any] = {
@@ -135,8 +175,48 @@ def summary_json(result: DryRunResult) -> dict[str, Any]:
     if result.baseline is not None:
         data["baseline"] = _summary_json(result.baseline)
         data["changed"] = {"accounts": result.changed, "balance": str(result.changed_balance)}
-        data["transitions"] = [
-            {"baseline": old, "candidate": new, "accounts": t.accounts, "balance": str(t.balance)}
-            for (old, new), t in result.transitions.items()
-        ]
+        data["transitions"] = _tallies_json(result.transitions)
+    if result.experiment is not None:
+        data["experiment"] = {
+            "id": result.experiment,
+            "share": result.share,
+            "arms": {name: _arm_json(arm) for name, arm in result.arms.items()},
+        }
     return data
+
+
+class SummaryBuilder:
+    """Accumulates a :class:`PolicySummary`, row by row (``add``) or by the
+    columnar path's group-bys (which fill its tables directly)."""
+
+    def __init__(self, info: PolicyInfo) -> None:
+        self.info = info
+        self.status: dict[str, list[Any]] = {}
+        self.action: dict[str, list[Any]] = {}
+        self.blocks: dict[str, int] = {}
+        self.buckets: dict[str, dict[str, int]] = {}
+
+    def add(self, row: dict[str, Any], balance: Decimal, days: int) -> None:
+        for table, key in ((self.status, row["status"]), (self.action, label(row))):
+            entry = table.setdefault(key, [0, Decimal(0)])
+            entry[0] += 1
+            entry[1] += balance
+        for guard in row["blocked_guards"]:
+            self.blocks[guard] = self.blocks.get(guard, 0) + 1
+        mix = self.buckets.setdefault(bucket(days), {})
+        mix[label(row)] = mix.get(label(row), 0) + 1
+
+    def freeze(self) -> PolicySummary:
+        def tallies(table: dict[str, list[Any]]) -> dict[str, Tally]:
+            return {k: Tally(v[0], v[1]) for k, v in sorted(table.items())}
+
+        order = [name for _, name in BUCKETS] + ["181+"]
+        return PolicySummary(
+            policy=self.info,
+            by_status=tallies(self.status),
+            by_action=tallies(self.action),
+            guard_blocks=dict(sorted(self.blocks.items(), key=lambda kv: (-kv[1], kv[0]))),
+            by_bucket={
+                name: dict(sorted(self.buckets[name].items())) for name in order if name in self.buckets
+            },
+        )
