@@ -19,6 +19,7 @@ from escalation.backends.columnar._conditions import Unsupported
 from escalation.backends.columnar._facts import Facts, derive_batch
 from escalation.backends.columnar._ladder import Outcome, check_policy, decide
 from escalation.backends.columnar._output import decision_table
+from escalation.backends.columnar._why import Why, count
 from escalation.decision import ErrorRow, error_row
 from escalation.engine import Engine
 from escalation.errors import EvaluationError, RecordError, UsageError
@@ -99,6 +100,7 @@ class TableResult:
     errors: list[ErrorRow | None]
     vectorised: int = 0
     fallback: int = 0
+    fallback_reasons: dict[str, int] = field(default_factory=dict)  # rows per reason (see `_why.REASONS`)
     reasons_rendered: int = 0
     accounts: dict[int, Account] = field(default_factory=dict)
     tables: list[Any] = field(default_factory=list)
@@ -160,23 +162,26 @@ def _decide_rows(
     n = len(batch)
     facts_by: dict[Any, Facts] = {}
     outs: list[Outcome | None] = []
-    fallback = np.zeros(n, bool)
+    why = Why(n)
     for cp in policies:
         if reference or cp.unsupported is not None:
-            fallback[:] = True
+            why.mark("batch not vectorised" if reference else "policy not covered", np.ones(n, bool))
             outs.append(None)
             continue
         facts = facts_by.get(cp.facts_key)
         if facts is None:
             facts = facts_by[cp.facts_key] = derive_batch(batch, cp.policy, now)
         out = decide(cp.policy, cp.plan, facts)
-        fallback |= ~out.covered
+        uncovered = ~out.covered & ~why.mask
+        why.code[uncovered] = out.why[uncovered]
+        why.mask |= uncovered
         if gated := offer_gated(cp.policy):  # status `offer` comes from the reference engine
             gate = np.fromiter((a in gated for a in out.action.tolist()), bool, n)
-            fallback |= gate & (out.status == "act")
+            why.mark("offer action", gate & (out.status == "act"))
         outs.append(out)
     if reasons == "all":
-        fallback[:] = True
+        why.mark("reasons asked", np.ones(n, bool))
+    fallback = why.mask
     currency = policies[0].policy.header.currency
     minor = MINOR_UNITS.get(currency, 2)
     first = next(iter(facts_by.values()), None)
@@ -188,7 +193,9 @@ def _decide_rows(
         first.columns["days_overdue"].values.copy() if first is not None else np.zeros(n, np.int64)
     )
     result.vectorised = int((~fallback).sum())
-    todo = np.flatnonzero(fallback).tolist()
+    todo_rows = np.flatnonzero(fallback)
+    result.fallback_reasons = count(why.code, todo_rows)
+    todo = todo_rows.tolist()
     patches: list[dict[int, dict[str, Any]]] = [{} for _ in policies]
     for i, record in zip(todo, records_of(batch, todo), strict=True):
         result.fallback += 1
