@@ -29,6 +29,7 @@ from escalation.backends.columnar._column import (
     _strings,
 )
 from escalation.backends.columnar._dates import time_barred, validation_period
+from escalation.backends.columnar._multizone import other_zones
 from escalation.backends.columnar._promise import promise_facts
 from escalation.backends.columnar._why import Why
 from escalation.backends.columnar._zones import DAY_US, US, day_start_us, table_for
@@ -73,6 +74,7 @@ class Facts:
     ev_in_cycle: np.ndarray
     ev_day: np.ndarray  # local day of each event
     cache: dict[Any, Any] = field(default_factory=dict)
+    zone_slots: list[np.ndarray] = field(default_factory=list)  # own zone, then others (see _multizone)
 
 
 def _group_max(acc: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
@@ -90,14 +92,10 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     why.mark("raw record", ~np.asarray(acc_t.column("raw").is_null(), dtype=bool))
     why.mark("fields in rest", ~np.asarray(acc_t.column("rest").is_null(), dtype=bool))
 
-    # zones: the account's own, or the policy's; several zones → reference engine
+    # zones: the account's own, or the policy's; and the others it may be in (slots 1..)
     zone_col = acc_t.column("timezone").fill_null(policy.header.timezone)
     names = np.asarray(zone_col.to_pylist(), dtype=object)
-    extra = acc_t.column("timezones").combine_chunks()
-    owners = np.asarray(pc.list_parent_indices(extra), dtype=np.int64)
-    if len(owners):
-        listed = np.asarray(pc.list_flatten(extra).to_numpy(zero_copy_only=False), dtype=object)
-        why.mark("several time zones", owners[listed != names[owners]])
+    slots = other_zones(names, acc_t.column("timezones"))
     today = np.zeros(n, np.int64)
     hours = np.zeros(n, np.int64)
     weekday = np.empty(n, dtype=object)
@@ -118,6 +116,16 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         hours[mine] = (local % DAY_US) // (3600 * US)
         weekday[mine] = WEEKDAY_NAMES[(local // DAY_US + 3) % 7]  # 1970-01-01 was a Thursday
         zones[name] = (zones[name], table)
+    others: dict[str, Any] = {}
+    for slot in slots:
+        for name in set(slot.tolist()) - {None}:
+            try:
+                tz = zone(name)
+            except (ValueError, TypeError):
+                why.mark("time zone", slot == name)
+                continue
+            others[name] = table_for(name, tz, min(first, now_us - 40 * 366 * DAY_US), now_us)
+    multi = np.logical_or.reduce([s != None for s in slots]) if slots else np.zeros(n, bool)  # noqa: E711
 
     # days overdue
     days_col, days_known = _days(acc_t.column("days_overdue"))
@@ -165,7 +173,9 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         pc.dictionary_encode(events.column("address").combine_chunks()).indices.fill_null(-1), dtype=np.int64
     )
     # an outbound event without a channel: the reference engine fills it or refuses the record
-    why.mark("event shape", ev_acc[bad_channel | bad_outcome | misdirected | consent | (outbound & (channel < 0))])
+    why.mark(
+        "event shape", ev_acc[bad_channel | bad_outcome | misdirected | consent | (outbound & (channel < 0))]
+    )
     why.mark("event after now", ev_acc[ev_ts > now_us])
     ev_day = np.zeros(len(ev_ts), np.int64)
     for name, (_tz, table) in zones.items():
@@ -314,7 +324,9 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["forbearance_assessed"] = Column("bool", np.zeros(n, bool), everyone)
     columns["letter_of_claim_reply"] = Column("set", np.asarray([frozenset()] * n, dtype=object), everyone)
     cache: dict[Any, Any] = {
-        "tables": {name: table for name, (_tz, table) in zones.items()},
+        "tables": {**others, **{name: table for name, (_tz, table) in zones.items()}},
+        "multi": multi,
+        "multi_rows": np.flatnonzero(multi),
         "opt_out": _members(acc_t.column("opt_out"), CHANNELS),
         "sent": (sent, sent_known),
         "plan_due": plan_due,
@@ -329,7 +341,9 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         # interruptions may not be barred with them, so the reference engine decides it
         barred = columns["time_barred"]
         why.mark("limitation interrupted", barred.values.astype(bool) & barred.known)
-    columns["in_validation_period"] = validation_period(names, cache["tables"], today, sent, sent_known)
+    columns["in_validation_period"] = validation_period(
+        names, {name: table for name, (_tz, table) in zones.items()}, today, sent, sent_known
+    )
 
     stage = np.zeros(n, np.int64)
     for t, tier in enumerate(policy.tiers):
@@ -358,4 +372,5 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         ev_in_cycle=in_cycle,
         ev_day=ev_day,
         cache=cache,
+        zone_slots=[names, *slots],
     )

@@ -14,7 +14,6 @@ __all__ = ["REASONS", "Why", "count"]
 REASONS = (
     "raw record",  # could not be typed (a record error, offers made, a placement, …)
     "fields in rest",  # record fields without a typed column (notices, attributes, …)
-    "several time zones",
     "time zone",  # a zone the columns do not know
     "days overdue",  # inconsistent or missing overdue dates
     "currency",  # not the policy's currency
