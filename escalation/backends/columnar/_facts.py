@@ -331,6 +331,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         "sent": (sent, sent_known),
         "plan_due": plan_due,
         "promise_due": (p_due, p_has),
+        "events": events,  # sorted as the ev_* arrays (for columns read rarely: offers made)
     }
     columns["time_barred"] = time_barred(
         policy, _strings(acc_t.column("jurisdiction")), today, paid_day, paid_known

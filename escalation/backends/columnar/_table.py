@@ -18,12 +18,12 @@ from escalation._ladder import LadderPlan
 from escalation.backends.columnar._conditions import Unsupported
 from escalation.backends.columnar._facts import Facts, derive_batch
 from escalation.backends.columnar._ladder import Outcome, check_policy, decide
+from escalation.backends.columnar._offers import offers_first
 from escalation.backends.columnar._output import decision_table
 from escalation.backends.columnar._why import Why, count
 from escalation.decision import ErrorRow, error_row
 from escalation.engine import Engine
 from escalation.errors import EvaluationError, RecordError, UsageError
-from escalation.offers.evaluate import offer_gated
 from escalation.policy import Policy
 from escalation.portfolio.arrow import TypedBatch, records_of
 from escalation.portfolio.writer import decision_row
@@ -175,9 +175,7 @@ def _decide_rows(
         uncovered = ~out.covered & ~why.mask
         why.code[uncovered] = out.why[uncovered]
         why.mask |= uncovered
-        if gated := offer_gated(cp.policy):  # status `offer` comes from the reference engine
-            gate = np.fromiter((a in gated for a in out.action.tolist()), bool, n)
-            why.mark("offer action", gate & (out.status == "act"))
+        why.mark("offer action", offers_first(cp.policy, facts, out))  # status `offer`
         outs.append(out)
     if reasons == "all":
         why.mark("reasons asked", np.ones(n, bool))
