@@ -18,7 +18,9 @@ np = pytest.importorskip("numpy")
 pa = pytest.importorskip("pyarrow")
 
 from escalation import Engine  # noqa: E402
+from escalation._facts import derive  # noqa: E402
 from escalation.backends.columnar import ColumnarPolicy, TableResult, decide_table  # noqa: E402
+from escalation.backends.columnar._facts import derive_batch  # noqa: E402
 from escalation.policy import load_policy  # noqa: E402
 from escalation.portfolio.arrow import TypedBatch, to_batch  # noqa: E402
 from escalation.portfolio.generate import PROFILES, generate  # noqa: E402
@@ -212,3 +214,50 @@ def test_offer_first_tiers_agree_and_are_vectorised(profile: str) -> None:
     statuses = [d["status"] for d in result.decisions[0] if d]
     if profile == "cn-card":  # the UK and IE books have no account at their gated tiers today
         assert statuses.count("offer") > 0
+
+
+def test_limitation_interrupted_by_events_agrees_and_is_vectorised() -> None:
+    """CN's limitation period restarts on a delivered demand or a payment made
+    before it ran out (``interrupted_by``); a demand after it ran out revives
+    nothing. Accounts whose last payment is 3–4 years old, some with such
+    events inside the period, some after it: zero differing decisions, none
+    sent to the reference engine for it, and both outcomes reached."""
+    now = dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")
+    records = list(generate(1600, 11, "cn-card", now))
+    for index, record in enumerate(records):
+        if index % 2:
+            continue
+        paid = now.date() - dt.timedelta(days=3 * 365 + 20 + index % 300)
+        record["last_payment_at"] = paid.isoformat()
+        history = list(record.get("history") or [])
+        kind = (index // 2) % 4
+        if kind in (1, 2):  # inside the period: a delivered demand letter, or a part payment
+            moment = dt.datetime.combine(paid + dt.timedelta(days=200 + index % 500), dt.time(11), now.tzinfo)
+            event = (
+                {
+                    "action": "demand_letter",
+                    "channel": "letter",
+                    "direction": "outbound",
+                    "outcome": "delivered",
+                }
+                if kind == 1
+                else {"direction": "inbound", "outcome": "payment", "amount": "50.00"}
+            )
+            history.append({"at": moment.isoformat(), **event})
+        elif kind == 3:  # after it ran out: revives nothing
+            moment = dt.datetime.combine(paid + dt.timedelta(days=3 * 365 + 5), dt.time(11), now.tzinfo)
+            history.append({"at": moment.isoformat(), "action": "demand_letter", "channel": "letter",
+                            "direction": "outbound", "outcome": "delivered"})  # fmt: skip
+        record["history"] = sorted(history, key=lambda e: dt.datetime.fromisoformat(e["at"]))
+    policy_path = ROOT / PROFILES["cn-card"].policy
+    batch = to_batch(list(enumerate(records, 1)))
+    differing, result = _compare(policy_path, batch, records, now)
+    assert [] == differing[:10]
+    assert "limitation interrupted" not in result.fallback_reasons
+    policy = load_policy(policy_path)
+    barred = derive_batch(batch, policy, now).columns["time_barred"]
+    engine = Engine(policy)
+    reference = [derive(engine.validate(r, now=now), now, policy).values.get("time_barred") for r in records]
+    assert reference == [bool(v) if k else None for v, k in zip(barred.values, barred.known, strict=True)]
+    old = reference[::2]
+    assert 0 < old.count(True) < len(old)  # restarted periods are not barred

@@ -28,7 +28,7 @@ from escalation.backends.columnar._column import (
     _sets,
     _strings,
 )
-from escalation.backends.columnar._dates import time_barred, validation_period
+from escalation.backends.columnar._dates import interrupted, time_barred, validation_period
 from escalation.backends.columnar._multizone import other_zones
 from escalation.backends.columnar._promise import promise_facts
 from escalation.backends.columnar._why import Why
@@ -336,12 +336,11 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["time_barred"] = time_barred(
         policy, _strings(acc_t.column("jurisdiction")), today, paid_day, paid_known
     )
-    limitation = policy.header.limitation
-    if limitation is not None and limitation.interrupted_by:
-        # an interrupting event only moves the end later: a row barred without
-        # interruptions may not be barred with them, so the reference engine decides it
-        barred = columns["time_barred"]
-        why.mark("limitation interrupted", barred.values.astype(bool) & barred.known)
+    # an interrupting event only moves the end later: only rows barred without them change
+    evs = (ev_acc, ev_day, outbound, channel, outcome, action)
+    jurisdiction = columns["jurisdiction"].values
+    unsure = interrupted(policy, columns["time_barred"], jurisdiction, paid_day, today, evs)
+    why.mark("limitation interrupted", unsure)
     columns["in_validation_period"] = validation_period(
         names, {name: table for name, (_tz, table) in zones.items()}, today, sent, sent_known
     )
