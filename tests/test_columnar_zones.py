@@ -261,3 +261,23 @@ def test_limitation_interrupted_by_events_agrees_and_is_vectorised() -> None:
     assert reference == [bool(v) if k else None for v, k in zip(barred.values, barred.known, strict=True)]
     old = reference[::2]
     assert 0 < old.count(True) < len(old)  # restarted periods are not barred
+
+
+def test_backends_page_columnar_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The example of the columnar section of docs/backends.md runs (from the
+    repository root) and prints its counts: several zones are vectorised."""
+    import os
+    import re
+
+    text = (ROOT / "docs" / "backends.md").read_text()
+    section = text.split("## The `columnar` backend", 1)[1].split("\n## ", 1)[0]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
+    assert code
+    here = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        exec(compile(code, "docs/backends.md", "exec"), {})  # the page's own example, not user input
+    finally:
+        os.chdir(here)
+    vectorised, fallback, _ = capsys.readouterr().out.split(" ", 2)
+    assert int(vectorised) > 0.8 * (int(vectorised) + int(fallback))

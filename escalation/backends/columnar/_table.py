@@ -102,6 +102,8 @@ class TableResult:
     fallback: int = 0
     fallback_reasons: dict[str, int] = field(default_factory=dict)  # rows per reason (see `_why.REASONS`)
     reasons_rendered: int = 0
+    # validated accounts of the rows the reference engine decided, and of rows with
+    # status `offer` (their offers are not in a decision row: the simulator reads them)
     accounts: dict[int, Account] = field(default_factory=dict)
     tables: list[Any] = field(default_factory=list)
     row_numbers: Any = None
@@ -161,6 +163,7 @@ def _decide_rows(
 ) -> TableResult:
     n = len(batch)
     facts_by: dict[Any, Facts] = {}
+    result_accounts: dict[int, Account] = {}
     outs: list[Outcome | None] = []
     why = Why(n)
     for cp in policies:
@@ -179,12 +182,23 @@ def _decide_rows(
         outs.append(out)
     if reasons == "all":
         why.mark("reasons asked", np.ones(n, bool))
+    offered = np.logical_or.reduce(
+        [o.status == "offer" for o in outs if o is not None] or [np.zeros(n, bool)]
+    )
+    offered &= ~why.mask
+    if offered.any():  # their offers (not in a decision row) are read from the validated account
+        rows = np.flatnonzero(offered).tolist()
+        for i, record in zip(rows, records_of(batch, rows), strict=True):
+            try:
+                result_accounts[i] = policies[0].engine.validate(record, now=now)  # type: ignore[arg-type]
+            except RecordError:
+                why.mark("offer action", np.asarray([i]))
     fallback = why.mask
     currency = policies[0].policy.header.currency
     minor = MINOR_UNITS.get(currency, 2)
     first = next(iter(facts_by.values()), None)
     ids = np.asarray(batch.accounts.column("id").to_numpy(zero_copy_only=False), dtype=object)
-    result = TableResult([], [], [], [], [], [None] * n, minor_units=minor)
+    result = TableResult([], [], [], [], [], [None] * n, minor_units=minor, accounts=result_accounts)
     result.row_numbers = np.asarray(pc.fill_null(batch.accounts.column("row"), 0), dtype=np.int64)
     result.balance_units = np.zeros(n, np.int64) if reference else _quantized_units(batch, minor)
     result.days_overdue = (
