@@ -30,6 +30,7 @@ from escalation.backends.columnar._column import (
 )
 from escalation.backends.columnar._dates import interrupted, time_barred, validation_period
 from escalation.backends.columnar._multizone import other_zones
+from escalation.backends.columnar._placement import placement_columns
 from escalation.backends.columnar._promise import promise_facts
 from escalation.backends.columnar._why import Why
 from escalation.backends.columnar._zones import DAY_US, US, day_start_us, table_for
@@ -323,6 +324,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     # not typed columns); every vectorised row has none: the native facts' defaults
     columns["forbearance_assessed"] = Column("bool", np.zeros(n, bool), everyone)
     columns["letter_of_claim_reply"] = Column("set", np.asarray([frozenset()] * n, dtype=object), everyone)
+    columns.update(placement_columns(policy, (ev_acc, ev_day, outbound, action, outcome), today, OUTCOMES))
     cache: dict[Any, Any] = {
         "tables": {**others, **{name: table for name, (_tz, table) in zones.items()}},
         "multi": multi,
