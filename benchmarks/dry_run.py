@@ -84,6 +84,15 @@ clock(table, "decide", "policies")
 clock(table, "_reference", "reference engine")
 clock(table, "_explain_rows", "reasons")
 clock(table, "decision_table", "output tables")
+import escalation.arrow as arrow_api
+why = {}
+decide_result = arrow_api.decide_result
+def counted(*args, **kwargs):
+    result = decide_result(*args, **kwargs)
+    for reason, rows in result.fallback_reasons.items():
+        why[reason] = why.get(reason, 0) + rows
+    return result
+arrow_api.decide_result = counted
 start = time.perf_counter()
 workers = int(sys.argv[6])
 result = compare(sys.argv[1], sys.argv[2], sys.argv[3], at=dt.datetime.fromisoformat(sys.argv[4]),
@@ -97,7 +106,8 @@ stages["decide"] -= stages["read"] + sum(inner)
 stages["other decide_table"] = stages.pop("decide")
 print(json.dumps({"accounts": result.accounts, "decided": result.decided, "errors": result.errors,
                   "changed": result.changed, "wall": wall, "cpu": cpu, "backend": result.backend,
-                  "vectorised": result.vectorised, "fallback": result.fallback, "stages": stages}))
+                  "vectorised": result.vectorised, "fallback": result.fallback, "stages": stages,
+                  "fallback_reasons": why}))
 """
 
 
@@ -248,6 +258,10 @@ def main() -> None:
                     + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
                     + f", other {cpu - sum(stages.values()):.1f}"
                 )
+                why = f["fallback_reasons"]
+                assert isinstance(why, dict)
+                shown = ", ".join(f"{k} {v:,}" for k, v in sorted(why.items(), key=lambda kv: -kv[1]))
+                print(f"  reference-engine rows by reason (first found per row): {shown or 'none'}")
     finally:
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -43,12 +43,16 @@ def main() -> None:
     from escalation.simulate.run import simulate
 
     spent = {"evaluator": 0.0}
+    why: dict[str, int] = {}  # reference-engine rows by reason (first found per row)
     original = loop.decide_table
 
     def timed(*a: Any, **k: Any) -> Any:
         start = time.process_time()
         try:
-            return original(*a, **k)
+            result = original(*a, **k)
+            for reason, rows in result.fallback_reasons.items():
+                why[reason] = why.get(reason, 0) + rows
+            return result
         finally:
             spent["evaluator"] += time.process_time() - start
 
@@ -82,6 +86,7 @@ def main() -> None:
         "evaluator_cpu_share": round(spent["evaluator"] / cpu, 3),
         "vectorised": vectorised,
         "fallback": fallback,
+        "fallback_reasons": dict(sorted(why.items(), key=lambda kv: -kv[1])),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "peak_rss_mib_largest_worker": kids1.ru_maxrss // 1024,
         "load_average": os.getloadavg()[0],

@@ -181,6 +181,7 @@ COMPUTED_FACTS = frozenset(
         "promise_active", "promise_kept", "promise_broken", "promise_shortfall", "promise_to_pay.amount",
         "segment", "product", "jurisdiction",
         "actor_type", "plan_days_to_due", "forbearance_assessed", "letter_of_claim_reply",
+        "placed", "placed_with", "days_placed",
     }
 )  # fmt: skip
 COMPUTED_FAMILIES = ("done.", "days_since.", "attempts.", "contacts_7d.", "contacts_30d.")
@@ -190,8 +191,6 @@ ROW_FALLBACK_FACTS = frozenset(
     {
         "principal",
         "consent_day",
-        "placed_with",  # rows with placements travel raw (portfolio/arrow.py)
-        "days_placed",
         "plan_status",  # plans with terms travel raw (portfolio/arrow.py)
         "plan_missed_instalment",
         "days_since_missed_instalment",

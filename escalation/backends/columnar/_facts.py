@@ -28,8 +28,11 @@ from escalation.backends.columnar._column import (
     _sets,
     _strings,
 )
-from escalation.backends.columnar._dates import time_barred, validation_period
+from escalation.backends.columnar._dates import interrupted, time_barred, validation_period
+from escalation.backends.columnar._multizone import other_zones
+from escalation.backends.columnar._placement import placement_columns
 from escalation.backends.columnar._promise import promise_facts
+from escalation.backends.columnar._why import Why
 from escalation.backends.columnar._zones import DAY_US, US, day_start_us, table_for
 from escalation.record import KNOWN_FLAGS, Channel, Outcome, zone
 
@@ -53,6 +56,7 @@ class Facts:
     n: int
     now_us: int
     fallback: np.ndarray
+    why: Why
     columns: dict[str, Column]
     zone_names: np.ndarray  # per account
     today: np.ndarray  # local day numbers
@@ -71,6 +75,7 @@ class Facts:
     ev_in_cycle: np.ndarray
     ev_day: np.ndarray  # local day of each event
     cache: dict[Any, Any] = field(default_factory=dict)
+    zone_slots: list[np.ndarray] = field(default_factory=list)  # own zone, then others (see _multizone)
 
 
 def _group_max(acc: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
@@ -84,17 +89,14 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     acc_t, ev_t = batch.accounts, batch.events
     n = acc_t.num_rows
     now_us = round(now.timestamp() * US)
-    fallback = ~np.asarray(acc_t.column("raw").is_null(), dtype=bool)
-    fallback |= ~np.asarray(acc_t.column("rest").is_null(), dtype=bool)
+    why = Why(n)
+    why.mark("raw record", ~np.asarray(acc_t.column("raw").is_null(), dtype=bool))
+    why.mark("fields in rest", ~np.asarray(acc_t.column("rest").is_null(), dtype=bool))
 
-    # zones: the account's own, or the policy's; several zones → reference engine
+    # zones: the account's own, or the policy's; and the others it may be in (slots 1..)
     zone_col = acc_t.column("timezone").fill_null(policy.header.timezone)
     names = np.asarray(zone_col.to_pylist(), dtype=object)
-    extra = acc_t.column("timezones").combine_chunks()
-    owners = np.asarray(pc.list_parent_indices(extra), dtype=np.int64)
-    if len(owners):
-        listed = np.asarray(pc.list_flatten(extra).to_numpy(zero_copy_only=False), dtype=object)
-        fallback[owners[listed != names[owners]]] = True
+    slots = other_zones(names, acc_t.column("timezones"))
     today = np.zeros(n, np.int64)
     hours = np.zeros(n, np.int64)
     weekday = np.empty(n, dtype=object)
@@ -106,7 +108,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         try:
             zones[name] = zone(name)
         except ValueError:
-            fallback |= names == name
+            why.mark("time zone", names == name)
             continue
         table = table_for(name, zones[name], min(first, now_us - 40 * 366 * DAY_US), now_us)
         mine = names == name
@@ -115,6 +117,16 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         hours[mine] = (local % DAY_US) // (3600 * US)
         weekday[mine] = WEEKDAY_NAMES[(local // DAY_US + 3) % 7]  # 1970-01-01 was a Thursday
         zones[name] = (zones[name], table)
+    others: dict[str, Any] = {}
+    for slot in slots:
+        for name in set(slot.tolist()) - {None}:
+            try:
+                tz = zone(name)
+            except (ValueError, TypeError):
+                why.mark("time zone", slot == name)
+                continue
+            others[name] = table_for(name, tz, min(first, now_us - 40 * 366 * DAY_US), now_us)
+    multi = np.logical_or.reduce([s != None for s in slots]) if slots else np.zeros(n, bool)  # noqa: E711
 
     # days overdue
     days_col, days_known = _days(acc_t.column("days_overdue"))
@@ -122,9 +134,9 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     due, due_known = _days(acc_t.column("due_date"))
     start = np.where(since_known, since, due)
     days_overdue = np.where(days_known, days_col, today - start)
-    fallback |= since_known & (since > today)
-    fallback |= since_known & days_known & (today - since != days_col)
-    fallback |= ~(days_known | since_known | due_known)
+    odd_days = since_known & (since > today)
+    odd_days |= since_known & days_known & (today - since != days_col)
+    why.mark("days overdue", odd_days | ~(days_known | since_known | due_known))
     cycle_day = np.where(days_overdue >= 0, today - days_overdue, today - days_overdue - 30)
     cycle_us = np.zeros(n, np.int64)
     today_us = np.zeros(n, np.int64)
@@ -135,17 +147,17 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
 
     # record checks the reference engine makes with the policy and `now`
     currency = _strings(acc_t.column("currency"))
-    fallback |= currency != policy.header.currency
+    why.mark("currency", currency != policy.header.currency)
     flags = _sets(acc_t.column("flags"))
     flag_lists = acc_t.column("flags").combine_chunks()
     vocabulary = pa.array(sorted(KNOWN_FLAGS | policy.flags), pa.string())
     unknown = ~np.asarray(pc.is_in(pc.list_flatten(flag_lists), value_set=vocabulary), dtype=bool)
-    fallback[np.asarray(pc.list_parent_indices(flag_lists), dtype=np.int64)[unknown]] = True
+    why.mark("unknown flag", np.asarray(pc.list_parent_indices(flag_lists), dtype=np.int64)[unknown])
     opt_out = _sets(acc_t.column("opt_out"))
     sent, sent_known = _instants(acc_t.column("validation_notice_sent_at"))
-    fallback |= sent_known & (sent > now_us)
+    why.mark("date after now", sent_known & (sent > now_us))
     paid_day, paid_known = _days(acc_t.column("last_payment_at"))
-    fallback |= paid_known & (paid_day > today)
+    why.mark("date after now", paid_known & (paid_day > today))
 
     # events
     ev_order = np.lexsort((ev_ts, ev_acc))  # stable: equal instants keep their record order
@@ -162,9 +174,10 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         pc.dictionary_encode(events.column("address").combine_chunks()).indices.fill_null(-1), dtype=np.int64
     )
     # an outbound event without a channel: the reference engine fills it or refuses the record
-    odd = bad_channel | bad_outcome | misdirected | consent | (outbound & (channel < 0))
-    odd |= ev_ts > now_us
-    fallback[ev_acc[odd]] = True
+    why.mark(
+        "event shape", ev_acc[bad_channel | bad_outcome | misdirected | consent | (outbound & (channel < 0))]
+    )
+    why.mark("event after now", ev_acc[ev_ts > now_us])
     ev_day = np.zeros(len(ev_ts), np.int64)
     for name, (_tz, table) in zones.items():
         mine = names[ev_acc] == name
@@ -232,7 +245,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         start_of,
         (ev_acc, ev_ts, pay, amount, amount_ok),
     )
-    fallback |= promise.fallback
+    why.mark("promise", promise.fallback)
     columns.update(promise.columns)
     # earlier promises (history outcomes): broken when no payment came after; the
     # record's own promise is judged with its amount (broken now, in this cycle: one more)
@@ -248,7 +261,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     )
     columns["paid_in_cycle"] = Column("money", paid.astype(np.int64), ~unknown_amount)
     if np.any(np.abs(paid) > 2**52):
-        fallback |= np.abs(paid) > 2**52
+        why.mark("money overflow", np.abs(paid) > 2**52)
     latest_index = np.full(n, -1, np.int64)
     pay_idx = np.flatnonzero(pay)
     latest_index[ev_acc[pay_idx]] = pay_idx  # events are sorted: the last write is the latest
@@ -286,7 +299,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     # the record's own facts
     amount_overdue, ok1 = _money(acc_t.column("amount_overdue"))
     balance, ok2 = _money(acc_t.column("balance"))
-    fallback |= ~(ok1 & ok2)
+    why.mark("money overflow", ~(ok1 & ok2))
     columns["days_overdue"] = Column("num", days_overdue, everyone)
     columns["amount_overdue"] = Column("money", amount_overdue, everyone)
     columns["balance"] = Column("money", balance, everyone)
@@ -311,23 +324,28 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     # not typed columns); every vectorised row has none: the native facts' defaults
     columns["forbearance_assessed"] = Column("bool", np.zeros(n, bool), everyone)
     columns["letter_of_claim_reply"] = Column("set", np.asarray([frozenset()] * n, dtype=object), everyone)
+    columns.update(placement_columns(policy, (ev_acc, ev_day, outbound, action, outcome), today, OUTCOMES))
     cache: dict[Any, Any] = {
-        "tables": {name: table for name, (_tz, table) in zones.items()},
+        "tables": {**others, **{name: table for name, (_tz, table) in zones.items()}},
+        "multi": multi,
+        "multi_rows": np.flatnonzero(multi),
         "opt_out": _members(acc_t.column("opt_out"), CHANNELS),
         "sent": (sent, sent_known),
         "plan_due": plan_due,
         "promise_due": (p_due, p_has),
+        "events": events,  # sorted as the ev_* arrays (for columns read rarely: offers made)
     }
     columns["time_barred"] = time_barred(
         policy, _strings(acc_t.column("jurisdiction")), today, paid_day, paid_known
     )
-    limitation = policy.header.limitation
-    if limitation is not None and limitation.interrupted_by:
-        # an interrupting event only moves the end later: a row barred without
-        # interruptions may not be barred with them, so the reference engine decides it
-        barred = columns["time_barred"]
-        fallback |= barred.values.astype(bool) & barred.known
-    columns["in_validation_period"] = validation_period(names, cache["tables"], today, sent, sent_known)
+    # an interrupting event only moves the end later: only rows barred without them change
+    evs = (ev_acc, ev_day, outbound, channel, outcome, action)
+    jurisdiction = columns["jurisdiction"].values
+    unsure = interrupted(policy, columns["time_barred"], jurisdiction, paid_day, today, evs)
+    why.mark("limitation interrupted", unsure)
+    columns["in_validation_period"] = validation_period(
+        names, {name: table for name, (_tz, table) in zones.items()}, today, sent, sent_known
+    )
 
     stage = np.zeros(n, np.int64)
     for t, tier in enumerate(policy.tiers):
@@ -336,7 +354,8 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     return Facts(
         n=n,
         now_us=now_us,
-        fallback=fallback,
+        fallback=why.mask,
+        why=why,
         columns=columns,
         zone_names=names,
         today=today,
@@ -355,4 +374,5 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         ev_in_cycle=in_cycle,
         ev_day=ev_day,
         cache=cache,
+        zone_slots=[names, *slots],
     )

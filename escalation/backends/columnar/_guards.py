@@ -26,6 +26,14 @@ from escalation.backends.columnar._local import (
     local_days,
     zone_rows,
 )
+from escalation.backends.columnar._multizone import (
+    minutes,
+    next_open_multi,
+    open_in_slots,
+    opening,
+    slot_view,
+    strictest,
+)
 from escalation.backends.columnar._zones import day_start_us
 from escalation.guards import (
     BlockGuard,
@@ -35,7 +43,6 @@ from escalation.guards import (
     FrequencyGuard,
     PrerequisiteGuard,
 )
-from escalation.guards.contact_hours import window_open
 from escalation.guards.inconvenient import InconvenientGuard
 from escalation.policy import GuardRule, Policy
 from escalation.record import Channel, zone
@@ -47,29 +54,6 @@ _UTC_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NEVER = -1  # an until that only an event lifts
 Verdict = tuple[np.ndarray, np.ndarray, np.ndarray]  # blocked, until (µs or NEVER), unsure
-# (guard id, zone, day) → (µs of the window's opening that day, open then)
-_openings: dict[tuple[int, str, int], tuple[int, bool]] = {}
-
-
-def _minutes(clock: str) -> int:
-    return int(clock[:2]) * 60 + int(clock[3:])
-
-
-def _opening(guard: ContactHoursGuard, name: str, day: int) -> tuple[int, bool]:
-    """The window's opening on local ``day`` as the reference computes it (a wall
-    time in a DST gap normalised through UTC), and whether it is open then."""
-    key = (id(guard), name, day)
-    found = _openings.get(key)
-    if found is None:
-        tz = zone(name)
-        start = _minutes(guard.from_)
-        local = dt.datetime.combine(
-            _EPOCH + dt.timedelta(days=day), dt.time(start // 60, start % 60), tzinfo=tz
-        )
-        moment = local.astimezone(dt.UTC)
-        us = (moment - _UTC_EPOCH) // dt.timedelta(microseconds=1)
-        found = _openings[key] = (us, window_open(guard, moment, (tz,)))
-    return found
 
 
 class Guards:
@@ -82,6 +66,7 @@ class Guards:
         self.now = np.full(facts.n, facts.now_us, np.int64)
         self.memo: dict[tuple[int, Channel], Verdict] = {}
         self.holidays: dict[tuple[str, int], bool] = {}
+        self.views: dict[int, Guards] = {}  # per zone slot ≥ 1: the same checks in that zone
 
     def verdict(self, rule: GuardRule, channel: Channel, at: np.ndarray | None = None) -> Verdict:
         """(blocked, until, unsure) of ``rule`` on ``channel`` at each account's
@@ -162,10 +147,13 @@ class Guards:
         if isinstance(g, ContactHoursGuard):
             shut = ~self.window_open(g, at)
             return shut, self.next_open(g, at, shut)[0], none
-        if isinstance(g, CooldownGuard):
-            return self._cooldown(g, at)
-        if isinstance(g, FrequencyGuard):
-            return self._frequency(g, channel, at)
+        if isinstance(g, CooldownGuard | FrequencyGuard):
+            verdict = (
+                self._cooldown(g, at) if isinstance(g, CooldownGuard) else self._frequency(g, channel, at)
+            )
+            if g.days_in == "every_zone" and len(f.zone_slots) > 1:
+                return self._every_zone(g, channel, at, verdict)
+            return verdict
         if isinstance(g, PrerequisiteGuard):
             return self._prerequisite(g, at)
         return none, never, np.ones(n, bool)  # a kind not vectorised: the reference engine decides
@@ -184,11 +172,14 @@ class Guards:
         """Whether each account's instant is inside the window (weekdays, holidays)."""
         days = local_days(self.facts, at)
         minute = _local_minutes(self.facts, at)
-        inside = (minute >= _minutes(g.from_)) & (minute < _minutes(g.to))
+        inside = (minute >= minutes(g.from_)) & (minute < minutes(g.to))
         allowed = np.asarray([name in g.days for name in _WEEKDAYS], dtype=bool)
         inside &= allowed[(days + 3) % 7]
         if g.holidays is not None:
             inside &= ~self._holiday(g.holidays, days)
+        multi = self.facts.cache["multi_rows"]
+        if len(multi):  # open in every zone the customer may be in
+            inside[multi] &= open_in_slots(self.facts, g, multi, at[multi], self._holiday, first=1)
         return inside
 
     def next_open(
@@ -199,7 +190,10 @@ class Guards:
         f = self.facts
         out = np.where(shut, NEVER, at)
         found = ~shut
-        todo = shut.copy()
+        todo = shut & ~f.cache["multi"]
+        multi = np.flatnonzero(shut & f.cache["multi"])
+        if len(multi):
+            out[multi], found[multi] = next_open_multi(f, g, multi, at[multi], self._holiday)
         if not todo.any():
             return out, found
         first = local_days(f, at)
@@ -212,7 +206,7 @@ class Guards:
                     continue
                 days = first[rows] + offset
                 unique, inverse = np.unique(days, return_inverse=True)
-                pairs = [_opening(g, name, d) for d in unique.tolist()]
+                pairs = [opening(g, name, d) for d in unique.tolist()]
                 cand = np.asarray([p[0] for p in pairs], np.int64)[inverse]
                 ok = np.asarray([p[1] for p in pairs], bool)[inverse] & (cand > at[rows])
                 hit = rows[ok]
@@ -220,6 +214,26 @@ class Guards:
                 found[hit] = True
                 todo[hit] = False
         return out, found
+
+    def _every_zone(
+        self, g: CooldownGuard | FrequencyGuard, channel: Channel, at: np.ndarray, own: Verdict
+    ) -> Verdict:
+        """The strictest of ``own`` (days counted in the account's zone) and the
+        verdicts with days counted in each of its other zones."""
+        f = self.facts
+        verdicts = [(own[0], own[1])]
+        for slot in range(1, len(f.zone_slots)):
+            view = slot_view(f, slot)
+            other = self.views.get(slot)
+            if other is None:
+                other = self.views[slot] = Guards(self.policy, self.plan, view)
+                other.holidays = self.holidays
+            b, until, _unsure = (
+                other._cooldown(g, at) if isinstance(g, CooldownGuard) else other._frequency(g, channel, at)
+            )
+            verdicts.append((b & (view.zone_names != None), until))  # noqa: E711 - elementwise
+        blocked, until = strictest(verdicts)
+        return blocked, until, own[2]
 
     def _cooldown(self, g: CooldownGuard, at: np.ndarray) -> Verdict:
         f = self.facts

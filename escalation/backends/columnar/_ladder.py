@@ -23,6 +23,7 @@ from escalation.backends.columnar._conditions import Unsupported, check_tree, tr
 from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._guards import NEVER, Guards, Verdict
 from escalation.backends.columnar._local import zone_rows
+from escalation.backends.columnar._why import REASONS
 from escalation.backends.columnar._zones import US, day_start_us
 from escalation.policy import GuardRule, Policy, TierRule
 from escalation.record import zone
@@ -49,6 +50,15 @@ class Outcome:
     hold: np.ndarray
     next_eligible_at: np.ndarray
     blocked: dict[str, np.ndarray] = field(default_factory=dict)  # guard id → rows it blocked
+    why: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))  # _why codes of uncovered rows
+
+
+def _uncover(out: Outcome, rows: np.ndarray) -> None:
+    """Send ``rows`` to the reference engine: a guard check is unsure of them."""
+    new = rows & out.covered
+    if new.any():
+        out.why[new] = GUARD
+        out.covered &= ~new
 
 
 def check_policy(policy: Policy) -> None:
@@ -92,6 +102,7 @@ def _span_after(facts: Facts, span: Span, last: np.ndarray, mask: np.ndarray) ->
 
 
 _MAX = np.iinfo(np.int64).max
+GUARD = REASONS.index("guard") + 1
 
 
 def _iso(facts: Facts, instants: np.ndarray, mask: np.ndarray, into: np.ndarray) -> None:
@@ -120,6 +131,7 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
         severity=np.zeros(n, np.int64),
         hold=np.full(n, None, dtype=object),
         next_eligible_at=np.full(n, None, dtype=object),
+        why=facts.why.code.copy(),
     )
     open_ = ~facts.fallback.copy()  # undecided and still vectorised
     now_us = facts.now_us
@@ -211,7 +223,7 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             rules = plan.guards_for[(model.id, channel)]
             verdicts = [guards.verdict(rule, channel) for rule in rules]
             for _b, _until, unsure in verdicts:
-                out.covered &= ~(unsure & ready)
+                _uncover(out, unsure & ready)
                 ready &= ~unsure
             blocked = np.logical_or.reduce([v[0] for v in verdicts]) if verdicts else np.zeros(n, bool)
             acting = ready & ~blocked
@@ -239,7 +251,7 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             rules = plan.guards_for[(tier.model.id, channel)]
             verdicts = [guards.verdict(rule, channel, ready_at) for rule in rules]
             for _b, _until, unsure in verdicts:
-                out.covered &= ~(unsure & rows)
+                _uncover(out, unsure & rows)
                 rows &= ~unsure
             time, _blocked = channel_time(rules, verdicts, rows, ready_at)
             for rule, (b, _until, _unsure) in zip(rules, verdicts, strict=True):

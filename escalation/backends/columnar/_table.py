@@ -18,11 +18,12 @@ from escalation._ladder import LadderPlan
 from escalation.backends.columnar._conditions import Unsupported
 from escalation.backends.columnar._facts import Facts, derive_batch
 from escalation.backends.columnar._ladder import Outcome, check_policy, decide
+from escalation.backends.columnar._offers import offers_first
 from escalation.backends.columnar._output import decision_table
+from escalation.backends.columnar._why import Why, count
 from escalation.decision import ErrorRow, error_row
 from escalation.engine import Engine
 from escalation.errors import EvaluationError, RecordError, UsageError
-from escalation.offers.evaluate import offer_gated
 from escalation.policy import Policy
 from escalation.portfolio.arrow import TypedBatch, records_of
 from escalation.portfolio.writer import decision_row
@@ -99,7 +100,10 @@ class TableResult:
     errors: list[ErrorRow | None]
     vectorised: int = 0
     fallback: int = 0
+    fallback_reasons: dict[str, int] = field(default_factory=dict)  # rows per reason (see `_why.REASONS`)
     reasons_rendered: int = 0
+    # validated accounts of the rows the reference engine decided, and of rows with
+    # status `offer` (their offers are not in a decision row: the simulator reads them)
     accounts: dict[int, Account] = field(default_factory=dict)
     tables: list[Any] = field(default_factory=list)
     row_numbers: Any = None
@@ -159,36 +163,51 @@ def _decide_rows(
 ) -> TableResult:
     n = len(batch)
     facts_by: dict[Any, Facts] = {}
+    result_accounts: dict[int, Account] = {}
     outs: list[Outcome | None] = []
-    fallback = np.zeros(n, bool)
+    why = Why(n)
     for cp in policies:
         if reference or cp.unsupported is not None:
-            fallback[:] = True
+            why.mark("batch not vectorised" if reference else "policy not covered", np.ones(n, bool))
             outs.append(None)
             continue
         facts = facts_by.get(cp.facts_key)
         if facts is None:
             facts = facts_by[cp.facts_key] = derive_batch(batch, cp.policy, now)
         out = decide(cp.policy, cp.plan, facts)
-        fallback |= ~out.covered
-        if gated := offer_gated(cp.policy):  # status `offer` comes from the reference engine
-            gate = np.fromiter((a in gated for a in out.action.tolist()), bool, n)
-            fallback |= gate & (out.status == "act")
+        uncovered = ~out.covered & ~why.mask
+        why.code[uncovered] = out.why[uncovered]
+        why.mask |= uncovered
+        why.mark("offer action", offers_first(cp.policy, facts, out))  # status `offer`
         outs.append(out)
     if reasons == "all":
-        fallback[:] = True
+        why.mark("reasons asked", np.ones(n, bool))
+    offered = np.logical_or.reduce(
+        [o.status == "offer" for o in outs if o is not None] or [np.zeros(n, bool)]
+    )
+    offered &= ~why.mask
+    if offered.any():  # their offers (not in a decision row) are read from the validated account
+        rows = np.flatnonzero(offered).tolist()
+        for i, record in zip(rows, records_of(batch, rows), strict=True):
+            try:
+                result_accounts[i] = policies[0].engine.validate(record, now=now)  # type: ignore[arg-type]
+            except RecordError:
+                why.mark("offer action", np.asarray([i]))
+    fallback = why.mask
     currency = policies[0].policy.header.currency
     minor = MINOR_UNITS.get(currency, 2)
     first = next(iter(facts_by.values()), None)
     ids = np.asarray(batch.accounts.column("id").to_numpy(zero_copy_only=False), dtype=object)
-    result = TableResult([], [], [], [], [], [None] * n, minor_units=minor)
+    result = TableResult([], [], [], [], [], [None] * n, minor_units=minor, accounts=result_accounts)
     result.row_numbers = np.asarray(pc.fill_null(batch.accounts.column("row"), 0), dtype=np.int64)
     result.balance_units = np.zeros(n, np.int64) if reference else _quantized_units(batch, minor)
     result.days_overdue = (
         first.columns["days_overdue"].values.copy() if first is not None else np.zeros(n, np.int64)
     )
     result.vectorised = int((~fallback).sum())
-    todo = np.flatnonzero(fallback).tolist()
+    todo_rows = np.flatnonzero(fallback)
+    result.fallback_reasons = count(why.code, todo_rows)
+    todo = todo_rows.tolist()
     patches: list[dict[int, dict[str, Any]]] = [{} for _ in policies]
     for i, record in zip(todo, records_of(batch, todo), strict=True):
         result.fallback += 1
