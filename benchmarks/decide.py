@@ -196,13 +196,15 @@ def main() -> None:
                         continue
                     row = {k: median_of(rounds[name], events, key, k) for k in first[key]}
                     line = (
-                        f"{label:<20} {name:<9} {backend:<9} {row['per_s']:>8,.0f} {row['per_cpu_s']:>10,.0f} "
+                        f"{label:<20} {name:<9} {backend:<9} "
+                        f"{row['per_s']:>8,.0f} {row['per_cpu_s']:>10,.0f} "
                         f"{row['p50']:>8.1f} {row['p99']:>8.1f} {row['cpu_p50']:>8.1f} {row['cpu_p99']:>8.1f}"
                         f" {row['per_cpu_s'] / native:>9.2f}"
                     )
                     if base is not None:
                         line += f" {row['per_cpu_s'] / base:>7.2f}"
                     print(line)
+
 
 if __name__ == "__main__":
     main()
