@@ -198,3 +198,20 @@ def test_typed_without_the_extra_is_a_one_line_hint(tmp_path: Path, monkeypatch:
             at=NOW,
             evaluator="typed",
         )
+
+
+def test_auto_takes_the_typed_path_for_a_typed_folder_only(tmp_path: Path) -> None:
+    """``evaluator="auto"`` (the default) screens a typed folder over its
+    columns (the typed path's counters are filled) and JSON lines with the fast
+    screen (they are not), with the same findings either way."""
+    from escalation.portfolio.arrow import convert
+
+    path = _planted(tmp_path, "cn-card", 3, "2%", 300)
+    typed = tmp_path / "typed-folder"
+    convert(path, typed)
+    by_folder = audit_contacts(CN_POLICY, typed, start=EVER, end=END, at=NOW, out=tmp_path / "a")
+    by_lines = audit_contacts(CN_POLICY, path, start=EVER, end=END, at=NOW, out=tmp_path / "b")
+    assert by_folder.stats.get("accounts_cleared", 0) > 0
+    assert "accounts_cleared" not in by_lines.stats
+    assert _files(tmp_path / "a")["violations"] == _files(tmp_path / "b")["violations"]
+    assert by_folder.by_breach == by_lines.by_breach

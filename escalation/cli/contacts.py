@@ -51,9 +51,10 @@ def _bound(value: str, tz_name: str, option: str) -> dt.datetime:
 @click.option(
     "--evaluator",
     type=click.Choice(EVALUATORS),
-    default="fast",
+    default="auto",
     show_default=True,
-    help="fast: screen each contact, re-derive only those it cannot clear; "
+    help="auto: typed for a typed folder (with the [portfolio] extra), fast otherwise; "
+    "fast: screen each contact, re-derive only those it cannot clear; "
     "reference: re-derive every contact (same violations, slower); "
     "typed: screen whole accounts over the typed layout's columns (a typed folder, "
     "or any portfolio typed on the fly), the fast path only for those it cannot clear",
