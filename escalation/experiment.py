@@ -49,7 +49,7 @@ from pydantic import (
 from escalation._bundled import bundled
 from escalation.decision import Decision, ErrorRow, ExperimentInfo, error_row
 from escalation.engine import Backend, Engine
-from escalation.errors import EvaluationError, ExperimentError, PolicyIssue, RecordError, UsageError
+from escalation.errors import EvaluationError, ExperimentError, RecordError, UsageError
 from escalation.policy import Policy, load_policy
 from escalation.record import Account
 
@@ -131,32 +131,12 @@ def _resolve(name: str, base: Path) -> Path:
 def load_experiment(path: str | Path) -> Experiment:
     """Load an experiment file (strict YAML). Raises :class:`ExperimentError`
     with every located issue."""
-    from escalation.policy._load import Collector, read_regular
-    from escalation.policy._yaml import MAX_YAML_BYTES, YamlLoadError, load_yaml
+    from escalation.policy._load import load_document
 
-    path = Path(path)
-    try:
-        raw = read_regular(path, MAX_YAML_BYTES)
-    except (OSError, ValueError) as exc:
-        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
-        raise ExperimentError(
-            [PolicyIssue(str(path), 1, 1, "file-not-found", f"cannot read: {why}")]
-        ) from None
-    try:
-        located = load_yaml(raw, str(path))
-    except YamlLoadError as exc:
-        raise ExperimentError([exc.issue]) from None
-    if not isinstance(located.data, dict) or "experiment" not in located.data:
-        issue = PolicyIssue(
-            str(path), 1, 1, "not-an-experiment", "an experiment file starts with `experiment: 1`"
-        )
-        raise ExperimentError([issue])
-    try:
-        return Experiment.model_validate(located.data)
-    except ValidationError as exc:
-        collector = Collector()
-        collector.validation(located, exc)
-        raise ExperimentError(collector.issues) from None
+    return load_document(
+        Path(path), Experiment, marker="experiment", code="not-an-experiment",
+        message="an experiment file starts with `experiment: 1`", error=ExperimentError,
+    )  # fmt: skip
 
 
 class _ArmSink:

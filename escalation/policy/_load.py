@@ -9,13 +9,13 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from escalation._bundled import bundled
 from escalation._language import EventFilter
-from escalation.errors import PolicyIssue
+from escalation.errors import PolicyError, PolicyIssue
 from escalation.guards import KINDS, Prerequisite
 from escalation.policy._yaml import MAX_YAML_BYTES, Located, YamlLoadError, load_yaml
 from escalation.policy.schema import (
@@ -136,6 +136,35 @@ def _read(
     except YamlLoadError as exc:
         collector.issues.append(exc.issue)
         return None
+
+
+_Doc = TypeVar("_Doc", bound=BaseModel)
+
+
+def load_document(
+    path: Path, model: type[_Doc], *, marker: str, code: str, message: str, error: type[PolicyError]
+) -> _Doc:
+    """A strict-YAML file other than a policy (an experiment, a response
+    model): read as a regular file within the size limit, its top level a
+    mapping holding ``marker`` (else ``code``/``message`` at 1:1), validated as
+    ``model``; every problem located and raised as ``error``."""
+    try:
+        raw = read_regular(path, MAX_YAML_BYTES)
+    except (OSError, ValueError) as exc:
+        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        raise error([PolicyIssue(str(path), 1, 1, "file-not-found", f"cannot read: {why}")]) from None
+    try:
+        located = load_yaml(raw, str(path))
+    except YamlLoadError as exc:
+        raise error([exc.issue]) from None
+    if not isinstance(located.data, dict) or marker not in located.data:
+        raise error([PolicyIssue(str(path), 1, 1, code, message)])
+    try:
+        return model.model_validate(located.data)
+    except ValidationError as exc:
+        collector = Collector()
+        collector.validation(located, exc)
+        raise error(collector.issues) from None
 
 
 def read_regular(path: Path, limit: int) -> bytes:

@@ -16,16 +16,13 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from escalation.errors import PolicyError, PolicyIssue
-from escalation.policy._load import Collector, read_regular
-from escalation.policy._yaml import MAX_YAML_BYTES, YamlLoadError, load_yaml
+from escalation.errors import PolicyError
+from escalation.policy._load import load_document
 from escalation.record import Channel, Outcome
-
-M = TypeVar("M", bound=BaseModel)
 
 __all__ = [
     "BUNDLED_MODELS",
@@ -233,44 +230,13 @@ def matches(when: Match, channel: str, action: str, tags: frozenset[str]) -> boo
     return when.tags is None or bool(tags.intersection(when.tags))
 
 
-def read_located(path: Path) -> Any:
-    """A YAML file of the simulation (response model, experiment) read with the
-    strict loader: its located document, or :class:`ResponseModelError`."""
-    try:
-        raw = read_regular(path, MAX_YAML_BYTES)
-    except (OSError, ValueError) as exc:
-        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
-        raise ResponseModelError(
-            [PolicyIssue(str(path), 1, 1, "file-not-found", f"cannot read: {why}")]
-        ) from None
-    try:
-        return load_yaml(raw, str(path))
-    except YamlLoadError as exc:
-        raise ResponseModelError([exc.issue]) from None
-
-
-def validated(model: type[M], located: Any) -> M:
-    """``located``'s document as ``model``; every validation issue located."""
-    try:
-        return model.model_validate(located.data)
-    except ValidationError as exc:
-        collector = Collector()
-        collector.validation(located, exc)
-        raise ResponseModelError(collector.issues) from None
-
-
 def load_response_model(path: str | Path) -> ResponseModel:
     """Load and validate a response model file. Raises :class:`ResponseModelError`
     with every issue, each as ``path:line:col: code: message``."""
-    path = Path(path)
-    located = read_located(path)
-    data: Any = located.data
-    if not isinstance(data, dict) or "responses" not in data:
-        issue = PolicyIssue(
-            str(path), 1, 1, "not-a-response-model", "a response model starts with `responses: 1`"
-        )
-        raise ResponseModelError([issue])
-    return validated(ResponseModel, located)
+    return load_document(
+        Path(path), ResponseModel, marker="responses", code="not-a-response-model",
+        message="a response model starts with `responses: 1`", error=ResponseModelError,
+    )  # fmt: skip
 
 
 def bundled_model(name: str) -> Path:
