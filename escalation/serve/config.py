@@ -22,13 +22,15 @@ TOKEN_ENV = "ESCALATION_SERVE_TOKEN"  # noqa: S105 - the variable's name, not a 
 class ServeConfig:
     """Settings of one server (every worker process gets the same).
 
-    ``policies`` are file paths, reloaded from disk on ``SIGHUP`` or
+    ``policies`` and ``experiments`` (champion/challenger files) are file
+    paths, served by id and reloaded from disk on ``SIGHUP`` or
     ``POST /v1/admin/reload``; ``journal`` is a ``.jsonl``/``.sqlite`` path or
     a ``postgresql://`` DSN (every decision is written before it is returned);
     ``token_file`` holds the bearer token (else ``$ESCALATION_SERVE_TOKEN``,
     else no authentication)."""
 
     policies: tuple[str, ...]
+    experiments: tuple[str, ...] = ()
     journal: str | None = None
     max_batch: int = 1000
     max_body_bytes: int = 4 * 1024 * 1024
@@ -40,8 +42,8 @@ class ServeConfig:
     log_level: str = "info"
 
     def __post_init__(self) -> None:
-        if not self.policies:
-            raise ValueError("at least one policy is needed")
+        if not self.policies and not self.experiments:
+            raise ValueError("at least one policy or experiment is needed")
         if self.max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         if self.max_body_bytes < 1024:
@@ -67,6 +69,7 @@ class ServeConfig:
             raise RuntimeError(f"${CONFIG_ENV} is not set: start the server with `escalation serve`")
         data = json.loads(text)
         data["policies"] = tuple(data["policies"])
+        data["experiments"] = tuple(data.get("experiments", ()))
         return cls(**data)
 
 
