@@ -376,6 +376,21 @@ class TestStartup:
             create_app(ServeConfig(policies=(), experiments=(str(missing),)))
         assert str(missing) in str(caught.value)
 
+    def test_worker_processes_serve_the_experiment(self, library: ExperimentEngine) -> None:
+        """With --workers 2 (each worker rebuilds the app from the environment), every
+        worker decides the experiment as ExperimentEngine.decide."""
+        record = portfolio()[840]
+        with SubprocessServer("--experiment", str(EXAMPLE), "--workers", "2", port=free_port()) as live:
+            answers = [
+                post_json(
+                    live.client, "/v1/decide", {"record": record, "at": AT}, headers={"connection": "close"}
+                )
+                for _ in range(6)
+            ]
+        assert {(200, library.decide(record, now=NOW).to_json())} == {
+            (a.status_code, a.text) for a in answers
+        }
+
     def test_the_configuration_reaches_workers(self) -> None:
         """Experiments travel to worker processes with the rest of the configuration."""
         config = ServeConfig(policies=(str(CN),), experiments=(str(EXAMPLE),), workers=2)

@@ -30,7 +30,6 @@ class ServeConfig:
     else no authentication)."""
 
     policies: tuple[str, ...]
-    experiments: tuple[str, ...] = ()
     journal: str | None = None
     max_batch: int = 1000
     max_body_bytes: int = 4 * 1024 * 1024
@@ -40,6 +39,7 @@ class ServeConfig:
     graceful_timeout: float = 30.0
     log_format: str = "json"
     log_level: str = "info"
+    experiments: tuple[str, ...] = ()  # last: positional construction stays as it was
 
     def __post_init__(self) -> None:
         if not self.policies and not self.experiments:
