@@ -302,6 +302,18 @@ class TestReload:
             text, "escalation_experiment_info", version="2026.11-lawyer45"
         )  # the old arm is gone
 
+    def test_a_new_description_is_a_change_and_the_same_files_are_not(self, tree: Path) -> None:
+        """Reloading unchanged files changes nothing; a new description (outside the
+        fingerprint) is reloaded so that the listing shows it."""
+        experiment = tree / "examples" / "experiment-lawyer-45.yaml"
+        server = create_app(ServeConfig(policies=(), experiments=(str(experiment),))).state.server
+        unchanged = server.reload()
+        experiment.write_text(experiment.read_text().replace("description: the", "description: now the"))
+        changed = server.reload()
+        (listed,) = server.experiment_summaries()
+        assert (False, True) == (unchanged, changed)
+        assert listed.description is not None and listed.description.startswith("now the lawyer")
+
     def test_sighup_reloads_the_experiment(self, tree: Path) -> None:
         """`escalation serve --experiment`: SIGHUP with a broken challenger logs reload_failed and
         keeps the old experiment; with a valid change it switches."""

@@ -195,16 +195,23 @@ class PolicySet:
     def reload(self) -> bool:
         """Load every policy and experiment file (and the policies the
         experiments name) again and switch when all are valid; whether any
-        fingerprint changed. Raises :class:`~escalation.PolicyError` (and keeps
+        fingerprint (or experiment description) changed. Raises :class:`~escalation.PolicyError` (and keeps
         the current set) when any file is invalid."""
         with self._reload_lock:
             fresh = self._load()
-            before = {key: t.fingerprint for key, t in self._by_id.items()}
-            after = {key: t.fingerprint for key, t in fresh.items()}
-            if before == after:
+            if _state(self._by_id) == _state(fresh):
                 return False  # keep the engines already warmed up
             self._by_id = fresh
             return True
+
+
+def _state(by_id: dict[str, Target]) -> dict[str, tuple[str, str | None]]:
+    """What a reload compares: each fingerprint (and an experiment's description,
+    which its fingerprint leaves out but the listing shows)."""
+    return {
+        key: (t.fingerprint, t.experiment.description if isinstance(t, ServedExperiment) else None)
+        for key, t in by_id.items()
+    }
 
 
 def _clash(new: Target, old: Target) -> str:
