@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import hashlib
 import json
 import math
 import re
@@ -185,11 +186,21 @@ class TestSameAsExperimentEngine:
         assert "is an experiment" in detail.json()["message"]
         assert {"status": "ok", "policies": 1, "experiments": 1} == health
 
-    def test_a_pinned_experiment_fingerprint(self) -> None:
-        """`fingerprint` pins the experiment (its listed fingerprint); another one is 409."""
+    def test_a_pinned_experiment_fingerprint(self, library: ExperimentEngine) -> None:
+        """The experiment's fingerprint is the documented hash (docs/serve.md); `fingerprint`
+        pins it; another one is 409."""
         record = portfolio()[0]
+        canonical = {
+            "challenger": library.challenger.policy.fingerprint,
+            "champion": library.champion.policy.fingerprint,
+            "id": EXPERIMENT_ID,
+            "salt": "lawyer-letter-45-2026-11",
+            "share": "0.2",
+        }
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
         with serving(experiments=(str(EXAMPLE),)) as live:
             pinned = live.client.get("/v1/policies").json()["experiments"][0]["fingerprint"]
+            assert "sha256:" + hashlib.sha256(text.encode()).hexdigest() == pinned
             ok = post_json(live.client, "/v1/decide", {"record": record, "at": AT, "fingerprint": pinned})
             other = post_json(live.client, "/v1/decide",
                               {"record": record, "at": AT, "fingerprint": "sha256:" + "0" * 64})  # fmt: skip

@@ -59,16 +59,13 @@ class ServedExperiment:
     challenger: Policy
     engine: ExperimentEngine
     explainer: ExperimentEngine
+    fingerprint: str
+    """What a request's ``fingerprint`` pins (:func:`experiment_fingerprint`)."""
 
     @property
     def id(self) -> str:
         """The id requests name it by (the experiment's id)."""
         return self.experiment.id
-
-    @property
-    def fingerprint(self) -> str:
-        """What a request's ``fingerprint`` pins (:func:`experiment_fingerprint`)."""
-        return experiment_fingerprint(self.experiment, self.champion, self.challenger)
 
 
 Target = Served | ServedExperiment
@@ -148,7 +145,8 @@ class PolicySet:
         except UsageError as exc:  # the arms cannot serve one portfolio (currencies differ)
             raise PolicyError([PolicyIssue(str(path), 1, 1, "experiment-arms", str(exc))]) from None
         explainer = ExperimentEngine(spec, champion, challenger)
-        return ServedExperiment(spec, champion, challenger, engine, explainer)
+        fingerprint = experiment_fingerprint(spec, champion, challenger)
+        return ServedExperiment(spec, champion, challenger, engine, explainer, fingerprint)
 
     @property
     def paths(self) -> tuple[str, ...]:
