@@ -215,7 +215,7 @@ class TestSameAsExperimentEngine:
 class TestJournalAndMetrics:
     def test_decisions_are_journaled_with_their_arm(self, tmp_path: Path) -> None:
         """With --journal, each experiment decision is journaled (as the CLI does: labelled,
-        with its arm's policy) before its answer, and the journal verifies."""
+        with its arm's policy) before its answer; the journal verifies and replays identically."""
         path = tmp_path / "journal.sqlite"
         accounts = portfolio()[:60]
         with serving(experiments=(str(EXAMPLE),), journal=str(path)) as live:
@@ -227,11 +227,18 @@ class TestJournalAndMetrics:
         assert [(d["account_id"], d["experiment"], d["policy"]["fingerprint"]) for d in answer.json()] == [
             (s["account_id"], s["experiment"], s["policy"]["fingerprint"]) for s in stored
         ]
-        verified = subprocess.run(
-            [str(Path(sys.executable).with_name("escalation")), "audit", "verify", str(path)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        escalation = str(Path(sys.executable).with_name("escalation"))
+        verified, replayed = (
+            subprocess.run(
+                [escalation, "audit", step, str(path)], capture_output=True, text=True, check=False
+            )
+            for step in ("verify", "replay")
+        )
         assert 0 == verified.returncode, verified.stdout + verified.stderr
+        assert (0, "60 replayed, 60 identical, 0 differ") == (
+            replayed.returncode,
+            replayed.stdout.strip().splitlines()[-1],
+        )
 
     def test_metrics_count_decisions_by_arm(self) -> None:
         """escalation_decisions_total has an `arm` label: the experiment's decisions are counted
