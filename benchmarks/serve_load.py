@@ -8,6 +8,7 @@ requests and in seconds. Prints decisions/s and request latency p50/p99.
 
     python benchmarks/serve_load.py            # the full matrix (about 2 minutes)
     python benchmarks/serve_load.py --quick    # fewer requests per cell
+    python benchmarks/serve_load.py --experiment examples/experiment-lawyer-45.yaml   # serve an experiment
 
 The client runs on the same machine as the server and takes CPU from it: the
 figures are a floor for what a sidecar serves a separate caller."""
@@ -42,8 +43,11 @@ def free_port() -> int:
         return port
 
 
-def start_server(port: int, journal: str | None, workers: int) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "escalation.serve", "--policy", str(POLICY), "--port", str(port)]
+def start_server(
+    port: int, journal: str | None, workers: int, experiment: str | None = None
+) -> subprocess.Popen[bytes]:
+    served = ["--experiment", experiment] if experiment else ["--policy", str(POLICY)]
+    args = [sys.executable, "-m", "escalation.serve", *served, "--port", str(port)]
     args += ["--host", "127.0.0.1", "--timeout", "120", "--max-batch", "1000", "--workers", str(workers)]
     if journal:
         args += ["--journal", journal]
@@ -113,16 +117,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer requests per cell")
     parser.add_argument("--seconds", type=float, default=8.0, help="time cap per cell")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--experiment", metavar="FILE", help="serve this experiment instead of the CN policy")
+    parser.add_argument("--journals", choices=["both", "none", "sqlite"], default="both")
     options = parser.parse_args()
     cap = 300 if options.quick else 2000
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
-          f"client and server on one machine; {POLICY.name}; {options.workers} worker(s)")  # fmt: skip
+          f"client and server on one machine; {options.experiment or POLICY.name}; "
+          f"{options.workers} worker(s)")  # fmt: skip
     print(f"{'journal':8} {'batch':>5} {'conc':>4} {'requests':>8} {'fail':>4} {'decisions/s':>12} "
           f"{'p50 ms':>8} {'p99 ms':>8}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        for journal in (None, str(Path(tmp) / "journal.sqlite")):
+        journals = {"both": [None, "sqlite"], "none": [None], "sqlite": ["sqlite"]}[options.journals]
+        for journal in (j and str(Path(tmp) / "journal.sqlite") for j in journals):
             port = free_port()
-            server = start_server(port, journal, options.workers)
+            server = start_server(port, journal, options.workers, options.experiment)
             try:
                 for batch in (1, 100):
                     for concurrency in (1, 8, 64):

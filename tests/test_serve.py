@@ -476,8 +476,8 @@ class TestEndpoints:
         """/healthz and /readyz answer 200 with the number of policies (journal reachable)."""
         with serving(CN, journal=open_journal(tmp_path / "j.sqlite")) as live:
             health, ready = live.client.get("/healthz"), live.client.get("/readyz")
-        assert (200, {"status": "ok", "policies": 1}) == (health.status_code, health.json())
-        assert (200, {"status": "ok", "policies": 1}) == (ready.status_code, ready.json())
+        assert (200, {"status": "ok", "policies": 1, "experiments": 0}) == (health.status_code, health.json())
+        assert (200, {"status": "ok", "policies": 1, "experiments": 0}) == (ready.status_code, ready.json())
 
     def test_metrics_count_decisions_errors_and_latency(self, cn: LiveServer) -> None:
         """/metrics counts decisions by status and action, errors by code, and request latency."""
@@ -487,6 +487,7 @@ class TestEndpoints:
         after = cn.client.get("/metrics").text
         labels = {
             "policy": decision["policy"]["id"],
+            "arm": "",
             "status": decision["status"],
             "action": decision["action"] or "",
         }
@@ -504,7 +505,7 @@ class TestEndpoints:
         """Two apps in one process keep separate metrics (no global registry)."""
         config = ServeConfig(policies=(str(CN),))
         first, second = create_app(config), create_app(config)
-        first.state.server.metrics.decisions.labels("p", "act", "x").inc()
+        first.state.server.metrics.decisions.labels("p", "", "act", "x").inc()
         assert first.state.server.metrics.registry is not second.state.server.metrics.registry
         assert b"escalation_decisions_total{" not in second.state.server.metrics.render()
 

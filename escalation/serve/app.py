@@ -50,7 +50,7 @@ from escalation.serve.models import (
     Problem,
     ReloadResult,
 )
-from escalation.serve.policies import UnknownPolicyError
+from escalation.serve.policies import Served, UnknownPolicyError
 from escalation.serve.requests import (
     _authorize,
     _decide,
@@ -71,8 +71,8 @@ def _ok(model: Any, description: str) -> dict[int | str, dict[str, Any]]:
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
         401: "no or wrong bearer token (when the server has one)",
-        404: "unknown policy",
-        409: "the pinned `fingerprint` is not the served policy's",
+        404: "unknown policy or experiment",
+        409: "the pinned `fingerprint` is not the served policy's (or experiment's)",
         413: "body larger than `--max-body-bytes`, or more records than `--max-batch`",
         415: "the body is not JSON",
         422: "invalid JSON, request or record; `issues` name the fields",
@@ -101,7 +101,8 @@ def _build() -> FastAPI:
         if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload_logged(server, "sighup")))
             hup = True
-        _log().info("started", policies=[s.id for s in server.summaries()], pid=os.getpid())
+        _log().info("started", policies=[s.id for s in server.summaries()],
+                    experiments=[e.id for e in server.experiment_summaries()], pid=os.getpid())  # fmt: skip
         try:
             yield
         finally:
@@ -192,8 +193,10 @@ def _build() -> FastAPI:
 
     @app.get("/v1/policies", dependencies=v1, response_model=PolicyListing, responses=_errors(401))
     async def policies(request: Request) -> PolicyListing:
-        """The served policies: id, version, fingerprint, included rule packs."""
-        return PolicyListing(policies=_server(request).summaries())
+        """The served policies (id, version, fingerprint, included rule packs) and
+        experiments (id, fingerprint, salt, challenger share, both arms' policies)."""
+        server = _server(request)
+        return PolicyListing(policies=server.summaries(), experiments=server.experiment_summaries())
 
     @app.get("/v1/policies/{policy_id}", dependencies=v1, response_model=PolicyDetail,
              responses=_errors(401, 404, 422))  # fmt: skip
@@ -203,6 +206,9 @@ def _build() -> FastAPI:
             served = _server(request).policies.get(policy_id)
         except UnknownPolicyError as exc:
             raise ApiError(404, "unknown-policy", str(exc)) from None
+        if not isinstance(served, Served):
+            message = f"`{policy_id}` is an experiment: GET /v1/policies lists it with both arms' policies"
+            raise ApiError(404, "unknown-policy", message)
         return PolicyDetail(**_summary(served).model_dump(), canonical=json.loads(served.policy.canonical))
 
     @app.post(
@@ -217,11 +223,11 @@ def _build() -> FastAPI:
                 "description": "a policy (or the token file) is invalid; the old ones keep serving",
             },
         },
-        summary="Reload the policy files",
+        summary="Reload the policy and experiment files",
     )
     async def reload(request: Request) -> Response:
-        """Reload every policy file (validated first: when any is invalid the
-        old policies keep serving and this answers 422 with every issue)."""
+        """Reload every policy and experiment file (validated first: when any is
+        invalid the old ones keep serving and this answers 422 with every issue)."""
         server = _server(request)
         if server.config.workers > 1:
             try:
@@ -229,34 +235,39 @@ def _build() -> FastAPI:
             except ReloadFailedError as exc:
                 raise _reload_problem(exc) from None
             os.kill(os.getppid(), signal.SIGHUP)  # uvicorn's supervisor replaces workers one by one
-            result = ReloadResult(status="restarting", changed=True, policies=server.summaries())
+            result = ReloadResult(status="restarting", changed=True, policies=server.summaries(),
+                                  experiments=server.experiment_summaries())  # fmt: skip
             return Response(result.model_dump_json(), status_code=202, media_type=_JSON)
         changed = await _reload_logged(server, "api")
-        result = ReloadResult(status="reloaded", changed=changed, policies=server.summaries())
+        result = ReloadResult(status="reloaded", changed=changed, policies=server.summaries(),
+                              experiments=server.experiment_summaries())  # fmt: skip
         return Response(result.model_dump_json(), media_type=_JSON)
 
     @app.get("/healthz", response_model=Health)
     async def healthz(request: Request) -> Health:
         """Liveness: the process answers."""
-        return Health(status="ok", policies=len(_server(request).policies.all()))
+        served = _server(request).policies
+        return Health(status="ok", policies=len(served.all()), experiments=len(served.experiments()))
 
     @app.get("/readyz", response_model=Health, responses={503: {"model": Health, "description": "not ready"}})
     async def readyz(request: Request) -> Response:
         """Readiness: policies loaded and the journal (if any) reachable."""
         server = _server(request)
-        ready = bool(server.policies.all())
+        served = server.policies
+        ready = bool(served.all() or served.experiments())
         if ready and server.journal is not None:
             try:
                 await anyio.to_thread.run_sync(server.journal.head)
             except JournalError:
                 ready = False
-        body = Health(status="ok" if ready else "unavailable", policies=len(server.policies.all()))
+        body = Health(status="ok" if ready else "unavailable", policies=len(served.all()),
+                      experiments=len(served.experiments()))  # fmt: skip
         return Response(body.model_dump_json(), status_code=200 if ready else 503, media_type=_JSON)
 
     @app.get("/metrics", responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                                           "description": "Prometheus text format"}})  # fmt: skip
     async def metrics(request: Request) -> Response:
-        """Prometheus metrics: decisions by status and action, errors, latency."""
+        """Prometheus metrics: decisions by policy, arm, status and action, errors, latency."""
         return Response(_server(request).metrics.render(), media_type=CONTENT_TYPE)
 
     def openapi() -> dict[str, Any]:
@@ -300,8 +311,9 @@ async def _reload_logged(server: Server, trigger: str) -> bool:
         if trigger == "api":
             raise _reload_problem(exc) from None
         return False
-    _log().info("reloaded", trigger=trigger, changed=changed,
-                fingerprints={s.id: s.fingerprint for s in server.summaries()})  # fmt: skip
+    fingerprints = {s.id: s.fingerprint for s in server.summaries()}
+    fingerprints.update({e.id: e.fingerprint for e in server.experiment_summaries()})
+    _log().info("reloaded", trigger=trigger, changed=changed, fingerprints=fingerprints)
     return changed
 
 

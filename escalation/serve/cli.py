@@ -52,6 +52,14 @@ def _loopback(host: str) -> bool:
     help="policy YAML to serve (repeat for several; requests name one by id); default: bundled CN policy",
 )
 @click.option(
+    "--experiment",
+    "-e",
+    "experiments",
+    multiple=True,
+    metavar="EXPERIMENT",
+    help="champion/challenger experiment YAML to serve under its id (repeatable; with or without --policy)",
+)
+@click.option(
     "--journal",
     "-j",
     metavar="JOURNAL",
@@ -110,6 +118,7 @@ def _loopback(host: str) -> bool:
 @click.option("--print-openapi", is_flag=True, help="print the OpenAPI document and exit")
 def serve(
     policies: tuple[str, ...],
+    experiments: tuple[str, ...],
     journal: str | None,
     host: str,
     port: int,
@@ -131,7 +140,7 @@ def serve(
     if not _extra_installed():
         click.echo(EXTRA_MISSING, err=True)
         sys.exit(_EXIT_ERROR)
-    if not policies:  # like `decide`: the bundled PRC policy by default
+    if not policies and not experiments:  # like `decide`: the bundled PRC policy by default
         from escalation._bundled import DEFAULT_POLICY, bundled
 
         policies = (str(bundled(DEFAULT_POLICY)),)
@@ -144,6 +153,7 @@ def serve(
 
     config = ServeConfig(
         policies=tuple(os.path.abspath(p) for p in policies),
+        experiments=tuple(os.path.abspath(e) for e in experiments),
         journal=journal,
         max_batch=max_batch,
         max_body_bytes=max_body_bytes,

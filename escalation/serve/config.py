@@ -22,7 +22,8 @@ TOKEN_ENV = "ESCALATION_SERVE_TOKEN"  # noqa: S105 - the variable's name, not a 
 class ServeConfig:
     """Settings of one server (every worker process gets the same).
 
-    ``policies`` are file paths, reloaded from disk on ``SIGHUP`` or
+    ``policies`` and ``experiments`` (champion/challenger files) are file
+    paths, served by id and reloaded from disk on ``SIGHUP`` or
     ``POST /v1/admin/reload``; ``journal`` is a ``.jsonl``/``.sqlite`` path or
     a ``postgresql://`` DSN (every decision is written before it is returned);
     ``token_file`` holds the bearer token (else ``$ESCALATION_SERVE_TOKEN``,
@@ -38,10 +39,11 @@ class ServeConfig:
     graceful_timeout: float = 30.0
     log_format: str = "json"
     log_level: str = "info"
+    experiments: tuple[str, ...] = ()  # last: positional construction stays as it was
 
     def __post_init__(self) -> None:
-        if not self.policies:
-            raise ValueError("at least one policy is needed")
+        if not self.policies and not self.experiments:
+            raise ValueError("at least one policy or experiment is needed")
         if self.max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         if self.max_body_bytes < 1024:
@@ -67,6 +69,7 @@ class ServeConfig:
             raise RuntimeError(f"${CONFIG_ENV} is not set: start the server with `escalation serve`")
         data = json.loads(text)
         data["policies"] = tuple(data["policies"])
+        data["experiments"] = tuple(data.get("experiments", ()))
         return cls(**data)
 
 

@@ -20,8 +20,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.decisions = Counter(
             "escalation_decisions",
-            "Decisions returned, by policy, status and action",
-            ["policy", "status", "action"],
+            "Decisions returned, by policy (or experiment), arm (empty for a policy), status and action",
+            ["policy", "arm", "status", "action"],
             registry=self.registry,
         )
         self.errors = Counter(
@@ -65,11 +65,26 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.experiment_info = Gauge(
+            "escalation_experiment_info",
+            "The served experiments' arms (value: the arm's share of accounts), by experiment, arm "
+            "and the arm's policy id, version and fingerprint",
+            ["experiment", "arm", "policy", "version", "fingerprint"],
+            registry=self.registry,
+        )
+
     def served(self, policies: list[tuple[str, str, str]]) -> None:
         """Set ``escalation_policy_info`` to exactly ``policies`` (id, version, fingerprint)."""
         self.policy_info.clear()
         for policy_id, version, fingerprint in policies:
             self.policy_info.labels(policy_id, version, fingerprint).set(1)
+
+    def served_experiments(self, arms: list[tuple[str, str, str, str, str, float]]) -> None:
+        """Set ``escalation_experiment_info`` to exactly ``arms`` (experiment,
+        arm, policy id, version, fingerprint, share)."""
+        self.experiment_info.clear()
+        for experiment, arm, policy_id, version, fingerprint, share in arms:
+            self.experiment_info.labels(experiment, arm, policy_id, version, fingerprint).set(share)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

@@ -29,6 +29,7 @@ __all__ = [
     "PolicyListing",
     "Problem",
     "ReloadResult",
+    "ServedExperiment",
     "ServedPolicy",
 ]
 
@@ -92,12 +93,16 @@ class DecideRequest(BaseModel):
         "and the response says so (header `Escalation-At-Source: server`)",
     )
     policy: str | None = Field(
-        default=None, min_length=1, max_length=200, description="policy id; optional when one is served"
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the id of a served policy or experiment; optional when only one is served",
     )
     fingerprint: str | None = Field(
         default=None,
         pattern=FINGERPRINT,
-        description="the policy fingerprint the caller expects; 409 when the served one differs",
+        description="the policy's (or experiment's) fingerprint the caller expects; "
+        "409 when the served one differs",
     )
     trace: StrictBool = Field(default=True, description="include the rule trace in each decision")
 
@@ -154,12 +159,31 @@ class ServedPolicy(BaseModel):
     tiers: list[str]
 
 
+class ServedExperiment(BaseModel):
+    """A champion/challenger experiment the server decides with (requests name
+    it by ``id`` like a policy): each account is decided by its arm's policy."""
+
+    model_config = _RESPONSE
+
+    id: str
+    fingerprint: str = Field(
+        description="SHA-256 of the id, salt, share and both arms' policy fingerprints "
+        "(what a request's `fingerprint` pins)"
+    )
+    salt: str
+    share: float = Field(description="the challenger's share of accounts (0.2 for `20%`)")
+    description: str | None = None
+    champion: ServedPolicy
+    challenger: ServedPolicy
+
+
 class PolicyListing(BaseModel):
-    """``GET /v1/policies``."""
+    """``GET /v1/policies``: the served policies and experiments."""
 
     model_config = _RESPONSE
 
     policies: list[ServedPolicy]
+    experiments: list[ServedExperiment] = []
 
 
 class PolicyDetail(ServedPolicy):
@@ -179,6 +203,7 @@ class ReloadResult(BaseModel):
     status: Literal["reloaded", "restarting"]
     changed: bool
     policies: list[ServedPolicy]
+    experiments: list[ServedExperiment] = []
 
 
 class Health(BaseModel):
@@ -188,6 +213,7 @@ class Health(BaseModel):
 
     status: Literal["ok", "unavailable"]
     policies: int = 0
+    experiments: int = 0
 
 
 #: What ``POST /v1/decide`` answers for a batch: one item per record, in order.

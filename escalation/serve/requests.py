@@ -1,4 +1,5 @@
-"""Request handling: strict body parsing, choosing the policy, deciding within a deadline, auth."""
+"""Request handling: strict body parsing, choosing the policy or experiment,
+deciding within a deadline, auth."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from escalation.serve.models import (
     DecideRequest,
     Issue,
 )
-from escalation.serve.policies import Served, UnknownPolicyError
+from escalation.serve.policies import Served, Target, UnknownPolicyError
 from escalation.serve.state import Server, _server
 
 
@@ -116,15 +117,16 @@ async def _parse(request: Request) -> DecideRequest:
     return parsed
 
 
-def _choose(server: Server, body: DecideRequest) -> Served:
+def _choose(server: Server, body: DecideRequest) -> Target:
     try:
         served = server.policies.get(body.policy)
     except UnknownPolicyError as exc:
         status, code = (404, "unknown-policy") if body.policy is not None else (422, "policy-required")
         raise ApiError(status, code, str(exc), [Issue(field="policy", message=str(exc), code=code)]) from None
-    if body.fingerprint is not None and body.fingerprint != served.policy.fingerprint:
+    if body.fingerprint is not None and body.fingerprint != served.fingerprint:
+        kind = "policy" if isinstance(served, Served) else "experiment"
         message = (
-            f"policy `{served.policy.id}` is served with fingerprint `{served.policy.fingerprint}`, "
+            f"{kind} `{served.id}` is served with fingerprint `{served.fingerprint}`, "
             f"not `{body.fingerprint}`"
         )
         issue = Issue(field="fingerprint", message=message, code="fingerprint-mismatch")
@@ -154,14 +156,15 @@ def _bounded(items: Iterator[T], deadline: float) -> list[T]:
 def _count(server: Server, policy_id: str, items: list[Decision | ErrorRow]) -> None:
     for item in items:
         if isinstance(item, Decision):
-            server.metrics.decisions.labels(policy_id, item.status, item.action or "").inc()
+            arm = item.experiment.arm if item.experiment is not None else ""
+            server.metrics.decisions.labels(policy_id, arm, item.status, item.action or "").inc()
         else:
             server.metrics.errors.labels(policy_id, item.code).inc()
 
 
 async def _decide(
     request: Request, explain: bool
-) -> tuple[Served, DecideRequest, dt.datetime, str, list[Decision | ErrorRow]]:
+) -> tuple[Target, DecideRequest, dt.datetime, str, list[Decision | ErrorRow]]:
     server = _server(request)
     body = await _parse(request)
     served = _choose(server, body)
@@ -170,7 +173,7 @@ async def _decide(
     records = body.records if body.records is not None else [body.record]
     state = request.scope.setdefault("state", {})
     state["records"] = len(records)
-    state["policy"] = served.policy.id
+    state["policy"] = served.id
     server.metrics.batch_size.observe(len(records))
     deadline = time.monotonic() + server.config.timeout
 
@@ -182,7 +185,7 @@ async def _decide(
     try:
         items = await server.in_thread(work)
     except RecordError as exc:
-        server.metrics.errors.labels(served.policy.id, exc.issues[0].code).inc()
+        server.metrics.errors.labels(served.id, exc.issues[0].code).inc()
         issues = _record_issues(exc, "record")
         raise ApiError(
             422, "invalid-record", "; ".join(f"{i.field}: {i.message}" for i in issues), issues
@@ -192,22 +195,22 @@ async def _decide(
         issue = Issue(field="at", message=message, code="invalid-request")
         raise ApiError(422, "invalid-request", message, [issue]) from None
     except EvaluationError as exc:
-        server.metrics.errors.labels(served.policy.id, "evaluation-error").inc()
+        server.metrics.errors.labels(served.id, "evaluation-error").inc()
         raise ApiError(422, "evaluation-error", str(exc)) from None
     except JournalError:
-        server.metrics.errors.labels(served.policy.id, "journal-unavailable").inc()
-        _log().error("journal_failed", request_id=_request_id(request), policy_id=served.policy.id)
+        server.metrics.errors.labels(served.id, "journal-unavailable").inc()
+        _log().error("journal_failed", request_id=_request_id(request), policy_id=served.id)
         raise ApiError(503, "journal-unavailable", "the decision could not be journaled; nothing was decided",
                        headers={"Retry-After": "5"}) from None  # fmt: skip
-    _count(server, served.policy.id, items)
+    _count(server, served.id, items)
     return served, body, now, source, items
 
 
-def _headers(served: Served, now: dt.datetime, source: str) -> dict[str, str]:
+def _headers(served: Target, now: dt.datetime, source: str) -> dict[str, str]:
     return {
         "Escalation-At": now.isoformat(),
         "Escalation-At-Source": source,
-        "Escalation-Policy-Fingerprint": served.policy.fingerprint,
+        "Escalation-Policy-Fingerprint": served.fingerprint,
     }
 
 

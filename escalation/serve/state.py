@@ -1,4 +1,4 @@
-"""The server's state: the served policies, in-flight decisions, reload."""
+"""The server's state: the served policies and experiments, in-flight decisions, reload."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi import Request
 from escalation import (
     Journal,
     Masking,
+    Policy,
     PolicyError,
     open_journal,
 )
@@ -22,9 +23,11 @@ from escalation.serve.errors import (
 )
 from escalation.serve.metrics import Metrics
 from escalation.serve.models import (
+    ServedExperiment,
     ServedPolicy,
 )
 from escalation.serve.policies import PolicySet, Served
+from escalation.serve.policies import ServedExperiment as _Experiment
 
 
 class _InFlight:
@@ -67,7 +70,7 @@ class Server:
         self.journal = journal
         if journal is None and config.journal is not None:
             journal = self.journal = open_journal(config.journal, masking=Masking.from_env())
-        self.policies = PolicySet(config.policies, journal)
+        self.policies = PolicySet(config.policies, journal, config.experiments)
         self.token = read_token(config)
         self.metrics = Metrics()
         self.in_flight = _InFlight()
@@ -76,6 +79,16 @@ class Server:
     def _publish(self) -> None:
         self.metrics.served(
             [(s.policy.id, s.policy.version, s.policy.fingerprint) for s in self.policies.all()]
+        )
+        self.metrics.served_experiments(
+            [
+                (e.id, arm, policy.id, policy.version, policy.fingerprint, share)
+                for e in self.policies.experiments()
+                for arm, policy, share in (
+                    ("champion", e.champion, 1 - e.experiment.challenger.share),
+                    ("challenger", e.challenger, e.experiment.challenger.share),
+                )
+            ]
         )
 
     def reload(self) -> bool:
@@ -111,6 +124,10 @@ class Server:
         """The served policies, for listings."""
         return [_summary(s) for s in self.policies.all()]
 
+    def experiment_summaries(self) -> list[ServedExperiment]:
+        """The served experiments, for listings."""
+        return [_experiment_summary(e) for e in self.policies.experiments()]
+
     async def in_thread(self, work: Callable[[], T]) -> T:
         """Run ``work`` (decisions: CPU and journal I/O) in a worker thread,
         answering 504 after the request timeout (the thread finishes its
@@ -130,7 +147,23 @@ class Server:
 
 
 def _summary(served: Served) -> ServedPolicy:
-    policy = served.policy
+    return _policy_summary(served.policy)
+
+
+def _experiment_summary(served: _Experiment) -> ServedExperiment:
+    spec = served.experiment
+    return ServedExperiment(
+        id=spec.id,
+        fingerprint=served.fingerprint,
+        salt=spec.salt,
+        share=spec.challenger.share,
+        description=spec.description,
+        champion=_policy_summary(served.champion),
+        challenger=_policy_summary(served.challenger),
+    )
+
+
+def _policy_summary(policy: Policy) -> ServedPolicy:
     return ServedPolicy(
         id=policy.id,
         version=policy.version,
