@@ -23,8 +23,9 @@ from escalation.backends.columnar._conditions import Unsupported, check_tree, tr
 from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._guards import NEVER, Guards, Verdict
 from escalation.backends.columnar._local import zone_rows
+from escalation.backends.columnar._starts import day_start
 from escalation.backends.columnar._why import REASONS
-from escalation.backends.columnar._zones import US, day_start_us
+from escalation.backends.columnar._zones import US
 from escalation.policy import GuardRule, Policy, TierRule
 from escalation.record import zone
 
@@ -81,11 +82,7 @@ def check_policy(policy: Policy) -> None:
 
 def _date_start(facts: Facts, days: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """µs of the start of local ``days`` for the accounts in ``mask``."""
-    out = np.zeros(facts.n, np.int64)
-    for name in set(facts.zone_names[mask].tolist()):
-        mine = mask & (facts.zone_names == name)
-        out[mine] = day_start_us(name, zone(name), days[mine])
-    return out
+    return day_start(facts, days, mask)
 
 
 def _span_after(facts: Facts, span: Span, last: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -95,9 +92,10 @@ def _span_after(facts: Facts, span: Span, last: np.ndarray, mask: np.ndarray) ->
         return last + span.amount * unit
     days = span.amount * (7 if span.unit == "w" else 1)
     local = np.zeros(facts.n, np.int64)
-    for name in set(facts.zone_names[mask].tolist()):
-        mine = mask & (facts.zone_names == name)
-        local[mine] = facts.cache["tables"][name].local_day(last[mine])
+    for _name, table, mine in zone_rows(facts):
+        rows = mask & mine
+        if rows.any():
+            local[rows] = table.local_day(last[rows])
     return _date_start(facts, local + days, mask)
 
 
