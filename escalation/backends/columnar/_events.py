@@ -93,8 +93,8 @@ class VerdictMemo:
     __slots__ = ("later", "now")
 
     def __init__(self) -> None:
-        self.now: dict[tuple[str, Channel], Verdict] = {}
-        self.later: dict[tuple[str, Channel], list[tuple[np.ndarray, Verdict]]] = {}
+        self.now: dict[tuple[str, Channel | None], Verdict] = {}
+        self.later: dict[tuple[str, Channel | None], list[tuple[np.ndarray, Verdict]]] = {}
 
     @staticmethod
     def of(facts: Facts, context: Any) -> VerdictMemo:
@@ -105,13 +105,13 @@ class VerdictMemo:
             memo = facts.cache[key] = VerdictMemo()
         return memo
 
-    def find(self, key: tuple[str, Channel], at: np.ndarray) -> Verdict | None:
+    def find(self, key: tuple[str, Channel | None], at: np.ndarray) -> Verdict | None:
         for instants, found in self.later.get(key, ()):
             if instants is at or np.array_equal(instants, at):
                 return found
         return None
 
-    def keep(self, key: tuple[str, Channel], at: np.ndarray, found: Verdict) -> None:
+    def keep(self, key: tuple[str, Channel | None], at: np.ndarray, found: Verdict) -> None:
         entries = self.later.setdefault(key, [])
         if len(entries) >= 8:  # bounded: a batch asks a few instants per guard
             entries.pop(0)

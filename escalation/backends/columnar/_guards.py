@@ -22,7 +22,6 @@ from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._local import (
     _LOW,
     _group_max,
-    _local_minutes,
     local_days,
     zone_rows,
 )
@@ -34,7 +33,7 @@ from escalation.backends.columnar._multizone import (
     slot_view,
     strictest,
 )
-from escalation.backends.columnar._starts import day_start, zone_day_starts
+from escalation.backends.columnar._starts import day_start, local_clock, zone_day_starts
 from escalation.guards import (
     BlockGuard,
     ConsentGuard,
@@ -53,6 +52,8 @@ _EPOCH = dt.date(1970, 1, 1)
 _UTC_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NEVER = -1  # an until that only an event lifts
+# kinds whose verdict depends on the channel asked (the others' verdicts are shared by channels)
+_BY_CHANNEL = (ConsentGuard, FrequencyGuard)
 
 
 class Guards:
@@ -76,7 +77,7 @@ class Guards:
         sig = self.sigs.get(id(rule))
         if sig is None:
             sig = self.sigs[id(rule)] = signature(rule)
-        key = (sig, channel)
+        key = (sig, channel if isinstance(rule.model, _BY_CHANNEL) else None)
         found = self.shared.now.get(key) if at is None else self.shared.find(key, at)
         if found is not None:
             return found
@@ -153,8 +154,7 @@ class Guards:
 
     def window_open(self, g: ContactHoursGuard, at: np.ndarray) -> np.ndarray:
         """Whether each account's instant is inside the window (weekdays, holidays)."""
-        days = local_days(self.facts, at)
-        minute = _local_minutes(self.facts, at)
+        days, minute = local_clock(self.facts, at)
         inside = (minute >= minutes(g.from_)) & (minute < minutes(g.to))
         allowed = np.asarray([name in g.days for name in _WEEKDAYS], dtype=bool)
         inside &= allowed[(days + 3) % 7]

@@ -144,10 +144,14 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             has = yes & known
             until = np.where(has, _date_start(facts, due + 1 + grace, has), -1)
             yes &= ~(has & (until <= now_us))
-            for i in np.flatnonzero(has & yes).tolist():
-                tz = zone(facts.zone_names[i])
-                day = _EPOCH + dt.timedelta(days=int(due[i]) + 1 + grace)
-                out.next_eligible_at[i] = start_of_day(day, tz).isoformat()
+            for name, _table, mine in zone_rows(facts):  # once per (zone, day)
+                rows = np.flatnonzero(has & yes & mine)
+                if len(rows):
+                    tz = zone(name)
+                    unique, inverse = np.unique(due[rows] + 1 + grace, return_inverse=True)
+                    days = (_EPOCH + dt.timedelta(days=d) for d in unique.tolist())
+                    text = [start_of_day(day, tz).isoformat() for day in days]
+                    out.next_eligible_at[rows] = np.asarray(text, dtype=object)[inverse.reshape(-1)]
         out.status[yes] = "hold"
         out.hold[yes] = hold.model.id
         open_ &= ~yes

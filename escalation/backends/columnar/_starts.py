@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from escalation.backends.columnar._local import zone_rows
-from escalation.backends.columnar._zones import day_start_us
+from escalation.backends.columnar._zones import DAY_US, US, day_start_us
 from escalation.record import zone
 
 if TYPE_CHECKING:
     from escalation.backends.columnar._facts import Facts
 
-__all__ = ["day_start", "zone_day_starts"]
+__all__ = ["day_start", "local_clock", "zone_day_starts"]
 
 _RANGE = 1 << 14  # days spanned; wider ranges take the sorting path
 
@@ -46,3 +46,15 @@ def day_start(facts: Facts, days: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if rows.any():
             out[rows] = zone_day_starts(name, days[rows])
     return out
+
+
+def local_clock(facts: Facts, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(local day, local minute of the day) of each account's instant ``at``
+    (``_local.local_days`` and ``_local._local_minutes`` from one offset lookup)."""
+    days = np.zeros(facts.n, np.int64)
+    minute = np.zeros(facts.n, np.int64)
+    for _name, table, mine in zone_rows(facts):
+        local = at[mine] + table.offsets(at[mine])
+        days[mine] = local // DAY_US
+        minute[mine] = (local % DAY_US) // (60 * US)
+    return days, minute
