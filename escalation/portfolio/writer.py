@@ -53,6 +53,22 @@ def _json_text(column: Any) -> Any:
     return pc.binary_join_element_wise('"', text, '"', "").fill_null("null")
 
 
+# columns holding few distinct values (ids from the policy, instants, reasons):
+# each distinct value is escaped once
+_FEW_VALUES = frozenset(
+    {"status", "action", "channel", "reason", "next_eligible_at", "hold", "policy_fingerprint"}
+)
+
+
+def _json_text_few(column: Any) -> Any:
+    """:func:`_json_text` of a column with few distinct values: each distinct
+    string escaped once, then picked per row."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column)
+    return pc.take(_json_text(encoded.dictionary), encoded.indices).fill_null("null")
+
+
 def jsonl_bytes(table: Any) -> bytes:
     """The rows of an Arrow table of decision rows as JSON lines, byte for byte
     what :meth:`DecisionWriter.write` writes for each row (no per-row Python)."""
@@ -70,9 +86,11 @@ def jsonl_bytes(table: Any) -> bytes:
             value = pc.cast(column, pa.string()).fill_null("null")
         elif name == "blocked_guards":
             offsets = np.asarray(column.offsets, dtype=np.int32)
-            items = _json_text(pc.list_flatten(column))
+            items = _json_text_few(pc.list_flatten(column))
             lists = pa.ListArray.from_arrays(pa.array(offsets - offsets[0]), items)
             value = pc.binary_join_element_wise("[", pc.binary_join(lists, ","), "]", "")
+        elif name in _FEW_VALUES:
+            value = _json_text_few(column)
         else:
             value = _json_text(column)
         parts += [("{" if not parts else ",") + json.dumps(name) + ":", value]

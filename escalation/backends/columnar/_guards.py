@@ -17,12 +17,11 @@ from escalation._calendar import is_holiday
 from escalation._ladder import LadderPlan
 from escalation._language import EventFilter
 from escalation.backends.columnar._conditions import truth
-from escalation.backends.columnar._facts import CHANNELS, OUTCOMES, Facts
+from escalation.backends.columnar._events import Verdict, VerdictMemo, filter_mask, signature
+from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._local import (
     _LOW,
     _group_max,
-    _local_minutes,
-    day_start,
     local_days,
     zone_rows,
 )
@@ -34,7 +33,7 @@ from escalation.backends.columnar._multizone import (
     slot_view,
     strictest,
 )
-from escalation.backends.columnar._zones import day_start_us
+from escalation.backends.columnar._starts import day_start, local_clock, zone_day_starts
 from escalation.guards import (
     BlockGuard,
     ConsentGuard,
@@ -45,7 +44,7 @@ from escalation.guards import (
 )
 from escalation.guards.inconvenient import InconvenientGuard
 from escalation.policy import GuardRule, Policy
-from escalation.record import Channel, zone
+from escalation.record import Channel
 
 __all__ = ["NEVER", "Guards", "Verdict"]
 
@@ -53,7 +52,8 @@ _EPOCH = dt.date(1970, 1, 1)
 _UTC_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NEVER = -1  # an until that only an event lifts
-Verdict = tuple[np.ndarray, np.ndarray, np.ndarray]  # blocked, until (µs or NEVER), unsure
+# kinds whose verdict depends on the channel asked (the others' verdicts are shared by channels)
+_BY_CHANNEL = (ConsentGuard, FrequencyGuard)
 
 
 class Guards:
@@ -64,54 +64,38 @@ class Guards:
         self.tier_ids = [t.model.id for t in policy.tiers]
         self.tags_of = dict(plan.tags_of)
         self.now = np.full(facts.n, facts.now_us, np.int64)
-        self.memo: dict[tuple[int, Channel], Verdict] = {}
+        context = (tuple(self.tier_ids), tuple(sorted(self.tags_of.items())))
+        self.shared = VerdictMemo.of(facts, context)  # verdicts, shared by the batch's policies
+        self.sigs: dict[int, str] = {}
         self.holidays: dict[tuple[str, int], bool] = {}
         self.views: dict[int, Guards] = {}  # per zone slot ≥ 1: the same checks in that zone
 
     def verdict(self, rule: GuardRule, channel: Channel, at: np.ndarray | None = None) -> Verdict:
         """(blocked, until, unsure) of ``rule`` on ``channel`` at each account's
-        instant ``at`` (``now`` when not given)."""
-        key = (id(rule), channel)
-        if at is None and key in self.memo:
-            return self.memo[key]
+        instant ``at`` (``now`` when not given); memoised per batch and shared
+        with the other policies of the batch that define the guard alike."""
+        sig = self.sigs.get(id(rule))
+        if sig is None:
+            sig = self.sigs[id(rule)] = signature(rule)
+        key = (sig, channel if isinstance(rule.model, _BY_CHANNEL) else None)
+        found = self.shared.now.get(key) if at is None else self.shared.find(key, at)
+        if found is not None:
+            return found
         blocked, until, unsure = self._check(rule, channel, self.now if at is None else at)
         if rule.unless is not None:
             lifted = truth(rule.unless.tree, self.facts)[0]
             blocked, unsure = blocked & ~lifted, unsure & ~lifted
         found = (blocked, until, unsure)
         if at is None:
-            self.memo[key] = found
+            self.shared.now[key] = found
+        else:
+            self.shared.keep(key, at.copy(), found)
         return found
 
     # ---------------------------------------------------------------- events
 
     def _mask(self, flt: EventFilter, channels: tuple[Channel, ...]) -> np.ndarray:
-        f = self.facts
-        key = ("filter", id(flt), channels)
-        cached = f.cache.get(key)
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
-        m = np.ones(len(f.ev_ts), bool)
-        if flt.direction == "outbound":
-            m &= f.ev_outbound
-        elif flt.direction == "inbound":
-            m &= ~f.ev_outbound
-        wanted = flt.channels or channels
-        if wanted:
-            m &= np.isin(f.ev_channel, [CHANNELS.index(c.value) for c in wanted])
-        if flt.outcomes:
-            m &= np.isin(f.ev_outcome, [OUTCOMES.index(o.value) for o in flt.outcomes])
-        if flt.actions:
-            m &= np.isin(f.ev_action, [self.tier_ids.index(a) for a in flt.actions if a in self.tier_ids])
-        if flt.tags:
-            tags = set(flt.tags)
-            m &= np.isin(f.ev_action, [i for i, t in enumerate(self.tier_ids) if tags & set(self.tags_of[t])])
-        if flt.misdirected is True or flt.during_consent is True:
-            m &= False  # no vectorised account has misdirected events or consent windows
-        if flt.in_cycle is not None:
-            m &= f.ev_in_cycle if flt.in_cycle else ~f.ev_in_cycle
-        f.cache[key] = m
-        return m
+        return filter_mask(self.facts, flt, channels, self.tier_ids, self.tags_of)
 
     def _events(
         self,
@@ -170,8 +154,7 @@ class Guards:
 
     def window_open(self, g: ContactHoursGuard, at: np.ndarray) -> np.ndarray:
         """Whether each account's instant is inside the window (weekdays, holidays)."""
-        days = local_days(self.facts, at)
-        minute = _local_minutes(self.facts, at)
+        days, minute = local_clock(self.facts, at)
         inside = (minute >= minutes(g.from_)) & (minute < minutes(g.to))
         allowed = np.asarray([name in g.days for name in _WEEKDAYS], dtype=bool)
         inside &= allowed[(days + 3) % 7]
@@ -267,9 +250,9 @@ class Guards:
         else:  # one group per address used before `at` (an address used only earlier counts 0)
             width = int(f.ev_address.max()) + 2 if len(f.ev_address) else 1
             pair = f.ev_acc * width + (f.ev_address + 1)
-            keys, key_of = np.unique(np.where(m, pair, -1), return_inverse=True)
-            if len(keys) and keys[0] == -1:  # not a group: events the filter does not select
-                keys, key_of = keys[1:], key_of - 1
+            keys, picked = np.unique(pair[m], return_inverse=True)  # only the selected events
+            key_of = np.full(len(pair), -1, np.int64)  # -1: not a group (not selected)
+            key_of[m] = picked.reshape(-1)
             owner = keys // width
         k = len(owner)
         sel = key_of >= 0 if g.per != "account" else np.ones(len(key_of), bool)
@@ -315,7 +298,7 @@ class Guards:
         for name, _table, _mine in zone_rows(f):
             mine = rows & (owner_zone == name)
             if mine.any():
-                out[mine] = day_start_us(name, zone(name), days[mine])
+                out[mine] = zone_day_starts(name, days[mine])
         return out
 
     def _prerequisite(self, g: PrerequisiteGuard, at: np.ndarray) -> Verdict:

@@ -23,8 +23,9 @@ from escalation.backends.columnar._conditions import Unsupported, check_tree, tr
 from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._guards import NEVER, Guards, Verdict
 from escalation.backends.columnar._local import zone_rows
+from escalation.backends.columnar._starts import day_start
 from escalation.backends.columnar._why import REASONS
-from escalation.backends.columnar._zones import US, day_start_us
+from escalation.backends.columnar._zones import US
 from escalation.policy import GuardRule, Policy, TierRule
 from escalation.record import zone
 
@@ -81,11 +82,7 @@ def check_policy(policy: Policy) -> None:
 
 def _date_start(facts: Facts, days: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """µs of the start of local ``days`` for the accounts in ``mask``."""
-    out = np.zeros(facts.n, np.int64)
-    for name in set(facts.zone_names[mask].tolist()):
-        mine = mask & (facts.zone_names == name)
-        out[mine] = day_start_us(name, zone(name), days[mine])
-    return out
+    return day_start(facts, days, mask)
 
 
 def _span_after(facts: Facts, span: Span, last: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -95,9 +92,10 @@ def _span_after(facts: Facts, span: Span, last: np.ndarray, mask: np.ndarray) ->
         return last + span.amount * unit
     days = span.amount * (7 if span.unit == "w" else 1)
     local = np.zeros(facts.n, np.int64)
-    for name in set(facts.zone_names[mask].tolist()):
-        mine = mask & (facts.zone_names == name)
-        local[mine] = facts.cache["tables"][name].local_day(last[mine])
+    for _name, table, mine in zone_rows(facts):
+        rows = mask & mine
+        if rows.any():
+            local[rows] = table.local_day(last[rows])
     return _date_start(facts, local + days, mask)
 
 
@@ -146,10 +144,14 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             has = yes & known
             until = np.where(has, _date_start(facts, due + 1 + grace, has), -1)
             yes &= ~(has & (until <= now_us))
-            for i in np.flatnonzero(has & yes).tolist():
-                tz = zone(facts.zone_names[i])
-                day = _EPOCH + dt.timedelta(days=int(due[i]) + 1 + grace)
-                out.next_eligible_at[i] = start_of_day(day, tz).isoformat()
+            for name, _table, mine in zone_rows(facts):  # once per (zone, day)
+                rows = np.flatnonzero(has & yes & mine)
+                if len(rows):
+                    tz = zone(name)
+                    unique, inverse = np.unique(due[rows] + 1 + grace, return_inverse=True)
+                    days = (_EPOCH + dt.timedelta(days=d) for d in unique.tolist())
+                    text = [start_of_day(day, tz).isoformat() for day in days]
+                    out.next_eligible_at[rows] = np.asarray(text, dtype=object)[inverse.reshape(-1)]
         out.status[yes] = "hold"
         out.hold[yes] = hold.model.id
         open_ &= ~yes

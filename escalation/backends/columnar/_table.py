@@ -16,6 +16,7 @@ from escalation._currencies import MINOR_UNITS
 from escalation._facts import account_zone
 from escalation._ladder import LadderPlan
 from escalation.backends.columnar._conditions import Unsupported
+from escalation.backends.columnar._explain import Explainer
 from escalation.backends.columnar._facts import Facts, derive_batch
 from escalation.backends.columnar._ladder import Outcome, check_policy, decide
 from escalation.backends.columnar._offers import offers_first
@@ -299,10 +300,10 @@ def _explain_rows(
 ) -> None:
     """Decide ``rows`` (vectorised, changed) with the reference engine for their
     reasons (its decisions agree with the vectorised ones: the differential tests)."""
+    explainer = Explainer([cp.engine for cp in policies], now)  # the record validated once
     for i, record in zip(rows, records_of(batch, rows), strict=True):
-        account = policies[0].engine.validate(record, now=now)  # type: ignore[arg-type]
-        for p, cp in enumerate(policies):
-            patches[p][i] = decision_row(cp.engine.decide(account, now=now, trace=False))
+        for p, decision in enumerate(explainer.decisions(record)):
+            patches[p][i] = decision_row(decision)
         result.reasons_rendered += 1
 
 
