@@ -1,7 +1,9 @@
 """The day loop's shortcuts change nothing: the events kept sorted from one day
-to the next (``Book._events_of``) and the reference engine's `offer` decisions
-reused for their offers (``Remembering``). Each simulation runs with and
-without them and the output files must be byte-identical."""
+to the next (``Book._events_of``), the reference engine's `offer` decisions
+reused for their offers (``Remembering``) and the columnar evaluator's naming
+of each `offer` row's offer and tier (``TableResult.offers``, instead of
+deciding the account again). Each simulation runs with and without them and
+the output files must be byte-identical."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 
 from escalation.backends.columnar import ColumnarPolicy
+from escalation.backends.columnar._offers import OfferChoice
 from escalation.policy import load_policy
 from escalation.policy._yaml import load_yaml
 from escalation.portfolio.generate import generate
@@ -45,8 +48,12 @@ def _no_shortcuts(monkeypatch: pytest.MonkeyPatch) -> None:
     ) -> Any:
         return self._engine.decide(record, now=now, trace=trace, locale=locale)
 
+    def unnamed(self: OfferChoice, rows: np.ndarray) -> OfferChoice:
+        return OfferChoice.empty(len(rows))  # every offer row decided again by the reference engine
+
     monkeypatch.setattr(Book, "_events_of", rebuilt)
     monkeypatch.setattr(Remembering, "decide", decided_again)
+    monkeypatch.setattr(OfferChoice, "without", unnamed)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -56,12 +56,24 @@ def offer_of(
     policy: ColumnarPolicy, res: TableResult, k: int, now: dt.datetime, batch: TypedBatch
 ) -> tuple[Account, str, str] | None:
     """The account, the tier held back and the first eligible offer of batch
-    row ``k`` (status ``offer``), or ``None`` when none is listed."""
+    row ``k`` (status ``offer``), or ``None`` when none is listed.
+
+    The columnar evaluator names both for the rows it decided
+    (``TableResult.offers``, equal to the reference engine's: the
+    differential test ``tests/test_simulate_offer_choice.py``); any other row
+    is decided again by the reference engine for its offers."""
     account = res.accounts.get(k)
-    if account is None:  # pragma: no cover - today status `offer` comes from the reference engine
+    if account is None:  # pragma: no cover - the evaluator keeps every row at status `offer` validated
         account = policy.engine.validate(records_of(batch, [k])[0], now=now)  # type: ignore[arg-type]
+    choice = res.offers[0] if res.offers else None
+    if choice is not None and choice.offer[k] is not None:
+        return account, str(choice.before[k]), str(choice.offer[k])
     decision = policy.engine.decide(account, now=now, trace=False)
-    ids = [o.id for o in decision.offers]
+    return _listed(policy, [o.id for o in decision.offers], account)
+
+
+def _listed(policy: ColumnarPolicy, ids: list[str], account: Account) -> tuple[Account, str, str] | None:
+    """The first tier listing one of ``ids`` first, and the first of ``ids``."""
     if not ids:
         return None
     for tier in policy.policy.tiers:
