@@ -33,18 +33,24 @@ def _expected_tier(policy: Policy, ids: list[str]) -> str | None:
     return next((t.model.id for t in policy.tiers if set(t.model.offer_first) & set(ids)), None)
 
 
-def _compare(policy: Policy, records: list[dict[str, Any]], now: dt.datetime) -> tuple[list[str], int, int]:
+Compared = tuple[list[str], int, int, set[tuple[str, str]]]
+
+
+def _compare(policy: Policy, records: list[dict[str, Any]], now: dt.datetime) -> Compared:
     """Rows whose named offer or tier differs from the reference engine's; rows
     named; rows at status ``offer`` left unnamed beyond those the reference
     engine decided (every offer kind of the shipped policies is vectorised, so
-    only a fallback row may be left unnamed)."""
-    result = decide_table(to_batch(list(enumerate(records, 1))), [ColumnarPolicy(policy)], now=now, dicts=False)
+    only a fallback row may be left unnamed); the (offer, tier) pairs named."""
+    result = decide_table(
+        to_batch(list(enumerate(records, 1))), [ColumnarPolicy(policy)], now=now, dicts=False
+    )
     choice = result.offers[0]
     assert choice is not None
     engine = Engine(policy)
     status = result.tables[0].column("status").to_pylist()
     differing: list[str] = []
     named = unnamed = 0
+    pairs: set[tuple[str, str]] = set()
     for i, record in enumerate(records):
         offer, before = choice.offer[i], choice.before[i]
         if offer is None:
@@ -52,12 +58,15 @@ def _compare(policy: Policy, records: list[dict[str, Any]], now: dt.datetime) ->
             unnamed += status[i] == "offer"
             continue
         named += 1
+        pairs.add((offer, before))
         decision = engine.decide(record, now=now, trace=False)
         ids = [o.id for o in decision.offers]
         want = (decision.status, ids[0] if ids else None, _expected_tier(policy, ids))
         if want != ("offer", offer, before):
-            differing.append(f"{record.get('id')} at {now:%Y-%m-%d}: reference {want}, columnar {offer}/{before}")
-    return differing, named, max(0, unnamed - result.fallback)
+            differing.append(
+                f"{record.get('id')} at {now:%Y-%m-%d}: reference {want}, columnar {offer}/{before}"
+            )
+    return differing, named, max(0, unnamed - result.fallback), pairs
 
 
 @pytest.mark.parametrize("suite", SUITES, ids=lambda p: p.stem)
@@ -69,7 +78,7 @@ def test_suite_cases_name_the_reference_offer(suite: Path) -> None:
     named = 0
     for case in data.cases:
         now = dt.datetime.fromisoformat(case.now)
-        found, count, unnamed = _compare(policy, [{**data.defaults, **case.account}], now)
+        found, count, unnamed, _ = _compare(policy, [{**data.defaults, **case.account}], now)
         differing.extend(f"{case.name}: {d}" for d in found)
         named += count
         assert unnamed == 0, case.name
@@ -90,7 +99,7 @@ def test_generated_portfolios_name_the_reference_offer(profile: str) -> None:
     differing: list[str] = []
     named = 0
     for days in (0, 20, 45, 75):
-        found, count, unnamed = _compare(policy, records, AT + dt.timedelta(days=days))
+        found, count, unnamed, _ = _compare(policy, records, AT + dt.timedelta(days=days))
         differing.extend(found)
         named += count
         assert unnamed == 0
@@ -112,7 +121,8 @@ def _reordered_cn(tmp_path: Path) -> Policy:
     lawyer = "    offer_first: [cn-instalments, cn-fee-reduction]\n"
     assert text.count(lawyer) == 1
     text = text.replace(
-        lawyer, "    offer_first: [cn-settlement, cn-fee-reduction, cn-hardship-instalments, cn-instalments]\n"
+        lawyer,
+        "    offer_first: [cn-settlement, cn-fee-reduction, cn-hardship-instalments, cn-instalments]\n",
     )
     path = tmp_path / "reordered-cn.yaml"
     path.write_text(text)
@@ -131,13 +141,11 @@ def test_several_offers_first_name_the_reference_offer_and_tier(tmp_path: Path) 
     named = 0
     pairs: set[tuple[str, str]] = set()
     for days in (0, 20, 45, 75, 100):
-        now = AT + dt.timedelta(days=days)
-        found, count, unnamed = _compare(policy, records, now)
+        found, count, unnamed, named_pairs = _compare(policy, records, AT + dt.timedelta(days=days))
         differing.extend(found)
         named += count
+        pairs |= named_pairs
         assert unnamed == 0
-        choice = decide_table(to_batch(list(enumerate(records, 1))), [ColumnarPolicy(policy)], now=now).offers[0]
-        pairs |= {(o, b) for o, b in zip(choice.offer.tolist(), choice.before.tolist(), strict=True) if o}
     assert [] == differing[:10]
     assert named > 0
     # the cases that tell a right order from a wrong one occur

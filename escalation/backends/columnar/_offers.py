@@ -132,7 +132,9 @@ def offers_first(policy: Policy, facts: Facts, out: Outcome) -> tuple[np.ndarray
     return unsure, choice
 
 
-def _choose(policy: Policy, choice: OfferChoice, rows: np.ndarray, each: list[tuple[str, np.ndarray]]) -> None:
+def _choose(
+    policy: Policy, choice: OfferChoice, rows: np.ndarray, each: list[tuple[str, np.ndarray]]
+) -> None:
     """Name ``rows``' first eligible offer and the first tier listing one of
     their eligible offers first (assigned last to first: the earliest wins)."""
     if not rows.any():

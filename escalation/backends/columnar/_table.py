@@ -206,7 +206,9 @@ def _decide_rows(
     minor = MINOR_UNITS.get(currency, 2)
     first = next(iter(facts_by.values()), None)
     ids = np.asarray(batch.accounts.column("id").to_numpy(zero_copy_only=False), dtype=object)
-    result = TableResult([], [], [], [], [], [None] * n, minor_units=minor, accounts=result_accounts, offers=result_offers)
+    result = TableResult(
+        [], [], [], [], [], [None] * n, minor_units=minor, accounts=result_accounts, offers=result_offers
+    )
     result.row_numbers = np.asarray(pc.fill_null(batch.accounts.column("row"), 0), dtype=np.int64)
     result.balance_units = np.zeros(n, np.int64) if reference else _quantized_units(batch, minor)
     result.days_overdue = (
