@@ -11,6 +11,7 @@ offer comes before."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,14 @@ import yaml
 from escalation import Engine
 from escalation.backends.columnar import ColumnarPolicy, decide_table
 from escalation.policy import Policy, load_policy
+from escalation.policy._yaml import load_yaml
 from escalation.policytest import Suite
-from escalation.portfolio.arrow import to_batch
+from escalation.portfolio.arrow import records_of, to_batch
 from escalation.portfolio.generate import PROFILES, generate
+from escalation.simulate._loop import run_policy
+from escalation.simulate._offers import OfferCalls
+from escalation.simulate.model import ResponseModel, bundled_model
+from escalation.simulate.run import _instants, _load_book
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")
@@ -150,3 +156,50 @@ def test_several_offers_first_name_the_reference_offer_and_tier(tmp_path: Path) 
     assert named > 0
     # the cases that tell a right order from a wrong one occur
     assert {("cn-instalments", "demand_letter"), ("cn-settlement", "lawyer_letter")} <= pairs, pairs
+
+
+@pytest.mark.parametrize(
+    ("profile", "policy", "days"),
+    [
+        ("cn-card", "policies/consumer-credit-cn.yaml", 25),
+        ("cn-card", "examples/cn-lawyer-letter-45.yaml", 25),
+    ],
+)
+def test_a_cleared_offer_call_is_one_the_audit_permits(
+    profile: str, policy: str, days: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On simulated days (so histories carry the simulated calls, promises and
+    payments, and some customers opted out), every offer call the typed
+    screen clears is one the audit's own check permits; the screen clears
+    most of them."""
+
+    seen = {"cleared": 0, "referred": 0, "blocked": 0}
+    wrong: list[str] = []
+    screen = OfferCalls.cleared
+
+    def checked(self: OfferCalls, batch: Any, rows: list[int], calls: Any, now: dt.datetime) -> Any:
+        cleared = screen(self, batch, rows, calls, now)
+        accounts = records_of(batch, rows)
+        for clear, record, (offer, address) in zip(cleared.tolist(), accounts, calls, strict=True):
+            verdict = self.blocked(Engine(self.auditor.policy).validate(record, now=now), now, address, offer)
+            seen["cleared" if clear else "referred"] += 1
+            seen["blocked"] += verdict is not None
+            if clear and verdict is not None:
+                wrong.append(f"{record['id']} at {now}: cleared, the audit says {verdict}")
+        return cleared
+
+    monkeypatch.setattr(OfferCalls, "cleared", checked)
+    records = list(generate(600, 5, profile, AT))
+    for k, record in enumerate(records[::9]):  # some customers refuse calls
+        record["opt_out"] = ["phone"] if k % 2 else []
+    path = tmp_path / "book.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    book = _load_book(path, "CNY", AT, "Asia/Shanghai")
+    cp = ColumnarPolicy(load_policy(ROOT / policy))
+    model = ResponseModel.model_validate(
+        load_yaml(bundled_model("cn-card").read_bytes(), "cn-card.yaml").data
+    )
+    run_policy(book, cp, model, _instants(AT, days, "Asia/Shanghai"), seed=3, run=0, grace=3)
+    assert [] == wrong[:10]
+    assert seen["cleared"] > seen["referred"] > 0, seen
+    assert seen["blocked"] > 0, seen
