@@ -1,6 +1,9 @@
 """Offers presented: an account whose decision is status ``offer`` (a tier's
 ``offer_first`` holds it back) gets a phone call from the simulated collector
-that presents the first offer the reference engine lists as eligible.
+that presents the first offer the reference engine lists as eligible (the
+columnar evaluator names it, and the tier, for the rows it decided:
+``TableResult.offers``; the contact audit's typed screen clears most calls
+over columns, its check judges the rest).
 
 The call is answered like a phone contact of the tier the offer comes before:
 the first response rule matching channel ``phone`` and that tier's id or tags
