@@ -1,7 +1,11 @@
 """The day loop's shortcuts change nothing: the events kept sorted from one day
-to the next (``Book._events_of``) and the reference engine's `offer` decisions
-reused for their offers (``Remembering``). Each simulation runs with and
-without them and the output files must be byte-identical."""
+to the next (``Book._events_of``), the reference engine's `offer` decisions
+reused for their offers (``Remembering``) and the columnar evaluator's naming
+of each `offer` row's offer and tier (``TableResult.offers``, instead of
+deciding the account again) and the offer calls the contact audit's typed
+screen clears (``OfferCalls.cleared``, instead of checking each call). Each
+simulation runs with and without them and the output files must be
+byte-identical."""
 
 from __future__ import annotations
 
@@ -14,11 +18,12 @@ import numpy as np
 import pytest
 
 from escalation.backends.columnar import ColumnarPolicy
+from escalation.backends.columnar._offers import OfferChoice
 from escalation.policy import load_policy
 from escalation.policy._yaml import load_yaml
 from escalation.portfolio.generate import generate
 from escalation.simulate._loop import run_policy
-from escalation.simulate._offers import Remembering
+from escalation.simulate._offers import OfferCalls, Remembering
 from escalation.simulate._state import ACTIVE, Book
 from escalation.simulate.model import ResponseModel, bundled_model
 from escalation.simulate.run import _instants, _load_book, simulate
@@ -45,8 +50,17 @@ def _no_shortcuts(monkeypatch: pytest.MonkeyPatch) -> None:
     ) -> Any:
         return self._engine.decide(record, now=now, trace=trace, locale=locale)
 
+    def unnamed(self: OfferChoice, rows: np.ndarray) -> OfferChoice:
+        return OfferChoice.empty(len(rows))  # every offer row decided again by the reference engine
+
     monkeypatch.setattr(Book, "_events_of", rebuilt)
     monkeypatch.setattr(Remembering, "decide", decided_again)
+
+    def none_cleared(self: OfferCalls, batch: Any, rows: list[int], calls: Any, now: dt.datetime) -> Any:
+        return np.zeros(len(rows), bool)  # every offer call checked by the audit, one by one
+
+    monkeypatch.setattr(OfferChoice, "without", unnamed)
+    monkeypatch.setattr(OfferCalls, "cleared", none_cleared)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

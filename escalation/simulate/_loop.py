@@ -241,13 +241,17 @@ def _count(
         acted.extend(
             zip(rows[act].tolist(), action.tolist(), channel.tolist(), days[act].tolist(), strict=True)
         )
+    named = []  # batch row, account, tier, offer
     for k in np.flatnonzero(status == "offer").tolist():
         found = offer_of(calls.policy, res, int(ok[k]), now, batch)
-        if found is None:
-            continue
-        account, tier, offer = found
+        if found is not None:
+            named.append((k, *found))
+    rows_called = [int(ok[k]) for k, *_ in named]
+    to = [(offer, book.phones.get(int(rows[k]))) for k, _, _, offer in named]
+    cleared = calls.check.cleared(batch, rows_called, to, now).tolist()
+    for (k, account, tier, offer), clear, (_, address) in zip(named, cleared, to, strict=True):
         i = int(rows[k])
-        why = calls.check.blocked(account, now, book.phones.get(i), offer)
+        why = None if clear else calls.check.blocked(account, now, address, offer)
         if why is None:
             offered.append((i, tier, offer, int(days[k])))
             continue

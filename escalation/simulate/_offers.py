@@ -1,6 +1,9 @@
 """Offers presented: an account whose decision is status ``offer`` (a tier's
 ``offer_first`` holds it back) gets a phone call from the simulated collector
-that presents the first offer the reference engine lists as eligible.
+that presents the first offer the reference engine lists as eligible (the
+columnar evaluator names it, and the tier, for the rows it decided:
+``TableResult.offers``; the contact audit's typed screen clears most calls
+over columns, its check judges the rest).
 
 The call is answered like a phone contact of the tier the offer comes before:
 the first response rule matching channel ``phone`` and that tier's id or tags
@@ -22,15 +25,17 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pyarrow as pa
 
 from escalation.backends.columnar import ColumnarPolicy
 from escalation.backends.columnar._table import TableResult
 from escalation.contacts._check import ContactAuditor
+from escalation.contacts._typed import TypedScreen
 from escalation.decision import Decision
 from escalation.engine import Engine
 from escalation.errors import EscalationError
 from escalation.offers.evaluate import REACHED
-from escalation.portfolio.arrow import TypedBatch, records_of
+from escalation.portfolio.arrow import EVENTS, TypedBatch, records_of
 from escalation.reasons import Locale
 from escalation.record import Account, Channel, HistoryEvent
 from escalation.simulate._respond import (
@@ -50,18 +55,31 @@ __all__ = ["OfferCalls", "Offered", "Remembering", "offer_of", "present"]
 
 #: An offer to present: account, the tier it comes before, the offer id, days overdue.
 Offered = tuple[int, str, str, int]
+_MICRO = dt.timedelta(microseconds=1)
 
 
 def offer_of(
     policy: ColumnarPolicy, res: TableResult, k: int, now: dt.datetime, batch: TypedBatch
 ) -> tuple[Account, str, str] | None:
     """The account, the tier held back and the first eligible offer of batch
-    row ``k`` (status ``offer``), or ``None`` when none is listed."""
+    row ``k`` (status ``offer``), or ``None`` when none is listed.
+
+    The columnar evaluator names both for the rows it decided
+    (``TableResult.offers``, equal to the reference engine's: the
+    differential test ``tests/test_simulate_offer_choice.py``); any other row
+    is decided again by the reference engine for its offers."""
     account = res.accounts.get(k)
-    if account is None:  # pragma: no cover - today status `offer` comes from the reference engine
+    if account is None:  # pragma: no cover - the evaluator keeps every row at status `offer` validated
         account = policy.engine.validate(records_of(batch, [k])[0], now=now)  # type: ignore[arg-type]
+    choice = res.offers[0] if res.offers else None
+    if choice is not None and choice.offer[k] is not None:
+        return account, str(choice.before[k]), str(choice.offer[k])
     decision = policy.engine.decide(account, now=now, trace=False)
-    ids = [o.id for o in decision.offers]
+    return _listed(policy, [o.id for o in decision.offers], account)
+
+
+def _listed(policy: ColumnarPolicy, ids: list[str], account: Account) -> tuple[Account, str, str] | None:
+    """The first tier listing one of ``ids`` first, and the first of ``ids``."""
     if not ids:
         return None
     for tier in policy.policy.tiers:
@@ -108,10 +126,59 @@ class Remembering:
 
 
 class OfferCalls:
-    """Whether an offer call may be made now, as the contact audit judges it."""
+    """Whether an offer call may be made now, as the contact audit judges it:
+    the audit's typed screen (:class:`~escalation.contacts._typed.TypedScreen`)
+    clears the calls it can show the audit would not report, over columns; the
+    audit's own check (:meth:`blocked`) judges the rest one by one."""
 
     def __init__(self, auditor: ContactAuditor) -> None:
         self.auditor = auditor
+        self._screen: TypedScreen | None = None
+
+    def cleared(
+        self, batch: TypedBatch, rows: list[int], calls: list[tuple[str, str | None]], now: dt.datetime
+    ) -> np.ndarray:
+        """For batch rows ``rows``, each called at ``now`` with its offer and
+        to its address (``calls``): whether the screen clears the call. A
+        cleared call is one the audit's check would find nothing against (the
+        screen may refer a clean contact, never clear one it would report:
+        ``tests/test_audit_contacts_typed.py``, and on simulated days
+        ``tests/test_simulate_offer_choice.py``)."""
+        if not rows:
+            return np.zeros(0, bool)
+        if self._screen is None:
+            self._screen = TypedScreen(self.auditor)
+        m = len(rows)
+        position = np.full(len(batch), -1, np.int64)
+        position[np.asarray(rows, np.int64)] = np.arange(m)
+        owner = position[np.asarray(batch.events.column("account"), np.int64)]
+        keep = np.flatnonzero(owner >= 0)
+        before = batch.events.take(pa.array(keep, pa.int64()))
+        before = before.set_column(0, "account", pa.array(owner[keep], pa.int64()))
+        trial = pa.Table.from_pydict(
+            {
+                "account": list(range(m)),
+                "at": [now] * m,
+                "action": [None] * m,
+                "channel": ["phone"] * m,
+                "outcome": [None] * m,
+                "direction": ["outbound"] * m,
+                "address": [address for _, address in calls],
+                "consent_until": [None] * m,
+                "misdirected": [False] * m,
+                "amount": [None] * m,
+                "offer": [offer for offer, _ in calls],
+                "actor": [None] * m,
+            },
+            schema=EVENTS,
+        )
+        accounts = batch.accounts.take(pa.array(rows, pa.int64()))
+        # each account's events, then its call (last in record order, as the check appends it)
+        events = pa.concat_tables([before, trial])
+        order = np.argsort(np.asarray(events.column("account"), np.int64), kind="stable")
+        events = events.take(pa.array(order, pa.int64()))
+        found = self._screen.screen(TypedBatch(accounts, events, batch.source), now, now + _MICRO, now)
+        return np.asarray(found.cleared, bool)
 
     def blocked(
         self, account: Account, now: dt.datetime, address: str | None, offer: str

@@ -19,7 +19,7 @@ from escalation.backends.columnar._conditions import Unsupported
 from escalation.backends.columnar._explain import Explainer
 from escalation.backends.columnar._facts import Facts, derive_batch
 from escalation.backends.columnar._ladder import Outcome, check_policy, decide
-from escalation.backends.columnar._offers import offers_first
+from escalation.backends.columnar._offers import OfferChoice, offers_first
 from escalation.backends.columnar._output import decision_table
 from escalation.backends.columnar._why import Why, count
 from escalation.decision import ErrorRow, error_row
@@ -107,6 +107,9 @@ class TableResult:
     # status `offer` (their offers are not in a decision row: the simulator reads them)
     accounts: dict[int, Account] = field(default_factory=dict)
     tables: list[Any] = field(default_factory=list)
+    # per policy: the offer and tier of each vectorised row at status `offer` (`_offers.OfferChoice`;
+    # `None` for a policy not vectorised, and in the choice for a row it cannot name)
+    offers: list[Any] = field(default_factory=list)
     row_numbers: Any = None
     balance_units: Any = None
     days_overdue: Any = None
@@ -166,11 +169,13 @@ def _decide_rows(
     facts_by: dict[Any, Facts] = {}
     result_accounts: dict[int, Account] = {}
     outs: list[Outcome | None] = []
+    chosen: list[OfferChoice | None] = []
     why = Why(n)
     for cp in policies:
         if reference or cp.unsupported is not None:
             why.mark("batch not vectorised" if reference else "policy not covered", np.ones(n, bool))
             outs.append(None)
+            chosen.append(None)
             continue
         facts = facts_by.get(cp.facts_key)
         if facts is None:
@@ -179,8 +184,10 @@ def _decide_rows(
         uncovered = ~out.covered & ~why.mask
         why.code[uncovered] = out.why[uncovered]
         why.mask |= uncovered
-        why.mark("offer action", offers_first(cp.policy, facts, out))  # status `offer`
+        unsure, choice = offers_first(cp.policy, facts, out)
+        why.mark("offer action", unsure)  # status `offer`
         outs.append(out)
+        chosen.append(choice)
     if reasons == "all":
         why.mark("reasons asked", np.ones(n, bool))
     offered = np.logical_or.reduce(
@@ -195,11 +202,14 @@ def _decide_rows(
             except RecordError:
                 why.mark("offer action", np.asarray([i]))
     fallback = why.mask
+    result_offers = [c.without(fallback) if c is not None else None for c in chosen]
     currency = policies[0].policy.header.currency
     minor = MINOR_UNITS.get(currency, 2)
     first = next(iter(facts_by.values()), None)
     ids = np.asarray(batch.accounts.column("id").to_numpy(zero_copy_only=False), dtype=object)
-    result = TableResult([], [], [], [], [], [None] * n, minor_units=minor, accounts=result_accounts)
+    result = TableResult(
+        [], [], [], [], [], [None] * n, minor_units=minor, accounts=result_accounts, offers=result_offers
+    )
     result.row_numbers = np.asarray(pc.fill_null(batch.accounts.column("row"), 0), dtype=np.int64)
     result.balance_units = np.zeros(n, np.int64) if reference else _quantized_units(batch, minor)
     result.days_overdue = (
