@@ -13,7 +13,16 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from escalation.portfolio.arrow import TypedBatch
 
-__all__ = ["record_of", "records_of"]
+__all__ = ["decoded", "record_of", "records_of"]
+
+
+def decoded(events: pa.Table) -> pa.Table:
+    """``events`` with its dictionary-encoded columns decoded to their values."""
+    for index, kind in enumerate(events.schema.types):
+        if pa.types.is_dictionary(kind):
+            name = events.schema.names[index]
+            events = events.set_column(index, name, events.column(index).cast(kind.value_type))
+    return events
 
 
 def records_of(batch: TypedBatch, indices: list[int]) -> list[object]:
@@ -25,7 +34,7 @@ def records_of(batch: TypedBatch, indices: list[int]) -> list[object]:
     wanted = np.zeros(len(batch) + 1, bool)
     wanted[indices] = True
     history: dict[int, list[dict[str, Any]]] = {}
-    for event in events.filter(pa.array(wanted[owners])).to_pylist():
+    for event in decoded(events.filter(pa.array(wanted[owners]))).to_pylist():
         history.setdefault(event["account"], []).append(event)
     return [record_of(row, history.get(i, [])) for i, row in zip(indices, rows, strict=True)]
 

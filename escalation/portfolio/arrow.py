@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from escalation.errors import RecordError
-from escalation.portfolio._typed_records import record_of, records_of
+from escalation.portfolio._typed_records import decoded, record_of, records_of
 from escalation.record import parse_account
 
 __all__ = [
@@ -120,6 +120,8 @@ class TypedBatch:
     spells those strings out (``events`` decodes them on first use)."""
 
     __slots__ = ("_events", "_plain", "accounts", "source")
+    _events: pa.Table
+    _plain: pa.Table | None
 
     def __init__(self, accounts: pa.Table, events: pa.Table, source: str = "") -> None:
         self.accounts = accounts
@@ -129,7 +131,7 @@ class TypedBatch:
     @property
     def events(self) -> pa.Table:
         if self._plain is None:
-            self._plain = _decoded(self._events)
+            self._plain = decoded(self._events)
         return self._plain
 
     @events.setter
@@ -143,14 +145,6 @@ class TypedBatch:
 
     def __len__(self) -> int:
         return int(self.accounts.num_rows)
-
-
-def _decoded(events: pa.Table) -> pa.Table:
-    for index, kind in enumerate(events.schema.types):
-        if pa.types.is_dictionary(kind):
-            name = events.schema.names[index]
-            events = events.set_column(index, name, events.column(index).cast(kind.value_type))
-    return events
 
 
 def _money(value: Decimal | None) -> Decimal | None:

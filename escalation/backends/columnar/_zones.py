@@ -15,6 +15,7 @@ taken from the reference helper once per (zone, date)."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import threading
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,9 +70,7 @@ def _listed(tz: ZoneInfo, first: int, last: int) -> list[int] | None:
     reads); ``None`` when they cannot be read. Only where to sample: every
     offset is still taken from ``tz``."""
     try:
-        from zoneinfo import _zoneinfo
-
-        pure: Any = _zoneinfo.ZoneInfo.no_cache(tz.key)
+        pure: Any = importlib.import_module("zoneinfo._zoneinfo").ZoneInfo.no_cache(tz.key)
         explicit = [int(t) for t in pure._trans_utc]
         out = [t for t in explicit if first <= t <= last]
         after = pure._tz_after
