@@ -33,11 +33,12 @@ def time_barred(
     by, default = limitation.by_jurisdiction, limitation.years
     span = {j: by.get(j or "", default) for j in set(jurisdiction[rows].tolist())}
     years = np.asarray([span[j] for j in jurisdiction[rows].tolist()], dtype=np.int64)
-    # one end per distinct (start day, years)
-    pairs, inverse = np.unique(np.stack([paid[rows], years]), axis=1, return_inverse=True)
+    # one end per distinct (start day, years): one key per pair
+    width = int(years.max()) + 1 if len(years) else 1
+    keys, inverse = np.unique(paid[rows] * width + years, return_inverse=True)
     ends = [
         (add_years(_EPOCH + dt.timedelta(days=start), count) - _EPOCH).days
-        for start, count in zip(pairs[0].tolist(), pairs[1].tolist(), strict=True)
+        for start, count in zip((keys // width).tolist(), (keys % width).tolist(), strict=True)
     ]
     out[rows] = today[rows] >= np.asarray(ends, dtype=np.int64)[inverse.reshape(-1)]
     return Column("bool", out, paid_known.copy())

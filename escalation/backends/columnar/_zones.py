@@ -142,7 +142,17 @@ def table_for(name: str, tz: ZoneInfo, first_us: int, last_us: int) -> ZoneTable
 
 def day_start_us(name: str, tz: ZoneInfo, days: np.ndarray) -> np.ndarray:
     """The first instant (µs) of each local day (days since 1970-01-01) in ``tz``."""
-    unique, inverse = np.unique(days, return_inverse=True)
+    if len(days) == 0:
+        return np.zeros(days.shape, np.int64)
+    low, high = int(days.min()), int(days.max())
+    if high - low <= 4 * len(days) + 4096:  # a span of days: look up by offset, no sort
+        present = np.zeros(high - low + 1, bool)
+        present[days - low] = True
+        unique = np.flatnonzero(present) + low
+        slot = np.cumsum(present) - 1
+        inverse = slot[days - low]
+    else:
+        unique, inverse = np.unique(days, return_inverse=True)
     out = np.empty(len(unique), dtype=np.int64)
     for i, day in enumerate(unique.tolist()):
         key = (name, day)
@@ -151,4 +161,5 @@ def day_start_us(name: str, tz: ZoneInfo, days: np.ndarray) -> np.ndarray:
             start = start_of_day(_EPOCH + dt.timedelta(days=day), tz)
             value = _starts[key] = round(start.timestamp() * US)
         out[i] = value
-    return out[inverse].reshape(days.shape)
+    result: np.ndarray = out[inverse].reshape(days.shape)
+    return result
