@@ -33,10 +33,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from escalation.errors import RecordError
+from escalation.portfolio._typed_records import decoded, record_of, records_of
 from escalation.record import parse_account
 
 __all__ = [
     "ACCOUNTS",
+    "ENCODED",
     "EVENTS",
     "TypedBatch",
     "convert",
@@ -104,18 +106,42 @@ _TYPED = set(ACCOUNTS.names) - {"row", "rest", "raw"} | {"promise_to_pay", "paym
 _EVENT_FIELDS = {"at", "action", "channel", "outcome", "direction", "address", "consent_until"}
 _EVENT_FIELDS |= {"misdirected", "amount", "offer", "actor"}
 _SCALE = Decimal("0.0001")
+#: Event text columns of few distinct values: read dictionary-encoded.
+ENCODED = ("action", "channel", "outcome", "direction", "address")
 
 
 class TypedBatch:
     """One batch of the typed layout: accounts and their events (``account``
-    indexes ``accounts`` rows from 0)."""
+    indexes ``accounts`` rows from 0).
 
-    __slots__ = ("accounts", "events", "source")
+    ``events`` has the :data:`EVENTS` columns; ``encoded_events`` is the table
+    as read, where the text columns of few values (:data:`ENCODED`) may be
+    dictionary-encoded — what the columnar evaluator reads, so a dry-run never
+    spells those strings out (``events`` decodes them on first use)."""
+
+    __slots__ = ("_events", "_plain", "accounts", "source")
+    _events: pa.Table
+    _plain: pa.Table | None
 
     def __init__(self, accounts: pa.Table, events: pa.Table, source: str = "") -> None:
         self.accounts = accounts
         self.events = events
         self.source = source
+
+    @property
+    def events(self) -> pa.Table:
+        if self._plain is None:
+            self._plain = decoded(self._events)
+        return self._plain
+
+    @events.setter
+    def events(self, events: pa.Table) -> None:
+        self._events = events
+        self._plain = None
+
+    @property
+    def encoded_events(self) -> pa.Table:
+        return self._events
 
     def __len__(self) -> int:
         return int(self.accounts.num_rows)
@@ -297,28 +323,34 @@ def convert(source: str | Path, folder: str | Path, *, history: str | Path | Non
 
 
 def read_typed(folder: str | Path, batch: int = 32_768) -> Iterator[TypedBatch]:
-    """Stream a typed portfolio folder in batches of accounts with their events."""
+    """Stream a typed portfolio folder in batches of accounts with their events
+    (the :data:`ENCODED` columns kept dictionary-encoded: ``encoded_events``)."""
     folder = Path(folder)
     accounts = pq.ParquetFile(folder / "accounts.parquet")
-    events = pq.ParquetFile(folder / "events.parquet")
+    present = set(pq.read_schema(folder / "events.parquet").names)
+    encoded = [name for name in ENCODED if name in present]
+    events = pq.ParquetFile(folder / "events.parquet", read_dictionary=encoded)
     event_batches = events.iter_batches(batch_size=262_144)
-    buffer = pa.Table.from_batches([], schema=EVENTS)
+    empty = _conform(pa.Table.from_batches([], schema=events.schema_arrow))
+    parts: list[pa.Table] = []
+    last = -1  # the account of the last event held
     start = 0
     for part in accounts.iter_batches(batch_size=batch):
         table = pa.Table.from_batches([part])
         end = start + table.num_rows
-        while True:
-            column = buffer.column("account")
-            if len(column) and column[len(column) - 1].as_py() >= end:
-                break
+        while last < end:
             more = next(event_batches, None)
             if more is None:
                 break
-            buffer = pa.concat_tables([buffer, _conform(pa.Table.from_batches([more]))])
+            if more.num_rows:
+                parts.append(_conform(pa.Table.from_batches([more])))
+                last = int(more.column(0)[more.num_rows - 1].as_py())
+        buffer = pa.concat_tables(parts) if parts else empty
         owners = buffer.column("account").to_numpy()
         cut = int(np.searchsorted(owners, end, side="left"))
-        mine, buffer = buffer.slice(0, cut), buffer.slice(cut)
-        local = pa.array(mine.column("account").to_numpy() - start, pa.int64())
+        mine, rest = buffer.slice(0, cut), buffer.slice(cut)
+        parts = [rest] if rest.num_rows else []
+        local = pa.array(owners[:cut] - start, pa.int64())
         yield TypedBatch(table, mine.set_column(0, "account", local), str(folder))
         start = end
 
@@ -331,66 +363,3 @@ def _conform(events: pa.Table) -> pa.Table:
                 EVENTS.field(name), pa.nulls(events.num_rows, EVENTS.field(name).type)
             )
     return events.select(EVENTS.names)
-
-
-def records_of(batch: TypedBatch, indices: list[int]) -> list[object]:
-    """The records (dicts in the record format) of accounts rows ``indices``,
-    rebuilt for the reference engine."""
-    rows = batch.accounts.take(pa.array(indices, pa.int64())).to_pylist()
-    owners = np.asarray(batch.events.column("account"), dtype=np.int64)
-    wanted = np.isin(owners, np.asarray(indices, dtype=np.int64))
-    history: dict[int, list[dict[str, Any]]] = {}
-    for event in batch.events.filter(pa.array(wanted)).to_pylist():
-        history.setdefault(event["account"], []).append(event)
-    return [record_of(row, history.get(i, [])) for i, row in zip(indices, rows, strict=True)]
-
-
-def record_of(row: dict[str, Any], events: list[dict[str, Any]]) -> object:
-    """The record of one accounts row (as a dict) and its event rows."""
-    if row["raw"] is not None:
-        return json.loads(row["raw"])
-    record: dict[str, Any] = {}
-    for name in ("id", "currency", "days_overdue", "timezone", "timezones", "jurisdiction", "product"):
-        if row[name] is not None:
-            record[name] = row[name]
-    for name in ("segment", "flags", "opt_out", "actor_type"):
-        if row[name] is not None:
-            record[name] = row[name]
-    for name in ("amount_overdue", "balance"):
-        record[name] = _text(row[name])
-    for name in ("overdue_since", "due_date", "last_payment_at", "validation_notice_sent_at"):
-        if row[name] is not None:
-            record[name] = row[name].isoformat()
-    if row["promise_amount"] is not None:
-        record["promise_to_pay"] = {
-            "amount": _text(row["promise_amount"]),
-            "due_date": row["promise_due_date"].isoformat(),
-            "made_at": row["promise_made_at"].isoformat(),
-        }
-    if row["plan_status"] is not None:
-        plan: dict[str, Any] = {"status": row["plan_status"]}
-        if row["plan_next_due_date"] is not None:
-            plan["next_due_date"] = row["plan_next_due_date"].isoformat()
-        record["payment_plan"] = plan
-    if row["rest"] is not None:
-        record.update(json.loads(row["rest"]))
-    record["history"] = [_event_record(e) for e in events]
-    return record
-
-
-def _text(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
-def _event_record(event: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"at": event["at"].isoformat()}
-    for name in ("action", "channel", "outcome", "direction", "address", "offer", "actor"):
-        if event.get(name) is not None:
-            out[name] = event[name]
-    if event["consent_until"] is not None:
-        out["consent_until"] = event["consent_until"].isoformat()
-    if event["misdirected"]:
-        out["misdirected"] = True
-    if event["amount"] is not None:
-        out["amount"] = _text(event["amount"])
-    return out

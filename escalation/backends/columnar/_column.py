@@ -9,7 +9,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["Column", "_codes", "_days", "_instants", "_members", "_money", "_sets", "_strings"]
+__all__ = [
+    "Column",
+    "_codes",
+    "_days",
+    "_in",
+    "_instants",
+    "_labels",
+    "_members",
+    "_money",
+    "_sets",
+    "_strings",
+]
+
+_SEP = "\x1f"  # joins a list's strings into one key (lists holding it take the slow path)
 
 
 @dataclass
@@ -58,7 +71,11 @@ def _money(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _strings(column: pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(column.to_pylist(), dtype=object)
+    """The values as an object array of ``str`` (``None`` where null)."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    out: np.ndarray = np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+    return out
 
 
 def _days(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,17 +93,63 @@ def _instants(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _codes(column: pa.ChunkedArray, vocabulary: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each value in ``vocabulary`` (-1 when null), and where a value is unknown."""
-    arr = column.combine_chunks()
-    index = pc.index_in(arr, value_set=pa.array(vocabulary))
-    codes = np.asarray(index.fill_null(-1), dtype=np.int64)
-    bad = (codes < 0) & ~np.asarray(arr.is_null(), dtype=bool)
-    return codes, bad
+    """Index of each value in ``vocabulary`` (-1 when null), and where a value is unknown.
+    Dictionary-encoded chunks are looked up once per dictionary entry."""
+    value_set = pa.array(vocabulary, pa.string())
+    codes: list[np.ndarray] = []
+    bad: list[np.ndarray] = []
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            words = chunk.dictionary
+            lut = np.append(np.asarray(pc.index_in(words, value_set=value_set).fill_null(-1), np.int64), -1)
+            odd = np.append((lut[:-1] < 0) & ~np.asarray(words.is_null(), dtype=bool), False)
+            index = np.asarray(chunk.indices.fill_null(len(words)), dtype=np.int64)
+            codes.append(lut[index])
+            bad.append(odd[index])
+        else:
+            found = np.asarray(pc.index_in(chunk, value_set=value_set).fill_null(-1), dtype=np.int64)
+            codes.append(found)
+            bad.append((found < 0) & ~np.asarray(chunk.is_null(), dtype=bool))
+    if not codes:
+        return np.zeros(0, np.int64), np.zeros(0, bool)
+    return np.concatenate(codes), np.concatenate(bad)
+
+
+def _labels(column: pa.ChunkedArray) -> np.ndarray:
+    """A number per value (-1 when null): equal numbers for equal values."""
+    if not column.num_chunks:
+        return np.zeros(0, np.int64)
+    if pa.types.is_dictionary(column.type):
+        arr = column.unify_dictionaries().combine_chunks()
+        return np.asarray(arr.indices.fill_null(-1), dtype=np.int64)
+    return np.asarray(pc.dictionary_encode(column.combine_chunks()).indices.fill_null(-1), dtype=np.int64)
+
+
+def _in(codes: np.ndarray, members: list[int], size: int) -> np.ndarray:
+    """``np.isin(codes, members)`` for codes in ``-1..size-1`` (-1 never a member), by table look-up."""
+    table = np.zeros(size + 1, bool)
+    table[[m for m in members if 0 <= m < size]] = True
+    found: np.ndarray = table[codes]
+    return found
 
 
 def _sets(column: pa.ChunkedArray) -> np.ndarray:
-    out = np.empty(len(column), dtype=object)
-    out[:] = [frozenset(v) if v else frozenset() for v in column.to_pylist()]
+    """Each row's list as a ``frozenset`` (empty where null): one set per distinct list."""
+    arr = column.combine_chunks()
+    n = len(arr)
+    out = np.empty(n, dtype=object)
+    flat = pc.list_flatten(arr)
+    awkward = flat.null_count > 0 or (
+        len(flat) > 0 and bool(pc.any(pc.or_(pc.match_substring(flat, _SEP), pc.equal(flat, ""))).as_py())
+    )
+    if awkward:  # a null, an empty string or the separator inside a list: one row at a time
+        out[:] = [frozenset(v) if v else frozenset() for v in arr.to_pylist()]
+        return out
+    encoded = pc.dictionary_encode(pc.binary_join(arr, _SEP))
+    keys = encoded.dictionary.to_pylist()
+    sets = np.empty(len(keys) + 1, dtype=object)
+    sets[:] = [frozenset(k.split(_SEP)) if k else frozenset() for k in keys] + [frozenset()]
+    out[:] = sets[np.asarray(encoded.indices.fill_null(len(keys)), dtype=np.int64)]
     return out
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from escalation._calendar import add_years, business_days_after
-from escalation.backends.columnar._column import Column
+from escalation.backends.columnar._column import Column, _in
 from escalation.record import Channel, Outcome
 
 if TYPE_CHECKING:
@@ -29,15 +29,18 @@ def time_barred(
         # the other start dates live in `rest`: those accounts go to the reference engine
         return Column("bool", np.zeros(n, bool), np.zeros(n, bool))
     out = np.zeros(n, bool)
-    memo: dict[tuple[int, int], int] = {}
-    for i in np.flatnonzero(paid_known).tolist():
-        years = limitation.by_jurisdiction.get(jurisdiction[i] or "", limitation.years)
-        key = (int(paid[i]), years)
-        ends = memo.get(key)
-        if ends is None:
-            day = add_years(_EPOCH + dt.timedelta(days=key[0]), years)
-            ends = memo[key] = (day - _EPOCH).days
-        out[i] = today[i] >= ends
+    rows = np.flatnonzero(paid_known)
+    by, default = limitation.by_jurisdiction, limitation.years
+    span = {j: by.get(j or "", default) for j in set(jurisdiction[rows].tolist())}
+    years = np.asarray([span[j] for j in jurisdiction[rows].tolist()], dtype=np.int64)
+    # one end per distinct (start day, years): one key per pair
+    width = int(years.max()) + 1 if len(years) else 1
+    keys, inverse = np.unique(paid[rows] * width + years, return_inverse=True)
+    ends = [
+        (add_years(_EPOCH + dt.timedelta(days=start), count) - _EPOCH).days
+        for start, count in zip((keys // width).tolist(), (keys % width).tolist(), strict=True)
+    ]
+    out[rows] = today[rows] >= np.asarray(ends, dtype=np.int64)[inverse.reshape(-1)]
     return Column("bool", out, paid_known.copy())
 
 
@@ -46,18 +49,16 @@ def validation_period(
 ) -> Column:
     n = len(today)
     out = np.zeros(n, bool)
-    memo: dict[int, int] = {}
     for name, table in tables.items():
         mine = (names == name) & known
-        days = table.local_day(sent[mine])
-        ends = np.empty(len(days), np.int64)
-        for j, day in enumerate(days.tolist()):
-            end = memo.get(day)
-            if end is None:
-                receipt = business_days_after(_EPOCH + dt.timedelta(days=day), 5, "US")
-                end = memo[day] = (receipt - _EPOCH).days + 30
-            ends[j] = end
-        out[mine] = today[mine] <= ends
+        if not mine.any():
+            continue
+        days, inverse = np.unique(table.local_day(sent[mine]), return_inverse=True)
+        ends = [
+            (business_days_after(_EPOCH + dt.timedelta(days=day), 5, "US") - _EPOCH).days + 30
+            for day in days.tolist()
+        ]
+        out[mine] = today[mine] <= np.asarray(ends, dtype=np.int64)[inverse]
     return Column("bool", out, known.copy())
 
 
@@ -91,14 +92,14 @@ def interrupted(
         if flt.direction != "any":
             m &= outbound if flt.direction == "outbound" else ~outbound
         if flt.channels:
-            m &= np.isin(channel, [channels.index(c.value) for c in flt.channels])
+            m &= _in(channel, [channels.index(c.value) for c in flt.channels], len(channels))
         if flt.outcomes:
-            m &= np.isin(outcome, [outcomes.index(o.value) for o in flt.outcomes])
+            m &= _in(outcome, [outcomes.index(o.value) for o in flt.outcomes], len(outcomes))
         if flt.actions:
-            m &= np.isin(action, [tier_ids.index(a) for a in flt.actions])
+            m &= _in(action, [tier_ids.index(a) for a in flt.actions], len(tier_ids))
         if flt.tags:
             tagged = [i for i, t in enumerate(policy.tiers) if set(flt.tags) & set(t.model.tags)]
-            m &= np.isin(action, tagged)
+            m &= _in(action, tagged, len(tier_ids))
         match |= m
     memo: dict[tuple[int, int], int] = {}
 

@@ -22,7 +22,9 @@ from escalation.backends.columnar._column import (
     Column,
     _codes,
     _days,
+    _in,
     _instants,
+    _labels,
     _members,
     _money,
     _sets,
@@ -84,9 +86,17 @@ def _group_max(acc: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int) ->
     return out
 
 
+def _in_order(acc: np.ndarray, ts: np.ndarray) -> bool:
+    """Whether events are already sorted by account, then instant."""
+    if len(acc) < 2:
+        return True
+    step = np.diff(acc)
+    return bool((step >= 0).all() and ((step > 0) | (np.diff(ts) >= 0)).all())
+
+
 def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     """The facts of every account of ``batch`` at ``now`` (see the module docstring)."""
-    acc_t, ev_t = batch.accounts, batch.events
+    acc_t, ev_t = batch.accounts, batch.encoded_events
     n = acc_t.num_rows
     now_us = round(now.timestamp() * US)
     why = Why(n)
@@ -95,7 +105,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
 
     # zones: the account's own, or the policy's; and the others it may be in (slots 1..)
     zone_col = acc_t.column("timezone").fill_null(policy.header.timezone)
-    names = np.asarray(zone_col.to_pylist(), dtype=object)
+    names = _strings(zone_col)
     slots = other_zones(names, acc_t.column("timezones"))
     today = np.zeros(n, np.int64)
     hours = np.zeros(n, np.int64)
@@ -104,14 +114,16 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     ev_acc = np.asarray(ev_t.column("account"), dtype=np.int64)
     ev_ts, _ = _instants(ev_t.column("at"))
     first = int(ev_ts.min()) if len(ev_ts) else now_us
-    for name in set(names.tolist()):
+    zone_code = np.full(n, -1, np.int64)  # index into `zones` (-1: not a zone)
+    for name in sorted(set(names.tolist())):
+        mine = names == name
         try:
             zones[name] = zone(name)
         except ValueError:
-            why.mark("time zone", names == name)
+            why.mark("time zone", mine)
             continue
         table = table_for(name, zones[name], min(first, now_us - 40 * 366 * DAY_US), now_us)
-        mine = names == name
+        zone_code[mine] = len(zones) - 1
         local = now_us + int(table.offsets(np.asarray([now_us]))[0])
         today[mine] = local // DAY_US
         hours[mine] = (local % DAY_US) // (3600 * US)
@@ -140,8 +152,8 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     cycle_day = np.where(days_overdue >= 0, today - days_overdue, today - days_overdue - 30)
     cycle_us = np.zeros(n, np.int64)
     today_us = np.zeros(n, np.int64)
-    for name, (tz, _table) in zones.items():
-        mine = names == name
+    for z, (name, (tz, _table)) in enumerate(zones.items()):
+        mine = zone_code == z
         cycle_us[mine] = day_start_us(name, tz, cycle_day[mine])
         today_us[mine] = day_start_us(name, tz, today[mine])
 
@@ -159,61 +171,68 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     paid_day, paid_known = _days(acc_t.column("last_payment_at"))
     why.mark("date after now", paid_known & (paid_day > today))
 
-    # events
-    ev_order = np.lexsort((ev_ts, ev_acc))  # stable: equal instants keep their record order
-    ev_acc, ev_ts = ev_acc[ev_order], ev_ts[ev_order]
-    events = ev_t.take(pa.array(ev_order))
+    # events, sorted by account then instant (the layout's order: sorted only when not)
+    events = ev_t
+    if not _in_order(ev_acc, ev_ts):
+        ev_order = np.lexsort((ev_ts, ev_acc))  # stable: equal instants keep their record order
+        ev_acc, ev_ts = ev_acc[ev_order], ev_ts[ev_order]
+        events = ev_t.take(pa.array(ev_order))
     tier_ids = [t.model.id for t in policy.tiers]
     action, _ = _codes(events.column("action"), tier_ids)
     channel, bad_channel = _codes(events.column("channel"), CHANNELS)
     outcome, bad_outcome = _codes(events.column("outcome"), OUTCOMES)
-    outbound = np.asarray(pc.equal(events.column("direction"), "outbound").fill_null(False), dtype=bool)
+    outbound = _codes(events.column("direction"), ["outbound"])[0] == 0
     misdirected = np.asarray(events.column("misdirected").fill_null(False), dtype=bool)
     consent = ~np.asarray(events.column("consent_until").is_null(), dtype=bool)
-    address = np.asarray(
-        pc.dictionary_encode(events.column("address").combine_chunks()).indices.fill_null(-1), dtype=np.int64
-    )
+    address = _labels(events.column("address"))
     # an outbound event without a channel: the reference engine fills it or refuses the record
     why.mark(
         "event shape", ev_acc[bad_channel | bad_outcome | misdirected | consent | (outbound & (channel < 0))]
     )
     why.mark("event after now", ev_acc[ev_ts > now_us])
     ev_day = np.zeros(len(ev_ts), np.int64)
-    for name, (_tz, table) in zones.items():
-        mine = names[ev_acc] == name
-        ev_day[mine] = table.local_day(ev_ts[mine])
+    if len(zones) == 1 and not (zone_code < 0).any():  # one zone: no per-event selection
+        ev_day = next(iter(zones.values()))[1].local_day(ev_ts)
+    else:
+        ev_zone = zone_code[ev_acc]
+        for z, (_tz, table) in enumerate(zones.values()):
+            mine = ev_zone == z
+            ev_day[mine] = table.local_day(ev_ts[mine])
     in_cycle = ev_ts >= cycle_us[ev_acc]
 
+    # per tier, over the tier events only: one pass keyed by (tier, account)
     k = len(tier_ids)
-    done = np.zeros((k, n), np.int64)
-    tried = np.zeros((k, n), np.int64)
-    last_in_cycle = np.full((k, n), -1, np.int64)
-    counted_last = np.full((k, n), -1, np.int64)
     columns: dict[str, Column] = {}
     everyone = np.ones(n, bool)
-    sent_code = OUTCOMES.index("sent")
+    counts = np.zeros((k, len(OUTCOMES) + 1), bool)  # [tier, outcome code]; the last column: none
     for t, tier in enumerate(policy.tiers):
-        mine = outbound & (action == t)
         counting = [OUTCOMES.index(o.value) for o in tier.model.counting_outcomes]
-        made = np.where(outcome < 0, sent_code in counting, np.isin(outcome, counting))
-        cyc = mine & in_cycle
-        tried[t] = np.bincount(ev_acc[cyc], minlength=n)
-        done[t] = np.bincount(ev_acc[cyc & made], minlength=n)
-        last_in_cycle[t] = _group_max(ev_acc, ev_ts, cyc, n)
-        counted_last[t] = _group_max(ev_acc, ev_ts, cyc & made, n)
-        last_ever = _group_max(ev_acc, ev_ts, mine, n)
+        counts[t, counting] = True
+        counts[t, -1] = OUTCOMES.index("sent") in counting  # an event without an outcome was sent
+    is_tier = outbound & (action >= 0)
+    at = np.flatnonzero(is_tier)
+    key = action[at] * n + ev_acc[at]
+    stamp, cyc = ev_ts[at], in_cycle[at]
+    counted = cyc & counts[action[at], outcome[at]]
+    tried = np.bincount(key[cyc], minlength=k * n).reshape(k, n)
+    done = np.bincount(key[counted], minlength=k * n).reshape(k, n)
+    last_in_cycle = _group_max(key, stamp, cyc, k * n).reshape(k, n)
+    counted_last = _group_max(key, stamp, counted, k * n).reshape(k, n)
+    last_ever = _group_max(key, stamp, np.ones(len(at), bool), k * n).reshape(k, n)
+    for t, tier in enumerate(policy.tiers):
         columns[f"done.{tier.model.id}"] = Column("num", done[t], everyone)
         columns[f"attempts.{tier.model.id}"] = Column("num", tried[t], everyone)
-        columns[f"days_since.{tier.model.id}"] = Column("num", (now_us - last_ever) // DAY_US, last_ever >= 0)
-    is_tier = outbound & (action >= 0)
+        ever = last_ever[t]
+        columns[f"days_since.{tier.model.id}"] = Column("num", (now_us - ever) // DAY_US, ever >= 0)
     actions_today = np.bincount(ev_acc[is_tier & (ev_ts >= today_us[ev_acc])], minlength=n)
     month, week = now_us - 30 * DAY_US, now_us - 7 * DAY_US
+    on = np.flatnonzero(outbound & (channel >= 0) & (ev_ts > month))
+    by_channel = channel[on] * n + ev_acc[on]
+    c30 = np.bincount(by_channel, minlength=len(CHANNELS) * n).reshape(len(CHANNELS), n)
+    c7 = np.bincount(by_channel[ev_ts[on] > week], minlength=len(CHANNELS) * n).reshape(len(CHANNELS), n)
     for c, name in enumerate(CHANNELS):
-        on = outbound & (channel == c) & (ev_ts > month)
-        columns[f"contacts_30d.{name}"] = Column("num", np.bincount(ev_acc[on], minlength=n), everyone)
-        columns[f"contacts_7d.{name}"] = Column(
-            "num", np.bincount(ev_acc[on & (ev_ts > week)], minlength=n), everyone
-        )
+        columns[f"contacts_30d.{name}"] = Column("num", c30[c], everyone)
+        columns[f"contacts_7d.{name}"] = Column("num", c7[c], everyone)
     talk = outcome == OUTCOMES.index("conversation")
     columns["conversations_30d"] = Column(
         "num", np.bincount(ev_acc[talk & (ev_ts > month)], minlength=n), everyone
@@ -226,8 +245,8 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
 
     def start_of(days: np.ndarray, rows: np.ndarray) -> np.ndarray:
         out = np.zeros(n, np.int64)
-        for name, (tz, _table) in zones.items():
-            mine = rows & (names == name)
+        for z, (name, (tz, _table)) in enumerate(zones.items()):
+            mine = rows & (zone_code == z)
             if mine.any():
                 out[mine] = day_start_us(name, tz, days[mine])
         return out
@@ -276,8 +295,8 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     # call attempts to the debtor (third-party tiers excluded) in this cycle
     third = [t for t, tier in enumerate(policy.tiers) if "third_party" in tier.model.tags]
     attempt = outbound & (channel == CHANNELS.index("phone")) & in_cycle & (outcome >= 0)
-    attempt &= ~np.isin(action, third)
-    good = attempt & ~np.isin(outcome, _UNREACHED)
+    attempt &= ~_in(action, third, k)
+    good = attempt & ~_in(outcome, _UNREACHED, len(OUTCOMES))
     att_idx = np.flatnonzero(attempt)
     last_good = np.full(n, -1, np.int64)
     good_idx = np.flatnonzero(good)
@@ -323,7 +342,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     # rows carrying these record fields are decided by the reference engine (they are
     # not typed columns); every vectorised row has none: the native facts' defaults
     columns["forbearance_assessed"] = Column("bool", np.zeros(n, bool), everyone)
-    columns["letter_of_claim_reply"] = Column("set", np.asarray([frozenset()] * n, dtype=object), everyone)
+    columns["letter_of_claim_reply"] = Column("set", np.full(n, frozenset(), dtype=object), everyone)
     columns.update(placement_columns(policy, (ev_acc, ev_day, outbound, action, outcome), today, OUTCOMES))
     cache: dict[Any, Any] = {
         "tables": {**others, **{name: table for name, (_tz, table) in zones.items()}},
@@ -335,9 +354,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         "promise_due": (p_due, p_has),
         "events": events,  # sorted as the ev_* arrays (for columns read rarely: offers made)
     }
-    columns["time_barred"] = time_barred(
-        policy, _strings(acc_t.column("jurisdiction")), today, paid_day, paid_known
-    )
+    columns["time_barred"] = time_barred(policy, columns["jurisdiction"].values, today, paid_day, paid_known)
     # an interrupting event only moves the end later: only rows barred without them change
     evs = (ev_acc, ev_day, outbound, channel, outcome, action)
     jurisdiction = columns["jurisdiction"].values
@@ -350,7 +367,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     stage = np.zeros(n, np.int64)
     for t, tier in enumerate(policy.tiers):
         if not tier.model.ongoing:
-            stage = np.where(done[t] > 0, tier.severity, stage)
+            stage[done[t] > 0] = tier.severity
     return Facts(
         n=n,
         now_us=now_us,

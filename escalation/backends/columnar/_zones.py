@@ -1,16 +1,23 @@
 """Local calendar days over columns: per-zone UTC-offset tables.
 
 A zone's offset changes only at its transitions (DST, law changes). The table
-holds every transition inside the span it was built for, found by sampling
-the zone every six hours and bisecting each change to the second with
-``zoneinfo`` itself, so ``local_day`` agrees with ``instant.astimezone(tz)
-.date()`` on every instant of the span. Day starts (``start_of_day``) are
+holds every transition inside the span it was built for, each bisected to the
+second with ``zoneinfo`` itself, so ``local_day`` agrees with
+``instant.astimezone(tz).date()`` on every instant of the span. Changes are
+found by sampling the zone once a week and one second either side of every
+transition its data file lists (explicit ones, and the yearly DST rule's after
+the last of them): two changes less than a week apart are always listed ones,
+so no pair of changes falls between two samples. Without the file's list (a
+zone not loaded by key) the zone is sampled every six hours, as no zone
+changes its offset twice within six hours. Day starts (``start_of_day``) are
 taken from the reference helper once per (zone, date)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import threading
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -22,6 +29,7 @@ __all__ = ["ZoneTable", "day_start_us", "table_for"]
 US = 1_000_000
 DAY_US = 86_400 * US
 _STEP = 6 * 3600  # no zone changes its offset twice within six hours
+_WEEK = 7 * 86_400  # the step between samples when the zone's transitions are listed
 _EPOCH = dt.date(1970, 1, 1)
 _lock = threading.Lock()
 _tables: dict[str, ZoneTable] = {}
@@ -35,28 +43,68 @@ def _offset(tz: ZoneInfo, second: int) -> int:
     return int(offset.total_seconds())
 
 
+def transitions(tz: ZoneInfo, samples: list[int]) -> tuple[list[int], list[int]]:
+    """The offset at ``samples[0]`` and every change after it, each at its
+    first second (bisected), given ``samples`` (seconds, ascending) between
+    two of which the offset changes at most once."""
+    offsets = [_offset(tz, s) for s in samples]
+    starts, values = [samples[0]], [offsets[0]]
+    for i in range(1, len(samples)):
+        if offsets[i] == offsets[i - 1]:
+            continue
+        low, high = samples[i - 1], samples[i]  # offset changes in (low, high]
+        while high - low > 1:
+            mid = (low + high) // 2
+            if _offset(tz, mid) == offsets[i - 1]:
+                low = mid
+            else:
+                high = mid
+        starts.append(high)
+        values.append(offsets[i])
+    return starts, values
+
+
+def _listed(tz: ZoneInfo, first: int, last: int) -> list[int] | None:
+    """The transitions (UTC seconds, ``first..last``) the zone's data file
+    lists, read through the pure-Python ``zoneinfo`` (the same file the C one
+    reads); ``None`` when they cannot be read. Only where to sample: every
+    offset is still taken from ``tz``."""
+    try:
+        pure: Any = importlib.import_module("zoneinfo._zoneinfo").ZoneInfo.no_cache(tz.key)
+        explicit = [int(t) for t in pure._trans_utc]
+        out = [t for t in explicit if first <= t <= last]
+        after = pure._tz_after
+        if hasattr(after, "transitions"):  # a yearly rule after the last listed transition
+            since = max(first, explicit[-1]) if explicit else first
+            year = _EPOCH.year + since // (365 * 86_400) - 1
+            std = int(after.std.utcoff.total_seconds())
+            dst = int(after.dst.utcoff.total_seconds())
+            while True:
+                start, end = after.transitions(year)
+                if min(start, end) - max(std, dst) > last:
+                    break
+                out += [start - std, start - dst, end - std, end - dst]
+                year += 1
+        return out
+    except Exception:  # any surprise in a private layout: sample densely
+        return None
+
+
 class ZoneTable:
     """The offsets of one zone between two instants (seconds since the epoch)."""
 
     def __init__(self, tz: ZoneInfo, first: int, last: int) -> None:
         self.tz = tz
         self.first, self.last = first, last
-        samples = np.arange(first - _STEP, last + 2 * _STEP, _STEP, dtype=np.int64)
-        offsets = [_offset(tz, int(s)) for s in samples]
-        starts = [int(samples[0])]
-        values = [offsets[0]]
-        for i in range(1, len(samples)):
-            if offsets[i] == offsets[i - 1]:
-                continue
-            low, high = int(samples[i - 1]), int(samples[i])  # offset changes in (low, high]
-            while high - low > 1:
-                mid = (low + high) // 2
-                if _offset(tz, mid) == offsets[i - 1]:
-                    low = mid
-                else:
-                    high = mid
-            starts.append(high)
-            values.append(offsets[i])
+        listed = _listed(tz, first - _STEP, last + 2 * _STEP)
+        if listed is None:
+            grid = range(first - _STEP, last + 2 * _STEP, _STEP)
+            samples: list[int] = list(grid)
+        else:
+            grid = range(first - _STEP, last + 2 * _STEP + _WEEK, _WEEK)
+            edges = {t + d for t in listed for d in (-1, 0)}
+            samples = sorted({*grid, *(t for t in edges if grid[0] < t < grid[-1])})
+        starts, values = transitions(tz, samples)
         self.starts_us = np.asarray(starts, dtype=np.int64) * US
         self.offsets_us = np.asarray(values, dtype=np.int64) * US
 
@@ -94,7 +142,17 @@ def table_for(name: str, tz: ZoneInfo, first_us: int, last_us: int) -> ZoneTable
 
 def day_start_us(name: str, tz: ZoneInfo, days: np.ndarray) -> np.ndarray:
     """The first instant (µs) of each local day (days since 1970-01-01) in ``tz``."""
-    unique, inverse = np.unique(days, return_inverse=True)
+    if len(days) == 0:
+        return np.zeros(days.shape, np.int64)
+    low, high = int(days.min()), int(days.max())
+    if high - low <= 4 * len(days) + 4096:  # a span of days: look up by offset, no sort
+        present = np.zeros(high - low + 1, bool)
+        present[days - low] = True
+        unique = np.flatnonzero(present) + low
+        slot = np.cumsum(present) - 1
+        inverse = slot[days - low]
+    else:
+        unique, inverse = np.unique(days, return_inverse=True)
     out = np.empty(len(unique), dtype=np.int64)
     for i, day in enumerate(unique.tolist()):
         key = (name, day)
@@ -103,4 +161,5 @@ def day_start_us(name: str, tz: ZoneInfo, days: np.ndarray) -> np.ndarray:
             start = start_of_day(_EPOCH + dt.timedelta(days=day), tz)
             value = _starts[key] = round(start.timestamp() * US)
         out[i] = value
-    return out[inverse].reshape(days.shape)
+    result: np.ndarray = out[inverse].reshape(days.shape)
+    return result
