@@ -9,6 +9,7 @@ policies, output). A script, not a test.
 
     python benchmarks/dry_run.py --accounts 1000000 --unique 100000
     python benchmarks/dry_run.py --accounts 20000 --backend columnar native --workers 1 2
+    python benchmarks/dry_run.py --accounts 1000000 --unique 20000 --workers 1 2 --reasons none changed
 
 Generating accounts costs ~0.5 ms each (Python, record by record), so
 ``--unique U`` generates U distinct accounts and tiles them up to N in the
@@ -196,7 +197,9 @@ def main() -> None:
     parser.add_argument(
         "--unique", type=int, default=None, help="distinct accounts generated (tiled up to N)"
     )
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="native worker counts")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="worker process counts (both backends)"
+    )
     parser.add_argument("--backend", nargs="+", default=["columnar"], choices=["columnar", "native"])
     parser.add_argument(
         "--format", default="jsonl", choices=["jsonl", "parquet"], help="decisions file format"
@@ -228,7 +231,9 @@ def main() -> None:
             print(f"tiled to {args.accounts:,} accounts in {time.perf_counter() - started:.1f} s")
         size = sum(f.stat().st_size for f in typed.iterdir()) / 2**20
         print(f"typed portfolio: {size:,.0f} MiB on disk")
-        runs = [("columnar", 1, typed, r) for r in args.reasons] if "columnar" in args.backend else []
+        runs = []
+        if "columnar" in args.backend:
+            runs += [("columnar", w, typed, r) for w in args.workers for r in args.reasons]
         if "native" in args.backend:
             portfolio = work / "portfolio.jsonl"
             write_portfolio(generate(args.accounts, 1, "cn-card", at), portfolio)
@@ -252,12 +257,14 @@ def main() -> None:
             if backend == "columnar":
                 stages = f["stages"]
                 assert isinstance(stages, dict)
-                print(
-                    f"  {f['vectorised']:,} vectorised, {f['fallback']:,} by the reference engine; "
+                split = (
                     "CPU s per stage: "
                     + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
                     + f", other {cpu - sum(stages.values()):.1f}"
+                    if workers == 1  # the stages are clocked in this process only
+                    else f"batches decided in {workers} worker processes (stages not clocked there)"
                 )
+                print(f"  {f['vectorised']:,} vectorised, {f['fallback']:,} by the reference engine; {split}")
                 why = f["fallback_reasons"]
                 assert isinstance(why, dict)
                 shown = ", ".join(f"{k} {v:,}" for k, v in sorted(why.items(), key=lambda kv: -kv[1]))

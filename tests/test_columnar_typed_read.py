@@ -97,3 +97,25 @@ def test_facts_equal_from_encoded_plain_and_shuffled_events(tmp_path: Path) -> N
     assert derived.ev_acc.tolist() == sorted(derived.ev_acc.tolist())
     _same_facts(derived, derive_batch(TypedBatch(batch.accounts, events), policy, NOW))
     _same_facts(derived, derive_batch(shuffled, policy, NOW))
+
+
+@pytest.mark.parametrize(("group", "size"), [(97, 61), (7, 61), (61, 61), (500, 61), (13, 1)])
+def test_batches_have_exactly_the_asked_size_whatever_the_row_groups(
+    tmp_path: Path, group: int, size: int
+) -> None:
+    """Each row group is read by its own reader (one reader over the whole file
+    kept decoded memory), and the accounts are regrouped: every batch but the
+    last has exactly ``size`` accounts, each with exactly its own events, in
+    order, whatever the row groups of the file."""
+    records = list(generate(300, 5, "cn-card", NOW))
+    write_typed(records, tmp_path / "typed", batch=group)
+    batches = list(read_typed(tmp_path / "typed", size))
+    assert [len(b) for b in batches[:-1]] == [size] * (len(batches) - 1)
+    assert 0 < len(batches[-1]) <= size
+    ids = [i for b in batches for i in b.accounts.column("id").to_pylist()]
+    assert [r["id"] for r in records] == ids
+    for batch in batches:
+        owners = batch.encoded_events.column("account").to_numpy()
+        assert np.all(np.diff(owners) >= 0) and (len(owners) == 0 or owners.max() < len(batch))
+    events = sum(b.encoded_events.num_rows for b in batches)
+    assert sum(len(r.get("history", [])) for r in records) == events

@@ -172,6 +172,38 @@ class TestDeterminism:
         assert first == (tmp_path / "c" / "decisions.jsonl").read_bytes()
 
 
+class TestColumnarWorkers:
+    """The columnar path with ``workers=2`` decides batches in two processes and
+    folds them in order: every output file is byte-identical to one process."""
+
+    @pytest.mark.parametrize("source", ["generated", "with-bad-lines"])
+    def test_two_workers_write_the_same_files_as_one(
+        self,
+        source: str,
+        small: Path,
+        threshold_policy: Path,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        import escalation.portfolio._columnar_run as run
+
+        portfolio = small
+        if source == "with-bad-lines":  # error rows between good ones, across batches
+            portfolio = tmp_path / "mixed.jsonl"
+            portfolio.write_text(BAD.read_text() + small.read_text() + BAD.read_text())
+        monkeypatch.setattr(run, "COLUMNAR_BATCH", 64)  # several batches in flight at once
+        one = compare(CN_POLICY, threshold_policy, portfolio, at=AT, out=tmp_path / "one", workers=1)
+        two = compare(CN_POLICY, threshold_policy, portfolio, at=AT, out=tmp_path / "two", workers=2)
+        assert ("columnar", "columnar") == (one.backend, two.backend)
+        assert one.accounts == two.accounts == one.decided + one.errors
+        assert (one.errors > 0) == (source == "with-bad-lines")
+        names = sorted(p.name for p in (tmp_path / "one").iterdir() if p.name != "report.html")
+        assert {"decisions.jsonl", "baseline.jsonl", "changes.jsonl", "errors.jsonl"} <= set(names)
+        for name in names:
+            assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+        assert (one.changed, one.vectorised, one.fallback) == (two.changed, two.vectorised, two.fallback)
+
+
 class TestCompare:
     def test_policy_against_itself_changes_nothing(self, small: Path) -> None:
         """A policy compared with itself changes no decision; the matrix is diagonal."""

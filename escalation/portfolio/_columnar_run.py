@@ -46,22 +46,73 @@ def _typed_batches(rows: Iterable[SourceRow], source: str) -> Iterator[Any]:
 
 def columnar_results(
     portfolio: Path, history: str | Path | None, at: dt.datetime, candidate: Policy,
-    baseline: Policy | None, reasons: Reasons, stats: dict[str, int],
+    baseline: Policy | None, reasons: Reasons, stats: dict[str, int], workers: int = 1,
 ) -> Iterator[tuple[Any, Any]]:  # fmt: skip
     """(batch, :class:`~escalation.backends.columnar.TableResult`) for each typed
-    batch, decided by :func:`escalation.arrow.decide_result` — the step under
-    :func:`escalation.arrow.decide_batches` too (one code path)."""
+    batch, in order, decided by :func:`escalation.arrow.decide_result` — the
+    step under :func:`escalation.arrow.decide_batches` too (one code path).
+
+    With ``workers > 1`` the batches are decided in that many processes (this
+    process reads, folds and writes): at most ``2 × workers`` batches in flight,
+    so memory stays flat. A worker's result comes back without the validated
+    accounts and offers it kept for the simulator (the fold reads neither), and
+    the batch is then given as its row count only (all the fold reads of it)."""
     from escalation.arrow import decide_result
-    from escalation.backends.columnar import ColumnarPolicy
     from escalation.portfolio.arrow import is_typed, read_typed
 
-    policies = [ColumnarPolicy(candidate)] + ([ColumnarPolicy(baseline)] if baseline is not None else [])
     if is_typed(portfolio):
         batches = read_typed(portfolio, COLUMNAR_BATCH)
     else:
         batches = _typed_batches(read_portfolio(portfolio, history=history), str(portfolio))
-    for batch in batches:
-        yield batch, decide_result(batch, policies, at=at, reasons=reasons, stats=stats)
+    if workers <= 1:
+        policies = _columnar(candidate, baseline)
+        for batch in batches:
+            yield batch, decide_result(batch, policies, at=at, reasons=reasons, stats=stats)
+        return
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_start_worker, initargs=(candidate, baseline, at, reasons)
+    ) as pool:
+        pending: deque[Future[tuple[int, Any, dict[str, int]]]] = deque()
+        for batch in batches:
+            pending.append(pool.submit(_decide_in_worker, batch))
+            if len(pending) >= 2 * workers:
+                yield _collected(pending.popleft(), stats)
+        while pending:
+            yield _collected(pending.popleft(), stats)
+
+
+def _columnar(candidate: Policy, baseline: Policy | None) -> list[Any]:
+    from escalation.backends.columnar import ColumnarPolicy
+
+    return [ColumnarPolicy(candidate)] + ([ColumnarPolicy(baseline)] if baseline is not None else [])
+
+
+# What a worker process of the pool decides with (set once by `_start_worker`).
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(candidate: Policy, baseline: Policy | None, at: dt.datetime, reasons: Reasons) -> None:
+    _WORKER.update(policies=_columnar(candidate, baseline), at=at, reasons=reasons)
+
+
+def _decide_in_worker(batch: Any) -> tuple[int, Any, dict[str, int]]:
+    from escalation.arrow import decide_result
+
+    stats: dict[str, int] = {}
+    policies, at, reasons = _WORKER["policies"], _WORKER["at"], _WORKER["reasons"]
+    res = decide_result(batch, policies, at=at, reasons=reasons, stats=stats)
+    res.accounts, res.offers = {}, []
+    return len(batch), res, stats
+
+
+def _collected(future: Any, stats: dict[str, int]) -> tuple[Any, Any]:
+    rows, res, counted = future.result()
+    for key, value in counted.items():
+        stats[key] = stats.get(key, 0) + value
+    return range(rows), res
 
 
 @dataclass

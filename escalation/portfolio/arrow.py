@@ -330,13 +330,12 @@ def read_typed(folder: str | Path, batch: int = 32_768) -> Iterator[TypedBatch]:
     present = set(pq.read_schema(folder / "events.parquet").names)
     encoded = [name for name in ENCODED if name in present]
     events = pq.ParquetFile(folder / "events.parquet", read_dictionary=encoded)
-    event_batches = events.iter_batches(batch_size=262_144)
+    event_batches = _by_row_group(events, 262_144)
     empty = _conform(pa.Table.from_batches([], schema=events.schema_arrow))
     parts: list[pa.Table] = []
     last = -1  # the account of the last event held
     start = 0
-    for part in accounts.iter_batches(batch_size=batch):
-        table = pa.Table.from_batches([part])
+    for table in _exactly(_by_row_group(accounts, batch), batch):
         end = start + table.num_rows
         while last < end:
             more = next(event_batches, None)
@@ -353,6 +352,34 @@ def read_typed(folder: str | Path, batch: int = 32_768) -> Iterator[TypedBatch]:
         local = pa.array(owners[:cut] - start, pa.int64())
         yield TypedBatch(table, mine.set_column(0, "account", local), str(folder))
         start = end
+
+
+def _by_row_group(file: pq.ParquetFile, size: int) -> Iterator[pa.RecordBatch]:
+    """``file``'s rows in record batches of at most ``size``, with a fresh reader
+    per row group: one reader over the whole file keeps decoded memory as it
+    goes (pyarrow 26: Arrow's allocation grew ~3 MiB per 32,768-account batch,
+    1.8 GiB peak RSS over a 10M-account dry-run); per row group it stays flat."""
+    for group in range(file.num_row_groups):
+        yield from file.iter_batches(batch_size=size, row_groups=[group])
+
+
+def _exactly(parts: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.Table]:
+    """``parts`` regrouped into tables of exactly ``size`` rows (the last one
+    shorter), each in one chunk: batches do not depend on the file's row groups."""
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for part in parts:
+        if not part.num_rows:
+            continue
+        held.append(part)
+        count += part.num_rows
+        while count >= size:
+            table = pa.Table.from_batches(held)
+            yield table.slice(0, size).combine_chunks()
+            rest = table.slice(size).combine_chunks()
+            held, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(held).combine_chunks()
 
 
 def _conform(events: pa.Table) -> pa.Table:

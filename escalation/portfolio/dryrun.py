@@ -258,7 +258,9 @@ def dry_run(
                 [new_summary] + ([old_summary] if old_summary is not None else []),
                 writers, error_file, changes_file, sample, transitions, changes, changed_days, arms=arms,
             )  # fmt: skip
-            for batch, res in columnar_results(Path(portfolio), history, at, candidate, base, reasons, stats):
+            for batch, res in columnar_results(
+                Path(portfolio), history, at, candidate, base, reasons, stats, workers
+            ):
                 fold(batch, res, tallies, progress)
             accounts, decided, errors = tallies.accounts, tallies.decided, tallies.errors
             changed, changed_balance = tallies.changed, tallies.changed_balance
