@@ -2,4 +2,5 @@
 
 from escalation.cli import main
 
-main()
+if __name__ == "__main__":  # not when a worker process (spawn, forkserver) imports it
+    main()
