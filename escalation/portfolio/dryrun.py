@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from escalation._extras import require
 from escalation._facts import account_zone
+from escalation._processes import pool_context
 from escalation.decision import ErrorRow, PolicyInfo, error_row
 from escalation.engine import Engine, check_now
 from escalation.errors import EvaluationError, RecordError, UsageError
@@ -159,6 +160,7 @@ def _outcomes(
         raise UsageError("journaling a dry-run needs --workers 1 (one writer keeps the chain in order)")
     with ProcessPoolExecutor(
         max_workers=workers,
+        mp_context=pool_context(),
         initializer=_start_worker,
         initargs=(candidate.path, baseline.path if baseline else None, locale, experiment),
     ) as pool:

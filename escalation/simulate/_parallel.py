@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from escalation._processes import pool_context
 from escalation.decision import ErrorRow
 from escalation.policy import Policy, load_policy
 from escalation.simulate._state import Book
@@ -71,7 +72,9 @@ def run_all(
         done = [_one(plan, prepared[label], run) for label, run in jobs]
     else:
         paths = {label: str(p.path) for label, p in policies.items()}
-        with ProcessPoolExecutor(max_workers=workers, initializer=_start, initargs=(plan, paths)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=pool_context(), initializer=_start, initargs=(plan, paths)
+        ) as pool:
             futures = [pool.submit(_work, label, run) for label, run in jobs]
             done = [f.result() for f in futures]
     results: dict[str, list[RunSummary]] = {label: [] for label in policies}

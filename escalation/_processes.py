@@ -1,0 +1,20 @@
+"""How worker processes start: one choice for every process pool."""
+
+from __future__ import annotations
+
+import multiprocessing
+from multiprocessing.context import BaseContext
+
+__all__ = ["pool_context"]
+
+
+def pool_context() -> BaseContext:
+    """``forkserver`` where the platform has it, else ``spawn``; never ``fork``.
+
+    A pool is often started after Arrow (or a user's own code) has started
+    threads in this process, and a forked copy of a threaded process may
+    deadlock in the child (Python 3.12+ warns of it). Workers therefore receive
+    their inputs pickled and import what they need; scripts that start a pool
+    need the usual ``if __name__ == "__main__":`` guard."""
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
