@@ -13,7 +13,16 @@ import functools
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-__all__ = ["Figures", "add_months", "extension", "fee_waiver", "instalment_plan", "monthly_dues", "settlement", "share_of"]
+__all__ = [
+    "Figures",
+    "add_months",
+    "extension",
+    "fee_waiver",
+    "instalment_plan",
+    "monthly_dues",
+    "settlement",
+    "share_of",
+]
 
 
 @dataclass(frozen=True, slots=True)

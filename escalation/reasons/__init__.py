@@ -12,9 +12,9 @@ from __future__ import annotations
 from escalation._facts import Situation
 from escalation._language import LOCALES, Locale
 from escalation.policy import Policy
-from escalation.reasons._pieces import guard_detail
 from escalation.reasons._book import book_for
 from escalation.reasons._fast import FastRenderer
+from escalation.reasons._pieces import guard_detail
 from escalation.reasons.parts import Parts
 
 __all__ = ["LOCALES", "Locale", "check_locale", "guard_detail", "render"]

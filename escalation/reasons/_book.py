@@ -150,7 +150,10 @@ class TierWords:
         self.others = [
             a
             for a in found
-            if not ((c := comparison(a)) is not None and (c[0] in _SHOWN_WITH_THRESHOLD or c[0].startswith("attempts.")))
+            if not (
+                (c := comparison(a)) is not None
+                and (c[0] in _SHOWN_WITH_THRESHOLD or c[0].startswith("attempts."))
+            )
         ]
         self.own = (f"attempts.{model.id}", f"done.{model.id}")
         self.walk = _step(rule.when.tree, True)
@@ -214,7 +217,11 @@ class Book:
         entry = CHANNEL.get(words.rule.model.channel_order[0].value, CHANNEL["phone"])
         if "days_overdue" in cmp:
             start = cmp["days_overdue"][2]
-            days = f"天（第{start}天起可{entry[3]}）" if zh else f" days overdue ({f.plural(words.label)} from day {start})"
+            days = (
+                f"天（第{start}天起可{entry[3]}）"
+                if zh
+                else f" days overdue ({f.plural(words.label)} from day {start})"
+            )
         else:
             days = "天" if zh else " overdue"
 
