@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from escalation import Engine, RecordError, _ladder
 from escalation._facts import Situation
@@ -23,7 +24,8 @@ from escalation._language import LOCALES, Locale
 from escalation.policy import Policy
 from escalation.policy._yaml import load_yaml
 from escalation.reasons import render
-from escalation.reasons._book import book_for
+from escalation.reasons._book import _Step, book_for
+from escalation.reasons._conditions import Atom, _facts_in, phrase
 from escalation.reasons._render import Renderer
 from escalation.reasons.parts import Parts
 
@@ -153,3 +155,44 @@ class TestBooks:
             thread.join()
         assert [expected] * 8 == results
         assert [] == _differing(rendered)
+
+
+def _atoms(step: _Step) -> Iterator[Atom]:
+    if step.atom is not None:
+        yield step.atom
+    yield from step.options
+    for child in step.children:
+        yield from _atoms(child)
+
+
+FIGURES = st.one_of(
+    st.integers(-(10**20), 10**20),  # either side of the plain-int shortcut (|n| < 10**18)
+    st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**9), max_value=10**9, places=3),
+    st.booleans(),
+    st.sampled_from(["credit_card", "retail", "a_b.c"]),
+)
+
+
+class TestSaid:
+    """Each atom of each tier's condition, said from the book, is the reference ``phrase``."""
+
+    @pytest.mark.parametrize("locale", LOCALES)
+    @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+    def test_each_atom_with_any_figure(self, path: Path, locale: Locale) -> None:
+        """Whatever the figures (ints large and small, decimals, yes/no, words,
+        unknown) and the currency, the book says what ``phrase`` says."""
+        policy = Engine.from_file(path).policy
+        book = book_for(policy, locale)
+        found = [atom for words in book.tiers.values() for atom in _atoms(words.walk)]
+        assert found
+
+        @given(st.data(), st.sampled_from(["CNY", "USD", "GBP", "JPY", "KWD"]))
+        @settings(max_examples=200, deadline=None, derandomize=True)
+        def check(data: st.DataObject, currency: str) -> None:
+            for atom in found:
+                facts = sorted(_facts_in(atom.node))
+                values = {fact: data.draw(FIGURES) for fact in facts if data.draw(st.booleans())}
+                expected = phrase(atom, values, currency, locale, book.label)
+                assert expected == book.said(atom).now(values, currency)
+
+        check()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from escalation._facts import is_money
 from escalation._language import Locale
 from escalation.guards import GuardBase
 from escalation.policy import Policy, TierRule
@@ -40,6 +41,7 @@ __all__ = ["Book", "book_for"]
 Truth = Callable[[Mapping[str, Any]], "bool | None"]
 _SHOWN_WITH_THRESHOLD = ("days_overdue", "amount_overdue", "balance")
 _LEAF, _DOWN, _EITHER = 0, 1, 2
+_EXACT = 10**18  # ints Decimal quantizes exactly at its default precision (28 digits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +70,20 @@ def _step(node: _Node, positive: bool) -> _Step:
 
 
 def _walk(step: _Step, values: Mapping[str, Any], out: list[Atom | list[Atom]]) -> None:
+    if step.kind == _DOWN:
+        # not asked whether it holds: a conjunction holds (three-valued) only
+        # when each part does and a negation when its part fails, so the
+        # parts' own answers leave out exactly what the reference leaves out
+        for child in step.children:
+            _walk(child, values, out)
+        return
     got = step.truth(values)
     if got is not None and got == step.positive:
         return  # this part holds (unknown holds neither way)
     if step.kind == _LEAF:
         out.append(step.atom)  # type: ignore[arg-type]
-    elif step.kind == _EITHER:
-        out.append(list(step.options))
     else:
-        for child in step.children:
-            _walk(child, values, out)
+        out.append(list(step.options))
 
 
 class Said:
@@ -85,11 +91,12 @@ class Said:
     per currency (a money threshold is said in the account's currency), and
     what it reads to say the figure now."""
 
-    __slots__ = ("atom", "book", "cmp", "flag", "texts")
+    __slots__ = ("atom", "book", "cmp", "count", "flag", "texts")
 
     def __init__(self, atom: Atom, book: Book) -> None:
         self.atom, self.book = atom, book
         self.cmp = comparison(atom)
+        self.count = self.cmp is not None and not is_money(self.cmp[0])  # an int figure is just grouped
         node = atom.node
         self.flag = node.name if self.cmp is None and isinstance(node, _Fact) and node.name in BOOLS else None
         self.texts: dict[str, str] = {}
@@ -109,7 +116,11 @@ class Said:
             if current is MISSING:
                 return text + _UNKNOWN[self.book.locale]
             locale = self.book.locale
-            return text + _NOW[locale].format(v=figure(self.cmp[0], current, currency, locale))
+            if self.count and type(current) is int and -_EXACT < current < _EXACT:
+                shown = f"{current:,}"  # what figure() gives an int, without Decimal's round trip
+            else:
+                shown = figure(self.cmp[0], current, currency, locale)
+            return text + _NOW[locale].format(v=shown)
         if self.flag is not None and values.get(self.flag, MISSING) is MISSING:
             return text + _UNKNOWN[self.book.locale]
         return text
