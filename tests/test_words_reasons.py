@@ -24,8 +24,8 @@ from escalation._language import LOCALES, Locale
 from escalation.policy import Policy
 from escalation.policy._yaml import load_yaml
 from escalation.reasons import render
-from escalation.reasons._book import _Step, book_for
-from escalation.reasons._conditions import Atom, _facts_in, phrase
+from escalation.reasons._book import _atoms, book_for
+from escalation.reasons._conditions import _facts_in, phrase
 from escalation.reasons._render import Renderer
 from escalation.reasons.parts import Parts
 
@@ -155,14 +155,6 @@ class TestBooks:
             thread.join()
         assert [expected] * 8 == results
         assert [] == _differing(rendered)
-
-
-def _atoms(step: _Step) -> Iterator[Atom]:
-    if step.atom is not None:
-        yield step.atom
-    yield from step.options
-    for child in step.children:
-        yield from _atoms(child)
 
 
 FIGURES = st.one_of(

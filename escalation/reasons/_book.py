@@ -86,6 +86,15 @@ def _walk(step: _Step, values: Mapping[str, Any], out: list[Atom | list[Atom]]) 
         out.append(list(step.options))
 
 
+def _atoms(step: _Step) -> list[Atom]:
+    """The atoms a walk can report."""
+    found = [step.atom] if step.atom is not None else []
+    found.extend(step.options)
+    for child in step.children:
+        found.extend(_atoms(child))
+    return found
+
+
 class Said:
     """One atom in words: the reference ``phrase`` without the figure now,
     per currency (a money threshold is said in the account's currency), and
@@ -184,8 +193,10 @@ class Book:
             self.labels.setdefault(rule.model.id, tier_label(rule.model, locale))
         self.tiers = {tier_id: TierWords(rule, self) for tier_id, rule in self.rules.items()}
         self._nouns: dict[str, str] = {}
-        self._guards: dict[int, tuple[GuardBase, str]] = {}
-        self._said: dict[int, Said] = {}
+        # keyed by identity (hashing a model walks all its fields); made whole
+        # here, so nothing from outside the policy is kept (those are said afresh)
+        self._guards = {id(g.model): (g.model, guard_label(g.model, locale)) for g in policy.guards}
+        self._said = {id(a): Said(a, self) for words in self.tiers.values() for a in _atoms(words.walk)}
 
     def label(self, tier_id: str, locale: Locale | None = None) -> str:
         """The reference ``Renderer.label``: a tier's label, or a channel's noun."""
@@ -200,17 +211,17 @@ class Book:
         return found
 
     def guard_label(self, guard: GuardBase) -> str:
-        # keyed by identity (hashing a model walks its fields); the entry holds the guard
+        """The reference ``guard_label`` in the book's locale."""
         found = self._guards.get(id(guard))
         if found is None or found[0] is not guard:
-            found = self._guards[id(guard)] = (guard, guard_label(guard, self.locale))
+            return guard_label(guard, self.locale)
         return found[1]
 
     def said(self, atom: Atom) -> Said:
-        """The words of an atom of a tier's condition (one the book made)."""
+        """The words of an atom (kept for the atoms of the policy's tiers)."""
         found = self._said.get(id(atom))
         if found is None or found.atom is not atom:
-            found = self._said[id(atom)] = Said(atom, self)
+            return Said(atom, self)
         return found
 
     def alternatives(self, items: Atom | list[Atom], values: Mapping[str, Any], currency: str) -> str:
