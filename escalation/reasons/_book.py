@@ -158,13 +158,7 @@ class TierWords:
         model = rule.model
         self.label = book.labels[model.id]
         self.generic = self.label == channel_noun(model.channel_order[0].value, book.locale)
-        first = model.channel_order[0].value
-        if first == "phone":
-            self.do = "致电" if self.generic else f"拨打{self.label}"
-        elif first in ("sms", "email", "letter"):
-            self.do = f"{CHANNEL[first][3]}{self.label}"
-        else:
-            self.do = f"进行{self.label}"
+        self.do: str | None = None  # the zh verb phrase, the reference's, on first use
         found = atoms(rule.when)
         self.cmp = {c[0]: c for a in found if (c := comparison(a)) is not None and c[1] == ">="}
         self.others = [

@@ -41,7 +41,11 @@ class FastRenderer(Renderer):
 
     def do(self, tier: TierRule) -> str:
         words = self._words(tier)
-        return words.do if words is not None else super().do(tier)
+        if words is None:
+            return super().do(tier)
+        if words.do is None:
+            words.do = super().do(tier)
+        return words.do
 
     def head(self, tier: TierRule, channel: str | None = None) -> str:
         words = self._words(tier)
