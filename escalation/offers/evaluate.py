@@ -170,15 +170,13 @@ def _figures(compiled: CompiledOffer, sit: Situation) -> tuple[Offer | None, str
         figures = fig.settlement(minor(account.balance), band.min, band.max, due)
     if figures.amount <= 0:
         return None, "nothing owed to offer on"
-
-    def money(units: int) -> Decimal:
-        return Decimal(units).scaleb(-places)
-
+    money = _Money(places)
     instalments = [
         construct(Instalment, number=i, due=due, amount=money(units))
         for i, (due, units) in enumerate(figures.instalments, start=1)
     ]
-    values = dict(
+    offer = construct(
+        Offer,
         id=model.id,
         kind=model.kind,
         approval=model.approval,
@@ -196,7 +194,24 @@ def _figures(compiled: CompiledOffer, sit: Situation) -> tuple[Offer | None, str
     )
     # the summary is in English whatever the reason's locale (a decision differs
     # between locales only in its reason); the reason of status `offer` says it
-    # again in the decision's locale
-    offer = construct(Offer, **values)
-    values["summary"] = offer_summary(offer, model, "en")
-    return construct(Offer, **values), ""
+    # again in the decision's locale. It reads the offer's own figures, so it is
+    # set on the one offer built (construct() keeps the field values in __dict__)
+    offer.__dict__["summary"] = offer_summary(offer, model, "en")
+    return offer, ""
+
+
+class _Money:
+    """Minor units as a :class:`~decimal.Decimal` amount, each distinct figure
+    made once (a plan's instalments repeat one amount; Decimals are immutable)."""
+
+    __slots__ = ("made", "places")
+
+    def __init__(self, places: int) -> None:
+        self.places = -places
+        self.made: dict[int, Decimal] = {}
+
+    def __call__(self, units: int) -> Decimal:
+        found = self.made.get(units)
+        if found is None:
+            found = self.made[units] = Decimal(units).scaleb(self.places)
+        return found

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-__all__ = ["Figures", "add_months", "extension", "fee_waiver", "instalment_plan", "settlement", "share_of"]
+__all__ = [
+    "Figures",
+    "add_months",
+    "extension",
+    "fee_waiver",
+    "instalment_plan",
+    "monthly_dues",
+    "settlement",
+    "share_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +52,13 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+@functools.lru_cache(maxsize=4096)
+def monthly_dues(first_due: dt.date, count: int) -> tuple[dt.date, ...]:
+    """``count`` monthly due dates from ``first_due`` (the same for every
+    account offered a plan on the same day: made once)."""
+    return tuple(add_months(first_due, i) for i in range(count))
+
+
 def instalment_plan(
     amount: int, *, max_months: int, min_instalment: int, down_share: Decimal, first_due: dt.date
 ) -> Figures:
@@ -58,7 +75,7 @@ def instalment_plan(
         count = max(1, min(max_months, rest // max(min_instalment, 1)))
         base = rest // count
         amounts = [base] * (count - 1) + [rest - base * (count - 1)]
-        plan = tuple((add_months(first_due, i), value) for i, value in enumerate(amounts))
+        plan = tuple(zip(monthly_dues(first_due, count), amounts, strict=True))
     return Figures(amount=amount, pay=amount, down_payment=down if down_share else None, instalments=plan)
 
 

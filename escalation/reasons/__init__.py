@@ -12,8 +12,9 @@ from __future__ import annotations
 from escalation._facts import Situation
 from escalation._language import LOCALES, Locale
 from escalation.policy import Policy
+from escalation.reasons._book import book_for
+from escalation.reasons._fast import FastRenderer
 from escalation.reasons._pieces import guard_detail
-from escalation.reasons._render import Renderer
 from escalation.reasons.parts import Parts
 
 __all__ = ["LOCALES", "Locale", "check_locale", "guard_detail", "render"]
@@ -21,7 +22,7 @@ __all__ = ["LOCALES", "Locale", "check_locale", "guard_detail", "render"]
 
 def render(parts: Parts, policy: Policy, sit: Situation, locale: Locale) -> str:
     """The reason sentence for ``parts`` in ``locale``."""
-    return Renderer(policy, sit, locale).render(parts)
+    return FastRenderer(policy, sit, locale, book_for(policy, locale)).render(parts)
 
 
 def check_locale(locale: str) -> Locale:

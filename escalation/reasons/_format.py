@@ -23,8 +23,14 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 _ZH_SYMBOLS = {"CNY": "¥", "USD": "US$", "GBP": "£", "EUR": "€", "HKD": "HK$", "JPY": "JP¥"}
 
 
+_QUANTA = tuple(Decimal(1).scaleb(-places) for places in range(5))  # currencies have 0-4 places
+_PATTERNS = tuple(f",.{places}f" for places in range(5))
+
+
 def number(value: int | Decimal, places: int = 0) -> str:
     """``1,234`` or ``1,234.50``: grouping by thousands in both locales."""
+    if 0 <= places < 5:  # the common case, with its quantum and pattern made once
+        return format(Decimal(value).quantize(_QUANTA[places], rounding=ROUND_HALF_EVEN), _PATTERNS[places])
     quantum = Decimal(1).scaleb(-places)
     return f"{Decimal(value).quantize(quantum, rounding=ROUND_HALF_EVEN):,.{places}f}"
 

@@ -23,7 +23,7 @@ __all__ = ["guard_detail", "pending", "required"]
 
 def required(r: Renderer, need: str, n: int, done: int) -> str:
     """``a delivered demand letter (the one sent on 2 Nov was returned undeliverable)``."""
-    tier = r.policy.tier(need)
+    tier = r.tier_of(need)
     entry, label = r._channel(tier), r.label(need)
     channel = tier.model.channel_order[0].value
     failed = last_failed(r, tier)

@@ -14,7 +14,7 @@ from typing import Any
 
 from escalation._facts import Situation
 from escalation._language import Locale
-from escalation.guards import GuardVerdict
+from escalation.guards import GuardBase, GuardVerdict
 from escalation.policy import Policy, TierRule
 from escalation.reasons import _format as f
 from escalation.reasons._conditions import (
@@ -67,6 +67,10 @@ class Renderer:
         return found
 
     # ------------------------------------------------------------ words
+
+    def tier_of(self, tier_id: str) -> TierRule:
+        """The policy's tier named ``tier_id`` (KeyError when unknown)."""
+        return self.policy.tier(tier_id)
 
     def label(self, tier_id: str, locale: Locale | None = None) -> str:
         """A tier's label, or a channel's noun (``contacts_7d.sms``)."""
@@ -282,7 +286,7 @@ class Renderer:
         """``2 reminder SMS sent (last on 22 Nov)`` / ``已发送提醒短信2条（最近一次11月22日）``."""
         sit = self.sit
         done, last = sit.tier_done.get(need, 0), sit.tier_counted.get(need)
-        tier = self.policy.tier(need)
+        tier = self.tier_of(need)
         entry, label = self._channel(tier), self.label(need)
         when = ""
         if last is not None:
@@ -344,9 +348,7 @@ class Renderer:
     def _needs(self, tier: TierRule) -> str:
         """What the tier still needs: its failing conditions and missing steps."""
         sit = self.sit
-        parts = [
-            alternatives(a, sit.values, self.currency, self.locale, self.label) for a in self.unmet(tier)
-        ]
+        parts = [self._say(a) for a in self.unmet(tier)]
         if tier.severity != sit.stage_severity:
             for need, n in tier.model.requires.items():
                 done = sit.tier_done.get(need, 0)
@@ -354,12 +356,19 @@ class Renderer:
                     parts.append(required(self, need, n, done))
         return joined(parts, self.locale)
 
+    def _say(self, items: Atom | list[Atom]) -> str:
+        """A failing part of a condition in words, with the figure now."""
+        return alternatives(items, self.sit.values, self.currency, self.locale, self.label)
+
+    def _guard_label(self, guard: GuardBase) -> str:
+        return guard_label(guard, self.locale)
+
     def _guards(self, verdicts: list[GuardVerdict] | tuple[GuardVerdict, ...], blocked: bool = False) -> str:
         texts = list(dict.fromkeys(self._guard(v, with_until=not blocked) for v in verdicts))
         return ("；" if self.zh else "; ").join(texts)
 
     def _guard(self, verdict: GuardVerdict, with_until: bool) -> str:
-        label = guard_label(verdict.rule.model, self.locale)
+        label = self._guard_label(verdict.rule.model)
         detail = guard_detail(verdict, self.sit, self.locale, with_until)
         return label + ((f"：{detail}" if self.zh else f": {detail}") if detail else "")
 
