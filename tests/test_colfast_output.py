@@ -32,7 +32,8 @@ _FEW = st.one_of(st.none(), st.sampled_from(["act", "wait", "none", "hold", "off
 
 
 def _row() -> st.SearchStrategy[dict[str, Any]]:
-    ident = st.one_of(st.text(min_size=1, max_size=12), _AWKWARD, st.from_regex(r"CN-[0-9]{1,7}", fullmatch=True))
+    numbered = st.from_regex(r"CN-[0-9]{1,7}", fullmatch=True)
+    ident = st.one_of(st.text(min_size=1, max_size=12), _AWKWARD, numbered)
     return st.fixed_dictionaries(
         {
             "account_id": ident,

@@ -294,11 +294,12 @@ class Guards:
         """µs of local day starts for events (``rows`` of the event arrays)."""
         f = self.facts
         out = np.zeros(len(days), np.int64)
-        owner_zone = f.zone_names[f.ev_acc]
-        for name, _table, _mine in zone_rows(f):
-            mine = rows & (owner_zone == name)
-            if mine.any():
-                out[mine] = zone_day_starts(name, days[mine])
+        picked = np.flatnonzero(rows)
+        owners = f.ev_acc[picked]
+        for name, _table, mine in zone_rows(f):  # (`mine`: per account, so no object compare per event)
+            here = picked[mine[owners]]
+            if len(here):
+                out[here] = zone_day_starts(name, days[here])
         return out
 
     def _prerequisite(self, g: PrerequisiteGuard, at: np.ndarray) -> Verdict:

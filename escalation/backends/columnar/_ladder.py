@@ -170,22 +170,33 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             out.blocked[gid] = rows.copy() if mask is None else mask | rows
 
     def channel_time(rules: tuple[GuardRule, ...], verdicts: list[Verdict], rows: np.ndarray,
-                     at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """(time the channel is permitted or _MAX, blocked) for ``rows``: ``at`` when
-        nothing blocks, else the latest until moved into contact hours."""
-        blocked = np.zeros(n, bool)
-        latest = np.full(n, -1, np.int64)
-        known = np.ones(n, bool)
+                     at: np.ndarray) -> np.ndarray:  # fmt: skip
+        """The time the channel is permitted for ``rows`` (_MAX elsewhere, and where
+        it never is): ``at`` when nothing blocks, else the latest until moved into
+        contact hours. Worked over ``rows`` only (often few): a row's time reads
+        nothing of the others'."""
+        time = np.full(n, _MAX, np.int64)
+        picked = np.flatnonzero(rows)
+        if not len(picked):
+            return time
+        blocked = np.zeros(len(picked), bool)
+        latest = np.full(len(picked), -1, np.int64)
+        known = np.ones(len(picked), bool)
         for b, until, _unsure in verdicts:
-            blocked |= b
-            latest = np.where(b, np.maximum(latest, until), latest)
-            known &= ~(b & (until == NEVER))
-        stuck = rows & blocked
-        time = np.where(rows & ~blocked, at, _MAX)
-        if stuck.any():
-            moved, ok = guards.reopen(rules, latest, stuck & known)
-            time = np.where(stuck & ok, moved, time)
-        return time, blocked
+            b_here, until_here = b[picked], until[picked]
+            blocked |= b_here
+            latest = np.where(b_here, np.maximum(latest, until_here), latest)
+            known &= ~(b_here & (until_here == NEVER))
+        time[picked[~blocked]] = at[picked[~blocked]]
+        if blocked.any():
+            stuck = picked[blocked]
+            times = np.full(n, -1, np.int64)
+            times[stuck] = latest[blocked]
+            reopenable = np.zeros(n, bool)
+            reopenable[stuck[known[blocked]]] = True
+            moved, ok = guards.reopen(rules, times, reopenable)
+            time[stuck] = np.where(ok[stuck], moved[stuck], _MAX)
+        return time
 
     for tier in reversed(policy.tiers):
         if not open_.any():
@@ -238,7 +249,7 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             for rule, (b, _until, _unsure) in zip(rules, verdicts, strict=True):
                 block(rule.model.id, stuck & b)
             if stuck.any():
-                time, _ = channel_time(rules, verdicts, stuck, guards.now)
+                time = channel_time(rules, verdicts, stuck, guards.now)
                 soonest = np.minimum(soonest, time)
             ready = stuck
         best = np.where(ready, np.minimum(best, soonest), best)  # every channel blocked now
@@ -255,7 +266,7 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             for _b, _until, unsure in verdicts:
                 _uncover(out, unsure & rows)
                 rows &= ~unsure
-            time, _blocked = channel_time(rules, verdicts, rows, ready_at)
+            time = channel_time(rules, verdicts, rows, ready_at)
             for rule, (b, _until, _unsure) in zip(rules, verdicts, strict=True):
                 block(rule.model.id, rows & b)
             soonest = np.minimum(soonest, time)
