@@ -193,11 +193,22 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     ev_day = np.zeros(len(ev_ts), np.int64)
     if len(zones) == 1 and not (zone_code < 0).any():  # one zone: no per-event selection
         ev_day = next(iter(zones.values()))[1].local_day(ev_ts)
-    else:
+    elif len(ev_ts):
+        # the commonest zone over every event at once, then the other events fixed up
+        # (most accounts share a zone: one pass instead of a masked pass per zone)
         ev_zone = zone_code[ev_acc]
-        for z, (_tz, table) in enumerate(zones.values()):
-            mine = ev_zone == z
-            ev_day[mine] = table.local_day(ev_ts[mine])
+        known = zone_code[zone_code >= 0]
+        common = int(np.bincount(known).argmax()) if len(known) else -1
+        tables = [table for _tz, table in zones.values()]
+        if common >= 0:
+            ev_day = tables[common].local_day(ev_ts)
+        rest = np.flatnonzero(ev_zone != common)
+        ev_day[rest] = 0  # (no zone: 0, as before)
+        rest_zone = ev_zone[rest]
+        for z, table in enumerate(tables):
+            if z != common:
+                mine = rest[rest_zone == z]
+                ev_day[mine] = table.local_day(ev_ts[mine])
     in_cycle = ev_ts >= cycle_us[ev_acc]
 
     # per tier, over the tier events only: one pass keyed by (tier, account)
