@@ -351,7 +351,7 @@ class Guards:
         """``_ladder._reopen`` over columns: each time moved forward into every
         contact-hours window of ``rules`` (``known`` false where none opens)."""
         hours = [r.model for r in rules if isinstance(r.model, ContactHoursGuard)]
-        if not hours:
+        if not hours or not known.any():  # (no row to move: the passes below would change nothing)
             return times, known
         current, ok = times.copy(), known.copy()
         for _ in range(8):
