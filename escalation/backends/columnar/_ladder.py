@@ -12,6 +12,7 @@ guard check is unsure of, go to the reference engine."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,10 +25,11 @@ from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._guards import NEVER, Guards, Verdict
 from escalation.backends.columnar._local import zone_rows
 from escalation.backends.columnar._starts import day_start
+from escalation.backends.columnar._subset import subset
 from escalation.backends.columnar._why import REASONS
 from escalation.backends.columnar._zones import US
 from escalation.policy import GuardRule, Policy, TierRule
-from escalation.record import zone
+from escalation.record import Channel, zone
 
 __all__ = ["Outcome", "check_policy", "decide"]
 
@@ -116,6 +118,30 @@ def _iso(facts: Facts, instants: np.ndarray, mask: np.ndarray, into: np.ndarray)
             dtype=object,
         )
         into[rows] = text[inverse]
+
+
+def _verdicts_for(
+    policy: Policy, plan: LadderPlan, guards: Guards, rows: np.ndarray, at: np.ndarray
+) -> Callable[[GuardRule, Channel], Verdict]:
+    """Verdicts at ``at`` read only at ``rows``: when those are few, worked out
+    over those accounts' facts alone (:func:`._subset.subset`) and widened to
+    the batch (not blocked, ``NEVER``, sure elsewhere); else over the batch."""
+    n = guards.facts.n
+    picked = np.flatnonzero(rows)
+    sub = subset(guards.facts, picked) if len(picked) * 4 < n else None
+    if sub is None:
+        return lambda rule, channel: guards.verdict(rule, channel, at)
+    few = Guards(policy, plan, sub)
+    few.holidays = guards.holidays
+    at_few = at[picked]
+
+    def ask(rule: GuardRule, channel: Channel) -> Verdict:
+        blocked, until, unsure = few.verdict(rule, channel, at_few)
+        wide: Verdict = (np.zeros(n, bool), np.full(n, NEVER, np.int64), np.zeros(n, bool))
+        wide[0][picked], wide[1][picked], wide[2][picked] = blocked, until, unsure
+        return wide
+
+    return ask
 
 
 def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
@@ -260,9 +286,10 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
         if not rows.any():
             continue
         soonest = np.full(n, _MAX, np.int64)
+        ask = _verdicts_for(policy, plan, guards, rows, ready_at)
         for channel in tier.model.channel_order:
             rules = plan.guards_for[(tier.model.id, channel)]
-            verdicts = [guards.verdict(rule, channel, ready_at) for rule in rules]
+            verdicts = [ask(rule, channel) for rule in rules]
             for _b, _until, unsure in verdicts:
                 _uncover(out, unsure & rows)
                 rows &= ~unsure
