@@ -1,9 +1,11 @@
 """Benchmark a portfolio dry-run with a baseline: decide N accounts under the
 CN policy and a one-threshold variant (every account under both), with the
 columnar backend from the typed layout and/or the native backend from JSON
-lines. Prints accounts/s (wall), accounts per CPU-second (the run and its
-workers), peak RSS summed over every process of the run (sampled from /proc
-every 20 ms: the run and all its descendants), how many rows the columnar
+lines. Prints accounts/s (wall), accounts per CPU-second (the run's rusage,
+and the CPU of every process of the run sampled from /proc every 20 ms: with
+``--workers`` ≥ 2 rusage misses the forkserver's workers, which are not the
+run's children), peak RSS summed over every process of the run (sampled from
+/proc every 20 ms: the run and all its descendants), how many rows the columnar
 backend vectorised, and the time per stage of the columnar run (read, facts,
 policies, output). A script, not a test.
 
@@ -112,15 +114,18 @@ print(json.dumps({"accounts": result.accounts, "decided": result.decided, "error
 """
 
 
-def _tree_rss(root: int) -> int:
-    """RSS (KiB) summed over ``root`` and all its descendants, from /proc."""
+def _tree_rss(root: int, ticks: dict[int, int]) -> int:
+    """RSS (KiB) summed over ``root`` and all its descendants, from /proc; each
+    one's CPU so far (user + system clock ticks) recorded in ``ticks``."""
     parents: dict[int, int] = {}
+    used: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as handle:
                     fields = handle.read().rsplit(")", 1)[1].split()
                 parents[int(entry)] = int(fields[1])
+                used[int(entry)] = int(fields[11]) + int(fields[12])  # utime + stime
             except OSError:
                 continue
     members, frontier = {root}, [root]
@@ -132,6 +137,7 @@ def _tree_rss(root: int) -> int:
                 frontier.append(pid)
     total = 0
     for pid in members:
+        ticks[pid] = max(ticks.get(pid, 0), used.get(pid, 0))
         try:
             with open(f"/proc/{pid}/status") as handle:
                 for line in handle:
@@ -142,19 +148,24 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def _run(command: list[str]) -> tuple[dict[str, object], int]:
-    """Run ``command``; its last stdout line as JSON and the peak summed RSS (KiB)."""
+def _run(command: list[str]) -> tuple[dict[str, object], int, float]:
+    """Run ``command``; its last stdout line as JSON, the peak summed RSS (KiB)
+    and the CPU seconds of it and every descendant, sampled from /proc (the
+    run's own rusage misses worker processes started by a forkserver: they are
+    not its children)."""
+    ticks: dict[int, int] = {}
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, text=True)
         peak = 0
         while proc.poll() is None:
-            peak = max(peak, _tree_rss(proc.pid))
+            peak = max(peak, _tree_rss(proc.pid, ticks))
             time.sleep(0.02)
         err = proc.stderr.read() if proc.stderr else ""
         if proc.returncode:
             raise SystemExit(f"run failed:\n{err}")
         out.seek(0)
-        return json.loads(out.read().strip().splitlines()[-1]), peak
+        cpu = sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
+        return json.loads(out.read().strip().splitlines()[-1]), peak, cpu
 
 
 def _tile(base: Path, folder: Path, accounts: int) -> None:
@@ -240,7 +251,7 @@ def main() -> None:
             runs += [("native", w, portfolio, args.reasons[0]) for w in args.workers]
         for backend, workers, source, reasons in runs:
             out = work / f"out-{backend}-{workers}"
-            f, peak = _run(
+            f, peak, sampled = _run(
                 [sys.executable, "-c", CHILD, str(baseline), str(candidate), str(source), AT, str(out),
                  str(workers), backend, args.format, reasons]
             )  # fmt: skip
@@ -251,7 +262,8 @@ def main() -> None:
             print(
                 f"{backend} --workers {workers} (--format {args.format} --reasons {reasons}): "
                 f"{accounts:,} accounts x 2 in {wall:.1f} s = {accounts / wall:,.0f} accounts/s, "
-                f"{accounts / cpu:,.0f} per CPU-s; peak RSS summed over processes {peak / 1024:,.0f} MiB; "
+                f"{accounts / cpu:,.0f} per CPU-s (rusage), {accounts / sampled:,.0f} per CPU-s of every "
+                f"process ({sampled:.1f} s, /proc); peak RSS summed over processes {peak / 1024:,.0f} MiB; "
                 f"{f['decided']:,} decided + {f['errors']:,} error rows ({ok}); {f['changed']:,} changed"
             )
             if backend == "columnar":

@@ -94,7 +94,9 @@ def columnar_results(
 def _columnar(candidate: Policy, baseline: Policy | None) -> list[Any]:
     from escalation.backends.columnar import ColumnarPolicy
 
-    return [ColumnarPolicy(candidate)] + ([ColumnarPolicy(baseline)] if baseline is not None else [])
+    # the fold reads neither the validated accounts nor the offers: not kept
+    chosen = [candidate] + ([baseline] if baseline is not None else [])
+    return [ColumnarPolicy(p, accounts=False) for p in chosen]
 
 
 # What a worker process of the pool decides with (set once by `_start_worker`).

@@ -28,6 +28,8 @@ def decoded(events: pa.Table) -> pa.Table:
 def records_of(batch: TypedBatch, indices: list[int]) -> list[object]:
     """The records (dicts in the record format) of accounts rows ``indices``,
     rebuilt for the reference engine."""
+    if not indices:  # (the events filter below is a pass over the whole batch)
+        return []
     rows = batch.accounts.take(pa.array(indices, pa.int64())).to_pylist()
     events = batch.encoded_events
     owners = np.asarray(events.column("account"), dtype=np.int64)

@@ -31,6 +31,7 @@ from escalation.backends.columnar._column import (
     _strings,
 )
 from escalation.backends.columnar._dates import interrupted, time_barred, validation_period
+from escalation.backends.columnar._local import event_days
 from escalation.backends.columnar._multizone import other_zones
 from escalation.backends.columnar._placement import placement_columns
 from escalation.backends.columnar._promise import promise_facts
@@ -190,14 +191,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         "event shape", ev_acc[bad_channel | bad_outcome | misdirected | consent | (outbound & (channel < 0))]
     )
     why.mark("event after now", ev_acc[ev_ts > now_us])
-    ev_day = np.zeros(len(ev_ts), np.int64)
-    if len(zones) == 1 and not (zone_code < 0).any():  # one zone: no per-event selection
-        ev_day = next(iter(zones.values()))[1].local_day(ev_ts)
-    else:
-        ev_zone = zone_code[ev_acc]
-        for z, (_tz, table) in enumerate(zones.values()):
-            mine = ev_zone == z
-            ev_day[mine] = table.local_day(ev_ts[mine])
+    ev_day = event_days(ev_ts, zone_code[ev_acc], [table for _tz, table in zones.values()])
     in_cycle = ev_ts >= cycle_us[ev_acc]
 
     # per tier, over the tier events only: one pass keyed by (tier, account)

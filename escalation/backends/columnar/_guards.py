@@ -105,7 +105,13 @@ class Guards:
         at: np.ndarray,
     ) -> np.ndarray:
         f = self.facts
-        m = self._mask(flt, channels) & (f.ev_ts <= at[f.ev_acc])
+        if at is self.now:  # every account's instant is now: one compare, shared by the guards
+            before = f.cache.get("ev_before_now")
+            if before is None:
+                before = f.cache["ev_before_now"] = f.ev_ts <= f.now_us
+        else:
+            before = f.ev_ts <= at[f.ev_acc]
+        m = self._mask(flt, channels) & before
         for x in exclude:
             m = m & ~self._mask(x, ())
         result: np.ndarray = m
@@ -243,20 +249,21 @@ class Guards:
         else:
             assert isinstance(g.window, int)
             first = day - (g.window - 1)
-        inside = m & (f.ev_day >= first[f.ev_acc])
+        # only the selected events count: the passes below run over those alone
+        chosen = np.flatnonzero(m)
+        ev_acc, ev_day = f.ev_acc[chosen], f.ev_day[chosen]
+        inside = ev_day >= first[ev_acc]
         if g.per == "account":
             owner = np.arange(n)
-            key_of = f.ev_acc
+            key_of = ev_acc
         else:  # one group per address used before `at` (an address used only earlier counts 0)
             width = int(f.ev_address.max()) + 2 if len(f.ev_address) else 1
-            pair = f.ev_acc * width + (f.ev_address + 1)
-            keys, picked = np.unique(pair[m], return_inverse=True)  # only the selected events
-            key_of = np.full(len(pair), -1, np.int64)  # -1: not a group (not selected)
-            key_of[m] = picked.reshape(-1)
+            pair = ev_acc * width + (f.ev_address[chosen] + 1)
+            keys, picked = np.unique(pair, return_inverse=True)
+            key_of = picked.reshape(-1)
             owner = keys // width
         k = len(owner)
-        sel = key_of >= 0 if g.per != "account" else np.ones(len(key_of), bool)
-        counts = np.bincount(key_of[inside & sel], minlength=k)
+        counts = np.bincount(key_of[inside], minlength=k)
         at_limit = counts >= g.max
         groups = np.bincount(owner, minlength=n)
         full = np.bincount(owner[at_limit], minlength=n)
@@ -276,12 +283,11 @@ class Guards:
         key_release = np.full(k, _LOW, np.int64)
         key_day = day[owner]
         pending = at_limit & blocked[owner]
-        counted = inside & sel
         for offset in range(1, g.window + 1):
             if not pending.any():
                 break
             low = key_day + offset - (g.window - 1)
-            c = np.bincount(key_of[counted & (f.ev_day >= low[key_of])], minlength=k)
+            c = np.bincount(key_of[inside & (ev_day >= low[key_of])], minlength=k)
             hit = pending & (c < g.max)
             key_release[hit] = key_day[hit] + offset
             pending &= ~hit
@@ -294,11 +300,12 @@ class Guards:
         """µs of local day starts for events (``rows`` of the event arrays)."""
         f = self.facts
         out = np.zeros(len(days), np.int64)
-        owner_zone = f.zone_names[f.ev_acc]
-        for name, _table, _mine in zone_rows(f):
-            mine = rows & (owner_zone == name)
-            if mine.any():
-                out[mine] = zone_day_starts(name, days[mine])
+        picked = np.flatnonzero(rows)
+        owners = f.ev_acc[picked]
+        for name, _table, mine in zone_rows(f):  # (`mine`: per account, so no object compare per event)
+            here = picked[mine[owners]]
+            if len(here):
+                out[here] = zone_day_starts(name, days[here])
         return out
 
     def _prerequisite(self, g: PrerequisiteGuard, at: np.ndarray) -> Verdict:
@@ -344,7 +351,7 @@ class Guards:
         """``_ladder._reopen`` over columns: each time moved forward into every
         contact-hours window of ``rules`` (``known`` false where none opens)."""
         hours = [r.model for r in rules if isinstance(r.model, ContactHoursGuard)]
-        if not hours:
+        if not hours or not known.any():  # (no row to move: the passes below would change nothing)
             return times, known
         current, ok = times.copy(), known.copy()
         for _ in range(8):

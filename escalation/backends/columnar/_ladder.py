@@ -12,6 +12,7 @@ guard check is unsure of, go to the reference engine."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,10 +25,11 @@ from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._guards import NEVER, Guards, Verdict
 from escalation.backends.columnar._local import zone_rows
 from escalation.backends.columnar._starts import day_start
+from escalation.backends.columnar._subset import subset
 from escalation.backends.columnar._why import REASONS
 from escalation.backends.columnar._zones import US
 from escalation.policy import GuardRule, Policy, TierRule
-from escalation.record import zone
+from escalation.record import Channel, zone
 
 __all__ = ["Outcome", "check_policy", "decide"]
 
@@ -118,6 +120,30 @@ def _iso(facts: Facts, instants: np.ndarray, mask: np.ndarray, into: np.ndarray)
         into[rows] = text[inverse]
 
 
+def _verdicts_for(
+    policy: Policy, plan: LadderPlan, guards: Guards, rows: np.ndarray, at: np.ndarray
+) -> Callable[[GuardRule, Channel], Verdict]:
+    """Verdicts at ``at`` read only at ``rows``: when those are few, worked out
+    over those accounts' facts alone (:func:`._subset.subset`) and widened to
+    the batch (not blocked, ``NEVER``, sure elsewhere); else over the batch."""
+    n = guards.facts.n
+    picked = np.flatnonzero(rows)
+    sub = subset(guards.facts, picked) if len(picked) * 4 < n else None
+    if sub is None:
+        return lambda rule, channel: guards.verdict(rule, channel, at)
+    few = Guards(policy, plan, sub)
+    few.holidays = guards.holidays
+    at_few = at[picked]
+
+    def ask(rule: GuardRule, channel: Channel) -> Verdict:
+        blocked, until, unsure = few.verdict(rule, channel, at_few)
+        wide: Verdict = (np.zeros(n, bool), np.full(n, NEVER, np.int64), np.zeros(n, bool))
+        wide[0][picked], wide[1][picked], wide[2][picked] = blocked, until, unsure
+        return wide
+
+    return ask
+
+
 def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
     """The decisions of every account ``facts`` covers (see the module docstring)."""
     n = facts.n
@@ -170,22 +196,33 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             out.blocked[gid] = rows.copy() if mask is None else mask | rows
 
     def channel_time(rules: tuple[GuardRule, ...], verdicts: list[Verdict], rows: np.ndarray,
-                     at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """(time the channel is permitted or _MAX, blocked) for ``rows``: ``at`` when
-        nothing blocks, else the latest until moved into contact hours."""
-        blocked = np.zeros(n, bool)
-        latest = np.full(n, -1, np.int64)
-        known = np.ones(n, bool)
+                     at: np.ndarray) -> np.ndarray:  # fmt: skip
+        """The time the channel is permitted for ``rows`` (_MAX elsewhere, and where
+        it never is): ``at`` when nothing blocks, else the latest until moved into
+        contact hours. Worked over ``rows`` only (often few): a row's time reads
+        nothing of the others'."""
+        time = np.full(n, _MAX, np.int64)
+        picked = np.flatnonzero(rows)
+        if not len(picked):
+            return time
+        blocked = np.zeros(len(picked), bool)
+        latest = np.full(len(picked), -1, np.int64)
+        known = np.ones(len(picked), bool)
         for b, until, _unsure in verdicts:
-            blocked |= b
-            latest = np.where(b, np.maximum(latest, until), latest)
-            known &= ~(b & (until == NEVER))
-        stuck = rows & blocked
-        time = np.where(rows & ~blocked, at, _MAX)
-        if stuck.any():
-            moved, ok = guards.reopen(rules, latest, stuck & known)
-            time = np.where(stuck & ok, moved, time)
-        return time, blocked
+            b_here, until_here = b[picked], until[picked]
+            blocked |= b_here
+            latest = np.where(b_here, np.maximum(latest, until_here), latest)
+            known &= ~(b_here & (until_here == NEVER))
+        time[picked[~blocked]] = at[picked[~blocked]]
+        if blocked.any():
+            stuck = picked[blocked]
+            times = np.full(n, -1, np.int64)
+            times[stuck] = latest[blocked]
+            reopenable = np.zeros(n, bool)
+            reopenable[stuck[known[blocked]]] = True
+            moved, ok = guards.reopen(rules, times, reopenable)
+            time[stuck] = np.where(ok[stuck], moved[stuck], _MAX)
+        return time
 
     for tier in reversed(policy.tiers):
         if not open_.any():
@@ -238,7 +275,7 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             for rule, (b, _until, _unsure) in zip(rules, verdicts, strict=True):
                 block(rule.model.id, stuck & b)
             if stuck.any():
-                time, _ = channel_time(rules, verdicts, stuck, guards.now)
+                time = channel_time(rules, verdicts, stuck, guards.now)
                 soonest = np.minimum(soonest, time)
             ready = stuck
         best = np.where(ready, np.minimum(best, soonest), best)  # every channel blocked now
@@ -249,13 +286,14 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
         if not rows.any():
             continue
         soonest = np.full(n, _MAX, np.int64)
+        ask = _verdicts_for(policy, plan, guards, rows, ready_at)
         for channel in tier.model.channel_order:
             rules = plan.guards_for[(tier.model.id, channel)]
-            verdicts = [guards.verdict(rule, channel, ready_at) for rule in rules]
+            verdicts = [ask(rule, channel) for rule in rules]
             for _b, _until, unsure in verdicts:
                 _uncover(out, unsure & rows)
                 rows &= ~unsure
-            time, _blocked = channel_time(rules, verdicts, rows, ready_at)
+            time = channel_time(rules, verdicts, rows, ready_at)
             for rule, (b, _until, _unsure) in zip(rules, verdicts, strict=True):
                 block(rule.model.id, rows & b)
             soonest = np.minimum(soonest, time)

@@ -49,7 +49,7 @@ def _blocked(n: int, out: Outcome | None, vectorised: np.ndarray, patches: dict[
 
 def decision_table(
     n: int,
-    ids: np.ndarray,
+    ids: pa.Array,
     fingerprint: str,
     out: Outcome | None,
     vectorised: np.ndarray,
@@ -57,7 +57,8 @@ def decision_table(
     valid: np.ndarray,
 ) -> pa.Table:
     """One policy's decision rows for a batch: ``out`` where ``vectorised``,
-    ``patches[i]`` (a decision row) elsewhere; null rows where not ``valid`` (error rows)."""
+    ``patches[i]`` (a decision row) elsewhere; null rows where not ``valid`` (error
+    rows: ``ids`` is null there already)."""
     cols: dict[str, np.ndarray] = {}
     for name in _PATCHED:
         if out is not None and name != "reason":
@@ -70,11 +71,13 @@ def decision_table(
             cols[name][i] = row[name]
         severity[i] = row["severity"] or 0
     arrays = [
-        pa.array(ids, pa.string(), mask=~valid),
+        ids,
         *(pa.array(cols[name], pa.string()) for name in ("status", "action", "channel")),
         pa.array(severity.astype(np.int16), pa.int16(), mask=(severity == 0) | ~valid),
         *(pa.array(cols[name], pa.string()) for name in ("reason", "next_eligible_at", "hold")),
         _blocked(n, out, vectorised, patches, valid),
-        pa.array(np.full(n, fingerprint, dtype=object), pa.string(), mask=~valid),
+        pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(n, np.int32), mask=~valid), pa.array([fingerprint], pa.string())
+        ).cast(pa.string()),
     ]
     return pa.Table.from_arrays(arrays, schema=DECISION_SCHEMA)

@@ -1,0 +1,106 @@
+"""A batch's facts for some of its accounts only: the tiers that are not due
+yet need guard verdicts at their own instants for the few accounts that wait
+on them (often well under 1 % of a batch), not for the whole batch.
+
+Every per-account array is taken at the rows, every per-event array at those
+accounts' events (still sorted by account, then instant), and the accounts are
+numbered 0… in the rows' order. Of the cache, the entries :func:`derive_batch`
+fills are taken at the rows; every other entry is computed again on demand
+(event-filter masks, column ranges, verdict memos, zone views). A subset
+is kept in the batch's cache by its rows: the policies of a batch share it,
+and its memo of verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from escalation.backends.columnar._column import Column
+from escalation.backends.columnar._facts import Facts
+from escalation.backends.columnar._why import Why
+
+__all__ = ["DERIVED", "subset"]
+
+#: The cache entries :func:`~._facts.derive_batch` fills (the others are computed on demand).
+DERIVED = frozenset({"tables", "multi", "multi_rows", "opt_out", "sent", "plan_due", "promise_due", "events"})
+
+
+class _Columns(dict[str, Column]):
+    """A subset's columns, each taken at the rows when first read (a guard reads few)."""
+
+    def __init__(self, whole: dict[str, Column], rows: np.ndarray) -> None:
+        super().__init__()
+        self._whole, self._rows = whole, rows
+
+    def __missing__(self, name: str) -> Column:
+        c, rows = self._whole[name], self._rows
+        # (a set column's Arrow lists are left out: membership is read from its frozensets)
+        members = {item: found[rows] for item, found in c.members.items()}
+        taken = self[name] = Column(c.kind, c.values[rows], c.known[rows], None, members)
+        return taken
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._whole
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self._whole else default
+
+
+def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
+    """``facts`` of the accounts ``rows`` (increasing indices), or ``None`` when
+    a part of ``facts`` is not of a shape this knows (the caller then works
+    over the whole batch)."""
+    n = facts.n
+    key = ("subset", rows.tobytes())
+    kept: Facts | None = facts.cache.get(key)
+    if kept is not None:
+        return kept
+    if not DERIVED <= set(facts.cache) or any(
+        not isinstance(c, Column) or len(c.values) != n or len(c.known) != n for c in facts.columns.values()
+    ):
+        return None
+    chosen = np.zeros(n, bool)
+    chosen[rows] = True
+    events = np.flatnonzero(chosen[facts.ev_acc])
+    number = np.full(n, -1, np.int64)
+    number[rows] = np.arange(len(rows))
+    columns = _Columns(facts.columns, rows)
+    cache = facts.cache
+    multi = cache["multi"][rows]
+    why = Why(len(rows))
+    why.mask, why.code = facts.why.mask[rows], facts.why.code[rows]
+    kept = facts.cache[key] = replace(
+        facts,
+        n=len(rows),
+        fallback=facts.fallback[rows],
+        why=why,
+        columns=columns,
+        zone_names=facts.zone_names[rows],
+        today=facts.today[rows],
+        tier_done=facts.tier_done[:, rows],
+        tier_last=facts.tier_last[:, rows],
+        tier_counted=facts.tier_counted[:, rows],
+        stage=facts.stage[rows],
+        actions_today=facts.actions_today[rows],
+        ev_acc=number[facts.ev_acc[events]],
+        ev_ts=facts.ev_ts[events],
+        ev_action=facts.ev_action[events],
+        ev_channel=facts.ev_channel[events],
+        ev_outcome=facts.ev_outcome[events],
+        ev_outbound=facts.ev_outbound[events],
+        ev_address=facts.ev_address[events],
+        ev_in_cycle=facts.ev_in_cycle[events],
+        ev_day=facts.ev_day[events],
+        cache={
+            "tables": cache["tables"],
+            "multi": multi,
+            "multi_rows": np.flatnonzero(multi),
+            "opt_out": {name: mask[rows] for name, mask in cache["opt_out"].items()},
+            **{key: tuple(part[rows] for part in cache[key]) for key in ("sent", "plan_due", "promise_due")},
+            # not "events" (the events' Arrow table): only the offers read it, never a guard
+        },
+        zone_slots=[slot[rows] for slot in facts.zone_slots],
+    )
+    return kept
