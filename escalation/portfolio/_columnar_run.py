@@ -69,16 +69,15 @@ def columnar_results(
         for batch in batches:
             yield batch, decide_result(batch, policies, at=at, reasons=reasons, stats=stats)
         return
-    import multiprocessing
     from collections import deque
     from concurrent.futures import Future, ProcessPoolExecutor
 
-    # Not `fork`: this process runs Arrow's thread pool by now, and a fork of a
-    # threaded process may deadlock in the child (Python 3.12+ warns).
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    from escalation._processes import pool_context
+
+    # not `fork`: this process runs Arrow's thread pool by now
     with ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context(method),
+        mp_context=pool_context(),
         initializer=_start_worker,
         initargs=(candidate, baseline, at, reasons),
     ) as pool:
