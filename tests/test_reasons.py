@@ -71,6 +71,13 @@ class TestIssueExamples:
             "已发送提醒短信2条（最近一次11月22日）；本次为第3次致电（最多10次）。"
         ) == decision.reason
 
+    def test_one_day_overdue_is_singular(self) -> None:
+        """On the first day of arrears the reminder reason says ``1 day``, not ``1 days``."""
+        record = {**_record("issue11-call.json"), "days_overdue": 1, "overdue_since": "2026-11-22", "history": []}
+        decision = Engine.from_file(CN_POLICY).decide(record, now=NOW)
+        assert decision.action == "sms_reminder"
+        assert "1 day overdue (reminder SMS from day 1)" in decision.reason, decision.reason
+
     def test_nothing_to_do_names_what_is_missing(self) -> None:
         """A none reason names the missing threshold and the returned letter, with its date."""
         decision = Engine.from_file(CN_POLICY).decide(_record("issue11-returned-letter.json"), now=NOW)

@@ -236,7 +236,7 @@ class Book:
             days = (
                 f"天（第{start}天起可{entry[3]}）"
                 if zh
-                else f" days overdue ({f.plural(words.label)} from day {start})"
+                else f" overdue ({f.plural(words.label)} from day {start})"
             )
         else:
             days = "天" if zh else " overdue"

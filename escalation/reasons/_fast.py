@@ -89,12 +89,7 @@ class FastRenderer(Renderer):
         sit, zh = self.sit, self.zh
         fig = self.book.figures(words, self.currency)
         days = sit.days_overdue
-        if zh:
-            days_text = f"逾期{days}{fig.days}"
-        elif "days_overdue" in words.cmp:
-            days_text = f"{days}{fig.days}"
-        else:
-            days_text = f"{count_noun(days, 'day')}{fig.days}"
+        days_text = f"逾期{days}{fig.days}" if zh else f"{count_noun(days, 'day')}{fig.days}"
         owed = self.money(sit.account.amount_overdue)
         out = [days_text, (f"欠款 {owed}" if zh else f"{owed} owed") + fig.owed]
         if fig.balance is not None:

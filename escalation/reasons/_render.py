@@ -257,7 +257,8 @@ class Renderer:
             if self.zh:
                 days_text = f"逾期{days}天（第{start}天起可{entry[3]}）"
             else:
-                days_text = f"{days} days overdue ({f.plural(self.label(tier.model.id))} from day {start})"
+                label = f.plural(self.label(tier.model.id))
+                days_text = f"{f.count_noun(days, 'day')} overdue ({label} from day {start})"
         else:
             days_text = f"逾期{days}天" if self.zh else f"{f.count_noun(days, 'day')} overdue"
         owed = self.money(sit.account.amount_overdue)
