@@ -10,6 +10,7 @@ import bisect
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -153,6 +154,8 @@ _CONVERSATION, _PAYMENT, _PROMISE = Outcome.CONVERSATION, Outcome.PAYMENT, Outco
 _ACTIVE = PlanStatus.ACTIVE
 _CHANNELS = tuple(Channel)
 _PHONE = Channel.PHONE
+# the event fields the facts read, in one call on the event's `__dict__` (no attribute lookups)
+_EVENT_FIELDS = itemgetter("at", "action", "channel", "outcome", "direction", "consent_until", "misdirected")
 _CONTACT_KEYS = tuple((c, f"contacts_7d.{c.value}", f"contacts_30d.{c.value}") for c in _CHANNELS)
 
 
@@ -269,45 +272,44 @@ def derive(
     payments: list[HistoryEvent] = []
     promises: list[dt.datetime] = []
     for ts, event in zip(stamps, events, strict=True):
-        outcome = event.outcome
-        if event.direction is _OUTBOUND:
-            action = event.action
-            if action is not None and action in tier_set:
-                last_ever[action] = event.at
-                if ts >= today_ts and not event.misdirected:  # a wrong number reached someone else
+        at, action, channel, outcome, direction, consent_until, misdirected = _EVENT_FIELDS(event.__dict__)
+        if direction is _OUTBOUND:
+            if action in tier_set:  # a str: None is in no tier set
+                last_ever[action] = at
+                if ts >= today_ts and not misdirected:  # a wrong number reached someone else
                     actions_today += 1
                 if ts >= cycle_ts:
                     tried[action] += 1
-                    last_in_cycle[action] = event.at
+                    last_in_cycle[action] = at
                     # an action without an outcome yet was dispatched: it counts as sent
                     made = pending_counts[action] if outcome is None else outcome in counting[action]
                     if made:
                         done[action] += 1
-                        counted_last[action] = event.at
-            if event.channel is not None and ts > month_ago:
-                contacts_30d[event.channel] += 1
-                if ts > week_ago:
-                    contacts_7d[event.channel] += 1
-        if (
-            event.direction is _OUTBOUND
-            and event.channel is _PHONE
-            and ts >= cycle_ts
-            and not event.misdirected
-            and event.action not in third_party
-            and outcome is not None
-        ):
-            attempts.append(event)
-        if outcome is _CONVERSATION:
-            talks.append(ts)
+                        counted_last[action] = at
+            if channel is not None:
+                if ts > month_ago:
+                    contacts_30d[channel] += 1
+                    if ts > week_ago:
+                        contacts_7d[channel] += 1
+                if (
+                    channel is _PHONE
+                    and ts >= cycle_ts
+                    and not misdirected
+                    and action not in third_party
+                    and outcome is not None
+                ):
+                    attempts.append(event)
         if outcome is not None:
-            if outcome is _CONVERSATION and ts > month_ago:
-                conversations_30d += 1
+            if outcome is _CONVERSATION:
+                talks.append(ts)
+                if ts > month_ago:
+                    conversations_30d += 1
             elif outcome is _PAYMENT:
                 payments.append(event)
             elif outcome is _PROMISE and ts >= cycle_ts:
-                promises.append(event.at)
-        if event.consent_until is not None:
-            consent.append((event.at, event.consent_until))
+                promises.append(at)
+        if consent_until is not None:
+            consent.append((at, consent_until))
     # Consent to be contacted ends at its own `consent_until`, or earlier at the
     # first conversation after it was given (Reg F comment 14(b)(3)(i)-2).
     windows = []

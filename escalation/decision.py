@@ -11,6 +11,7 @@ import hashlib
 import json
 from decimal import Decimal
 from json.encoder import encode_basestring
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, TypeAdapter, model_serializer
@@ -295,6 +296,10 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# json.dumps builds a new encoder on every call with these options: build it once
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _canonical(account: Account) -> str:
     """:func:`reference_canonical`, with the history (most of a record) written
     directly: its instants in one pydantic call, the rest field by field."""
@@ -306,19 +311,25 @@ def _canonical(account: Account) -> str:
         if name in data:
             data[name] = sorted(data[name])
     if not history:
-        return _dumps(data)
-    parts = [f"{_string(k)}:{_dumps(v)}" for k, v in data.items()]
-    parts.append('"history":' + history)
-    parts.sort()  # keys are distinct field names: sorting the parts sorts the keys
-    return "{" + ",".join(parts) + "}"
+        return _encode(data)
+    # keys are distinct field names: those sorting before `history`, it, then the rest
+    # (each side encoded whole: nested objects may hold any key, so no text is searched)
+    parts = [
+        _encode({k: v for k, v in data.items() if k < "history"})[1:-1],
+        '"history":' + history,
+        _encode({k: v for k, v in data.items() if k > "history"})[1:-1],
+    ]
+    return "{" + ",".join(part for part in parts if part) + "}"
 
 
 _HISTORY = {"history"}
-# the event fields _history_text writes (consent_until: by the reference)
-_WRITTEN = frozenset(
-    {"at", "action", "channel", "outcome", "direction", "address", "consent_until", "misdirected"}
-    | {"amount", "actor", "offer"}
-)
+# the event fields _history_text writes, in sorted order (consent_until: by the reference)
+_FIELDS = ("action", "actor", "address", "amount", "channel", "consent_until", "direction")
+_FIELDS += ("misdirected", "offer", "outcome")
+_WRITTEN = frozenset({"at", *_FIELDS})
+_fields = itemgetter(*_FIELDS)  # of an event's `__dict__`: one call, no attribute lookups
+# the usual event (a tier's outbound action with its outcome and address), in one step
+_USUAL = '{"action":%s,"address":%s,"at":"%s","channel":"%s","outcome":"%s"}'
 
 
 def _history_text(history: tuple[Any, ...]) -> str | None:
@@ -326,37 +337,52 @@ def _history_text(history: tuple[Any, ...]) -> str | None:
     None when an event has a field written the slow way (``consent_until``)."""
     if not history:
         return ""
-    if set(type(history[0]).model_fields) != _WRITTEN:
+    if type(history[0]).model_fields.keys() != _WRITTEN:
         return None  # an event field this writer does not know: the reference writes it
     # pydantic writes the instants (in its format: `Z` for UTC); none holds `","`
     stamps = _INSTANTS.dump_json([e.at for e in history]).decode()[2:-2].split('","')
     out = []
-    # enum members are `str`s holding their value: concatenation writes the value
+    # enum members are `str`s holding their value: `%s` and concatenation write the value
     for event, at in zip(history, stamps, strict=True):
-        d = event.__dict__
-        if d["consent_until"] is not None:
+        action, actor, address, amount, channel, consent, direction, misdirected, offer, outcome = _fields(
+            event.__dict__
+        )
+        if consent is not None:
             return None
+        if (
+            actor is None
+            and amount is None
+            and offer is None
+            and direction == _OUTBOUND
+            and not misdirected
+            and action is not None
+            and address is not None
+            and channel is not None
+            and outcome is not None
+        ):
+            out.append(_USUAL % (_string(action), _string(address), at, channel, outcome))
+            continue
         # keys in sorted order; a field equal to its default is left out
         text = "{"
-        if d["action"] is not None:
-            text += '"action":' + _string(d["action"]) + ","
-        if d["actor"] is not None:
-            text += '"actor":' + _string(d["actor"]) + ","
-        if d["address"] is not None:
-            text += '"address":' + _string(d["address"]) + ","
-        if d["amount"] is not None:
-            text += '"amount":"' + str(d["amount"]) + '",'
+        if action is not None:
+            text += '"action":' + _string(action) + ","
+        if actor is not None:
+            text += '"actor":' + _string(actor) + ","
+        if address is not None:
+            text += '"address":' + _string(address) + ","
+        if amount is not None:
+            text += '"amount":"' + str(amount) + '",'
         text += '"at":"' + at + '"'
-        if d["channel"] is not None:
-            text += ',"channel":"' + d["channel"] + '"'
-        if d["direction"] != _OUTBOUND:
-            text += ',"direction":"' + d["direction"] + '"'
-        if d["misdirected"]:
+        if channel is not None:
+            text += ',"channel":"' + channel + '"'
+        if direction != _OUTBOUND:
+            text += ',"direction":"' + direction + '"'
+        if misdirected:
             text += ',"misdirected":true'
-        if d["offer"] is not None:
-            text += ',"offer":' + _string(d["offer"])
-        if d["outcome"] is not None:
-            text += ',"outcome":"' + d["outcome"] + '"'
+        if offer is not None:
+            text += ',"offer":' + _string(offer)
+        if outcome is not None:
+            text += ',"outcome":"' + outcome + '"'
         out.append(text + "}")
     return "[" + ",".join(out) + "]"
 
