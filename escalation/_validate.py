@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -84,16 +85,22 @@ def single_channels(tiers: Iterable[tuple[str, tuple[Channel, ...]]]) -> dict[st
     return {tier: channels[0] for tier, channels in tiers if len(channels) == 1}
 
 
+_CHANNEL = attrgetter("channel")
+_OUTBOUND = Direction.OUTBOUND  # bound once: attribute access on an Enum class is slow
+
+
 def fill_channels(account: Account, single: Mapping[str, Channel]) -> tuple[Account, list[RecordIssue]]:
     """The account with every outbound event's missing ``channel`` taken from
     its tier (when the tier has one channel), and an issue for each outbound
     event whose channel cannot be known: it must never escape a frequency
     limit. A payment without an action is not a contact and needs none."""
     issues: list[RecordIssue] = []
+    if None not in map(_CHANNEL, account.history):
+        return account, issues  # the usual record: every event names its channel
     filled = list(account.history)
     changed = False
     for index, event in enumerate(account.history):
-        if event.channel is not None or event.direction is not Direction.OUTBOUND:
+        if event.channel is not None or event.direction is not _OUTBOUND:
             continue
         if event.action is not None and event.action in single:
             filled[index] = event.model_copy(update={"channel": single[event.action]})
