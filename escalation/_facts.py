@@ -344,11 +344,11 @@ def derive(
     )
     for name, value in account.attributes.items():
         values[f"attributes.{name}"] = value
-    for tier in tier_ids:
-        values[f"done.{tier}"] = done[tier]
-        values[f"attempts.{tier}"] = tried[tier]
+    for tier, done_key, attempts_key, days_key in static.tier_keys:
+        values[done_key] = done[tier]
+        values[attempts_key] = tried[tier]
         if tier in last_ever:
-            values[f"days_since.{tier}"] = (now - last_ever[tier]) // _DAY
+            values[days_key] = (now - last_ever[tier]) // _DAY
     for channel, key_7d, key_30d in _CONTACT_KEYS:
         values[key_7d] = contacts_7d[channel]
         values[key_30d] = contacts_30d[channel]
@@ -368,8 +368,12 @@ def derive(
     if period_end is not None:
         values["in_validation_period"] = today <= period_end
 
-    reached = [t for t in policy.tiers if not t.model.ongoing and done[t.model.id] > 0]
-    stage = reached[-1] if reached else None
+    # the stage: the last (most severe) non-ongoing tier with a counting action
+    stage, stage_severity = None, 0
+    for tier, severity in static.stages:
+        if done[tier] > 0:
+            stage, stage_severity = tier, severity
+            break
     return Situation(
         account=account,
         now=now,
@@ -383,8 +387,8 @@ def derive(
         tier_done=done,
         tier_last=last_in_cycle,
         tier_counted=counted_last,
-        stage=stage.model.id if stage is not None else None,
-        stage_severity=stage.severity if stage is not None else 0,
+        stage=stage,
+        stage_severity=stage_severity,
         actions_today=actions_today,
         values=values,
         consent_windows=tuple(windows),

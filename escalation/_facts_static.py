@@ -83,6 +83,10 @@ class _PolicyStatic:
     counting: dict[str, frozenset[Outcome]]
     pending_counts: dict[str, bool]
     third_party: frozenset[str]
+    # each tier with the names of its `done.`, `attempts.` and `days_since.` facts
+    tier_keys: tuple[tuple[str, str, str, str], ...]
+    # the non-ongoing tiers with their severities, most severe (last in the policy) first
+    stages: tuple[tuple[str, int], ...]
 
 
 _STATIC: dict[int, _PolicyStatic] = {}
@@ -102,6 +106,8 @@ def policy_static(policy: Policy) -> _PolicyStatic:
         counting=counting,
         pending_counts={t.id: Outcome.SENT in counting[t.id] for t in tiers},
         third_party=frozenset(t.id for t in tiers if "third_party" in t.tags),
+        tier_keys=tuple((t.id, f"done.{t.id}", f"attempts.{t.id}", f"days_since.{t.id}") for t in tiers),
+        stages=tuple((t.model.id, t.severity) for t in reversed(policy.tiers) if not t.model.ongoing),
     )
     if len(_STATIC) >= 256:  # policies are few; a long-lived process reloading them stays bounded
         _STATIC.clear()
