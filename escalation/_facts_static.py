@@ -61,9 +61,10 @@ def _seconds_writer() -> Callable[..., list[float]] | None:
     try:
         adapter = TypeAdapter(list[dt.datetime], config=ConfigDict(ser_json_temporal="seconds"))
         epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        zones = [dt.timezone(dt.timedelta(minutes=m)) for _s, _us, m in _CHECKED]
         sample = [
-            (epoch + dt.timedelta(seconds=s, microseconds=us)).astimezone(dt.timezone(dt.timedelta(minutes=m)))
-            for s, us, m in _CHECKED
+            (epoch + dt.timedelta(seconds=s, microseconds=us)).astimezone(tz)
+            for (s, us, _m), tz in zip(_CHECKED, zones, strict=True)
         ]
         writer: Callable[..., list[float]] = adapter.serializer.to_python
         if writer(sample, mode="json") != [i.timestamp() for i in sample]:

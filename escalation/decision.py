@@ -324,12 +324,15 @@ def _canonical(account: Account) -> str:
 
 _HISTORY = {"history"}
 # the event fields _history_text writes, in sorted order (consent_until: by the reference)
-_FIELDS = ("action", "actor", "address", "amount", "channel", "consent_until", "direction")
-_FIELDS += ("misdirected", "offer", "outcome")
+_FIELDS = (
+    *("action", "actor", "address", "amount", "channel"),
+    *("consent_until", "direction", "misdirected", "offer", "outcome"),
+)
 _WRITTEN = frozenset({"at", *_FIELDS})
 _fields = itemgetter(*_FIELDS)  # of an event's `__dict__`: one call, no attribute lookups
-# the usual event (a tier's outbound action with its outcome and address), in one step
-_USUAL = '{"action":%s,"address":%s,"at":"%s","channel":"%s","outcome":"%s"}'
+# the usual event (a tier's outbound action with its outcome and address), in one join
+# (a join of a tuple is about twice as fast as `%` or `+` on CPython 3.11)
+_A, _B, _C, _D, _E, _F = '{"action":', ',"address":', ',"at":"', '","channel":"', '","outcome":"', '"}'
 
 
 def _history_text(history: tuple[Any, ...]) -> str | None:
@@ -342,7 +345,7 @@ def _history_text(history: tuple[Any, ...]) -> str | None:
     # pydantic writes the instants (in its format: `Z` for UTC); none holds `","`
     stamps = _INSTANTS.dump_json([e.at for e in history]).decode()[2:-2].split('","')
     out = []
-    # enum members are `str`s holding their value: `%s` and concatenation write the value
+    # enum members are `str`s holding their value: joined, they write the value
     for event, at in zip(history, stamps, strict=True):
         action, actor, address, amount, channel, consent, direction, misdirected, offer, outcome = _fields(
             event.__dict__
@@ -360,30 +363,33 @@ def _history_text(history: tuple[Any, ...]) -> str | None:
             and channel is not None
             and outcome is not None
         ):
-            out.append(_USUAL % (_string(action), _string(address), at, channel, outcome))
+            out.append(
+                "".join((_A, _string(action), _B, _string(address), _C, at, _D, channel, _E, outcome, _F))
+            )
             continue
         # keys in sorted order; a field equal to its default is left out
-        text = "{"
+        parts = ["{"]
         if action is not None:
-            text += '"action":' + _string(action) + ","
+            parts += ('"action":', _string(action), ",")
         if actor is not None:
-            text += '"actor":' + _string(actor) + ","
+            parts += ('"actor":', _string(actor), ",")
         if address is not None:
-            text += '"address":' + _string(address) + ","
+            parts += ('"address":', _string(address), ",")
         if amount is not None:
-            text += '"amount":"' + str(amount) + '",'
-        text += '"at":"' + at + '"'
+            parts += ('"amount":"', str(amount), '",')
+        parts += ('"at":"', at, '"')
         if channel is not None:
-            text += ',"channel":"' + channel + '"'
+            parts += (',"channel":"', channel, '"')
         if direction != _OUTBOUND:
-            text += ',"direction":"' + direction + '"'
+            parts += (',"direction":"', direction, '"')
         if misdirected:
-            text += ',"misdirected":true'
+            parts.append(',"misdirected":true')
         if offer is not None:
-            text += ',"offer":' + _string(offer)
+            parts += (',"offer":', _string(offer))
         if outcome is not None:
-            text += ',"outcome":"' + outcome + '"'
-        out.append(text + "}")
+            parts += (',"outcome":"', outcome, '"')
+        parts.append("}")
+        out.append("".join(parts))
     return "[" + ",".join(out) + "]"
 
 
