@@ -21,13 +21,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from escalation import Engine, load_policy, parse_account
 from escalation._facts import account_zone, derive
 from escalation._facts_static import event_stamps
-from escalation._validate import check_at, fill_channels
+from escalation._validate import _DATE_FIELDS, _INSTANT_FIELDS, check_at, fill_channels
 from escalation.errors import RecordError
 from escalation.guards import PrerequisiteGuard
 
@@ -267,3 +267,47 @@ def test_undone_by_bisection_is_the_scan(start: int, wait: int, undo: list[int],
     expected = _undone_by_scan(start, start + wait, sorted(undo), sorted(kept))
     got = _undone(at([start])[0], at([start + wait])[0], at(undo), at(kept))
     assert got == expected
+
+
+_NOW = dt.datetime(2026, 11, 23, 10, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+@SETTINGS
+@given(
+    instants=st.dictionaries(st.sampled_from(_INSTANT_FIELDS), st.integers(-3, 3)),
+    dates=st.dictionaries(st.sampled_from([n for n in _DATE_FIELDS if "." not in n]), st.integers(-3, 3)),
+    reply=st.none() | st.tuples(st.integers(-3, 3), st.none() | st.integers(-3, 3)),
+)
+def test_record_dates_after_now_are_named_in_field_order(
+    instants: dict[str, int], dates: dict[str, int], reply: tuple[int, int | None] | None
+) -> None:
+    """check_at names exactly the record instants after ``now`` and dates after
+    today, in the order of its field lists (the definition: one field at a time)."""
+    today = _NOW.date()
+    record: dict[str, Any] = dict(_MINIMAL, currency="CNY")
+    record.update({k: (_NOW + dt.timedelta(hours=h)).isoformat() for k, h in instants.items()})
+    record.update({k: (today + dt.timedelta(days=d)).isoformat() for k, d in dates.items()})
+    if reply is not None:
+        received, provided = reply
+        record["letter_of_claim_reply"] = {
+            "received_at": (today + dt.timedelta(days=received)).isoformat(),
+            "kinds": ["documents_requested"],
+        }
+        if provided is not None:
+            record["letter_of_claim_reply"]["documents_provided_at"] = (
+                today + dt.timedelta(days=received + abs(provided))
+            ).isoformat()
+    try:
+        account = parse_account(record)
+    except RecordError:
+        return
+    expected = [n for n in _INSTANT_FIELDS if (v := getattr(account, n)) is not None and v > _NOW]
+    for name in _DATE_FIELDS:
+        found: Any = account
+        for part in name.split("."):
+            found = getattr(found, part, None)
+        if found is not None and found > today:
+            expected.append(name)
+    issues = check_at(account, _NOW, ZoneInfo("Asia/Shanghai"), ())
+    assert expected == [i.field for i in issues]
+    event("named" if expected else "none named")
