@@ -151,7 +151,7 @@ def odd_events(draw: st.DrawFn) -> dict[str, Any]:
 def test_the_fast_canonical_record_is_the_reference_text(
     data: st.DataObject, events: list[dict[str, Any]], ident: str
 ) -> None:
-    from escalation.decision import _canonical, reference_canonical
+    from escalation._canonical import canonical, reference_canonical
 
     record, _now = data.draw(cases(CN))
     attributes = {ident.strip() or "k": ident, "misdirected": False, "id": "x"}
@@ -173,7 +173,7 @@ def test_the_fast_canonical_record_is_the_reference_text(
             account = parse_account(candidate)
         except RecordError:
             continue
-        assert reference_canonical(account) == _canonical(account)
+        assert reference_canonical(account) == canonical(account)
 
 
 class TestEventStamps:
