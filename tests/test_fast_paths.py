@@ -311,3 +311,36 @@ def test_record_dates_after_now_are_named_in_field_order(
     issues = check_at(account, _NOW, ZoneInfo("Asia/Shanghai"), ())
     assert expected == [i.field for i in issues]
     event("named" if expected else "none named")
+
+
+@SETTINGS
+@given(data=st.data(), which=st.sampled_from(sorted(ENGINES)))
+def test_history_facts_are_their_definitions(data: st.DataObject, which: str) -> None:
+    """The facts derive() counts in one pass over the history equal their
+    definitions, each counted on its own with datetime comparisons."""
+    engine = ENGINES[which]
+    record, now = data.draw(cases(engine.policy))
+    account, stamps = engine._checked(record, now)
+    sit = derive(account, now, engine.policy, stamps)
+    out = [e for e in account.history if e.direction == "outbound"]
+    week, month = now - dt.timedelta(days=7), now - dt.timedelta(days=30)
+    expected: dict[str, Any] = {}
+    for tier in (t.model for t in engine.policy.tiers):
+        mine = [e for e in out if e.action == tier.id]
+        cycle = [e for e in mine if e.at >= sit.cycle_start]
+        made = [e for e in cycle if (e.outcome or "sent") in tier.counting_outcomes]
+        expected[f"done.{tier.id}"], expected[f"attempts.{tier.id}"] = len(made), len(cycle)
+        if mine:
+            expected[f"days_since.{tier.id}"] = (now - max(e.at for e in mine)) // dt.timedelta(days=1)
+    for channel in ("sms", "phone", "email", "letter", "visit", "legal", "bureau", "agency"):
+        expected[f"contacts_7d.{channel}"] = sum(e.channel == channel and e.at > week for e in out)
+        expected[f"contacts_30d.{channel}"] = sum(e.channel == channel and e.at > month for e in out)
+    talks = [e for e in account.history if e.outcome == "conversation" and e.at > month]
+    expected["conversations_30d"] = len(talks)
+    got = {k: v for k, v in sit.values.items() if k in expected}
+    assert expected == got
+    tiers = {t.model.id for t in engine.policy.tiers}
+    start = dt.datetime.combine(sit.today, dt.time(), sit.tz)
+    today = [e for e in out if e.action in tiers and not e.misdirected and e.at >= start]
+    reached = [t for t in engine.policy.tiers if not t.model.ongoing and expected[f"done.{t.model.id}"]]
+    assert (len(today), reached[-1].model.id if reached else None) == (sit.actions_today, sit.stage)
