@@ -154,6 +154,7 @@ _CONVERSATION, _PAYMENT, _PROMISE = Outcome.CONVERSATION, Outcome.PAYMENT, Outco
 _ACTIVE = PlanStatus.ACTIVE
 _CHANNELS = tuple(Channel)
 _PHONE = Channel.PHONE
+_NO_CHANNELS: frozenset[str] = frozenset()
 # the event fields the facts read, in one call on the event's `__dict__` (no attribute lookups)
 _EVENT_FIELDS = itemgetter("at", "action", "channel", "outcome", "direction", "consent_until", "misdirected")
 _CONTACT_KEYS = tuple((c, f"contacts_7d.{c.value}", f"contacts_30d.{c.value}") for c in _CHANNELS)
@@ -224,7 +225,9 @@ def derive(
     tz = account_zone(account, policy)
     # The account's own zone is always one the customer may be in: `timezones`
     # adds zones (an address, a phone's area code); it never removes that one.
-    zones = tuple(dict.fromkeys((tz, *(zone(name) for name in account.timezones))))
+    zones: tuple[ZoneInfo, ...] = (tz,)
+    if account.timezones:
+        zones = tuple(dict.fromkeys((tz, *(zone(name) for name in account.timezones))))
     local_now = now.astimezone(tz)
     today = local_now.date()
 
@@ -327,7 +330,7 @@ def derive(
         "balance": account.balance,
         "currency": account.currency,
         "flags": account.flags,
-        "opt_out": frozenset(c.value for c in account.opt_out),
+        "opt_out": frozenset(c.value for c in account.opt_out) if account.opt_out else _NO_CHANNELS,
         "conversations_30d": conversations_30d,
         "plan_active": account.payment_plan is not None and account.payment_plan.status is _ACTIVE,
         "local_hour": local_now.hour,
