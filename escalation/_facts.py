@@ -10,6 +10,7 @@ import bisect
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -153,6 +154,9 @@ _CONVERSATION, _PAYMENT, _PROMISE = Outcome.CONVERSATION, Outcome.PAYMENT, Outco
 _ACTIVE = PlanStatus.ACTIVE
 _CHANNELS = tuple(Channel)
 _PHONE = Channel.PHONE
+_NO_CHANNELS: frozenset[str] = frozenset()
+# the event fields the facts read, in one call on the event's `__dict__` (no attribute lookups)
+_EVENT_FIELDS = itemgetter("at", "action", "channel", "outcome", "direction", "consent_until", "misdirected")
 _CONTACT_KEYS = tuple((c, f"contacts_7d.{c.value}", f"contacts_30d.{c.value}") for c in _CHANNELS)
 
 
@@ -221,7 +225,9 @@ def derive(
     tz = account_zone(account, policy)
     # The account's own zone is always one the customer may be in: `timezones`
     # adds zones (an address, a phone's area code); it never removes that one.
-    zones = tuple(dict.fromkeys((tz, *(zone(name) for name in account.timezones))))
+    zones: tuple[ZoneInfo, ...] = (tz,)
+    if account.timezones:
+        zones = tuple(dict.fromkeys((tz, *(zone(name) for name in account.timezones))))
     local_now = now.astimezone(tz)
     today = local_now.date()
 
@@ -269,45 +275,44 @@ def derive(
     payments: list[HistoryEvent] = []
     promises: list[dt.datetime] = []
     for ts, event in zip(stamps, events, strict=True):
-        outcome = event.outcome
-        if event.direction is _OUTBOUND:
-            action = event.action
-            if action is not None and action in tier_set:
-                last_ever[action] = event.at
-                if ts >= today_ts and not event.misdirected:  # a wrong number reached someone else
+        at, action, channel, outcome, direction, consent_until, misdirected = _EVENT_FIELDS(event.__dict__)
+        if direction is _OUTBOUND:
+            if action in tier_set:  # a str: None is in no tier set
+                last_ever[action] = at
+                if ts >= today_ts and not misdirected:  # a wrong number reached someone else
                     actions_today += 1
                 if ts >= cycle_ts:
                     tried[action] += 1
-                    last_in_cycle[action] = event.at
+                    last_in_cycle[action] = at
                     # an action without an outcome yet was dispatched: it counts as sent
                     made = pending_counts[action] if outcome is None else outcome in counting[action]
                     if made:
                         done[action] += 1
-                        counted_last[action] = event.at
-            if event.channel is not None and ts > month_ago:
-                contacts_30d[event.channel] += 1
-                if ts > week_ago:
-                    contacts_7d[event.channel] += 1
-        if (
-            event.direction is _OUTBOUND
-            and event.channel is _PHONE
-            and ts >= cycle_ts
-            and not event.misdirected
-            and event.action not in third_party
-            and outcome is not None
-        ):
-            attempts.append(event)
-        if outcome is _CONVERSATION:
-            talks.append(ts)
+                        counted_last[action] = at
+            if channel is not None:
+                if ts > month_ago:
+                    contacts_30d[channel] += 1
+                    if ts > week_ago:
+                        contacts_7d[channel] += 1
+                if (
+                    channel is _PHONE
+                    and ts >= cycle_ts
+                    and not misdirected
+                    and action not in third_party
+                    and outcome is not None
+                ):
+                    attempts.append(event)
         if outcome is not None:
-            if outcome is _CONVERSATION and ts > month_ago:
-                conversations_30d += 1
+            if outcome is _CONVERSATION:
+                talks.append(ts)
+                if ts > month_ago:
+                    conversations_30d += 1
             elif outcome is _PAYMENT:
                 payments.append(event)
             elif outcome is _PROMISE and ts >= cycle_ts:
-                promises.append(event.at)
-        if event.consent_until is not None:
-            consent.append((event.at, event.consent_until))
+                promises.append(at)
+        if consent_until is not None:
+            consent.append((at, consent_until))
     # Consent to be contacted ends at its own `consent_until`, or earlier at the
     # first conversation after it was given (Reg F comment 14(b)(3)(i)-2).
     windows = []
@@ -325,7 +330,7 @@ def derive(
         "balance": account.balance,
         "currency": account.currency,
         "flags": account.flags,
-        "opt_out": frozenset(c.value for c in account.opt_out),
+        "opt_out": frozenset(c.value for c in account.opt_out) if account.opt_out else _NO_CHANNELS,
         "conversations_30d": conversations_30d,
         "plan_active": account.payment_plan is not None and account.payment_plan.status is _ACTIVE,
         "local_hour": local_now.hour,
@@ -342,11 +347,11 @@ def derive(
     )
     for name, value in account.attributes.items():
         values[f"attributes.{name}"] = value
-    for tier in tier_ids:
-        values[f"done.{tier}"] = done[tier]
-        values[f"attempts.{tier}"] = tried[tier]
+    for tier, done_key, attempts_key, days_key in static.tier_keys:
+        values[done_key] = done[tier]
+        values[attempts_key] = tried[tier]
         if tier in last_ever:
-            values[f"days_since.{tier}"] = (now - last_ever[tier]) // _DAY
+            values[days_key] = (now - last_ever[tier]) // _DAY
     for channel, key_7d, key_30d in _CONTACT_KEYS:
         values[key_7d] = contacts_7d[channel]
         values[key_30d] = contacts_30d[channel]
@@ -366,8 +371,12 @@ def derive(
     if period_end is not None:
         values["in_validation_period"] = today <= period_end
 
-    reached = [t for t in policy.tiers if not t.model.ongoing and done[t.model.id] > 0]
-    stage = reached[-1] if reached else None
+    # the stage: the last (most severe) non-ongoing tier with a counting action
+    stage, stage_severity = None, 0
+    for tier, severity in static.stages:
+        if done[tier] > 0:
+            stage, stage_severity = tier, severity
+            break
     return Situation(
         account=account,
         now=now,
@@ -381,8 +390,8 @@ def derive(
         tier_done=done,
         tier_last=last_in_cycle,
         tier_counted=counted_last,
-        stage=stage.model.id if stage is not None else None,
-        stage_severity=stage.severity if stage is not None else 0,
+        stage=stage,
+        stage_severity=stage_severity,
         actions_today=actions_today,
         values=values,
         consent_windows=tuple(windows),

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -84,16 +85,22 @@ def single_channels(tiers: Iterable[tuple[str, tuple[Channel, ...]]]) -> dict[st
     return {tier: channels[0] for tier, channels in tiers if len(channels) == 1}
 
 
+_CHANNEL = attrgetter("channel")
+_OUTBOUND = Direction.OUTBOUND  # bound once: attribute access on an Enum class is slow
+
+
 def fill_channels(account: Account, single: Mapping[str, Channel]) -> tuple[Account, list[RecordIssue]]:
     """The account with every outbound event's missing ``channel`` taken from
     its tier (when the tier has one channel), and an issue for each outbound
     event whose channel cannot be known: it must never escape a frequency
     limit. A payment without an action is not a contact and needs none."""
     issues: list[RecordIssue] = []
+    if None not in map(_CHANNEL, account.history):
+        return account, issues  # the usual record: every event names its channel
     filled = list(account.history)
     changed = False
     for index, event in enumerate(account.history):
-        if event.channel is not None or event.direction is not Direction.OUTBOUND:
+        if event.channel is not None or event.direction is not _OUTBOUND:
             continue
         if event.action is not None and event.action in single:
             filled[index] = event.model_copy(update={"channel": single[event.action]})
@@ -135,7 +142,15 @@ _DATE_FIELDS = (
     "letter_of_claim_reply.received_at",
     "letter_of_claim_reply.documents_provided_at",
 )
-_DATE_PATHS = tuple((name, tuple(name.split("."))) for name in _DATE_FIELDS)
+# each read in one call (a few attribute reads per decision saved)
+_instants_of = attrgetter(*_INSTANT_FIELDS)
+_dates_of = attrgetter(*(name for name in _DATE_FIELDS if "." not in name))
+_REPLY = "letter_of_claim_reply."
+_reply_dates_of = attrgetter(*(name[len(_REPLY) :] for name in _DATE_FIELDS if name.startswith(_REPLY)))
+_REPLY_NONE = (None,) * sum(name.startswith(_REPLY) for name in _DATE_FIELDS)
+# the reply's dates come last, each name a field of the record or of the reply
+assert all("." not in n or n.startswith(_REPLY) for n in _DATE_FIELDS)
+assert _DATE_FIELDS[-len(_REPLY_NONE) :] == tuple(n for n in _DATE_FIELDS if n.startswith(_REPLY))
 
 
 def check_at(
@@ -168,8 +183,7 @@ def check_at(
                         f"{account.overdue_since.isoformat()} gives {counted} on {today.isoformat()}",
                     )
                 )
-    for name in _INSTANT_FIELDS:
-        value = getattr(account, name)
+    for name, value in zip(_INSTANT_FIELDS, _instants_of(account), strict=True):
         if value is not None and value > now:
             issues.append(RecordIssue(name, f"is after the evaluation instant {now.isoformat()}"))
     if account.breathing_space is not None and account.breathing_space.start > today:
@@ -186,10 +200,9 @@ def check_at(
                     f"opt_out_at.{channel.value}", f"is after the evaluation instant {now.isoformat()}"
                 )
             )
-    for name, path in _DATE_PATHS:
-        found: Any = account
-        for part in path:
-            found = getattr(found, part, None)
+    reply = account.letter_of_claim_reply
+    dates = _dates_of(account) + (_REPLY_NONE if reply is None else _reply_dates_of(reply))
+    for name, found in zip(_DATE_FIELDS, dates, strict=True):
         if found is not None and found > today:
             issues.append(RecordIssue(name, f"is after today ({today.isoformat()})"))
     return issues

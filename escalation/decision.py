@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from decimal import Decimal
-from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, TypeAdapter, model_serializer
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
+from escalation._canonical import canonical
 from escalation.errors import EscalationError, EvaluationError, RecordError
 
 if TYPE_CHECKING:
@@ -36,10 +35,6 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
-_INSTANTS: TypeAdapter[list[dt.datetime]] = TypeAdapter(list[dt.datetime])
-# a JSON string with non-ASCII kept: what json.dumps(ensure_ascii=False) writes
-_string: Any = encode_basestring
-_OUTBOUND = "outbound"
 
 Status = Literal["act", "offer", "wait", "hold", "none"]
 RuleKind = Literal["hold", "tier", "guard"]
@@ -273,92 +268,9 @@ def error_row(
 def decision_id(fingerprint: str, account: Account, now: dt.datetime) -> str:
     """``dec_`` + a hash of the policy fingerprint, the canonical record and the
     instant: the same question always gets the same id, on every backend."""
-    canonical = _canonical(account)
     instant = now.astimezone(dt.UTC).isoformat()
-    digest = hashlib.sha256(f"{fingerprint}\n{instant}\n{canonical}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{fingerprint}\n{instant}\n{canonical(account)}".encode()).hexdigest()
     return "dec_" + digest[:32]
-
-
-def reference_canonical(account: Account) -> str:
-    """The canonical text of a record, by definition: pydantic's JSON form
-    without defaults, keys sorted, the sets ``flags`` and ``opt_out`` sorted.
-    :func:`decision_id` writes the same text faster (``tests/test_fast_paths.py``
-    holds them equal)."""
-    data = account.model_dump(mode="json", exclude_defaults=True)
-    for name in ("flags", "opt_out"):  # sets: their order is not the record's meaning
-        if name in data:
-            data[name] = sorted(data[name])
-    return _dumps(data)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _canonical(account: Account) -> str:
-    """:func:`reference_canonical`, with the history (most of a record) written
-    directly: its instants in one pydantic call, the rest field by field."""
-    history = _history_text(account.history)
-    if history is None:
-        return reference_canonical(account)
-    data = account.model_dump(mode="json", exclude_defaults=True, exclude=_HISTORY)
-    for name in ("flags", "opt_out"):
-        if name in data:
-            data[name] = sorted(data[name])
-    if not history:
-        return _dumps(data)
-    parts = [f"{_string(k)}:{_dumps(v)}" for k, v in data.items()]
-    parts.append('"history":' + history)
-    parts.sort()  # keys are distinct field names: sorting the parts sorts the keys
-    return "{" + ",".join(parts) + "}"
-
-
-_HISTORY = {"history"}
-# the event fields _history_text writes (consent_until: by the reference)
-_WRITTEN = frozenset(
-    {"at", "action", "channel", "outcome", "direction", "address", "consent_until", "misdirected"}
-    | {"amount", "actor", "offer"}
-)
-
-
-def _history_text(history: tuple[Any, ...]) -> str | None:
-    """The history's canonical JSON text ("" when empty: left out as a default);
-    None when an event has a field written the slow way (``consent_until``)."""
-    if not history:
-        return ""
-    if set(type(history[0]).model_fields) != _WRITTEN:
-        return None  # an event field this writer does not know: the reference writes it
-    # pydantic writes the instants (in its format: `Z` for UTC); none holds `","`
-    stamps = _INSTANTS.dump_json([e.at for e in history]).decode()[2:-2].split('","')
-    out = []
-    # enum members are `str`s holding their value: concatenation writes the value
-    for event, at in zip(history, stamps, strict=True):
-        d = event.__dict__
-        if d["consent_until"] is not None:
-            return None
-        # keys in sorted order; a field equal to its default is left out
-        text = "{"
-        if d["action"] is not None:
-            text += '"action":' + _string(d["action"]) + ","
-        if d["actor"] is not None:
-            text += '"actor":' + _string(d["actor"]) + ","
-        if d["address"] is not None:
-            text += '"address":' + _string(d["address"]) + ","
-        if d["amount"] is not None:
-            text += '"amount":"' + str(d["amount"]) + '",'
-        text += '"at":"' + at + '"'
-        if d["channel"] is not None:
-            text += ',"channel":"' + d["channel"] + '"'
-        if d["direction"] != _OUTBOUND:
-            text += ',"direction":"' + d["direction"] + '"'
-        if d["misdirected"]:
-            text += ',"misdirected":true'
-        if d["offer"] is not None:
-            text += ',"offer":' + _string(d["offer"])
-        if d["outcome"] is not None:
-            text += ',"outcome":"' + d["outcome"] + '"'
-        out.append(text + "}")
-    return "[" + ",".join(out) + "]"
 
 
 def construct(cls: type[M], **values: Any) -> M:

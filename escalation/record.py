@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import re
 from decimal import Decimal
+from operator import attrgetter
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -261,9 +262,10 @@ class Account(BaseModel):
         if self.days_overdue is None and self.overdue_since is None and self.due_date is None:
             raise ValueError("one of `days_overdue`, `overdue_since` or `due_date` is required")
         exponent = MINOR_UNITS[self.currency]
+        quantum = Decimal(1).scaleb(-exponent)
         for name in ("amount_overdue", "balance"):
             value: Decimal = getattr(self, name)
-            if value != value.quantize(Decimal(1).scaleb(-exponent)):
+            if value != value.quantize(quantum):
                 raise ValueError(f"`{name}` has more decimal places than {self.currency} allows ({exponent})")
         if self.amount_overdue > self.balance:
             raise ValueError("`amount_overdue` exceeds `balance`")
@@ -275,17 +277,20 @@ class Account(BaseModel):
             raise ValueError("`default_notice_remedy_date` needs `default_notice_served_at` on or before it")
         plan = self.payment_plan
         for instalment in plan.instalments if plan is not None else ():
-            if instalment.amount != instalment.amount.quantize(Decimal(1).scaleb(-exponent)):
+            if instalment.amount != instalment.amount.quantize(quantum):
                 places = f"more decimal places than {self.currency} allows ({exponent})"
                 raise ValueError(f"a plan instalment `amount` has {places}")
-        for event in self.history:
-            if event.amount is not None and event.amount != event.amount.quantize(
-                Decimal(1).scaleb(-exponent)
-            ):
+        # most events carry no amount (only payments do): counted in one pass first
+        amounts = list(map(_AMOUNT, self.history))
+        for amount in amounts if amounts.count(None) < len(amounts) else ():
+            if amount is not None and amount != amount.quantize(quantum):
                 raise ValueError(
                     f"a history `amount` has more decimal places than {self.currency} allows ({exponent})"
                 )
         return self
+
+
+_AMOUNT = attrgetter("amount")
 
 
 def _issues_from(exc: ValidationError) -> list[RecordIssue]:

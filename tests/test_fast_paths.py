@@ -6,7 +6,11 @@
 * facts are the same whether the history arrives oldest first (no re-sort)
   or in any other order;
 * a prerequisite guard's cached single alternative equals a fresh one;
-* decisions with the trace off equal decisions with it on, trace aside."""
+* decisions with the trace off equal decisions with it on, trace aside;
+* the canonical record text behind decision ids equals its definition, for
+  awkward text (controls, quotes, non-ASCII, U+2028, JSON-looking values)
+  in every optional event field;
+* event timestamps written by pydantic in one call equal ``timestamp()``."""
 
 from __future__ import annotations
 
@@ -14,14 +18,16 @@ import datetime as dt
 import random
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from escalation import Engine, load_policy, parse_account
 from escalation._facts import account_zone, derive
-from escalation._validate import check_at
+from escalation._facts_static import event_stamps
+from escalation._validate import _DATE_FIELDS, _INSTANT_FIELDS, check_at, fill_channels
 from escalation.errors import RecordError
 from escalation.guards import PrerequisiteGuard
 
@@ -31,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CN = load_policy(ROOT / "policies/consumer-credit-cn.yaml")
 US = load_policy(ROOT / "policies/us-card-collector.yaml")
 ENGINES = {"cn": Engine(CN), "us": Engine(US)}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MINIMAL = {"id": "a", "currency": "CNY", "amount_overdue": "1", "balance": "1", "days_overdue": 1}
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -87,7 +95,20 @@ def test_trace_off_changes_nothing_but_the_trace(data: st.DataObject, which: str
     assert on.model_dump(exclude={"trace"}) == off.model_dump(exclude={"trace"})
 
 
-_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+# text that JSON writers escape differently if at all: controls, quotes, backslashes,
+# line and paragraph separators, non-BMP characters, and values that look like the
+# keys and defaults the canonical writer handles
+_AWKWARD = [
+    '"', "\\", "\x00", "\x1f", "\x7f", "\x85", "\u2028", "\u2029", "\ufeff", "\n", "\t", "é", "中文",
+    "\U0001f600", '"action":null,', ',"misdirected":false', ',"direction":"outbound"', "null", "}", "{",
+    '\\"', "</script>",
+]  # fmt: skip
+_TEXT = st.one_of(
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=12),
+    st.lists(st.sampled_from([*_AWKWARD, "a", "Z", "0"]), min_size=1, max_size=5).map(
+        lambda p: "x" + "".join(p) + "y"
+    ),
+)
 
 
 @st.composite
@@ -102,6 +123,12 @@ def odd_events(draw: st.DrawFn) -> dict[str, Any]:
     event: dict[str, Any] = {
         "at": at.astimezone(tz).isoformat() if draw(st.booleans()) else at.astimezone(tz)
     }
+    if draw(st.integers(0, 2)) == 0:  # the usual event: a tier action with its channel, outcome, address
+        event.update(action="sms_reminder", channel="sms", outcome="delivered", address="+86 100")
+        for name in ("action", "address"):  # their text may be awkward too
+            if draw(st.booleans()):
+                event[name] = draw(_TEXT.filter(lambda t: t.strip() == t and t))
+        return event
     for name in ("action", "address", "actor", "offer"):
         if draw(st.booleans()):
             event[name] = draw(_TEXT.filter(lambda t: t.strip() == t and t))
@@ -113,7 +140,7 @@ def odd_events(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         event["misdirected"] = draw(st.booleans())
     if draw(st.booleans()):
-        event["amount"] = draw(st.sampled_from(["0", "0.00", "12.50", "1E+3", "100"]))
+        event["amount"] = draw(st.sampled_from(["0", "0.00", "12.50", "1E+3", "100", "0.1", "7.0"]))
     if draw(st.integers(0, 5)) == 0:
         event["consent_until"] = (at + dt.timedelta(days=3)).isoformat()
     return event
@@ -124,15 +151,96 @@ def odd_events(draw: st.DrawFn) -> dict[str, Any]:
 def test_the_fast_canonical_record_is_the_reference_text(
     data: st.DataObject, events: list[dict[str, Any]], ident: str
 ) -> None:
-    from escalation.decision import _canonical, reference_canonical
+    from escalation._canonical import canonical, reference_canonical
 
     record, _now = data.draw(cases(CN))
-    for candidate in (record, dict(record, history=events, id=ident.strip() or "x", currency="USD")):
+    attributes = {ident.strip() or "k": ident, "misdirected": False, "id": "x"}
+    others = data.draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "flags": st.just(["dispute", "hardship"]),
+                "attributes": st.just(attributes),
+                "segment": _TEXT,
+            },
+        )
+    )
+    for candidate in (
+        record,
+        dict(record, history=events, id=ident.strip() or "x", currency="USD", **others),
+    ):
         try:
             account = parse_account(candidate)
         except RecordError:
             continue
-        assert _canonical(account) == reference_canonical(account)
+        assert reference_canonical(account) == canonical(account)
+
+
+class TestEventStamps:
+    """pydantic's one-call POSIX seconds are ``timestamp()``'s, or not used."""
+
+    @SETTINGS
+    @given(
+        seconds=st.one_of(
+            st.integers(-2_208_988_800, 7_258_118_399),  # 1900 .. 2199
+            st.integers(-5_000_000, 5_000_000),  # near 1970, where the two roundings may differ
+        ),
+        micro=st.one_of(st.integers(0, 999_999), st.sampled_from([0, 1, 500_000, 999_999])),
+        zone=st.one_of(
+            st.integers(-14 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m))),
+            st.sampled_from(["Asia/Shanghai", "America/New_York", "Europe/London", "Asia/Kathmandu"]).map(
+                ZoneInfo
+            ),
+        ),
+        fold=st.integers(0, 1),
+        as_text=st.booleans(),
+    )
+    def test_stamps_are_the_datetime_timestamps(
+        self, seconds: int, micro: int, zone: dt.tzinfo, fold: int, as_text: bool
+    ) -> None:
+        """Every event's stamp is its ``datetime.timestamp()``, for offsets in
+        minutes, IANA zones (LMT offsets in seconds, DST folds) and parsed text."""
+        at = (_EPOCH + dt.timedelta(seconds=seconds, microseconds=micro)).astimezone(zone).replace(fold=fold)
+        given = at.isoformat() if as_text else at
+        history = [
+            {"at": given, "direction": "inbound"},
+            {"at": _EPOCH.replace(year=2026), "direction": "inbound"},
+        ]
+        try:
+            account = parse_account(dict(_MINIMAL, history=history))
+        except RecordError:
+            return  # outside the supported calendar in its own zone
+        assert tuple(e.at.timestamp() for e in account.history) == event_stamps(account)
+
+    def test_the_checked_instants_tell_two_roundings_apart(self) -> None:
+        """The instants the writer is checked on separate a writer that rounds the
+        time of day first from the exact quotient (so such a writer is refused)."""
+        from escalation._facts_static import _CHECKED, _seconds_writer
+
+        assert _seconds_writer() is not None, "the installed pydantic passes the check"
+        differing = 0
+        for seconds, micro, _minutes in _CHECKED:
+            day, in_day = divmod(seconds, 86_400)
+            differing += (
+                float(day * 86_400) + (float(in_day) + micro / 1e6) != (seconds * 10**6 + micro) / 10**6
+            )
+        assert differing >= 3
+
+
+def test_fill_channels_keeps_a_record_whose_events_all_name_a_channel() -> None:
+    """A record whose every event names its channel comes back unchanged and clean;
+    one missing a channel is still filled from its tier or named."""
+    engine = ENGINES["cn"]
+    event = {"at": "2026-01-01T00:00:00+08:00", "action": "sms_reminder", "channel": "sms"}
+    full = parse_account(dict(_MINIMAL, history=[event]))
+    assert (full, []) == fill_channels(full, engine._single)
+    missing = full.model_copy(update={"history": (full.history[0].model_copy(update={"channel": None}),)})
+    filled, issues = fill_channels(missing, engine._single)
+    assert ([], full.history) == (issues, filled.history)
+    unknown = missing.model_copy(
+        update={"history": (missing.history[0].model_copy(update={"action": "no_such_tier"}),)}
+    )
+    assert ["history.0.channel"] == [i.field for i in fill_channels(unknown, engine._single)[1]]
 
 
 def _undone_by_scan(start: int, ready: int, undo: list[int], kept: list[int]) -> bool:
@@ -159,3 +267,80 @@ def test_undone_by_bisection_is_the_scan(start: int, wait: int, undo: list[int],
     expected = _undone_by_scan(start, start + wait, sorted(undo), sorted(kept))
     got = _undone(at([start])[0], at([start + wait])[0], at(undo), at(kept))
     assert got == expected
+
+
+_NOW = dt.datetime(2026, 11, 23, 10, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+@SETTINGS
+@given(
+    instants=st.dictionaries(st.sampled_from(_INSTANT_FIELDS), st.integers(-3, 3)),
+    dates=st.dictionaries(st.sampled_from([n for n in _DATE_FIELDS if "." not in n]), st.integers(-3, 3)),
+    reply=st.none() | st.tuples(st.integers(-3, 3), st.none() | st.integers(-3, 3)),
+)
+def test_record_dates_after_now_are_named_in_field_order(
+    instants: dict[str, int], dates: dict[str, int], reply: tuple[int, int | None] | None
+) -> None:
+    """check_at names exactly the record instants after ``now`` and dates after
+    today, in the order of its field lists (the definition: one field at a time)."""
+    today = _NOW.date()
+    record: dict[str, Any] = dict(_MINIMAL, currency="CNY")
+    record.update({k: (_NOW + dt.timedelta(hours=h)).isoformat() for k, h in instants.items()})
+    record.update({k: (today + dt.timedelta(days=d)).isoformat() for k, d in dates.items()})
+    if reply is not None:
+        received, provided = reply
+        record["letter_of_claim_reply"] = {
+            "received_at": (today + dt.timedelta(days=received)).isoformat(),
+            "kinds": ["documents_requested"],
+        }
+        if provided is not None:
+            record["letter_of_claim_reply"]["documents_provided_at"] = (
+                today + dt.timedelta(days=received + abs(provided))
+            ).isoformat()
+    try:
+        account = parse_account(record)
+    except RecordError:
+        return
+    expected = [n for n in _INSTANT_FIELDS if (v := getattr(account, n)) is not None and v > _NOW]
+    for name in _DATE_FIELDS:
+        found: Any = account
+        for part in name.split("."):
+            found = getattr(found, part, None)
+        if found is not None and found > today:
+            expected.append(name)
+    issues = check_at(account, _NOW, ZoneInfo("Asia/Shanghai"), ())
+    assert expected == [i.field for i in issues]
+    event("named" if expected else "none named")
+
+
+@SETTINGS
+@given(data=st.data(), which=st.sampled_from(sorted(ENGINES)))
+def test_history_facts_are_their_definitions(data: st.DataObject, which: str) -> None:
+    """The facts derive() counts in one pass over the history equal their
+    definitions, each counted on its own with datetime comparisons."""
+    engine = ENGINES[which]
+    record, now = data.draw(cases(engine.policy))
+    account, stamps = engine._checked(record, now)
+    sit = derive(account, now, engine.policy, stamps)
+    out = [e for e in account.history if e.direction == "outbound"]
+    week, month = now - dt.timedelta(days=7), now - dt.timedelta(days=30)
+    expected: dict[str, Any] = {}
+    for tier in (t.model for t in engine.policy.tiers):
+        mine = [e for e in out if e.action == tier.id]
+        cycle = [e for e in mine if e.at >= sit.cycle_start]
+        made = [e for e in cycle if (e.outcome or "sent") in tier.counting_outcomes]
+        expected[f"done.{tier.id}"], expected[f"attempts.{tier.id}"] = len(made), len(cycle)
+        if mine:
+            expected[f"days_since.{tier.id}"] = (now - max(e.at for e in mine)) // dt.timedelta(days=1)
+    for channel in ("sms", "phone", "email", "letter", "visit", "legal", "bureau", "agency"):
+        expected[f"contacts_7d.{channel}"] = sum(e.channel == channel and e.at > week for e in out)
+        expected[f"contacts_30d.{channel}"] = sum(e.channel == channel and e.at > month for e in out)
+    talks = [e for e in account.history if e.outcome == "conversation" and e.at > month]
+    expected["conversations_30d"] = len(talks)
+    got = {k: v for k, v in sit.values.items() if k in expected}
+    assert expected == got
+    tiers = {t.model.id for t in engine.policy.tiers}
+    start = dt.datetime.combine(sit.today, dt.time(), sit.tz)
+    today = [e for e in out if e.action in tiers and not e.misdirected and e.at >= start]
+    reached = [t for t in engine.policy.tiers if not t.model.ongoing and expected[f"done.{t.model.id}"]]
+    assert (len(today), reached[-1].model.id if reached else None) == (sit.actions_today, sit.stage)
