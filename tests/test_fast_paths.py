@@ -10,7 +10,7 @@
 * the canonical record text behind decision ids equals its definition, for
   awkward text (controls, quotes, non-ASCII, U+2028, JSON-looking values)
   in every optional event field;
-* event timestamps written by pydantic in one call equal ``timestamp()``."""
+"""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 
 from escalation import Engine, load_policy, parse_account
 from escalation._facts import account_zone, derive
-from escalation._facts_static import event_stamps
 from escalation._validate import _DATE_FIELDS, _INSTANT_FIELDS, check_at, fill_channels
 from escalation.errors import RecordError
 from escalation.guards import PrerequisiteGuard
@@ -37,7 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CN = load_policy(ROOT / "policies/consumer-credit-cn.yaml")
 US = load_policy(ROOT / "policies/us-card-collector.yaml")
 ENGINES = {"cn": Engine(CN), "us": Engine(US)}
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MINIMAL = {"id": "a", "currency": "CNY", "amount_overdue": "1", "balance": "1", "days_overdue": 1}
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -174,57 +172,6 @@ def test_the_fast_canonical_record_is_the_reference_text(
         except RecordError:
             continue
         assert reference_canonical(account) == canonical(account)
-
-
-class TestEventStamps:
-    """pydantic's one-call POSIX seconds are ``timestamp()``'s, or not used."""
-
-    @SETTINGS
-    @given(
-        seconds=st.one_of(
-            st.integers(-2_208_988_800, 7_258_118_399),  # 1900 .. 2199
-            st.integers(-5_000_000, 5_000_000),  # near 1970, where the two roundings may differ
-        ),
-        micro=st.one_of(st.integers(0, 999_999), st.sampled_from([0, 1, 500_000, 999_999])),
-        zone=st.one_of(
-            st.integers(-14 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m))),
-            st.sampled_from(["Asia/Shanghai", "America/New_York", "Europe/London", "Asia/Kathmandu"]).map(
-                ZoneInfo
-            ),
-        ),
-        fold=st.integers(0, 1),
-        as_text=st.booleans(),
-    )
-    def test_stamps_are_the_datetime_timestamps(
-        self, seconds: int, micro: int, zone: dt.tzinfo, fold: int, as_text: bool
-    ) -> None:
-        """Every event's stamp is its ``datetime.timestamp()``, for offsets in
-        minutes, IANA zones (LMT offsets in seconds, DST folds) and parsed text."""
-        at = (_EPOCH + dt.timedelta(seconds=seconds, microseconds=micro)).astimezone(zone).replace(fold=fold)
-        given = at.isoformat() if as_text else at
-        history = [
-            {"at": given, "direction": "inbound"},
-            {"at": _EPOCH.replace(year=2026), "direction": "inbound"},
-        ]
-        try:
-            account = parse_account(dict(_MINIMAL, history=history))
-        except RecordError:
-            return  # outside the supported calendar in its own zone
-        assert tuple(e.at.timestamp() for e in account.history) == event_stamps(account)
-
-    def test_the_checked_instants_tell_two_roundings_apart(self) -> None:
-        """The instants the writer is checked on separate a writer that rounds the
-        time of day first from the exact quotient (so such a writer is refused)."""
-        from escalation._facts_static import _CHECKED, _seconds_writer
-
-        assert _seconds_writer() is not None, "the installed pydantic passes the check"
-        differing = 0
-        for seconds, micro, _minutes in _CHECKED:
-            day, in_day = divmod(seconds, 86_400)
-            differing += (
-                float(day * 86_400) + (float(in_day) + micro / 1e6) != (seconds * 10**6 + micro) / 10**6
-            )
-        assert differing >= 3
 
 
 def test_fill_channels_keeps_a_record_whose_events_all_name_a_channel() -> None:
