@@ -179,10 +179,23 @@ class Engine:
         check_now(now)
         language = self._locale if locale is None else _locale(locale)
         account, stamps = self._checked(record, now)
+        decision = self._evaluated(account, stamps, now, trace, language)
+        receipt = None
+        if self._sink is not None:
+            receipt = self._sink.emit(decision, account=account, now=now, policy=self._policy, trace=trace)
+        if _logging.enabled():
+            _logging.log_decision(decision, receipt)
+        return decision
+
+    def _evaluated(
+        self, account: Account, stamps: tuple[float, ...], now: dt.datetime, trace: bool, language: Locale
+    ) -> Decision:
+        """The decision for an account :meth:`_checked` passed (with its event
+        timestamps): facts → conditions → holds and ladder. No sink, no log."""
         try:
             sit = derive(account, now, self._policy, stamps)
             truth = self._conditions.truth_for(sit)
-            decision = evaluate(self._plan, sit, truth, self._info, trace, language)
+            return evaluate(self._plan, sit, truth, self._info, trace, language)
         except EscalationError:
             raise
         except (
@@ -195,12 +208,6 @@ class Engine:
         ) as exc:
             # fail closed: never act on a guess
             raise EvaluationError(f"account `{account.id}`: {exc}") from exc
-        receipt = None
-        if self._sink is not None:
-            receipt = self._sink.emit(decision, account=account, now=now, policy=self._policy, trace=trace)
-        if _logging.enabled():
-            _logging.log_decision(decision, receipt)
-        return decision
 
     def decide_many(
         self,

@@ -5,7 +5,7 @@ validated once for every policy.
 decided under two policies, so validating the rebuilt record once and handing
 the validated account (and its event timestamps) to each policy's evaluation
 saves the second and third validations. The evaluation is the engine's own
-(``derive`` → conditions → ``evaluate``, ``trace=False``); a policy whose
+(:meth:`Engine._evaluated`, ``trace=False``); a policy whose
 record checks differ from the first one's (flags, currency, channels filled
 from tiers, attributes, time zone), an engine with a sink, or logging turned
 on takes :meth:`Engine.decide` itself."""
@@ -16,16 +16,11 @@ import datetime as dt
 from typing import Any
 
 from escalation import _logging
-from escalation._facts import derive
-from escalation._ladder import evaluate
 from escalation.decision import Decision
 from escalation.engine import Engine, check_now
-from escalation.errors import EscalationError, EvaluationError
 from escalation.record import Account
 
 __all__ = ["Explainer"]
-
-_FAILURES = (ArithmeticError, TypeError, ValueError, LookupError, RecursionError, NotImplementedError)
 
 
 def _checks(engine: Engine) -> tuple[Any, ...]:
@@ -57,11 +52,5 @@ class Explainer:
         ]
 
     def _decide(self, engine: Engine, account: Account, stamps: tuple[float, ...]) -> Decision:
-        try:
-            sit = derive(account, self.now, engine.policy, stamps)
-            truth = engine._conditions.truth_for(sit)
-            return evaluate(engine._plan, sit, truth, engine._info, False, engine.locale)
-        except EscalationError:
-            raise
-        except _FAILURES as exc:  # fail closed, as Engine.decide
-            raise EvaluationError(f"account `{account.id}`: {exc}") from exc
+        # the engine's own evaluation (and fail-closed mapping), without a second validation
+        return engine._evaluated(account, stamps, self.now, False, engine.locale)
