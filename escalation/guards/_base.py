@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     from escalation._facts import Situation
     from escalation.policy import GuardRule, Tier
 
-__all__ = ["EventMatcher", "GuardBase", "GuardKind", "GuardVerdict", "Truth", "address_label", "applies"]
+__all__ = [
+    "EventMatcher",
+    "GuardBase",
+    "GuardKind",
+    "GuardVerdict",
+    "Truth",
+    "address_label",
+    "applies",
+    "figures_wanted",
+]
 
 Truth = Callable[[str], bool]
 DAY = dt.timedelta(days=1)
@@ -185,6 +194,13 @@ class EventMatcher:
             out.append(index)
         self.sit.cache[key] = out
         return out
+
+
+def figures_wanted(sit: Situation) -> bool:
+    """Whether a verdict that does not block needs its figures: only the
+    trace reads them, and the ladder marks a decision without one
+    (``sit.cache["trace"] = False``); other callers always get them."""
+    return sit.cache.get("trace") is not False
 
 
 def address_label(sit: Situation, address: str | None) -> str:

@@ -22,6 +22,7 @@ from escalation.guards._base import (
     address_label,
     day_of,
     day_zones,
+    figures_wanted,
     strictest,
 )
 from escalation.record import Channel
@@ -116,12 +117,15 @@ def _frequency_in(
             if first <= d <= last:
                 n += 1
         counts[key] = n
+    at_limit = {key for key, n in counts.items() if n >= guard.max}
+    free = not groups or at_limit != set(counts)
+    if free and guard.max != 0 and not figures_wanted(sit):
+        return GuardVerdict(rule, False)  # not blocked: only the trace reads the figures
     window = guard.window if guard.window == "calendar_month" else f"{guard.window}d"
     facts: dict[str, Any] = {"counted": counts, "max": guard.max, "window": f"{first}..{last} ({window})"}
     if tz is not sit.tz:
         facts["zone"] = str(tz)
-    at_limit = {key for key, n in counts.items() if n >= guard.max}
-    if not groups or at_limit != set(counts):
+    if free:
         if guard.max == 0:
             return GuardVerdict(rule, True, None, facts, "no such contact is allowed")
         return GuardVerdict(rule, False, facts=facts)
