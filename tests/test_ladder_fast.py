@@ -34,7 +34,7 @@ from escalation.guards import ContactHoursGuard, EventMatcher, FrequencyGuard, a
 from escalation.guards._base import predicate
 from escalation.policy._closures import truth_fn
 from escalation.policy._tree import MISSING, _BoolOp, _Cmp, _Fact, _In, _Lit, _Node, _Not
-from escalation.record import Channel, Outcome
+from escalation.record import Channel, Direction, HistoryEvent, Outcome
 
 from .strategies import cases
 
@@ -83,6 +83,17 @@ def test_compiled_filters_match_as_matches_does(data: st.DataObject, which: str)
     assert predicate(flt, defaults, plan.tags_of) is fast  # built once
     for event in sit.events:
         assert fast(event, matcher) == matcher.matches(flt, event, defaults)
+    # events of every shape, whatever the generated history holds
+    for _ in range(8):
+        odd = HistoryEvent(
+            at=now - dt.timedelta(days=data.draw(st.integers(0, 200))),
+            action=data.draw(st.sampled_from([None, "unknown", *tiers])),
+            channel=data.draw(st.sampled_from([None, *Channel])),
+            outcome=data.draw(st.sampled_from([None, *Outcome])),
+            direction=data.draw(st.sampled_from(list(Direction))),
+            misdirected=data.draw(st.booleans()),
+        )
+        assert fast(odd, matcher) == matcher.matches(flt, odd, defaults)
     exclude = (data.draw(filters(tiers, tags)),)
     expected = [
         i
