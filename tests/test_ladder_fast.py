@@ -156,7 +156,7 @@ def trees(draw: st.DrawFn) -> _Node:
     return _Not(_BOOL, node) if draw(st.booleans()) else node
 
 
-@SETTINGS
+@settings(max_examples=500, deadline=None)
 @given(
     tree=trees(),
     a=st.one_of(st.none(), _NUMBERS),
