@@ -181,19 +181,19 @@ class EventMatcher:
         cached = self.sit.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        out = []
         events, stamps = self.sit.events, self.sit.stamps
+        # stamps are sorted (oldest first): the events up to `before` end at one bisection
+        end = len(events) if limit is None else bisect.bisect_right(stamps, limit, first)
         match = predicate(flt, defaults, self.tags_of)
         excluded = [predicate(x, (), self.tags_of) for x in exclude]
-        for index in range(first, len(events)):
-            if limit is not None and stamps[index] > limit:
-                break
-            event = events[index]
-            if not match(event, self):
-                continue
-            if excluded and any(x(event, self) for x in excluded):
-                continue
-            out.append(index)
+        if excluded:
+            out = [
+                i
+                for i in range(first, end)
+                if match(events[i], self) and not any(x(events[i], self) for x in excluded)
+            ]
+        else:
+            out = [i for i in range(first, end) if match(events[i], self)]
         self.sit.cache[key] = out
         return out
 

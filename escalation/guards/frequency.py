@@ -72,6 +72,12 @@ def _release_day(guard: FrequencyGuard, day: dt.date, dates: list[dt.date]) -> d
     return day + guard.window * DAY  # pragma: no cover - loop always finds one
 
 
+def _free(guard: FrequencyGuard, groups: dict[str, list[dt.date]]) -> bool:
+    """Whether a group in the window is under the limit (every date in ``groups``
+    is inside the window): the guard does not block, whatever other groups add."""
+    return guard.max > 0 and any(len(dates) < guard.max for dates in groups.values())
+
+
 def check(
     rule: GuardRule,
     guard: FrequencyGuard,
@@ -107,7 +113,10 @@ def _frequency_in(
         groups.setdefault(key, []).append(day_of(sit, index, tz))
     if guard.per == "account":
         groups.setdefault("account", [])
-    else:  # an address last used before the window is available: it counts 0
+    elif not _free(guard, groups) or figures_wanted(sit):
+        # an address last used before the window is available: it counts 0 (an
+        # address already under its limit frees the guard: then only the
+        # trace's figures need the others)
         for index in m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at):
             groups.setdefault(address_label(sit, sit.events[index].address), [])
     counts = {}
