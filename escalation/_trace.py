@@ -19,6 +19,7 @@ _SET = object.__setattr__
 _FIELDS = frozenset(TraceEntry.model_fields)
 # values json_value returns unchanged (guards build lists and dicts from JSON-ready parts)
 _READY = frozenset((int, str, bool, type(None), list, dict))
+_UNSET = object()
 
 
 def facts_of(names: tuple[str, ...], sit: Situation) -> dict[str, object]:
@@ -70,13 +71,15 @@ class Recorder:
     """Collects trace entries, or nothing at all when the caller wants no trace
     (bulk dry-runs): then neither entries nor their figures are built."""
 
-    __slots__ = ("_shared", "entries", "on")
+    __slots__ = ("_json", "_shared", "entries", "on")
 
     def __init__(self, on: bool) -> None:
         self.on = on
         self.entries: list[TraceEntry] = []
-        # the figures dict of each fact-name tuple read so far in this decision
+        # the figures dict of each fact-name tuple read so far in this decision,
+        # and each fact's JSON form (a set of flags is sorted once, not per rule)
         self._shared: dict[tuple[str, ...], dict[str, object]] = {}
+        self._json: dict[str, object] = {}
 
     def add(
         self,
@@ -98,5 +101,11 @@ class Recorder:
             return {}
         shared = self._shared.get(names)
         if shared is None:
-            shared = self._shared[names] = facts_of(names, sit)
+            known, values = self._json, sit.values
+            shared = self._shared[names] = {}
+            for name in names:
+                value = known.get(name, _UNSET)
+                if value is _UNSET:
+                    value = known[name] = json_value(values.get(name))
+                shared[name] = value
         return shared
