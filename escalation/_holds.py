@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from escalation import _reasons as fmt
 from escalation._calendar import start_of_day
 from escalation._facts import Situation
-from escalation._trace import Recorder
+from escalation._trace import Recorder, entry
 from escalation.policy import HoldRule
 
 __all__ = ["HoldOutcome", "first_hold"]
@@ -51,23 +51,24 @@ def first_hold(
 ) -> HoldOutcome | None:
     """The first hold that applies at ``sit.now`` (each one evaluated is traced)."""
     on = trace.on  # without a trace, no figures are gathered and nothing is added
+    add = trace.entries.append
     for hold in holds:
-        facts = trace.facts(hold.when.fact_order, sit) if on else {}
         rule = f"hold:{hold.model.id}"
         if not truth(rule):
             if on:
-                trace.add(rule=rule, matched=False, facts=facts)
+                add(entry(rule, False, trace.facts(hold.when.fact_order, sit)))
             continue
         until = _hold_until(hold, sit)
         if until is not None and until <= sit.now:
-            if trace.on:
-                trace.add(rule=rule, matched=False, facts=facts, note=f"expired at {fmt.instant(until, sit)}")
+            if on:
+                note = f"expired at {fmt.instant(until, sit)}"
+                add(entry(rule, False, trace.facts(hold.when.fact_order, sit), note=note))
             continue
         until_local = until.astimezone(sit.tz) if until else None
-        if trace.on:
+        if on:
             note = (
                 f"holds until {until_local.isoformat()}" if until_local else "holds until an event lifts it"
             )
-            trace.add(rule=rule, matched=True, facts=facts, note=note)
+            add(entry(rule, True, trace.facts(hold.when.fact_order, sit), note=note))
         return HoldOutcome(hold, until_local)
     return None

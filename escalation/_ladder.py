@@ -10,20 +10,20 @@ next local day when ``limits.actions_per_day`` is used up); otherwise
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from escalation import _reasons as fmt
 from escalation._calendar import start_of_day
 from escalation._facts import Situation
-from escalation._facts_static import json_value
 from escalation._holds import first_hold
-from escalation._trace import Recorder
-from escalation.decision import BlockedAction, Decision, EngineInfo, PolicyInfo, construct, decision_id
-from escalation.guards import EventMatcher, GuardVerdict, applies, check_guard, next_open
+from escalation._ladder_plan import ChannelPlan, LadderPlan, TierPlan
+from escalation._trace import Recorder, entry, json_facts
+from escalation.decision import BlockedAction, Decision, EngineInfo, construct, decision_id
+from escalation.guards import EventMatcher, GuardVerdict, check_guard, next_open
 from escalation.offers.evaluate import after_ladder
 from escalation.placement import agency_of
-from escalation.policy import ContactHoursGuard, GuardRule, Policy, TierRule
+from escalation.policy import ContactHoursGuard, TierRule
 from escalation.reasons import Locale, guard_detail, render
 from escalation.reasons.parts import (
     ActParts,
@@ -40,38 +40,16 @@ from escalation.reasons.parts import (
 )
 from escalation.record import Channel
 
+__all__ = ["LadderPlan", "evaluate"]
+
 Truth = Callable[[str], bool]
 _DAY = dt.timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class LadderPlan:
-    """Per-policy lookups prepared once: which guards cover each (tier, channel)."""
-
-    policy: Policy
-    guards_for: Mapping[tuple[str, Channel], tuple[GuardRule, ...]]
-    tags_of: Mapping[str, tuple[str, ...]]
-    policy_info: PolicyInfo
-
-    @classmethod
-    def build(cls, policy: Policy) -> LadderPlan:
-        table: dict[tuple[str, Channel], tuple[GuardRule, ...]] = {}
-        for tier in policy.tiers:
-            for channel in tier.model.channel_order:
-                table[(tier.model.id, channel)] = tuple(
-                    g for g in policy.guards if applies(g, tier.model, channel)
-                )
-        return cls(
-            policy=policy,
-            guards_for=table,
-            tags_of={t.model.id: t.model.tags for t in policy.tiers},
-            policy_info=PolicyInfo(id=policy.id, version=policy.version, fingerprint=policy.fingerprint),
-        )
-
-
-def _reopen(moment: dt.datetime, guards: tuple[GuardRule, ...], sit: Situation) -> dt.datetime | None:
+def _reopen(moment: dt.datetime, hours: tuple[ContactHoursGuard, ...], sit: Situation) -> dt.datetime | None:
     """Move ``moment`` forward into every applicable contact-hours window."""
-    hours = [g.model for g in guards if isinstance(g.model, ContactHoursGuard)]
+    if not hours:
+        return moment  # no window to move into: the loop below would return it unchanged
     current: dt.datetime | None = moment
     for _ in range(8):
         assert current is not None
@@ -87,29 +65,34 @@ def _reopen(moment: dt.datetime, guards: tuple[GuardRule, ...], sit: Situation) 
     return current
 
 
-@dataclass
+@dataclass(slots=True)
 class _Channel:
-    channel: Channel
+    plan: ChannelPlan
     verdicts: list[GuardVerdict]
     blocks: list[GuardVerdict]
     time: dt.datetime | None  # when this channel is permitted (None: only an event lifts it)
 
+    @property
+    def channel(self) -> Channel:
+        return self.plan.channel
 
-def _blocked(tier: TierRule, ch: _Channel, sit: Situation) -> list[BlockedAction]:
+
+def _blocked(plan: LadderPlan, tier: TierRule, ch: _Channel, sit: Situation) -> list[BlockedAction]:
     """The channel's blocks, each ``until`` moved to when contact is actually
     allowed (a frequency window reopens at midnight; the call at 08:00)."""
-    guards = tuple(v.rule for v in ch.verdicts)
+    hours = ch.plan.hours
     out = []
     for v in ch.blocks:
-        until = _reopen(v.until, guards, sit) if v.until is not None else None
+        until = _reopen(v.until, hours, sit) if v.until is not None else None
         detail = guard_detail(v, sit, "en", with_until=False)
+        reason = plan.reasons[id(v.rule)]
         out.append(
             construct(
                 BlockedAction,
                 action=tier.model.id,
                 channel=ch.channel.value,
                 guard=v.rule.model.id,
-                reason=" ".join(v.rule.model.reason.split()) + (f" ({detail})" if detail else ""),
+                reason=reason + (f" ({detail})" if detail else ""),
                 cite=v.rule.model.cite,
                 until=until.astimezone(sit.tz) if until is not None else None,
             )
@@ -118,8 +101,7 @@ def _blocked(tier: TierRule, ch: _Channel, sit: Situation) -> list[BlockedAction
 
 
 def _check_channels(
-    plan: LadderPlan,
-    tier: TierRule,
+    tp: TierPlan,
     at: dt.datetime,
     sit: Situation,
     truth: Truth,
@@ -130,29 +112,24 @@ def _check_channels(
     """Every applicable guard for each of the tier's channels at instant ``at``;
     with ``first_open``, channels after the first one no guard blocks are not
     needed (it will be used) and are not evaluated."""
-    model = tier.model
+    model = tp.model
     channels: list[_Channel] = []
-    for channel in model.channel_order:
-        guards = plan.guards_for[(model.id, channel)]
-        verdicts = [check_guard(g, sit, model, channel, at, truth, matcher) for g in guards]
+    entries = trace.entries if trace.on else None
+    for cp in tp.channels:
+        channel = cp.channel
+        verdicts = [check_guard(g, sit, model, channel, at, truth, matcher) for g in cp.guards]
         blocks = [v for v in verdicts if v.blocked]
         time: dt.datetime | None = at
         if blocks:
             untils = [v.until for v in blocks]
             time = None if any(u is None for u in untils) else max(u for u in untils if u is not None)
             if time is not None:
-                time = _reopen(time, guards, sit)
-        channels.append(_Channel(channel, verdicts, blocks, time))
-        if trace.on:
-            for v in verdicts:
-                trace.add(
-                    rule=f"guard:{v.rule.model.id}",
-                    matched=v.blocked,
-                    facts={k: json_value(x) for k, x in v.facts.items()},
-                    action=model.id,
-                    channel=channel.value,
-                    note=v.note or None,
-                )
+                time = _reopen(time, cp.hours, sit)
+        channels.append(_Channel(cp, verdicts, blocks, time))
+        if entries is not None:
+            value = channel.value
+            for name, v in zip(cp.names, verdicts, strict=True):
+                entries.append(entry(name, v.blocked, json_facts(v.facts), model.id, value, v.note or None))
         if first_open and not blocks:
             break
     return channels
@@ -169,13 +146,14 @@ class _Why:
     indefinite: list[tuple[TierRule, tuple[GuardVerdict, ...]]]
     exhausted: list[TierRule]
 
-    def block(self, tier: TierRule, ch: _Channel, sit: Situation) -> None:
+    def block(self, plan: LadderPlan, tier: TierRule, ch: _Channel, sit: Situation) -> None:
         if ch.blocks:
-            self.blocked.extend(_blocked(tier, ch, sit))
+            self.blocked.extend(_blocked(plan, tier, ch, sit))
             self.held.append((tier, ch.channel, tuple(ch.blocks)))
 
 
 def _settle(
+    plan: LadderPlan,
     tier: TierRule,
     channels: list[_Channel],
     pending: list[Pending],
@@ -186,7 +164,7 @@ def _settle(
     """Record why an eligible tier cannot act now and when it could; the trace
     note (empty unless ``noted``: only the trace reads it)."""
     for ch in channels:
-        why.block(tier, ch, sit)
+        why.block(plan, tier, ch, sit)
     timed = [(c.time, c) for c in channels if c.time is not None]
     if timed:
         when, best = min(timed, key=lambda item: item[0])
@@ -212,6 +190,7 @@ def evaluate(
     condition; the reason is rendered in ``locale``."""
     policy = plan.policy
     trace = Recorder(record_trace)
+    on = trace.on
     sit.cache["trace"] = record_trace  # guards skip figures only the trace reads
     decided_at = sit.now.astimezone(sit.tz)
 
@@ -250,92 +229,90 @@ def evaluate(
     why = _Why([], [], [], [], [])
     exhausted_top = 0
     unmet: list[TierRule] = []
-    deferred: list[tuple[TierRule, dt.datetime, list[Pending]]] = []
+    deferred: list[tuple[TierPlan, dt.datetime, list[Pending]]] = []
     per_day = policy.header.limits.actions_per_day
     day_full = per_day is not None and sit.actions_today >= per_day
-    for tier in reversed(policy.tiers):
-        model = tier.model
-        rule = f"tier:{model.id}"
-        facts = trace.facts(tier.when.fact_order, sit) if trace.on else {}
-        if tier.severity < sit.stage_severity and not model.ongoing:
-            if trace.on:
-                note = f"not considered: below the stage {sit.stage} (the ladder does not step back)"
-                trace.add(rule=rule, matched=truth(rule), facts=facts, note=note)
+    now, stage_severity = sit.now, sit.stage_severity
+    tier_done = sit.tier_done
+    add = trace.entries.append
+    below_note = f"not considered: below the stage {sit.stage} (the ladder does not step back)" if on else ""
+    for tp in plan.descending:
+        tier, model, rule = tp.tier, tp.model, tp.rule
+        facts = trace.facts(tp.facts, sit) if on else {}
+        if tp.severity < stage_severity and not model.ongoing:
+            if on:
+                add(entry(rule, truth(rule), facts, note=below_note))
             continue
         if not truth(rule):
             unmet.append(tier)
-            if trace.on:
-                trace.add(rule=rule, matched=False, facts=facts, note="condition not met")
+            if on:
+                add(entry(rule, False, facts, note="condition not met"))
             continue
         # The stage tier itself is the step the account is on: its own `requires`
         # were the way onto it (a v1 history may have reached it without them).
-        missing = {
-            need: (count, sit.tier_done.get(need, 0))
-            for need, count in model.requires.items()
-            if sit.tier_done.get(need, 0) < count and tier.severity != sit.stage_severity
-        }
-        if missing:
-            if trace.on:
-                text = ", ".join(f"{n} {done} of {count} required" for n, (count, done) in missing.items())
-                trace.add(rule=rule, matched=True, facts=facts, note=f"not eligible: {text}")
-            unmet.append(tier)
-            continue
-        done = sit.tier_done[model.id]
+        if tp.requires and tp.severity != stage_severity:
+            missing = {
+                need: (count, done) for need, count in tp.requires if (done := tier_done.get(need, 0)) < count
+            }
+            if missing:
+                if on:
+                    text = ", ".join(
+                        f"{n} {done} of {count} required" for n, (count, done) in missing.items()
+                    )
+                    add(entry(rule, True, facts, note=f"not eligible: {text}"))
+                unmet.append(tier)
+                continue
+        done = tier_done[model.id]
         limit = model.repeat.max
         if limit is not None and done >= limit:
             why.exhausted.append(tier)
-            exhausted_top = max(exhausted_top, tier.severity)
-            if trace.on:
-                note = f"used {done} of {limit} in this delinquency cycle"
-                trace.add(rule=rule, matched=True, facts=facts, note=note)
+            exhausted_top = max(exhausted_top, tp.severity)
+            if on:
+                add(entry(rule, True, facts, note=f"used {done} of {limit} in this delinquency cycle"))
             continue
-        ready_at = sit.now
+        ready_at = now
         pending: list[Pending] = []
         notes: list[str] = []
-        if model.wait is not None and tier.severity > 1:
-            below = policy.tiers[tier.severity - 2]
+        below = tp.below
+        if model.wait is not None and below is not None:
             last_below = sit.tier_counted.get(below.model.id)
-            if last_below is not None and (after := model.wait.after(last_below, sit.tz)) > sit.now:
+            if last_below is not None and (after := model.wait.after(last_below, sit.tz)) > now:
                 ready_at = max(ready_at, after)
                 pending.append(AfterBelow(below, model.wait, last_below))
-                if trace.on:
-                    notes.append(
-                        f"wait {model.wait} after {below.model.id} ({fmt.ago(sit.now - last_below)})"
-                    )
+                if on:
+                    notes.append(f"wait {model.wait} after {below.model.id} ({fmt.ago(now - last_below)})")
         last_own = sit.tier_last.get(model.id)
         every = model.repeat.every
-        if every is not None and last_own is not None and (again := every.after(last_own, sit.tz)) > sit.now:
+        if every is not None and last_own is not None and (again := every.after(last_own, sit.tz)) > now:
             ready_at = max(ready_at, again)
             pending.append(Interval(every, last_own))
-            if trace.on:
-                notes.append(f"repeat every {every}, last {fmt.ago(sit.now - last_own)}")
+            if on:
+                notes.append(f"repeat every {every}, last {fmt.ago(now - last_own)}")
         if day_full and per_day is not None:
             ready_at = max(ready_at, start_of_day(sit.today + _DAY, sit.tz))
             pending.append(DayFull(sit.actions_today, per_day))
-            if trace.on:
+            if on:
                 notes.append(f"{sit.actions_today} action(s) today, limit {per_day} a day")
 
-        if ready_at > sit.now:
+        if ready_at > now:
             # Not due yet: its guards are only worth evaluating (at the instant it
             # becomes due) if no less severe tier can act now.
-            if trace.on:
+            if on:
                 note = f"eligible; not due before {fmt.instant(ready_at, sit)} ({'; '.join(notes)})"
-                trace.add(rule=rule, matched=True, facts=facts, note=note)
-            deferred.append((tier, ready_at, pending))
+                add(entry(rule, True, facts, note=note))
+            deferred.append((tp, ready_at, pending))
             continue
 
-        channels = _check_channels(plan, tier, sit.now, sit, truth, matcher, trace, first_open=True)
+        channels = _check_channels(tp, now, sit, truth, matcher, trace, first_open=True)
         open_now = [c for c in channels if not c.blocks]
         if open_now:
             chosen = open_now[0]
             for ch in channels:
                 if ch is chosen:
                     break
-                why.block(tier, ch, sit)
-            if trace.on:
-                trace.add(
-                    rule=rule, matched=True, facts=facts, note=f"actionable now by {chosen.channel.value}"
-                )
+                why.block(plan, tier, ch, sit)
+            if on:
+                add(entry(rule, True, facts, note=f"actionable now by {chosen.channel.value}"))
             # offers: the one hook every evaluator shares (escalation/offers/evaluate.py)
             offered = after_ladder(policy, sit, truth, trace, tier, chosen.channel)
             if offered.before is not None:
@@ -346,20 +323,22 @@ def evaluate(
                 ActParts(tier, chosen.channel, tuple(why.held)),
                 action=model.id,
                 channel=chosen.channel.value,
-                severity=tier.severity,
+                severity=tp.severity,
                 tags=model.tags,
                 blocked=why.blocked,
                 offers=offered.offers,
                 agency=agency_of(tier, sit.values),
             )
-        note = _settle(tier, channels, [], sit, why, trace.on)
-        trace.add(rule=rule, matched=True, facts=facts, note=note)
+        note = _settle(plan, tier, channels, [], sit, why, on)
+        if on:
+            add(entry(rule, True, facts, note=note))
 
     # Nothing acts now: when will the tiers that are not yet due be permitted?
-    for tier, ready_at, pending in deferred:
-        channels = _check_channels(plan, tier, ready_at, sit, truth, matcher, trace)
-        note = _settle(tier, channels, pending, sit, why, trace.on)
-        trace.add(rule=f"tier:{tier.model.id}", matched=True, facts={}, note=note)
+    for tp, ready_at, pending in deferred:
+        channels = _check_channels(tp, ready_at, sit, truth, matcher, trace)
+        note = _settle(plan, tp.tier, channels, pending, sit, why, on)
+        if on:
+            add(entry(tp.rule, True, {}, note=note))
 
     if why.waiting:
         when, tier, channel, why_not = min(why.waiting, key=lambda item: (item[0], -item[1].severity))
@@ -370,7 +349,7 @@ def evaluate(
 
     # the tiers a strategist would look at next: the steps above what is used up
     # (side tracks only when the account has no stage yet)
-    floor = max(exhausted_top, sit.stage_severity)
+    floor = max(exhausted_top, stage_severity)
     above = sorted((t for t in unmet if t.severity > floor and not t.model.ongoing), key=lambda t: t.severity)
     if not above and sit.stage is None:
         above = sorted(unmet, key=lambda t: (t.model.ongoing, t.severity))

@@ -1,14 +1,25 @@
 """The decision's trace: one entry per rule evaluated, with the figures it
 read. Built only when asked for (bulk runs pass ``trace=False`` and pay
-nothing for it)."""
+nothing for it); when asked for, built cheaply: entries are made without
+keyword packing, each fact is put in its JSON form once per decision, and
+rules reading the same facts share one dict of figures."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from escalation._facts import Situation
 from escalation._facts_static import json_value
-from escalation.decision import TraceEntry, construct
+from escalation.decision import TraceEntry
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "entry"]
+
+_NEW = object.__new__
+_SET = object.__setattr__
+_FIELDS = frozenset(TraceEntry.model_fields)
+# values json_value returns unchanged (guards build lists and dicts from JSON-ready parts)
+_READY = frozenset((int, str, bool, type(None), list, dict))
+_UNSET = object()
 
 
 def facts_of(names: tuple[str, ...], sit: Situation) -> dict[str, object]:
@@ -17,15 +28,58 @@ def facts_of(names: tuple[str, ...], sit: Situation) -> dict[str, object]:
     return {name: json_value(values.get(name)) for name in names}
 
 
+def entry(
+    rule: str,
+    matched: bool,
+    facts: dict[str, Any],
+    action: str | None = None,
+    channel: str | None = None,
+    note: str | None = None,
+) -> TraceEntry:
+    """A :class:`TraceEntry` built as :func:`escalation.decision.construct`
+    builds it (same ``__dict__``, same fields set), without its keyword
+    packing: some twenty are made per traced decision."""
+    made: TraceEntry = _NEW(TraceEntry)
+    _SET(
+        made,
+        "__dict__",
+        {
+            "rule": rule,
+            "matched": matched,
+            "facts": facts,
+            "action": action,
+            "channel": channel,
+            "note": note,
+        },
+    )
+    _SET(made, "__pydantic_fields_set__", set(_FIELDS))
+    _SET(made, "__pydantic_extra__", None)
+    _SET(made, "__pydantic_private__", None)
+    return made
+
+
+def json_facts(facts: dict[str, Any]) -> dict[str, Any]:
+    """``facts`` in JSON form: the dict itself when every value already is
+    (most guards' figures are built JSON-ready), else a converted copy."""
+    for value in facts.values():
+        if value.__class__ not in _READY:
+            return {k: json_value(x) for k, x in facts.items()}
+    return facts
+
+
 class Recorder:
     """Collects trace entries, or nothing at all when the caller wants no trace
     (bulk dry-runs): then neither entries nor their figures are built."""
 
-    __slots__ = ("entries", "on")
+    __slots__ = ("_json", "_shared", "entries", "on")
 
     def __init__(self, on: bool) -> None:
         self.on = on
         self.entries: list[TraceEntry] = []
+        # the figures dict of each fact-name tuple read so far in this decision,
+        # and each fact's JSON form (a set of flags is sorted once, not per rule)
+        self._shared: dict[tuple[str, ...], dict[str, object]] = {}
+        self._json: dict[str, object] = {}
 
     def add(
         self,
@@ -38,10 +92,20 @@ class Recorder:
         note: str | None = None,
     ) -> None:
         if self.on:
-            entry = construct(
-                TraceEntry, rule=rule, matched=matched, facts=facts, action=action, channel=channel, note=note
-            )
-            self.entries.append(entry)
+            self.entries.append(entry(rule, matched, facts, action, channel, note))
 
     def facts(self, names: tuple[str, ...], sit: Situation) -> dict[str, object]:
-        return facts_of(names, sit) if self.on else {}
+        """The named facts in JSON form; rules naming the same facts (the same
+        sorted tuple) in one decision share one dict."""
+        if not self.on:
+            return {}
+        shared = self._shared.get(names)
+        if shared is None:
+            known, values = self._json, sit.values
+            shared = self._shared[names] = {}
+            for name in names:
+                value = known.get(name, _UNSET)
+                if value is _UNSET:
+                    value = known[name] = json_value(values.get(name))
+                shared[name] = value
+        return shared

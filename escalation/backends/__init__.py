@@ -59,11 +59,13 @@ class NativeConditions:
 
     def __init__(self, policy: Policy) -> None:
         self._compiled = named_conditions(policy)
+        # each name's closure looked up once here, not its Compiled on every question
+        self._truth = {name: compiled.truth for name, compiled in self._compiled.items()}
 
     def truth_for(self, sit: Situation) -> Truth:
         values = sit.values
-        compiled = self._compiled
-        return lambda name: compiled[name].truth(values) is True
+        truth = self._truth
+        return lambda name: truth[name](values) is True
 
 
 class ReteConditions:

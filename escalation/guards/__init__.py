@@ -27,6 +27,7 @@ from escalation.guards._base import (
     Truth,
     address_label,
     applies,
+    figures_wanted,
 )
 from escalation.guards.block import BlockGuard
 from escalation.guards.consent import ConsentGuard
@@ -115,6 +116,8 @@ def _check(
     # Deliberately not given the tier: a verdict must depend only on (guard,
     # channel, instant) for the memo above to be right. Tier selection is `applies`.
     if rule.unless is not None and truth(f"guard:{rule.model.id}:unless"):
+        if not figures_wanted(sit):
+            return GuardVerdict(rule, False)  # lifted: its figures and note are the trace's
         facts = {name: sit.values.get(name) for name in rule.unless.fact_order}  # sorted
         return GuardVerdict(rule, False, facts=facts, note=f"lifted: `{rule.unless.source}` holds")
     return rule.kind.check(rule, rule.model, sit, channel, at, truth, matcher)

@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     from escalation._facts import Situation
     from escalation.policy import GuardRule, Tier
 
-__all__ = ["EventMatcher", "GuardBase", "GuardKind", "GuardVerdict", "Truth", "address_label", "applies"]
+__all__ = [
+    "EventMatcher",
+    "GuardBase",
+    "GuardKind",
+    "GuardVerdict",
+    "Truth",
+    "address_label",
+    "applies",
+    "figures_wanted",
+]
 
 Truth = Callable[[str], bool]
 DAY = dt.timedelta(days=1)
@@ -172,19 +181,77 @@ class EventMatcher:
         cached = self.sit.cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        out = []
         events, stamps = self.sit.events, self.sit.stamps
-        for index in range(first, len(events)):
-            if limit is not None and stamps[index] > limit:
-                break
-            event = events[index]
-            if not self.matches(flt, event, defaults):
-                continue
-            if exclude and any(self.matches(x, event) for x in exclude):
-                continue
-            out.append(index)
+        # stamps are sorted (oldest first): the events up to `before` end at one bisection
+        end = len(events) if limit is None else bisect.bisect_right(stamps, limit, first)
+        match = predicate(flt, defaults, self.tags_of)
+        excluded = [predicate(x, (), self.tags_of) for x in exclude]
+        if excluded:
+            out = [
+                i
+                for i in range(first, end)
+                if match(events[i], self) and not any(x(events[i], self) for x in excluded)
+            ]
+        else:
+            out = [i for i in range(first, end) if match(events[i], self)]
         self.sit.cache[key] = out
         return out
+
+
+Predicate = Callable[[HistoryEvent, "EventMatcher"], bool]
+TagsOf = Mapping[str, tuple[str, ...]]
+_PREDICATES: dict[tuple[int, tuple[Channel, ...], int], tuple[EventFilter, TagsOf, Predicate]] = {}
+
+
+def predicate(flt: EventFilter, default_channels: tuple[Channel, ...], tags_of: TagsOf) -> Predicate:
+    """:meth:`EventMatcher.matches` for one filter, its criteria read once: a
+    policy's filters are asked about every event of every decision. Built
+    once per (filter, default channels, tier tags)."""
+    key = (id(flt), default_channels, id(tags_of))
+    found = _PREDICATES.get(key)
+    if found is not None and found[0] is flt and found[1] is tags_of:  # the entry holds both: ids not reused
+        return found[2]
+    made = _compile(flt, default_channels, tags_of)
+    if len(_PREDICATES) >= 4096:
+        _PREDICATES.clear()
+    _PREDICATES[key] = (flt, tags_of, made)
+    return made
+
+
+def _compile(flt: EventFilter, defaults: tuple[Channel, ...], tags_of: TagsOf) -> Predicate:
+    direction = None if flt.direction == "any" else flt.direction
+    channels = frozenset(flt.channels or defaults)
+    outcomes, actions = frozenset(flt.outcomes), frozenset(flt.actions)
+    # the tiers (actions) carrying any of the filter's tags
+    tagged = frozenset(a for a, tags in tags_of.items() if set(flt.tags) & set(tags)) if flt.tags else None
+    misdirected, in_cycle = flt.misdirected, flt.in_cycle
+    during, days = flt.during_consent, flt.consent_days
+
+    def matches(event: HistoryEvent, m: EventMatcher) -> bool:
+        if direction is not None and event.direction != direction:
+            return False
+        if channels and event.channel not in channels:
+            return False
+        if outcomes and event.outcome not in outcomes:
+            return False
+        if actions and event.action not in actions:
+            return False
+        if tagged is not None and (event.action or "") not in tagged:
+            return False
+        if misdirected is not None and event.misdirected != misdirected:
+            return False
+        if in_cycle is not None and (event.at >= m.sit.cycle_start) != in_cycle:
+            return False
+        return during is None or m.in_consent(event, days) == during
+
+    return matches
+
+
+def figures_wanted(sit: Situation) -> bool:
+    """Whether a verdict that does not block needs its figures: only the
+    trace reads them, and the ladder marks a decision without one
+    (``sit.cache["trace"] = False``); other callers always get them."""
+    return sit.cache.get("trace") is not False
 
 
 def address_label(sit: Situation, address: str | None) -> str:

@@ -7,7 +7,15 @@ import datetime as dt
 from typing import TYPE_CHECKING, Literal
 
 from escalation._calendar import start_of_day
-from escalation.guards._base import DAY, EventMatcher, GuardBase, GuardKind, GuardVerdict, Truth
+from escalation.guards._base import (
+    DAY,
+    EventMatcher,
+    GuardBase,
+    GuardKind,
+    GuardVerdict,
+    Truth,
+    figures_wanted,
+)
 from escalation.record import Channel
 
 if TYPE_CHECKING:
@@ -36,9 +44,12 @@ def check(
 ) -> GuardVerdict:
     """Blocked while ``when`` holds; until the ``until`` record date if it is still ahead."""
     when = rule.conditions["when"]
+    holds = truth(f"guard:{guard.id}:when")
+    if not holds and not figures_wanted(sit):
+        return GuardVerdict(rule, False)
     values = sit.values
     facts = {name: values.get(name) for name in when.fact_order}  # `facts`, sorted
-    if not truth(f"guard:{guard.id}:when"):
+    if not holds:
         return GuardVerdict(rule, False, facts=facts)
     until: dt.datetime | None = None
     if guard.until is not None:

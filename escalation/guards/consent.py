@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from escalation._language import EventFilter
-from escalation.guards._base import EventMatcher, GuardBase, GuardKind, GuardVerdict, Truth
+from escalation.guards._base import EventMatcher, GuardBase, GuardKind, GuardVerdict, Truth, figures_wanted
 from escalation.record import Channel
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ def check(
 ) -> GuardVerdict:
     """Blocked on a channel in ``opt_out``; only renewed consent lifts it."""
     opted = channel.value in sit.values["opt_out"]
+    if not opted and not guard.confirm_on and not figures_wanted(sit):
+        return GuardVerdict(rule, False)
     facts: dict[str, object] = {"opt_out": sorted(sit.values["opt_out"])}
     if guard.confirm_on:
         return _confirmation(rule, guard, sit, channel, at, matcher, opted, facts)

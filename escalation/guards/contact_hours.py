@@ -43,9 +43,17 @@ class ContactHoursGuard(GuardBase):
         return self
 
 
+_MINUTES: dict[str, int] = {}
+
+
 def _minutes(clock: str) -> int:
-    hours, minutes = clock.split(":")
-    return int(hours) * 60 + int(minutes)
+    # parsed once per clock text (validated HH:MM, so at most 1,441 of them): a
+    # window is asked about many instants per decision
+    found = _MINUTES.get(clock)
+    if found is None:
+        hours, minutes = clock.split(":")
+        found = _MINUTES[clock] = int(hours) * 60 + int(minutes)
+    return found
 
 
 def _open_in(guard: ContactHoursGuard, instant: dt.datetime, tz: ZoneInfo) -> bool:

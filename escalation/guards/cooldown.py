@@ -18,6 +18,7 @@ from escalation.guards._base import (
     Truth,
     day_of,
     day_zones,
+    figures_wanted,
     strictest,
 )
 from escalation.record import Channel
@@ -57,10 +58,15 @@ def _cooldown_in(
     day = at.astimezone(tz).date()
     since = start_of_day(day - (guard.wait - 1) * DAY, tz)  # older events have run out
     selected = m.select(guard.after, guard.exclude, before=at, since=since)
+    wanted = figures_wanted(sit)
     if not selected:
+        if not wanted:
+            return GuardVerdict(rule, False)
         return GuardVerdict(rule, False, facts={"last_event": None, "wait_days": guard.wait})
     last = max(day_of(sit, index, tz) for index in selected)
     ends = last + guard.wait * DAY  # the event's day is day 1
+    if day >= ends and not wanted:
+        return GuardVerdict(rule, False)
     facts: dict[str, Any] = {"last_event": last.isoformat(), "wait_days": guard.wait}
     if tz is not sit.tz:
         facts["zone"] = str(tz)

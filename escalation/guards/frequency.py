@@ -22,6 +22,7 @@ from escalation.guards._base import (
     address_label,
     day_of,
     day_zones,
+    figures_wanted,
     strictest,
 )
 from escalation.record import Channel
@@ -71,6 +72,12 @@ def _release_day(guard: FrequencyGuard, day: dt.date, dates: list[dt.date]) -> d
     return day + guard.window * DAY  # pragma: no cover - loop always finds one
 
 
+def _free(guard: FrequencyGuard, groups: dict[str, list[dt.date]]) -> bool:
+    """Whether a group in the window is under the limit (every date in ``groups``
+    is inside the window): the guard does not block, whatever other groups add."""
+    return guard.max > 0 and any(len(dates) < guard.max for dates in groups.values())
+
+
 def check(
     rule: GuardRule,
     guard: FrequencyGuard,
@@ -106,7 +113,10 @@ def _frequency_in(
         groups.setdefault(key, []).append(day_of(sit, index, tz))
     if guard.per == "account":
         groups.setdefault("account", [])
-    else:  # an address last used before the window is available: it counts 0
+    elif not _free(guard, groups) or figures_wanted(sit):
+        # an address last used before the window is available: it counts 0 (an
+        # address already under its limit frees the guard: then only the
+        # trace's figures need the others)
         for index in m.select(guard.count, guard.exclude, guard.channels or (channel,), before=at):
             groups.setdefault(address_label(sit, sit.events[index].address), [])
     counts = {}
@@ -116,12 +126,15 @@ def _frequency_in(
             if first <= d <= last:
                 n += 1
         counts[key] = n
+    at_limit = {key for key, n in counts.items() if n >= guard.max}
+    free = not groups or at_limit != set(counts)
+    if free and guard.max != 0 and not figures_wanted(sit):
+        return GuardVerdict(rule, False)  # not blocked: only the trace reads the figures
     window = guard.window if guard.window == "calendar_month" else f"{guard.window}d"
     facts: dict[str, Any] = {"counted": counts, "max": guard.max, "window": f"{first}..{last} ({window})"}
     if tz is not sit.tz:
         facts["zone"] = str(tz)
-    at_limit = {key for key, n in counts.items() if n >= guard.max}
-    if not groups or at_limit != set(counts):
+    if free:
         if guard.max == 0:
             return GuardVerdict(rule, True, None, facts, "no such contact is allowed")
         return GuardVerdict(rule, False, facts=facts)

@@ -12,7 +12,15 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from escalation._calendar import add_months, check_holiday_code, is_holiday, start_of_day
 from escalation._language import MODEL, RECORD_DATES, Bool, CalendarDays, Duration, EventFilter, Int
-from escalation.guards._base import DAY, EventMatcher, GuardBase, GuardKind, GuardVerdict, Truth
+from escalation.guards._base import (
+    DAY,
+    EventMatcher,
+    GuardBase,
+    GuardKind,
+    GuardVerdict,
+    Truth,
+    figures_wanted,
+)
 from escalation.record import Channel
 
 if TYPE_CHECKING:
@@ -156,6 +164,7 @@ def check(
     """Blocked until one alternative's event is old enough; none: only an event lifts it."""
     pending: list[dt.datetime] = []
     seen: list[str] = []
+    wanted = figures_wanted(sit)  # no reason reads these figures: only the trace
     for alt in guard.alternatives():
         starts: list[dt.datetime] = []
         if alt.record_date is not None:
@@ -180,15 +189,16 @@ def check(
             valid = _nth(valid, alt.nth, alt.min_gap or 0, sit)
         for start in valid:
             ready = _ready(alt, start, sit)
-            seen.append(start.isoformat())
             if ready <= at:
-                return GuardVerdict(rule, False, facts={"satisfied_by": start.isoformat()})
+                return GuardVerdict(rule, False, facts={"satisfied_by": start.isoformat()} if wanted else {})
+            if wanted:
+                seen.append(start.isoformat())
             pending.append(ready)
     until = min(pending) if pending else None
     note = (
         "prerequisite not met" if not pending else f"prerequisite met at {until.isoformat() if until else ''}"
     )
-    return GuardVerdict(rule, True, until, {"events": seen}, note)
+    return GuardVerdict(rule, True, until, {"events": seen} if wanted else {}, note)
 
 
 def _ready(alt: Prerequisite, start: dt.datetime, sit: Situation) -> dt.datetime:

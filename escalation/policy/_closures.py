@@ -93,6 +93,8 @@ def truth_fn(node: _Node) -> TruthFn:
         return negate
     if isinstance(node, _BoolOp):
         items = tuple(truth_fn(i) for i in node.items)
+        if node.conjunction and len(items) == 2:
+            return _conj2(*items)
         if node.conjunction:
 
             def conj(facts: Facts) -> bool | None:
@@ -119,6 +121,8 @@ def truth_fn(node: _Node) -> TruthFn:
 
         return disj
     if isinstance(node, _Cmp):
+        if isinstance(node.left, _Fact) and isinstance(node.right, _Lit):
+            return _fact_cmp(node.left.name, _PY_CMP[node.op], node.right.value)
         left, right, compare = value_fn(node.left), value_fn(node.right), _PY_CMP[node.op]
 
         def cmp(facts: Facts) -> bool | None:
@@ -132,6 +136,8 @@ def truth_fn(node: _Node) -> TruthFn:
 
         return cmp
     if isinstance(node, _In):
+        if isinstance(node.item, _Lit) and isinstance(node.container, _Fact):
+            return _lit_in_fact(node.item.value, node.container.name, node.negated)
         item, container, negated = value_fn(node.item), value_fn(node.container), node.negated
 
         def member(facts: Facts) -> bool | None:
@@ -142,3 +148,47 @@ def truth_fn(node: _Node) -> TruthFn:
 
         return member
     raise AssertionError(f"unexpected node {node!r}")  # pragma: no cover
+
+
+# The shapes most conditions are made of, specialised: one closure instead of
+# one per operand (the ladder asks some twenty conditions per decision). Each
+# answers exactly as the general closure above does for the same node.
+
+
+def _fact_cmp(name: str, compare: Callable[[Any, Any], bool], constant: Any) -> TruthFn:
+    """``fact <op> literal``."""
+
+    def cmp_lit(facts: Facts) -> bool | None:
+        a = facts.get(name, MISSING)
+        if a is MISSING:
+            return None
+        return compare(a, constant)
+
+    return cmp_lit
+
+
+def _lit_in_fact(constant: Any, name: str, negated: bool) -> TruthFn:
+    """``literal in fact`` / ``literal not in fact``."""
+
+    def lit_in(facts: Facts) -> bool | None:
+        b = facts.get(name, MISSING)
+        if b is MISSING:
+            return None
+        return (constant in b) != negated
+
+    return lit_in
+
+
+def _conj2(first: TruthFn, second: TruthFn) -> TruthFn:
+    """``a and b``: false if either is false, else unknown if either is unknown."""
+
+    def conj2(facts: Facts) -> bool | None:
+        a = first(facts)
+        if a is False:
+            return False
+        b = second(facts)
+        if b is False:
+            return False
+        return None if a is None or b is None else True
+
+    return conj2
