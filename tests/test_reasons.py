@@ -73,7 +73,8 @@ class TestIssueExamples:
 
     def test_one_day_overdue_is_singular(self) -> None:
         """On the first day of arrears the reminder reason says ``1 day``, not ``1 days``."""
-        record = {**_record("issue11-call.json"), "days_overdue": 1, "overdue_since": "2026-11-22", "history": []}
+        first_day = {"days_overdue": 1, "overdue_since": "2026-11-22", "history": []}
+        record = {**_record("issue11-call.json"), **first_day}
         decision = Engine.from_file(CN_POLICY).decide(record, now=NOW)
         assert decision.action == "sms_reminder"
         assert "1 day overdue (reminder SMS from day 1)" in decision.reason, decision.reason
