@@ -1,8 +1,8 @@
 """The decision's trace: one entry per rule evaluated, with the figures it
 read. Built only when asked for (bulk runs pass ``trace=False`` and pay
-nothing for it); when asked for, built cheaply: entries are made without
-keyword packing, each fact is put in its JSON form once per decision, and
-rules reading the same facts share one dict of figures."""
+nothing for it); when asked for, built cheaply: each fact is put in its JSON
+form once per decision, and rules reading the same facts share one dict of
+figures."""
 
 from __future__ import annotations
 
@@ -10,13 +10,10 @@ from typing import Any
 
 from escalation._facts import Situation
 from escalation._facts_static import json_value
-from escalation.decision import TraceEntry
+from escalation.decision import TraceEntry, construct
 
 __all__ = ["Recorder", "entry"]
 
-_NEW = object.__new__
-_SET = object.__setattr__
-_FIELDS = frozenset(TraceEntry.model_fields)
 # values json_value returns unchanged (guards build lists and dicts from JSON-ready parts)
 _READY = frozenset((int, str, bool, type(None), list, dict))
 _UNSET = object()
@@ -36,26 +33,11 @@ def entry(
     channel: str | None = None,
     note: str | None = None,
 ) -> TraceEntry:
-    """A :class:`TraceEntry` built as :func:`escalation.decision.construct`
-    builds it (same ``__dict__``, same fields set), without its keyword
-    packing: some twenty are made per traced decision."""
-    made: TraceEntry = _NEW(TraceEntry)
-    _SET(
-        made,
-        "__dict__",
-        {
-            "rule": rule,
-            "matched": matched,
-            "facts": facts,
-            "action": action,
-            "channel": channel,
-            "note": note,
-        },
+    """A :class:`TraceEntry` from values the engine knows to be valid (positional:
+    the ladder and holds make some twenty per traced decision)."""
+    return construct(
+        TraceEntry, rule=rule, matched=matched, facts=facts, action=action, channel=channel, note=note
     )
-    _SET(made, "__pydantic_fields_set__", set(_FIELDS))
-    _SET(made, "__pydantic_extra__", None)
-    _SET(made, "__pydantic_private__", None)
-    return made
 
 
 def json_facts(facts: dict[str, Any]) -> dict[str, Any]:
