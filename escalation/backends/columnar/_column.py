@@ -18,8 +18,10 @@ __all__ = [
     "_labels",
     "_members",
     "_money",
+    "_objects",
     "_sets",
     "_strings",
+    "_words",
 ]
 
 _SEP = "\x1f"  # joins a list's strings into one key (lists holding it take the slow path)
@@ -70,16 +72,34 @@ def _money(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(valid, low, 0), valid & fits
 
 
-def _strings(column: pa.ChunkedArray) -> np.ndarray:
-    """The values as an object array of ``str`` (``None`` where null)."""
+def _words(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Each value's index in a list of the distinct values (-1 where null), and that list."""
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    out: np.ndarray = np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    indices = encoded.indices
+    codes = np.asarray(indices.fill_null(-1) if indices.null_count else indices, dtype=np.int64)
+    return codes, encoded.dictionary.to_pylist()
+
+
+def _strings(column: pa.ChunkedArray) -> np.ndarray:
+    """The values as an object array of ``str`` (``None`` where null): one Python
+    string per distinct value (the columns read this way hold few values)."""
+    return _objects(*_words(column))
+
+
+def _objects(codes: np.ndarray, words: list[str]) -> np.ndarray:
+    """``words[code]`` per row as an object array (``None`` where the code is -1)."""
+    table = np.empty(len(words) + 1, dtype=object)  # the last slot (index -1): null
+    table[: len(words)] = words
+    out: np.ndarray = table[codes]
     return out
 
 
 def _days(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     arr = column.combine_chunks()
+    if not arr.null_count:  # no validity pass, no fill
+        return np.asarray(arr.cast(pa.int32()), dtype=np.int64), np.ones(len(arr), bool)
     known = ~np.asarray(arr.is_null(), dtype=bool)
     values = np.asarray(arr.cast(pa.int32()).fill_null(0), dtype=np.int64)
     return values, known
@@ -87,6 +107,8 @@ def _days(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 def _instants(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     arr = column.combine_chunks()
+    if not arr.null_count:
+        return np.asarray(arr.cast(pa.int64()), dtype=np.int64), np.ones(len(arr), bool)
     known = ~np.asarray(arr.is_null(), dtype=bool)
     values = np.asarray(arr.cast(pa.int64()).fill_null(0), dtype=np.int64)
     return values, known
@@ -103,9 +125,11 @@ def _codes(column: pa.ChunkedArray, vocabulary: list[str]) -> tuple[np.ndarray, 
             words = chunk.dictionary
             lut = np.append(np.asarray(pc.index_in(words, value_set=value_set).fill_null(-1), np.int64), -1)
             odd = np.append((lut[:-1] < 0) & ~np.asarray(words.is_null(), dtype=bool), False)
-            index = np.asarray(chunk.indices.fill_null(len(words)), dtype=np.int64)
-            codes.append(lut[index])
-            bad.append(odd[index])
+            indices = chunk.indices
+            index = np.asarray(indices.fill_null(len(words)) if indices.null_count else indices)
+            codes.append(np.take(lut, index))
+            # a dictionary of known words only (the common case) marks nothing
+            bad.append(np.take(odd, index) if odd.any() else np.zeros(len(index), bool))
         else:
             found = np.asarray(pc.index_in(chunk, value_set=value_set).fill_null(-1), dtype=np.int64)
             codes.append(found)
@@ -120,8 +144,8 @@ def _labels(column: pa.ChunkedArray) -> np.ndarray:
     if not column.num_chunks:
         return np.zeros(0, np.int64)
     if pa.types.is_dictionary(column.type):
-        arr = column.unify_dictionaries().combine_chunks()
-        return np.asarray(arr.indices.fill_null(-1), dtype=np.int64)
+        indices = column.unify_dictionaries().combine_chunks().indices
+        return np.asarray(indices.fill_null(-1) if indices.null_count else indices, dtype=np.int64)
     return np.asarray(pc.dictionary_encode(column.combine_chunks()).indices.fill_null(-1), dtype=np.int64)
 
 
