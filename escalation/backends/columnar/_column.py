@@ -74,6 +74,8 @@ def _money(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 def _words(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     """Each value's index in a list of the distinct values (-1 where null), and that list."""
+    if column.null_count == len(column):  # a field no record has: nothing to encode
+        return np.full(len(column), -1, np.int64), []
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     encoded = pc.dictionary_encode(column.combine_chunks())
@@ -118,25 +120,27 @@ def _codes(column: pa.ChunkedArray, vocabulary: list[str]) -> tuple[np.ndarray, 
     """Index of each value in ``vocabulary`` (-1 when null), and where a value is unknown.
     Dictionary-encoded chunks are looked up once per dictionary entry."""
     value_set = pa.array(vocabulary, pa.string())
-    codes: list[np.ndarray] = []
-    bad: list[np.ndarray] = []
+    total = len(column)
+    codes = np.empty(total, np.int64)  # filled chunk by chunk: no concatenation
+    bad = np.zeros(total, bool)
+    start = 0
     for chunk in column.chunks:
+        end = start + len(chunk)
         if pa.types.is_dictionary(chunk.type):
             words = chunk.dictionary
             lut = np.append(np.asarray(pc.index_in(words, value_set=value_set).fill_null(-1), np.int64), -1)
             odd = np.append((lut[:-1] < 0) & ~np.asarray(words.is_null(), dtype=bool), False)
             indices = chunk.indices
             index = np.asarray(indices.fill_null(len(words)) if indices.null_count else indices)
-            codes.append(np.take(lut, index))
-            # a dictionary of known words only (the common case) marks nothing
-            bad.append(np.take(odd, index) if odd.any() else np.zeros(len(index), bool))
+            np.take(lut, index, out=codes[start:end])
+            if odd.any():  # a dictionary of known words only (the common case) marks nothing
+                bad[start:end] = np.take(odd, index)
         else:
             found = np.asarray(pc.index_in(chunk, value_set=value_set).fill_null(-1), dtype=np.int64)
-            codes.append(found)
-            bad.append((found < 0) & ~np.asarray(chunk.is_null(), dtype=bool))
-    if not codes:
-        return np.zeros(0, np.int64), np.zeros(0, bool)
-    return np.concatenate(codes), np.concatenate(bad)
+            codes[start:end] = found
+            bad[start:end] = (found < 0) & ~np.asarray(chunk.is_null(), dtype=bool)
+        start = end
+    return codes, bad
 
 
 def _labels(column: pa.ChunkedArray) -> np.ndarray:

@@ -210,7 +210,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         counting = [OUTCOMES.index(o.value) + 1 for o in tier.model.counting_outcomes]
         counts[t, counting] = True
         counts[t, 0] = OUTCOMES.index("sent") + 1 in counting  # an event without an outcome was sent
-    stats = tier_stats(n, counts, (ev_acc, ev_ts, action, outcome, outbound, in_cycle), today_us)
+    stats = tier_stats(n, counts, (ev_acc, ev_ts, action, outcome, outbound, in_cycle), today_us, cycle_us)
     done, last_in_cycle, counted_last = stats.done, stats.last_in_cycle, stats.last_counted
     for t, tier in enumerate(policy.tiers):
         columns[f"done.{tier.model.id}"] = Column("num", done[t], everyone)

@@ -45,11 +45,13 @@ def tier_stats(
     counts: np.ndarray,
     events: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     today_us: np.ndarray,
+    cycle_us: np.ndarray,
 ) -> TierStats:
     """``counts[t, o + 1]``: whether tier ``t``'s action with outcome code ``o``
     counts (``o = -1``: no outcome); ``events`` = (account, instant, tier index
-    or -1, outcome code, outbound, in cycle); ``today_us``: each account's local
-    midnight (``today`` counts its tier actions since)."""
+    or -1, outcome code, outbound, in cycle: instant ≥ ``cycle_us`` of its
+    account); ``today_us``: each account's local midnight (``today`` counts its
+    tier actions since)."""
     ev_acc, ev_ts, action, outcome, outbound, in_cycle = events
     k = counts.shape[0]
     at = np.flatnonzero(outbound & (action >= 0))
@@ -62,12 +64,15 @@ def tier_stats(
     in_cyc = np.flatnonzero(cyc)
     hit = np.flatnonzero(cyc & counting)
     key_cyc, key_hit = np.take(key, in_cyc), np.take(key, hit)
+    ever = latest(key, stamp, k * n).reshape(k, n)
+    # a cycle is a suffix of an account's history: its latest action in the cycle
+    # is its latest action, when that is in the cycle (``ever`` ≥ the cycle's start)
     grids = (
         np.bincount(key_cyc, minlength=k * n).reshape(k, n),
         np.bincount(key_hit, minlength=k * n).reshape(k, n),
-        latest(key_cyc, np.take(stamp, in_cyc), k * n).reshape(k, n),
+        np.where(ever >= cycle_us, ever, -1),
         latest(key_hit, np.take(stamp, hit), k * n).reshape(k, n),
-        latest(key, stamp, k * n).reshape(k, n),
+        ever,
     )
     today = np.bincount(acc[stamp >= np.take(today_us, acc)], minlength=n)
     return TierStats(at, counting, grids, today)
