@@ -15,6 +15,7 @@ __all__ = [
     "_days",
     "_in",
     "_instants",
+    "_is",
     "_labels",
     "_members",
     "_money",
@@ -143,13 +144,36 @@ def _codes(column: pa.ChunkedArray, vocabulary: list[str]) -> tuple[np.ndarray, 
     return codes, bad
 
 
+def _is(column: pa.ChunkedArray, word: str) -> np.ndarray:
+    """Where the value is ``word`` (``_codes(column, [word])[0] == 0`` without the codes)."""
+    out = np.zeros(len(column), bool)
+    start = 0
+    for chunk in column.chunks:
+        end = start + len(chunk)
+        if pa.types.is_dictionary(chunk.type):
+            lut = np.append(np.asarray(pc.equal(chunk.dictionary, word).fill_null(False), dtype=bool), False)
+            indices = chunk.indices
+            index = np.asarray(indices.fill_null(len(lut) - 1) if indices.null_count else indices)
+            np.take(lut, index, out=out[start:end])
+        else:
+            out[start:end] = np.asarray(pc.equal(chunk, word).fill_null(False), dtype=bool)
+        start = end
+    return out
+
+
 def _labels(column: pa.ChunkedArray) -> np.ndarray:
     """A number per value (-1 when null): equal numbers for equal values."""
     if not column.num_chunks:
         return np.zeros(0, np.int64)
     if pa.types.is_dictionary(column.type):
-        indices = column.unify_dictionaries().combine_chunks().indices
-        return np.asarray(indices.fill_null(-1) if indices.null_count else indices, dtype=np.int64)
+        # one dictionary for every chunk, then each chunk's indices in place (no concatenation)
+        out = np.empty(len(column), np.int64)
+        start = 0
+        for chunk in column.unify_dictionaries().chunks:
+            indices = chunk.indices
+            out[start : start + len(chunk)] = np.asarray(indices.fill_null(-1) if indices.null_count else indices)
+            start += len(chunk)
+        return out
     return np.asarray(pc.dictionary_encode(column.combine_chunks()).indices.fill_null(-1), dtype=np.int64)
 
 

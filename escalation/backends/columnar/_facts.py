@@ -24,6 +24,7 @@ from escalation.backends.columnar._column import (
     _days,
     _in,
     _instants,
+    _is,
     _labels,
     _members,
     _money,
@@ -187,7 +188,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     action, _ = _codes(events.column("action"), tier_ids)
     channel, bad_channel = _codes(events.column("channel"), CHANNELS)
     outcome, bad_outcome = _codes(events.column("outcome"), OUTCOMES)
-    outbound = _codes(events.column("direction"), ["outbound"])[0] == 0
+    outbound = _is(events.column("direction"), "outbound")
     misdirected = np.asarray(events.column("misdirected").fill_null(False), dtype=bool)
     consent = ~np.asarray(events.column("consent_until").is_null(), dtype=bool)
     address = _labels(events.column("address"))

@@ -15,6 +15,12 @@ import numpy as np
 __all__ = ["TierStats", "attempt_facts", "latest", "tier_stats"]
 
 
+def _at(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``values[at]`` for positions ``at`` (increasing); ``values`` itself when
+    ``at`` is every position (often: every event of a history is a tier action)."""
+    return values if len(at) == len(values) else np.take(values, at)
+
+
 def latest(acc: np.ndarray, values: np.ndarray, n: int, floor: int = -1) -> np.ndarray:
     """Per account, ``values`` of its latest event among ``acc`` (positions sorted
     by account then instant; ``values`` not decreasing within an account), at least
@@ -55,26 +61,30 @@ def tier_stats(
     ev_acc, ev_ts, action, outcome, outbound, in_cycle = events
     k = counts.shape[0]
     at = np.flatnonzero(outbound & (action >= 0))
-    acc = np.take(ev_acc, at)
-    act = np.take(action, at)
-    stamp = np.take(ev_ts, at)
-    key = act * n + acc
-    counting = np.take(counts.ravel(), act * counts.shape[1] + np.take(outcome, at) + 1)
-    cyc = np.take(in_cycle, at)
+    acc, act, stamp, result, cyc = (_at(e, at) for e in (ev_acc, action, ev_ts, outcome, in_cycle))
+    # in place: every fresh event-length array costs its pages as well as its pass
+    key = act * n
+    key += acc
+    cell = act * counts.shape[1]
+    cell += result
+    cell += 1
+    counting = np.take(counts.ravel(), cell)
+    del cell
     in_cyc = np.flatnonzero(cyc)
     hit = np.flatnonzero(cyc & counting)
     key_cyc, key_hit = np.take(key, in_cyc), np.take(key, hit)
     ever = latest(key, stamp, k * n).reshape(k, n)
     # a cycle is a suffix of an account's history: its latest action in the cycle
     # is its latest action, when that is in the cycle (``ever`` ≥ the cycle's start)
-    grids = (
-        np.bincount(key_cyc, minlength=k * n).reshape(k, n),
-        np.bincount(key_hit, minlength=k * n).reshape(k, n),
-        np.where(ever >= cycle_us, ever, -1),
-        latest(key_hit, np.take(stamp, hit), k * n).reshape(k, n),
-        ever,
-    )
-    today = np.bincount(acc[stamp >= np.take(today_us, acc)], minlength=n)
+    tried = np.bincount(key_cyc, minlength=k * n).reshape(k, n)
+    done = np.bincount(key_hit, minlength=k * n).reshape(k, n)
+    last_in_cycle = np.where(ever >= cycle_us, ever, -1)
+    last_counted = latest(key_hit, np.take(stamp, hit), k * n).reshape(k, n)
+    grids = (tried, done, last_in_cycle, last_counted, ever)
+    # actions today: only the latest of a history can be (few pass the batch's earliest midnight)
+    recent = np.flatnonzero(stamp >= today_us.min()) if n else at[:0]
+    recent_acc = np.take(acc, recent)
+    today = np.bincount(recent_acc[np.take(stamp, recent) >= np.take(today_us, recent_acc)], minlength=n)
     return TierStats(at, counting, grids, today)
 
 

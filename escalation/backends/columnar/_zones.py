@@ -123,8 +123,8 @@ class ZoneTable:
             # without DST): then one offset for all, not a search per instant
             low, high = np.searchsorted(self.starts_us, [instants_us.min(), instants_us.max()], side="right")
             if low == high:
-                offset = self.offsets_us[max(int(low) - 1, 0)]
-                same: np.ndarray = (instants_us + offset) // DAY_US
+                same: np.ndarray = instants_us + self.offsets_us[max(int(low) - 1, 0)]
+                same //= DAY_US  # in place: one event-length array, not two
                 return same
         days: np.ndarray = (instants_us + self.offsets(instants_us)) // DAY_US
         return days
