@@ -197,6 +197,9 @@ def _sets(column: pa.ChunkedArray) -> np.ndarray:
     if awkward:  # a null, an empty string or the separator inside a list: one row at a time
         out[:] = [frozenset(v) if v else frozenset() for v in arr.to_pylist()]
         return out
+    if arr.null_count == n:  # no row has the field: every set is empty
+        out[:] = [frozenset()]
+        return out
     encoded = pc.dictionary_encode(pc.binary_join(arr, _SEP))
     keys = encoded.dictionary.to_pylist()
     sets = np.empty(len(keys) + 1, dtype=object)

@@ -213,11 +213,13 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         counts[t, 0] = OUTCOMES.index("sent") + 1 in counting  # an event without an outcome was sent
     stats = tier_stats(n, counts, (ev_acc, ev_ts, action, outcome, outbound, in_cycle), today_us, cycle_us)
     done, last_in_cycle, counted_last = stats.done, stats.last_in_cycle, stats.last_counted
+    days_since = now_us - stats.last_ever  # every tier at once, in place
+    days_since //= DAY_US
+    acted = stats.last_ever >= 0
     for t, tier in enumerate(policy.tiers):
         columns[f"done.{tier.model.id}"] = Column("num", done[t], everyone)
         columns[f"attempts.{tier.model.id}"] = Column("num", stats.tried[t], everyone)
-        ever = stats.last_ever[t]
-        columns[f"days_since.{tier.model.id}"] = Column("num", (now_us - ever) // DAY_US, ever >= 0)
+        columns[f"days_since.{tier.model.id}"] = Column("num", days_since[t], acted[t])
     actions_today = stats.today
     month, week = now_us - 30 * DAY_US, now_us - 7 * DAY_US
     on = np.flatnonzero(outbound & (channel >= 0) & (ev_ts > month))

@@ -98,10 +98,13 @@ def attempt_facts(
     at = np.flatnonzero(attempt)
     acc = np.take(ev_acc, at)
     result = np.take(outcome, at)
+    # attempts are in history order: an account's run of them ends at `end` - 1
+    count = np.bincount(acc, minlength=n)
+    end = np.cumsum(count)
     good = np.flatnonzero(~np.take(unreached, result))
-    last_good = np.full(n, -1, np.int64)
-    last_good[np.take(acc, good)] = np.take(at, good)
-    consecutive = np.bincount(acc[at > np.take(last_good, acc)], minlength=n)
+    last_good = np.full(n, -1, np.int64)  # position of the latest reaching attempt, in `at`
+    last_good[np.take(acc, good)] = good
+    consecutive = np.where(last_good >= 0, end - 1 - last_good, count)
     invalid = np.zeros(n, bool)
     if not len(at):
         return consecutive, invalid
@@ -110,9 +113,8 @@ def attempt_facts(
     same = acc[1:] == acc[:-1]
     several = np.zeros(n, bool)
     several[acc[1:][same & (addr[1:] != addr[:-1])]] = True
-    ends = np.flatnonzero(np.append(~same, True))  # each account's last attempt
-    last_acc = np.take(acc, ends)
-    invalid[last_acc] = np.take(result, ends) == not_in_service
+    tried = count > 0
+    invalid[tried] = np.take(result, end[tried] - 1) == not_in_service  # each one's last attempt
     mixed = np.flatnonzero(np.take(several, acc))
     if len(mixed):  # several addresses: the latest attempt per (account, address)
         rows, sub = np.take(acc, mixed), np.take(at, mixed)
