@@ -24,7 +24,9 @@ AT = "2026-11-23T10:00:00+08:00"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("folder", help="a typed portfolio folder (accounts.parquet, events.parquet)")
     parser.add_argument("--accounts", type=int, default=200_000, help="accounts read (whole batches)")
     parser.add_argument("--repeat", type=int, default=3)

@@ -20,18 +20,18 @@ import pytest
 
 pytest.importorskip("pyarrow")
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+import numpy as np
+import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from escalation.backends.columnar._column import Column  # noqa: E402
-from escalation.backends.columnar._facts import Facts, derive_batch  # noqa: E402
-from escalation.policy import Policy, load_policy  # noqa: E402
-from escalation.portfolio.arrow import TypedBatch, read_typed, to_batch, write_typed  # noqa: E402
-from escalation.portfolio.generate import PROFILES, generate  # noqa: E402
+from escalation.backends.columnar._column import Column
+from escalation.backends.columnar._facts import Facts, derive_batch
+from escalation.policy import Policy, load_policy
+from escalation.portfolio.arrow import TypedBatch, read_typed, to_batch, write_typed
+from escalation.portfolio.generate import PROFILES, generate
 
-from . import _colfacts_reference as reference  # noqa: E402
+from . import _colfacts_reference as reference
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")
@@ -59,7 +59,11 @@ def _same_value(a: Any, b: Any) -> bool:
     if isinstance(a, pa.Table | pa.ChunkedArray | pa.Array):
         return type(a) is type(b) and bool(a.equals(b))
     if isinstance(a, tuple | list):
-        return type(a) is type(b) and len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+        )
     if isinstance(a, dict):
         return list(a) == list(b) and all(_same_value(a[k], b[k]) for k in a)
     if isinstance(a, Column):
@@ -100,7 +104,7 @@ def check(batch: TypedBatch, policy: Policy, now: dt.datetime = AT) -> Facts:
 def _densify(records: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
     """More events on the days of the latest ones (payments with amounts, promises,
     unreached calls to a second number), so every reduction has work to do."""
-    rng = random.Random(seed)  # noqa: S311 - test data
+    rng = random.Random(seed)
     for record in records:
         history = record.get("history") or []
         if not history or rng.random() < 0.5:
@@ -144,8 +148,17 @@ def _account(i: int, zone: str, history: list[dict[str, Any]], **more: Any) -> d
 
 
 def _edge_records() -> list[dict[str, Any]]:
-    def call(at: str, outcome: str = "no_answer", address: str = "+1-555-0101", **more: Any) -> dict[str, Any]:
-        return {"at": at, "action": "call", "channel": "phone", "outcome": outcome, "address": address, **more}
+    def call(
+        at: str, outcome: str = "no_answer", address: str = "+1-555-0101", **more: Any
+    ) -> dict[str, Any]:
+        return {
+            "at": at,
+            "action": "collection_call",
+            "channel": "phone",
+            "outcome": outcome,
+            "address": address,
+            **more,
+        }
 
     dst = [  # a microsecond either side of US and UK changes in 2026
         "2026-03-08T06:59:59.999999+00:00", "2026-03-08T07:00:00+00:00", "2026-11-01T05:59:59.999999+00:00",
@@ -156,32 +169,59 @@ def _edge_records() -> list[dict[str, Any]]:
         _account(2, "America/New_York", [call("2026-11-20T15:00:00-05:00")]),
         _account(3, "America/New_York", [call(t) for t in dst]),
         _account(4, "Europe/London", [call(t, "not_in_service") for t in dst]),
-        _account(5, "America/Chicago", [call(t) for t in dst], timezones=["America/Chicago", "America/Denver"]),
-        _account(6, "America/New_York", [call("2026-11-21T10:00:00-05:00"), call("2026-11-02T10:00:00-05:00")]),
+        _account(
+            5, "America/Chicago", [call(t) for t in dst], timezones=["America/Chicago", "America/Denver"]
+        ),
+        _account(
+            6, "America/New_York", [call("2026-11-21T10:00:00-05:00"), call("2026-11-02T10:00:00-05:00")]
+        ),
         _account(  # two numbers: one not in service, one unreached
-            7, "America/New_York",
-            [call("2026-11-02T10:00:00-05:00", "not_in_service", "+1-555-0102"), call("2026-11-03T10:00:00-05:00")],
-        ),  # fmt: skip
+            7,
+            "America/New_York",
+            [
+                call("2026-11-02T10:00:00-05:00", "not_in_service", "+1-555-0102"),
+                call("2026-11-03T10:00:00-05:00"),
+            ],
+        ),
         _account(
-            8, "America/New_York",
-            [call("2026-11-02T10:00:00-05:00", "not_in_service", "+1-555-0102"),
-             call("2026-11-03T10:00:00-05:00", "not_in_service")],
-        ),  # fmt: skip
+            8,
+            "America/New_York",
+            [
+                call("2026-11-02T10:00:00-05:00", "not_in_service", "+1-555-0102"),
+                call("2026-11-03T10:00:00-05:00", "not_in_service"),
+            ],
+        ),
         _account(
-            9, "America/Los_Angeles",
-            [{"at": "2026-11-05T09:00:00-08:00", "direction": "inbound", "outcome": "payment", "amount": "40.00"},
-             call("2026-11-06T09:00:00-08:00", "promise_to_pay"),
-             {"at": "2026-11-07T09:00:00-08:00", "direction": "inbound", "outcome": "payment"}],
-            promise_to_pay={"amount": "50.00", "due_date": "2026-11-20", "made_at": "2026-11-10T09:00:00-08:00"},
+            9,
+            "America/Los_Angeles",
+            [
+                {
+                    "at": "2026-11-05T09:00:00-08:00",
+                    "direction": "inbound",
+                    "outcome": "payment",
+                    "amount": "40.00",
+                },
+                call("2026-11-06T09:00:00-08:00", "promise_to_pay"),
+                {"at": "2026-11-07T09:00:00-08:00", "direction": "inbound", "outcome": "payment"},
+            ],
+            promise_to_pay={
+                "amount": "50.00",
+                "due_date": "2026-11-20",
+                "made_at": "2026-11-10T09:00:00-08:00",
+            },
             last_payment_at="2020-01-01",
-        ),  # fmt: skip
+        ),
         _account(10, "America/New_York", [call("2026-12-01T10:00:00-05:00")]),  # after now
         _account(11, "Mars/Olympus", [call("2026-11-02T10:00:00-05:00")]),  # not a zone
-        _account(12, "America/Denver", [call("2026-10-01T06:00:00+00:00"), call("2026-09-30T05:59:59+00:00")]),
+        _account(
+            12, "America/Denver", [call("2026-10-01T06:00:00+00:00"), call("2026-09-30T05:59:59+00:00")]
+        ),
     ]
 
 
-@pytest.mark.parametrize("now", [AT, dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC), dt.datetime(2026, 3, 8, 7, tzinfo=dt.UTC)])
+@pytest.mark.parametrize(
+    "now", [AT, dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC), dt.datetime(2026, 3, 8, 7, tzinfo=dt.UTC)]
+)
 def test_edges_give_the_same_facts(now: dt.datetime) -> None:
     """Empty and one-event histories, DST edges, several zones and numbers,
     payments and promises, an unsorted history, an event after now, a bad zone."""
@@ -230,7 +270,9 @@ def _channel(tier: Any) -> str:
     return str(getattr(chosen, "value", chosen))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(data=st.data())
 def test_drawn_histories_give_the_same_facts(data: st.DataObject) -> None:
     """Accounts of a generated book with drawn histories: in any zone of the

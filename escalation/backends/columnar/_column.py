@@ -171,7 +171,9 @@ def _labels(column: pa.ChunkedArray) -> np.ndarray:
         start = 0
         for chunk in column.unify_dictionaries().chunks:
             indices = chunk.indices
-            out[start : start + len(chunk)] = np.asarray(indices.fill_null(-1) if indices.null_count else indices)
+            out[start : start + len(chunk)] = np.asarray(
+                indices.fill_null(-1) if indices.null_count else indices
+            )
             start += len(chunk)
         return out
     return np.asarray(pc.dictionary_encode(column.combine_chunks()).indices.fill_null(-1), dtype=np.int64)

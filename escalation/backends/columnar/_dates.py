@@ -55,7 +55,10 @@ def time_barred(
     # one end per distinct (start day, years): one key per pair
     width = int(years.max()) + 1 if len(years) else 1
     keys, inverse = np.unique(paid[rows] * width + years, return_inverse=True)
-    ends = [_plus(start, count) for start, count in zip((keys // width).tolist(), (keys % width).tolist(), strict=True)]
+    ends = [
+        _plus(start, count)
+        for start, count in zip((keys // width).tolist(), (keys % width).tolist(), strict=True)
+    ]
     out[rows] = today[rows] >= np.asarray(ends, dtype=np.int64)[inverse.reshape(-1)]
     return Column("bool", out, paid_known.copy())
 

@@ -32,8 +32,8 @@ from escalation.backends.columnar._column import (
     _sets,
     _words,
 )
-from escalation.backends.columnar._history import attempt_facts, latest, tier_stats
 from escalation.backends.columnar._dates import interrupted, time_barred, validation_period
+from escalation.backends.columnar._history import attempt_facts, latest, tier_stats
 from escalation.backends.columnar._local import event_days
 from escalation.backends.columnar._multizone import other_zones
 from escalation.backends.columnar._placement import placement_columns, step_tiers
@@ -225,7 +225,9 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     on = np.flatnonzero(outbound & (channel >= 0) & (ev_ts > month))
     by_channel = np.take(channel, on) * n + np.take(ev_acc, on)
     c30 = np.bincount(by_channel, minlength=len(CHANNELS) * n).reshape(len(CHANNELS), n)
-    c7 = np.bincount(by_channel[np.take(ev_ts, on) > week], minlength=len(CHANNELS) * n).reshape(len(CHANNELS), n)
+    c7 = np.bincount(by_channel[np.take(ev_ts, on) > week], minlength=len(CHANNELS) * n).reshape(
+        len(CHANNELS), n
+    )
     for c, name in enumerate(CHANNELS):
         columns[f"contacts_30d.{name}"] = Column("num", c30[c], everyone)
         columns[f"contacts_7d.{name}"] = Column("num", c7[c], everyone)
@@ -251,7 +253,13 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     p_due, _ = _days(acc_t.column("promise_due_date"))
     p_made, _ = _instants(acc_t.column("promise_made_at"))
     promise = promise_facts(
-        policy, now_us, (p_value, p_has, p_fits), p_due, p_made, start_of, (pay_acc, pay_ts, amount, amount_ok)
+        policy,
+        now_us,
+        (p_value, p_has, p_fits),
+        p_due,
+        p_made,
+        start_of,
+        (pay_acc, pay_ts, amount, amount_ok),
     )
     why.mark("promise", promise.fallback)
     columns.update(promise.columns)
