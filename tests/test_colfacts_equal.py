@@ -97,7 +97,7 @@ def differences(new: Facts, old: Facts) -> list[str]:
 def check(batch: TypedBatch, policy: Policy, now: dt.datetime = AT) -> Facts:
     new = derive_batch(batch, policy, now)
     old = reference.derive_batch(batch, policy, now)
-    assert differences(new, old) == []
+    assert [] == differences(new, old)
     return new
 
 
