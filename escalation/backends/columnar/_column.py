@@ -15,11 +15,14 @@ __all__ = [
     "_days",
     "_in",
     "_instants",
+    "_is",
     "_labels",
     "_members",
     "_money",
+    "_objects",
     "_sets",
     "_strings",
+    "_words",
 ]
 
 _SEP = "\x1f"  # joins a list's strings into one key (lists holding it take the slow path)
@@ -70,16 +73,36 @@ def _money(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(valid, low, 0), valid & fits
 
 
-def _strings(column: pa.ChunkedArray) -> np.ndarray:
-    """The values as an object array of ``str`` (``None`` where null)."""
+def _words(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Each value's index in a list of the distinct values (-1 where null), and that list."""
+    if column.null_count == len(column):  # a field no record has: nothing to encode
+        return np.full(len(column), -1, np.int64), []
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    out: np.ndarray = np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    indices = encoded.indices
+    codes = np.asarray(indices.fill_null(-1) if indices.null_count else indices, dtype=np.int64)
+    return codes, encoded.dictionary.to_pylist()
+
+
+def _strings(column: pa.ChunkedArray) -> np.ndarray:
+    """The values as an object array of ``str`` (``None`` where null): one Python
+    string per distinct value (the columns read this way hold few values)."""
+    return _objects(*_words(column))
+
+
+def _objects(codes: np.ndarray, words: list[str]) -> np.ndarray:
+    """``words[code]`` per row as an object array (``None`` where the code is -1)."""
+    table = np.empty(len(words) + 1, dtype=object)  # the last slot (index -1): null
+    table[: len(words)] = words
+    out: np.ndarray = table[codes]
     return out
 
 
 def _days(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     arr = column.combine_chunks()
+    if not arr.null_count:  # no validity pass, no fill
+        return np.asarray(arr.cast(pa.int32()), dtype=np.int64), np.ones(len(arr), bool)
     known = ~np.asarray(arr.is_null(), dtype=bool)
     values = np.asarray(arr.cast(pa.int32()).fill_null(0), dtype=np.int64)
     return values, known
@@ -87,6 +110,8 @@ def _days(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 def _instants(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     arr = column.combine_chunks()
+    if not arr.null_count:
+        return np.asarray(arr.cast(pa.int64()), dtype=np.int64), np.ones(len(arr), bool)
     known = ~np.asarray(arr.is_null(), dtype=bool)
     values = np.asarray(arr.cast(pa.int64()).fill_null(0), dtype=np.int64)
     return values, known
@@ -96,23 +121,44 @@ def _codes(column: pa.ChunkedArray, vocabulary: list[str]) -> tuple[np.ndarray, 
     """Index of each value in ``vocabulary`` (-1 when null), and where a value is unknown.
     Dictionary-encoded chunks are looked up once per dictionary entry."""
     value_set = pa.array(vocabulary, pa.string())
-    codes: list[np.ndarray] = []
-    bad: list[np.ndarray] = []
+    total = len(column)
+    codes = np.empty(total, np.int64)  # filled chunk by chunk: no concatenation
+    bad = np.zeros(total, bool)
+    start = 0
     for chunk in column.chunks:
+        end = start + len(chunk)
         if pa.types.is_dictionary(chunk.type):
             words = chunk.dictionary
             lut = np.append(np.asarray(pc.index_in(words, value_set=value_set).fill_null(-1), np.int64), -1)
             odd = np.append((lut[:-1] < 0) & ~np.asarray(words.is_null(), dtype=bool), False)
-            index = np.asarray(chunk.indices.fill_null(len(words)), dtype=np.int64)
-            codes.append(lut[index])
-            bad.append(odd[index])
+            indices = chunk.indices
+            index = np.asarray(indices.fill_null(len(words)) if indices.null_count else indices)
+            np.take(lut, index, out=codes[start:end])
+            if odd.any():  # a dictionary of known words only (the common case) marks nothing
+                bad[start:end] = np.take(odd, index)
         else:
             found = np.asarray(pc.index_in(chunk, value_set=value_set).fill_null(-1), dtype=np.int64)
-            codes.append(found)
-            bad.append((found < 0) & ~np.asarray(chunk.is_null(), dtype=bool))
-    if not codes:
-        return np.zeros(0, np.int64), np.zeros(0, bool)
-    return np.concatenate(codes), np.concatenate(bad)
+            codes[start:end] = found
+            bad[start:end] = (found < 0) & ~np.asarray(chunk.is_null(), dtype=bool)
+        start = end
+    return codes, bad
+
+
+def _is(column: pa.ChunkedArray, word: str) -> np.ndarray:
+    """Where the value is ``word`` (``_codes(column, [word])[0] == 0`` without the codes)."""
+    out = np.zeros(len(column), bool)
+    start = 0
+    for chunk in column.chunks:
+        end = start + len(chunk)
+        if pa.types.is_dictionary(chunk.type):
+            lut = np.append(np.asarray(pc.equal(chunk.dictionary, word).fill_null(False), dtype=bool), False)
+            indices = chunk.indices
+            index = np.asarray(indices.fill_null(len(lut) - 1) if indices.null_count else indices)
+            np.take(lut, index, out=out[start:end])
+        else:
+            out[start:end] = np.asarray(pc.equal(chunk, word).fill_null(False), dtype=bool)
+        start = end
+    return out
 
 
 def _labels(column: pa.ChunkedArray) -> np.ndarray:
@@ -120,8 +166,16 @@ def _labels(column: pa.ChunkedArray) -> np.ndarray:
     if not column.num_chunks:
         return np.zeros(0, np.int64)
     if pa.types.is_dictionary(column.type):
-        arr = column.unify_dictionaries().combine_chunks()
-        return np.asarray(arr.indices.fill_null(-1), dtype=np.int64)
+        # one dictionary for every chunk, then each chunk's indices in place (no concatenation)
+        out = np.empty(len(column), np.int64)
+        start = 0
+        for chunk in column.unify_dictionaries().chunks:
+            indices = chunk.indices
+            out[start : start + len(chunk)] = np.asarray(
+                indices.fill_null(-1) if indices.null_count else indices
+            )
+            start += len(chunk)
+        return out
     return np.asarray(pc.dictionary_encode(column.combine_chunks()).indices.fill_null(-1), dtype=np.int64)
 
 
@@ -144,6 +198,9 @@ def _sets(column: pa.ChunkedArray) -> np.ndarray:
     )
     if awkward:  # a null, an empty string or the separator inside a list: one row at a time
         out[:] = [frozenset(v) if v else frozenset() for v in arr.to_pylist()]
+        return out
+    if arr.null_count == n:  # no row has the field: every set is empty
+        out[:] = [frozenset()]
         return out
     encoded = pc.dictionary_encode(pc.binary_join(arr, _SEP))
     keys = encoded.dictionary.to_pylist()

@@ -20,9 +20,27 @@ __all__ = ["interrupted", "time_barred", "validation_period"]
 _EPOCH = dt.date(1970, 1, 1)
 
 
+_ENDS: dict[tuple[int, int], int] = {}  # (start day, years) → the day the period ends
+
+
+def _plus(start: int, years: int) -> int:
+    """``start`` + ``years`` calendar years, as a day number (memoised across batches)."""
+    end = _ENDS.get((start, years))
+    if end is None:
+        if len(_ENDS) > 1 << 20:  # bounded: a portfolio's payment days span a few years
+            _ENDS.clear()
+        end = _ENDS[(start, years)] = (add_years(_EPOCH + dt.timedelta(days=start), years) - _EPOCH).days
+    return end
+
+
 def time_barred(
-    policy: Policy, jurisdiction: np.ndarray, today: np.ndarray, paid: np.ndarray, paid_known: np.ndarray
+    policy: Policy,
+    jurisdiction: tuple[np.ndarray, list[str]],
+    today: np.ndarray,
+    paid: np.ndarray,
+    paid_known: np.ndarray,
 ) -> Column:
+    """``jurisdiction`` = (each account's index into the distinct values, -1: none; the values)."""
     n = len(today)
     limitation = policy.header.limitation
     if limitation is None or "last_payment_at" not in limitation.start:
@@ -31,13 +49,14 @@ def time_barred(
     out = np.zeros(n, bool)
     rows = np.flatnonzero(paid_known)
     by, default = limitation.by_jurisdiction, limitation.years
-    span = {j: by.get(j or "", default) for j in set(jurisdiction[rows].tolist())}
-    years = np.asarray([span[j] for j in jurisdiction[rows].tolist()], dtype=np.int64)
+    codes, words = jurisdiction
+    span = np.asarray([by.get(j or "", default) for j in [*words, None]], dtype=np.int64)  # [-1]: none
+    years = span[codes[rows]]
     # one end per distinct (start day, years): one key per pair
     width = int(years.max()) + 1 if len(years) else 1
     keys, inverse = np.unique(paid[rows] * width + years, return_inverse=True)
     ends = [
-        (add_years(_EPOCH + dt.timedelta(days=start), count) - _EPOCH).days
+        _plus(start, count)
         for start, count in zip((keys // width).tolist(), (keys % width).tolist(), strict=True)
     ]
     out[rows] = today[rows] >= np.asarray(ends, dtype=np.int64)[inverse.reshape(-1)]
@@ -45,12 +64,13 @@ def time_barred(
 
 
 def validation_period(
-    names: np.ndarray, tables: dict[str, Any], today: np.ndarray, sent: np.ndarray, known: np.ndarray
+    zone_code: np.ndarray, tables: list[Any], today: np.ndarray, sent: np.ndarray, known: np.ndarray
 ) -> Column:
+    """``zone_code``: each account's index into ``tables`` (-1: not a zone)."""
     n = len(today)
     out = np.zeros(n, bool)
-    for name, table in tables.items():
-        mine = (names == name) & known
+    for z, table in enumerate(tables if known.any() else []):
+        mine = (zone_code == z) & known
         if not mine.any():
             continue
         days, inverse = np.unique(table.local_day(sent[mine]), return_inverse=True)
@@ -81,14 +101,16 @@ def interrupted(
     rows: np.ndarray = barred.values.astype(bool) & barred.known
     if limitation is None or not limitation.interrupted_by or not rows.any():
         return np.zeros(n, bool)
-    acc, day, outbound, channel, outcome, action = events
     channels, outcomes = [c.value for c in Channel], [o.value for o in Outcome]
     tier_ids = [t.model.id for t in policy.tiers]
+    if any(a not in tier_ids for flt in limitation.interrupted_by for a in flt.actions):
+        return rows  # an action outside the ladder: not among the event codes
+    # only the barred accounts' events can interrupt
+    mine = np.flatnonzero(np.take(rows, events[0]))
+    acc, day, outbound, channel, outcome, action = (np.take(e, mine) for e in events)
     match = np.zeros(len(acc), bool)
     for flt in limitation.interrupted_by:
-        if any(a not in tier_ids for a in flt.actions):
-            return rows  # an action outside the ladder: not among the event codes
-        m = rows[acc].copy()
+        m = np.ones(len(acc), bool)
         if flt.direction != "any":
             m &= outbound if flt.direction == "outbound" else ~outbound
         if flt.channels:
@@ -101,14 +123,6 @@ def interrupted(
             tagged = [i for i, t in enumerate(policy.tiers) if set(flt.tags) & set(t.model.tags)]
             m &= _in(action, tagged, len(tier_ids))
         match |= m
-    memo: dict[tuple[int, int], int] = {}
-
-    def plus(start: int, years: int) -> int:
-        end = memo.get((start, years))
-        if end is None:
-            end = memo[(start, years)] = (add_years(_EPOCH + dt.timedelta(days=start), years) - _EPOCH).days
-        return end
-
     hits = np.flatnonzero(match)
     changes: dict[int, list[int]] = {}
     for i, d in zip(acc[hits].tolist(), day[hits].tolist(), strict=True):
@@ -116,9 +130,9 @@ def interrupted(
     for i, found in changes.items():
         years = limitation.by_jurisdiction.get(jurisdiction[i] or "", limitation.years)
         start = int(paid[i])
-        expiry = plus(start, years)
+        expiry = _plus(start, years)
         for d in found:  # in time order
             if start < d < expiry:
-                start, expiry = d, plus(d, years)
+                start, expiry = d, _plus(d, years)
         barred.values[i] = today[i] >= expiry
     return np.zeros(n, bool)

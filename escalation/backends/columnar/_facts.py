@@ -24,16 +24,19 @@ from escalation.backends.columnar._column import (
     _days,
     _in,
     _instants,
+    _is,
     _labels,
     _members,
     _money,
+    _objects,
     _sets,
-    _strings,
+    _words,
 )
 from escalation.backends.columnar._dates import interrupted, time_barred, validation_period
+from escalation.backends.columnar._history import attempt_facts, latest, tier_stats
 from escalation.backends.columnar._local import event_days
 from escalation.backends.columnar._multizone import other_zones
-from escalation.backends.columnar._placement import placement_columns
+from escalation.backends.columnar._placement import placement_columns, step_tiers
 from escalation.backends.columnar._promise import promise_facts
 from escalation.backends.columnar._why import Why
 from escalation.backends.columnar._zones import DAY_US, US, day_start_us, table_for
@@ -81,12 +84,6 @@ class Facts:
     zone_slots: list[np.ndarray] = field(default_factory=list)  # own zone, then others (see _multizone)
 
 
-def _group_max(acc: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
-    out = np.full(n, -1, dtype=np.int64)
-    np.maximum.at(out, acc[mask], values[mask])
-    return out
-
-
 def _in_order(acc: np.ndarray, ts: np.ndarray) -> bool:
     """Whether events are already sorted by account, then instant."""
     if len(acc) < 2:
@@ -106,30 +103,37 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
 
     # zones: the account's own, or the policy's; and the others it may be in (slots 1..)
     zone_col = acc_t.column("timezone").fill_null(policy.header.timezone)
-    names = _strings(zone_col)
+    zone_ids, zone_words = _words(zone_col)
+    names = _objects(zone_ids, zone_words)
     slots = other_zones(names, acc_t.column("timezones"))
-    today = np.zeros(n, np.int64)
-    hours = np.zeros(n, np.int64)
-    weekday = np.empty(n, dtype=object)
-    zones: dict[str, Any] = {}
     ev_acc = np.asarray(ev_t.column("account"), dtype=np.int64)
     ev_ts, _ = _instants(ev_t.column("at"))
     first = int(ev_ts.min()) if len(ev_ts) else now_us
-    zone_code = np.full(n, -1, np.int64)  # index into `zones` (-1: not a zone)
-    for name in sorted(set(names.tolist())):
-        mine = names == name
+    zones: dict[str, Any] = {}
+    # per distinct name (sorted: `zones` keeps that order), then per account by look-up
+    code_of = np.full(len(zone_words) + 1, -1, np.int64)  # index into `zones` (-1: not a zone)
+    today_of = np.zeros(len(zone_words) + 1, np.int64)
+    hours_of = np.zeros(len(zone_words) + 1, np.int64)
+    weekday_of = np.empty(len(zone_words) + 1, dtype=object)
+    bad_zone = np.zeros(len(zone_words) + 1, bool)
+    for name, word in sorted((name, w) for w, name in enumerate(zone_words)):
         try:
             zones[name] = zone(name)
         except ValueError:
-            why.mark("time zone", mine)
+            bad_zone[word] = True
             continue
         table = table_for(name, zones[name], min(first, now_us - 40 * 366 * DAY_US), now_us)
-        zone_code[mine] = len(zones) - 1
+        code_of[word] = len(zones) - 1
         local = now_us + int(table.offsets(np.asarray([now_us]))[0])
-        today[mine] = local // DAY_US
-        hours[mine] = (local % DAY_US) // (3600 * US)
-        weekday[mine] = WEEKDAY_NAMES[(local // DAY_US + 3) % 7]  # 1970-01-01 was a Thursday
+        today_of[word] = local // DAY_US
+        hours_of[word] = (local % DAY_US) // (3600 * US)
+        weekday_of[word] = WEEKDAY_NAMES[(local // DAY_US + 3) % 7]  # 1970-01-01 was a Thursday
         zones[name] = (zones[name], table)
+    if bad_zone.any():
+        why.mark("time zone", bad_zone[zone_ids])
+    zone_code, today, hours = code_of[zone_ids], today_of[zone_ids], hours_of[zone_ids]
+    weekday = weekday_of[zone_ids]
+    tables = [table for _tz, table in zones.values()]
     others: dict[str, Any] = {}
     for slot in slots:
         for name in set(slot.tolist()) - {None}:
@@ -159,8 +163,10 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         today_us[mine] = day_start_us(name, tz, today[mine])
 
     # record checks the reference engine makes with the policy and `now`
-    currency = _strings(acc_t.column("currency"))
-    why.mark("currency", currency != policy.header.currency)
+    currency_codes, currency_words = _words(acc_t.column("currency"))
+    currency = _objects(currency_codes, currency_words)
+    other_currency = np.asarray([w != policy.header.currency for w in currency_words] + [True], dtype=bool)
+    why.mark("currency", other_currency[currency_codes])
     flags = _sets(acc_t.column("flags"))
     flag_lists = acc_t.column("flags").combine_chunks()
     vocabulary = pa.array(sorted(KNOWN_FLAGS | policy.flags), pa.string())
@@ -182,60 +188,57 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     action, _ = _codes(events.column("action"), tier_ids)
     channel, bad_channel = _codes(events.column("channel"), CHANNELS)
     outcome, bad_outcome = _codes(events.column("outcome"), OUTCOMES)
-    outbound = _codes(events.column("direction"), ["outbound"])[0] == 0
+    outbound = _is(events.column("direction"), "outbound")
     misdirected = np.asarray(events.column("misdirected").fill_null(False), dtype=bool)
     consent = ~np.asarray(events.column("consent_until").is_null(), dtype=bool)
     address = _labels(events.column("address"))
     # an outbound event without a channel: the reference engine fills it or refuses the record
-    why.mark(
-        "event shape", ev_acc[bad_channel | bad_outcome | misdirected | consent | (outbound & (channel < 0))]
-    )
-    why.mark("event after now", ev_acc[ev_ts > now_us])
-    ev_day = event_days(ev_ts, zone_code[ev_acc], [table for _tz, table in zones.values()])
-    in_cycle = ev_ts >= cycle_us[ev_acc]
+    odd = bad_channel | bad_outcome | misdirected | consent | (outbound & (channel < 0))
+    if odd.any():
+        why.mark("event shape", ev_acc[odd])
+    late = ev_ts > now_us
+    if late.any():
+        why.mark("event after now", ev_acc[late])
+    ev_day = event_days(ev_ts, ev_acc, zone_code, tables)
+    in_cycle = ev_ts >= np.take(cycle_us, ev_acc)
 
     # per tier, over the tier events only: one pass keyed by (tier, account)
     k = len(tier_ids)
     columns: dict[str, Column] = {}
     everyone = np.ones(n, bool)
-    counts = np.zeros((k, len(OUTCOMES) + 1), bool)  # [tier, outcome code]; the last column: none
+    counts = np.zeros((k, len(OUTCOMES) + 1), bool)  # [tier, outcome code + 1]; column 0: none
     for t, tier in enumerate(policy.tiers):
-        counting = [OUTCOMES.index(o.value) for o in tier.model.counting_outcomes]
+        counting = [OUTCOMES.index(o.value) + 1 for o in tier.model.counting_outcomes]
         counts[t, counting] = True
-        counts[t, -1] = OUTCOMES.index("sent") in counting  # an event without an outcome was sent
-    is_tier = outbound & (action >= 0)
-    at = np.flatnonzero(is_tier)
-    key = action[at] * n + ev_acc[at]
-    stamp, cyc = ev_ts[at], in_cycle[at]
-    counted = cyc & counts[action[at], outcome[at]]
-    tried = np.bincount(key[cyc], minlength=k * n).reshape(k, n)
-    done = np.bincount(key[counted], minlength=k * n).reshape(k, n)
-    last_in_cycle = _group_max(key, stamp, cyc, k * n).reshape(k, n)
-    counted_last = _group_max(key, stamp, counted, k * n).reshape(k, n)
-    last_ever = _group_max(key, stamp, np.ones(len(at), bool), k * n).reshape(k, n)
+        counts[t, 0] = OUTCOMES.index("sent") + 1 in counting  # an event without an outcome was sent
+    stats = tier_stats(n, counts, (ev_acc, ev_ts, action, outcome, outbound, in_cycle), today_us, cycle_us)
+    done, last_in_cycle, counted_last = stats.done, stats.last_in_cycle, stats.last_counted
+    days_since = now_us - stats.last_ever  # every tier at once, in place
+    days_since //= DAY_US
+    acted = stats.last_ever >= 0
     for t, tier in enumerate(policy.tiers):
         columns[f"done.{tier.model.id}"] = Column("num", done[t], everyone)
-        columns[f"attempts.{tier.model.id}"] = Column("num", tried[t], everyone)
-        ever = last_ever[t]
-        columns[f"days_since.{tier.model.id}"] = Column("num", (now_us - ever) // DAY_US, ever >= 0)
-    actions_today = np.bincount(ev_acc[is_tier & (ev_ts >= today_us[ev_acc])], minlength=n)
+        columns[f"attempts.{tier.model.id}"] = Column("num", stats.tried[t], everyone)
+        columns[f"days_since.{tier.model.id}"] = Column("num", days_since[t], acted[t])
+    actions_today = stats.today
     month, week = now_us - 30 * DAY_US, now_us - 7 * DAY_US
     on = np.flatnonzero(outbound & (channel >= 0) & (ev_ts > month))
-    by_channel = channel[on] * n + ev_acc[on]
+    by_channel = np.take(channel, on) * n + np.take(ev_acc, on)
     c30 = np.bincount(by_channel, minlength=len(CHANNELS) * n).reshape(len(CHANNELS), n)
-    c7 = np.bincount(by_channel[ev_ts[on] > week], minlength=len(CHANNELS) * n).reshape(len(CHANNELS), n)
+    c7 = np.bincount(by_channel[np.take(ev_ts, on) > week], minlength=len(CHANNELS) * n).reshape(
+        len(CHANNELS), n
+    )
     for c, name in enumerate(CHANNELS):
         columns[f"contacts_30d.{name}"] = Column("num", c30[c], everyone)
         columns[f"contacts_7d.{name}"] = Column("num", c7[c], everyone)
-    talk = outcome == OUTCOMES.index("conversation")
-    columns["conversations_30d"] = Column(
-        "num", np.bincount(ev_acc[talk & (ev_ts > month)], minlength=n), everyone
-    )
+    talk = np.flatnonzero((outcome == OUTCOMES.index("conversation")) & (ev_ts > month))
+    columns["conversations_30d"] = Column("num", np.bincount(np.take(ev_acc, talk), minlength=n), everyone)
 
     # payments and earlier promises (a promise on the record goes to the reference engine)
-    pay = outcome == OUTCOMES.index("payment")
-    amount, amount_ok = _money(events.column("amount"))
-    last_pay = _group_max(ev_acc, ev_ts, pay, n)
+    pay_at = np.flatnonzero(outcome == OUTCOMES.index("payment"))
+    pay_acc, pay_ts = np.take(ev_acc, pay_at), np.take(ev_ts, pay_at)
+    amount, amount_ok = _money(events.column("amount").take(pa.array(pay_at)))  # at pay_at only
+    last_pay = latest(pay_acc, pay_ts, n)
 
     def start_of(days: np.ndarray, rows: np.ndarray) -> np.ndarray:
         out = np.zeros(n, np.int64)
@@ -256,57 +259,43 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         p_due,
         p_made,
         start_of,
-        (ev_acc, ev_ts, pay, amount, amount_ok),
+        (pay_acc, pay_ts, amount, amount_ok),
     )
     why.mark("promise", promise.fallback)
     columns.update(promise.columns)
     # earlier promises (history outcomes): broken when no payment came after; the
     # record's own promise is judged with its amount (broken now, in this cycle: one more)
-    promise_ev = (outcome == OUTCOMES.index("promise_to_pay")) & in_cycle
-    promise_ev &= ~(promise.has[ev_acc] & (ev_ts >= promise.made[ev_acc]))
-    broken = promise_ev & (last_pay[ev_acc] <= ev_ts)
-    broken_count = np.bincount(ev_acc[broken], minlength=n) + (promise.broken & (p_made >= cycle_us))
+    vow = np.flatnonzero((outcome == OUTCOMES.index("promise_to_pay")) & in_cycle)
+    vow_acc, vow_ts = np.take(ev_acc, vow), np.take(ev_ts, vow)
+    broken = ~(promise.has[vow_acc] & (vow_ts >= promise.made[vow_acc])) & (last_pay[vow_acc] <= vow_ts)
+    broken_count = np.bincount(vow_acc[broken], minlength=n) + (promise.broken & (p_made >= cycle_us))
     columns["broken_promises"] = Column("num", broken_count.astype(np.int64), everyone)
-    in_cycle_pay = pay & in_cycle
-    unknown_amount = np.bincount(ev_acc[in_cycle_pay & ~amount_ok], minlength=n) > 0
-    paid = np.bincount(
-        ev_acc[in_cycle_pay & amount_ok], weights=amount[in_cycle_pay & amount_ok], minlength=n
-    )
+    pay_cycle = np.take(in_cycle, pay_at)
+    unknown_amount = np.bincount(pay_acc[pay_cycle & ~amount_ok], minlength=n) > 0
+    summed = pay_cycle & amount_ok
+    paid = np.bincount(pay_acc[summed], weights=amount[summed], minlength=n)
     columns["paid_in_cycle"] = Column("money", paid.astype(np.int64), ~unknown_amount)
     if np.any(np.abs(paid) > 2**52):
         why.mark("money overflow", np.abs(paid) > 2**52)
-    latest_index = np.full(n, -1, np.int64)
-    pay_idx = np.flatnonzero(pay)
-    latest_index[ev_acc[pay_idx]] = pay_idx  # events are sorted: the last write is the latest
-    has_pay = latest_index >= 0
-    pick = np.where(has_pay, latest_index, len(ev_ts))  # one past the end: a padding slot
+    last = latest(pay_acc, np.arange(len(pay_at)), n)  # each account's latest payment (-1: none)
+    has_pay = last >= 0
+    pick = np.where(has_pay, last, len(pay_at))  # one past the end: a padding slot
     last_amount_ok = has_pay & np.append(amount_ok, False)[pick]
     columns["last_payment_amount"] = Column("money", np.append(amount, 0)[pick], last_amount_ok)
-    pay_day = np.where(has_pay, np.append(ev_day, 0)[pick], -(10**9))
+    pay_day = np.where(has_pay, np.append(np.take(ev_day, pay_at), 0)[pick], -(10**9))
     last_day = np.where(paid_known, np.maximum(paid_day, pay_day), pay_day)
     columns["days_since_payment"] = Column("num", today - last_day, paid_known | has_pay)
 
     # call attempts to the debtor (third-party tiers excluded) in this cycle
     third = [t for t, tier in enumerate(policy.tiers) if "third_party" in tier.model.tags]
     attempt = outbound & (channel == CHANNELS.index("phone")) & in_cycle & (outcome >= 0)
-    attempt &= ~_in(action, third, k)
-    good = attempt & ~_in(outcome, _UNREACHED, len(OUTCOMES))
-    att_idx = np.flatnonzero(attempt)
-    last_good = np.full(n, -1, np.int64)
-    good_idx = np.flatnonzero(good)
-    last_good[ev_acc[good_idx]] = good_idx
-    after_good = attempt & (np.arange(len(ev_ts)) > last_good[ev_acc])
-    columns["consecutive_failed_attempts"] = Column(
-        "num", np.bincount(ev_acc[after_good], minlength=n), everyone
+    if third:
+        attempt &= ~_in(action, third, k)
+    unreached = _in(np.arange(len(OUTCOMES)), _UNREACHED, len(OUTCOMES))
+    consecutive, invalid = attempt_facts(
+        n, attempt, ev_acc, outcome, address, unreached, OUTCOMES.index("not_in_service")
     )
-    invalid = np.zeros(n, bool)
-    if len(att_idx):
-        pair = ev_acc[att_idx] * (int(address.max()) + 2) + (address[att_idx] + 1)
-        _, last_rev = np.unique(pair[::-1], return_index=True)
-        latest = att_idx[len(att_idx) - 1 - last_rev]
-        nis = outcome[latest] == OUTCOMES.index("not_in_service")
-        total = np.bincount(ev_acc[latest], minlength=n)
-        invalid = (total > 0) & (np.bincount(ev_acc[latest[nis]], minlength=n) == total)
+    columns["consecutive_failed_attempts"] = Column("num", consecutive, everyone)
     columns["number_invalid"] = Column("bool", invalid, everyone)
 
     # the record's own facts
@@ -319,11 +308,13 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["currency"] = Column("str", currency, everyone)
     columns["flags"] = Column("set", flags, everyone, flag_lists)
     columns["opt_out"] = Column("set", opt_out, everyone)
+    coded: dict[str, tuple[np.ndarray, list[str]]] = {}
     for name in ("segment", "product", "jurisdiction", "actor_type"):
-        values = _strings(acc_t.column(name))
-        columns[name] = Column("str", values, values != None)  # noqa: E711 - elementwise
-    plan = _strings(acc_t.column("plan_status"))
-    columns["plan_active"] = Column("bool", plan == "active", everyone)
+        codes, words = coded[name] = _words(acc_t.column(name))
+        columns[name] = Column("str", _objects(codes, words), codes >= 0)
+    plan, plan_words = _words(acc_t.column("plan_status"))
+    active = np.asarray([w == "active" for w in plan_words] + [False], dtype=bool)
+    columns["plan_active"] = Column("bool", active[plan], everyone)
     columns["local_hour"] = Column("num", hours, everyone)
     columns["weekday"] = Column("str", weekday, everyone)
     columns["dispute_open"] = Column("bool", np.zeros(n, bool), everyone)
@@ -337,7 +328,11 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     # not typed columns); every vectorised row has none: the native facts' defaults
     columns["forbearance_assessed"] = Column("bool", np.zeros(n, bool), everyone)
     columns["letter_of_claim_reply"] = Column("set", np.full(n, frozenset(), dtype=object), everyone)
-    columns.update(placement_columns(policy, (ev_acc, ev_day, outbound, action, outcome), today, OUTCOMES))
+    # placement: the latest counted outbound agency step (tier events that count, of step tiers)
+    steps = np.flatnonzero(stats.counting & np.take(step_tiers(policy), np.take(action, stats.at)))
+    placed_at = np.take(stats.at, steps)
+    step_latest = latest(np.take(ev_acc, placed_at), placed_at, n)
+    columns.update(placement_columns(policy, step_latest, (action, ev_day), today))
     cache: dict[Any, Any] = {
         "tables": {**others, **{name: table for name, (_tz, table) in zones.items()}},
         "multi": multi,
@@ -348,15 +343,13 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         "promise_due": (p_due, p_has),
         "events": events,  # sorted as the ev_* arrays (for columns read rarely: offers made)
     }
-    columns["time_barred"] = time_barred(policy, columns["jurisdiction"].values, today, paid_day, paid_known)
+    columns["time_barred"] = time_barred(policy, coded["jurisdiction"], today, paid_day, paid_known)
     # an interrupting event only moves the end later: only rows barred without them change
     evs = (ev_acc, ev_day, outbound, channel, outcome, action)
     jurisdiction = columns["jurisdiction"].values
     unsure = interrupted(policy, columns["time_barred"], jurisdiction, paid_day, today, evs)
     why.mark("limitation interrupted", unsure)
-    columns["in_validation_period"] = validation_period(
-        names, {name: table for name, (_tz, table) in zones.items()}, today, sent, sent_known
-    )
+    columns["in_validation_period"] = validation_period(zone_code, tables, today, sent, sent_known)
 
     stage = np.zeros(n, np.int64)
     for t, tier in enumerate(policy.tiers):

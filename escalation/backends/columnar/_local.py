@@ -27,26 +27,27 @@ def zone_rows(facts: Facts) -> list[tuple[str, Any, np.ndarray]]:
     return rows
 
 
-def event_days(ev_ts: np.ndarray, ev_zone: np.ndarray, tables: list[Any]) -> np.ndarray:
-    """The local day of each event in its account's zone (``ev_zone``: an index
-    into ``tables``, -1 for none: day 0). The commonest zone is looked up over
-    every event at once and the other zones' events fixed up: most accounts
-    share a zone, so one pass instead of a masked pass per zone."""
-    days = np.zeros(len(ev_ts), np.int64)
-    known = ev_zone[ev_zone >= 0]
-    if not len(known):
+def event_days(ev_ts: np.ndarray, ev_acc: np.ndarray, zone_code: np.ndarray, tables: list[Any]) -> np.ndarray:
+    """The local day of each event in its account's zone (``zone_code``: per
+    account, an index into ``tables``, -1 for none: day 0). The commonest zone
+    is looked up over every event at once and the other zones' events fixed
+    up: most accounts share a zone, so one pass instead of a masked pass per zone."""
+    known = zone_code[zone_code >= 0]
+    if not len(known) or not len(ev_ts):
+        return np.zeros(len(ev_ts), np.int64)
+    common = int(np.bincount(known).argmax())  # by accounts: any choice gives the same days
+    days: np.ndarray = tables[common].local_day(ev_ts)
+    elsewhere = zone_code != common
+    if not elsewhere.any():
         return days
-    common = int(np.bincount(known).argmax())
-    days = tables[common].local_day(ev_ts)
-    rest = np.flatnonzero(ev_zone != common)
+    rest = np.flatnonzero(np.take(elsewhere, ev_acc))
+    rest_zone = np.take(zone_code, np.take(ev_acc, rest))
     days[rest] = 0
-    rest_zone = ev_zone[rest]
     for z, table in enumerate(tables):
         if z != common:
             mine = rest[rest_zone == z]
             days[mine] = table.local_day(ev_ts[mine])
-    result: np.ndarray = days
-    return result
+    return days
 
 
 def local_days(facts: Facts, at: np.ndarray) -> np.ndarray:

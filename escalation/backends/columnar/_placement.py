@@ -14,36 +14,30 @@ from escalation.backends.columnar._column import Column
 if TYPE_CHECKING:
     from escalation.policy import Policy
 
-__all__ = ["placement_columns"]
+__all__ = ["placement_columns", "step_tiers"]
+
+
+def step_tiers(policy: Policy) -> np.ndarray:
+    """Per tier, whether it is an agency step (``place`` or ``recall``)."""
+    return np.asarray([tier.model.kind != "contact" for tier in policy.tiers], dtype=bool)
 
 
 def placement_columns(
-    policy: Policy,
-    events: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    today: np.ndarray,
-    outcome_names: list[str],
+    policy: Policy, latest: np.ndarray, events: tuple[np.ndarray, np.ndarray], today: np.ndarray
 ) -> dict[str, Column]:
-    """``placed``, ``placed_with`` and ``days_placed``; ``events`` = (account,
-    local day, outbound, tier index, outcome code), sorted by account then instant."""
+    """``placed``, ``placed_with`` and ``days_placed``; ``latest``: per account, the
+    position of its latest counted outbound step event (-1: none); ``events`` =
+    (tier index, local day) of every event."""
     n = len(today)
-    acc, day, outbound, action, outcome = events
-    steps = [(t, tier.model) for t, tier in enumerate(policy.tiers) if tier.model.kind != "contact"]
-    counted = np.zeros(len(acc), bool)
-    for t, model in steps:
-        codes = [outcome_names.index(o.value) for o in model.counting_outcomes]
-        made = np.where(outcome < 0, outcome_names.index("sent") in codes, np.isin(outcome, codes))
-        counted |= outbound & (action == t) & made
-    latest = np.full(n, -1, np.int64)
-    hits = np.flatnonzero(counted)
-    latest[acc[hits]] = hits  # events are sorted: the last write is the latest
+    action, day = events
     has = latest >= 0
     step = np.full(n, -1, np.int64)
     since = np.zeros(n, np.int64)
     step[has], since[has] = action[latest[has]], day[latest[has]]
     agencies = np.full(len(policy.tiers) + 1, None, dtype=object)  # index -1: no step
-    for t, model in steps:
-        if model.kind == "place":
-            agencies[t] = model.agency
+    for t, tier in enumerate(policy.tiers):
+        if tier.model.kind == "place":
+            agencies[t] = tier.model.agency
     agency = agencies[step]
     placed = agency != None  # noqa: E711 - elementwise
     everyone = np.ones(n, bool)

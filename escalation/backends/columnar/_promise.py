@@ -41,20 +41,21 @@ def promise_facts(
     due: np.ndarray,
     made: np.ndarray,
     start_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    events: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    payments: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> Promise:
     """``amount`` = (units of 1/10,000, present, fits); ``start_of(days, rows)`` = µs
-    of local day starts; ``events`` = (account, instant, is payment, amount, amount known)."""
+    of local day starts; ``payments`` = the payment events' (account, instant,
+    amount, amount known), sorted by account then instant."""
     value, has, fits = amount
     n = len(has)
-    ev_acc, ev_ts, pay, ev_amount, ev_ok = events
+    acc, stamp, paid_amount, paid_ok = payments
     rules = policy.header.promise
     fallback = has & ~fits
     fallback |= has & (made > now_us)
     deadline = start_of(due + (rules.grace or 0) + 1, has)
-    window = pay & has[ev_acc] & (ev_ts >= made[ev_acc]) & (ev_ts < deadline[ev_acc]) & (ev_ts <= now_us)
-    unknown = np.bincount(ev_acc[window & ~ev_ok], minlength=n) > 0
-    paid_f = np.bincount(ev_acc[window & ev_ok], weights=ev_amount[window & ev_ok], minlength=n)
+    window = has[acc] & (stamp >= made[acc]) & (stamp < deadline[acc]) & (stamp <= now_us)
+    unknown = np.bincount(acc[window & ~paid_ok], minlength=n) > 0
+    paid_f = np.bincount(acc[window & paid_ok], weights=paid_amount[window & paid_ok], minlength=n)
     fallback |= np.abs(paid_f) > _BIG
     paid = paid_f.astype(np.int64)
     share = 1 - Fraction(rules.tolerance)  # target = amount × (1 − tolerance), exactly
