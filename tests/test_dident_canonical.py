@@ -185,14 +185,15 @@ class TestCanonical:
 class TestMemo:
     def test_an_entry_leaves_with_its_account(self) -> None:
         """The memo holds no account alive and keeps nothing after it is collected."""
-        before = len(memo._MEMOS)
         kept = [parse_account(_record(5, ident=f"M-{i}")) for i in range(50)]
         for account in kept:
             canonical(account), event_stamps(account)
-        assert before + 50 == len(memo._MEMOS)
+        entries = {id(account): memo.memo_of(account) for account in kept}
+        assert all(memo._MEMOS[key] is entry for key, entry in entries.items())
+        assert all(entry.text is not None and entry.stamps is not None for entry in entries.values())
         del kept, account
         gc.collect()
-        assert before == len(memo._MEMOS)
+        assert [] == [key for key, entry in entries.items() if memo._MEMOS.get(key) is entry]
 
     def test_equal_accounts_do_not_share_an_entry(self) -> None:
         """Two equal accounts are two entries (keyed by identity, not equality)."""
