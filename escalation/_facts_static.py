@@ -1,6 +1,6 @@
-"""What fact derivation prepares once: each policy's tier lookups (once per
-policy) and each record's event timestamps (once per decision, shared by
-validation and the facts)."""
+"""What fact derivation prepares once: each policy's tier lookups and the facts
+its conditions read (once per policy), and each account's event timestamps
+(once per `Account` object, shared by validation and the facts)."""
 
 from __future__ import annotations
 
