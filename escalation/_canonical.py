@@ -1,7 +1,9 @@
 """The canonical text of an account record: what a decision id hashes
 (:func:`escalation.decision.decision_id`). :func:`reference_canonical` is the
 definition; :func:`canonical` writes the same text faster, the history (most of
-a record) directly (``tests/test_fast_paths.py`` holds them equal). A leaf."""
+a record) directly and once per account (kept in its memo, :mod:`escalation._account_memo`:
+a dry-run decides each account twice). ``tests/test_fast_paths.py`` and
+``tests/test_dident_canonical.py`` hold them equal."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
+
+from escalation._account_memo import memo_of
 
 if TYPE_CHECKING:
     from escalation.record import Account
@@ -46,10 +50,27 @@ _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=F
 
 def canonical(account: Account) -> str:
     """:func:`reference_canonical`, with the history (most of a record) written
-    directly: its instants in one pydantic call, the rest field by field."""
-    history = _history_text(account.history)
+    directly: its instants in one pydantic call, the rest field by field; once
+    per account. The rest of the record is written again each time unless its
+    only mutable fields (the dicts ``attributes`` and ``opt_out_at``) are empty."""
+    memo = memo_of(account)
+    frozen = not account.attributes and not account.opt_out_at
+    if frozen and memo.record is not None:
+        return memo.record
+    history = memo.text
     if history is None:
-        return reference_canonical(account)
+        history = _history_text(memo.history)
+        if history is None:
+            return reference_canonical(account)
+        memo.text = history
+    text = _with_history(account, history)
+    if frozen:
+        memo.record = text
+    return text
+
+
+def _with_history(account: Account, history: str) -> str:
+    """The record's canonical text around its history's (``history``)."""
     data = account.model_dump(mode="json", exclude_defaults=True, exclude=_HISTORY)
     for name in ("flags", "opt_out"):
         if name in data:

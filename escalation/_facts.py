@@ -10,23 +10,20 @@ import bisect
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from escalation._calendar import start_of_day
+from escalation._facts_pass import scan
 from escalation._facts_static import event_stamps, policy_static
 from escalation._language import FactType
 from escalation._money import money_facts
 from escalation._notices import notice_facts, reachability, time_barred, validation_period_end
-from escalation.placement import placement_facts
 from escalation.plans import plan_facts
 from escalation.record import (
     Account,
     Channel,
-    Direction,
     HistoryEvent,
-    Outcome,
     PlanStatus,
     days_overdue_on,
     zone,
@@ -149,15 +146,9 @@ WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _PRE_DUE_CYCLE_DAYS = 30
 _DAY = dt.timedelta(days=1)
 # Enum members bound once: attribute access on an Enum class is slow on the hot path.
-_OUTBOUND = Direction.OUTBOUND
-_CONVERSATION, _PAYMENT, _PROMISE = Outcome.CONVERSATION, Outcome.PAYMENT, Outcome.PROMISE_TO_PAY
 _ACTIVE = PlanStatus.ACTIVE
-_CHANNELS = tuple(Channel)
-_PHONE = Channel.PHONE
 _NO_CHANNELS: frozenset[str] = frozenset()
-# the event fields the facts read, in one call on the event's `__dict__` (no attribute lookups)
-_EVENT_FIELDS = itemgetter("at", "action", "channel", "outcome", "direction", "consent_until", "misdirected")
-_CONTACT_KEYS = tuple((c, f"contacts_7d.{c.value}", f"contacts_30d.{c.value}") for c in _CHANNELS)
+_CONTACT_KEYS = tuple((c, f"contacts_7d.{c.value}", f"contacts_30d.{c.value}") for c in Channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,10 +209,18 @@ def account_zone(account: Account, policy: Policy) -> ZoneInfo:
 
 
 def derive(
-    account: Account, now: dt.datetime, policy: Policy, stamps: tuple[float, ...] | None = None
+    account: Account,
+    now: dt.datetime,
+    policy: Policy,
+    stamps: tuple[float, ...] | None = None,
+    *,
+    read_only: bool = False,
 ) -> Situation:
     """Derive every fact for ``account`` at ``now`` under ``policy``'s settings
-    (``stamps``: :func:`event_stamps` of the account, when already known)."""
+    (``stamps``: :func:`event_stamps` of the account, when already known).
+    ``read_only``: leave out the optional families no condition of the policy
+    names (``contacts_7d.*``, ``contacts_30d.*``, ``days_since.*``): the engine's
+    choice (conditions are all that read them; every other fact is always derived)."""
     tz = account_zone(account, policy)
     # The account's own zone is always one the customer may be in: `timezones`
     # adds zones (an address, a phone's area code); it never removes that one.
@@ -249,74 +248,22 @@ def derive(
         events = tuple(item[2] for item in stamped)
         stamps = tuple(item[0] for item in stamped)
     static = policy_static(policy)
-    tier_ids, tier_set, counting, pending_counts, third_party = (
-        static.tier_ids,
-        static.tier_set,
-        static.counting,
-        static.pending_counts,
-        static.third_party,
+    contacts = not read_only or static.reads_contacts
+    found = scan(
+        events,
+        stamps,
+        static,
+        now.timestamp(),
+        start_of_day(today, tz).timestamp(),
+        cycle_start.timestamp(),
+        contacts,
     )
-    done = dict.fromkeys(tier_ids, 0)
-    tried = dict.fromkeys(tier_ids, 0)
-    counted_last: dict[str, dt.datetime] = {}
-    today_ts = start_of_day(today, tz).timestamp()
-    actions_today = 0
-    last_in_cycle: dict[str, dt.datetime] = {}
-    last_ever: dict[str, dt.datetime] = {}
-    now_ts = now.timestamp()
-    cycle_ts = cycle_start.timestamp()
-    week_ago, month_ago = now_ts - 7 * 86_400, now_ts - 30 * 86_400
-    contacts_7d = dict.fromkeys(_CHANNELS, 0)
-    contacts_30d = dict.fromkeys(_CHANNELS, 0)
-    conversations_30d = 0
-    consent: list[tuple[dt.datetime, dt.datetime]] = []
-    talks: list[float] = []  # conversations, oldest first: each ends the consent given before it
-    attempts: list[HistoryEvent] = []  # this cycle's call attempts to the debtor, oldest first
-    payments: list[HistoryEvent] = []
-    promises: list[dt.datetime] = []
-    for ts, event in zip(stamps, events, strict=True):
-        at, action, channel, outcome, direction, consent_until, misdirected = _EVENT_FIELDS(event.__dict__)
-        if direction is _OUTBOUND:
-            if action in tier_set:  # a str: None is in no tier set
-                last_ever[action] = at
-                if ts >= today_ts and not misdirected:  # a wrong number reached someone else
-                    actions_today += 1
-                if ts >= cycle_ts:
-                    tried[action] += 1
-                    last_in_cycle[action] = at
-                    # an action without an outcome yet was dispatched: it counts as sent
-                    made = pending_counts[action] if outcome is None else outcome in counting[action]
-                    if made:
-                        done[action] += 1
-                        counted_last[action] = at
-            if channel is not None:
-                if ts > month_ago:
-                    contacts_30d[channel] += 1
-                    if ts > week_ago:
-                        contacts_7d[channel] += 1
-                if (
-                    channel is _PHONE
-                    and ts >= cycle_ts
-                    and not misdirected
-                    and action not in third_party
-                    and outcome is not None
-                ):
-                    attempts.append(event)
-        if outcome is not None:
-            if outcome is _CONVERSATION:
-                talks.append(ts)
-                if ts > month_ago:
-                    conversations_30d += 1
-            elif outcome is _PAYMENT:
-                payments.append(event)
-            elif outcome is _PROMISE and ts >= cycle_ts:
-                promises.append(at)
-        if consent_until is not None:
-            consent.append((at, consent_until))
+    done = found.done
     # Consent to be contacted ends at its own `consent_until`, or earlier at the
     # first conversation after it was given (Reg F comment 14(b)(3)(i)-2).
     windows = []
-    for start, end in consent:
+    talks = found.talks
+    for start, end in found.consent:
         later = bisect.bisect_right(talks, start.timestamp())
         if later < len(talks) and talks[later] < end.timestamp():
             end = dt.datetime.fromtimestamp(talks[later], tz=end.tzinfo)
@@ -331,7 +278,7 @@ def derive(
         "currency": account.currency,
         "flags": account.flags,
         "opt_out": frozenset(c.value for c in account.opt_out) if account.opt_out else _NO_CHANNELS,
-        "conversations_30d": conversations_30d,
+        "conversations_30d": found.conversations_30d,
         "plan_active": account.payment_plan is not None and account.payment_plan.status is _ACTIVE,
         "local_hour": local_now.hour,
         "weekday": WEEKDAY_NAMES[local_now.weekday()],
@@ -343,26 +290,35 @@ def derive(
     if promise is not None:
         values["promise_to_pay.amount"] = promise.amount
     values.update(
-        money_facts(account, payments, promises, cycle_start, now, tz, rules.tolerance, rules.grace or 0)
+        money_facts(
+            account, found.payments, found.promises, cycle_start, now, tz, rules.tolerance, rules.grace or 0
+        )
     )
     for name, value in account.attributes.items():
         values[f"attributes.{name}"] = value
+    tried, last_ever, read = found.tried, found.last_ever, static.read
     for tier, done_key, attempts_key, days_key in static.tier_keys:
         values[done_key] = done[tier]
         values[attempts_key] = tried[tier]
-        if tier in last_ever:
+        if tier in last_ever and (not read_only or days_key in read):
             values[days_key] = (now - last_ever[tier]) // _DAY
-    for channel, key_7d, key_30d in _CONTACT_KEYS:
-        values[key_7d] = contacts_7d[channel]
-        values[key_30d] = contacts_30d[channel]
+    if contacts:
+        contacts_7d, contacts_30d = found.contacts_7d, found.contacts_30d
+        for channel, key_7d, key_30d in _CONTACT_KEYS:
+            values[key_7d] = contacts_7d[channel]
+            values[key_30d] = contacts_30d[channel]
 
     values.update(notice_facts(account, today))
-    values.update(reachability(attempts))
+    values.update(reachability(found.attempts))
     active = [(today - start.astimezone(tz).date()).days + 1 for start, end in windows if start < now <= end]
     if active:
         values["consent_day"] = min(active)
 
-    values.update(placement_facts(policy, events, today, tz))
+    agency, since = found.placed
+    if agency is None or since is None:
+        values["placed"] = False
+    else:  # placement_facts(policy, events, today, tz), from the one pass
+        values.update(placed=True, placed_with=agency, days_placed=(today - since.astimezone(tz).date()).days)
     values.update(plan_facts(account, events, today, tz, rules.grace or 0))
     barred = time_barred(account, today, policy, events, tz)
     if barred is not None:
@@ -388,11 +344,11 @@ def derive(
         events=events,
         stamps=stamps,
         tier_done=done,
-        tier_last=last_in_cycle,
-        tier_counted=counted_last,
+        tier_last=found.last_in_cycle,
+        tier_counted=found.counted_last,
         stage=stage,
         stage_severity=stage_severity,
-        actions_today=actions_today,
+        actions_today=found.actions_today,
         values=values,
         consent_windows=tuple(windows),
         cache={},

@@ -14,6 +14,7 @@ from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from escalation._account_memo import memo_of
 from escalation.errors import RecordIssue
 from escalation.record import Account, Channel, Direction, Outcome, local_date
 
@@ -62,10 +63,12 @@ def flag_issues(flags: Iterable[tuple[int, str]], vocabulary: frozenset[str]) ->
     position with the nearest known flag (a misspelt blocking flag must never
     be ignored: it would let the engine act)."""
     issues = []
-    known = sorted(vocabulary)
+    known: list[str] | None = None  # sorted only for a flag that needs a hint
     for index, flag in flags:
         if flag in vocabulary:
             continue
+        if known is None:
+            known = sorted(vocabulary)
         if "," in flag or ";" in flag:
             message = "holds several flags in one string; give each flag as its own item"
         else:
@@ -95,7 +98,10 @@ def fill_channels(account: Account, single: Mapping[str, Channel]) -> tuple[Acco
     event whose channel cannot be known: it must never escape a frequency
     limit. A payment without an action is not a contact and needs none."""
     issues: list[RecordIssue] = []
-    if None not in map(_CHANNEL, account.history):
+    memo = memo_of(account)
+    if memo.channels is None:
+        memo.channels = None not in map(_CHANNEL, memo.history)
+    if memo.channels:
         return account, issues  # the usual record: every event names its channel
     filled = list(account.history)
     changed = False
@@ -148,6 +154,7 @@ _dates_of = attrgetter(*(name for name in _DATE_FIELDS if "." not in name))
 _REPLY = "letter_of_claim_reply."
 _reply_dates_of = attrgetter(*(name[len(_REPLY) :] for name in _DATE_FIELDS if name.startswith(_REPLY)))
 _REPLY_NONE = (None,) * sum(name.startswith(_REPLY) for name in _DATE_FIELDS)
+_NO_INSTANTS, _NO_DATES = (None,) * len(_INSTANT_FIELDS), (None,) * len(_DATE_FIELDS)
 # the reply's dates come last, each name a field of the record or of the reply
 assert all("." not in n or n.startswith(_REPLY) for n in _DATE_FIELDS)
 assert _DATE_FIELDS[-len(_REPLY_NONE) :] == tuple(n for n in _DATE_FIELDS if n.startswith(_REPLY))
@@ -183,9 +190,11 @@ def check_at(
                         f"{account.overdue_since.isoformat()} gives {counted} on {today.isoformat()}",
                     )
                 )
-    for name, value in zip(_INSTANT_FIELDS, _instants_of(account), strict=True):
-        if value is not None and value > now:
-            issues.append(RecordIssue(name, f"is after the evaluation instant {now.isoformat()}"))
+    instants = _instants_of(account)
+    if instants != _NO_INSTANTS:  # most records carry none of them
+        for name, value in zip(_INSTANT_FIELDS, instants, strict=True):
+            if value is not None and value > now:
+                issues.append(RecordIssue(name, f"is after the evaluation instant {now.isoformat()}"))
     if account.breathing_space is not None and account.breathing_space.start > today:
         # the end is legitimately in the future; the start is a notified fact
         issues.append(RecordIssue("breathing_space.start", f"is after today ({today.isoformat()})"))
@@ -193,18 +202,20 @@ def check_at(
         issues.append(
             RecordIssue("promise_to_pay.made_at", f"is after the evaluation instant {now.isoformat()}")
         )
-    for channel, received in sorted(account.opt_out_at.items()):
-        if received > now:
-            issues.append(
-                RecordIssue(
-                    f"opt_out_at.{channel.value}", f"is after the evaluation instant {now.isoformat()}"
+    if account.opt_out_at:
+        for channel, received in sorted(account.opt_out_at.items()):
+            if received > now:
+                issues.append(
+                    RecordIssue(
+                        f"opt_out_at.{channel.value}", f"is after the evaluation instant {now.isoformat()}"
+                    )
                 )
-            )
     reply = account.letter_of_claim_reply
     dates = _dates_of(account) + (_REPLY_NONE if reply is None else _reply_dates_of(reply))
-    for name, found in zip(_DATE_FIELDS, dates, strict=True):
-        if found is not None and found > today:
-            issues.append(RecordIssue(name, f"is after today ({today.isoformat()})"))
+    if dates != _NO_DATES:
+        for name, found in zip(_DATE_FIELDS, dates, strict=True):
+            if found is not None and found > today:
+                issues.append(RecordIssue(name, f"is after today ({today.isoformat()})"))
     return issues
 
 

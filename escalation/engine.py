@@ -139,7 +139,8 @@ class Engine:
         """:meth:`validate`, with the history's timestamps (converted once, read
         again by the facts)."""
         account = parse_account(record)
-        issues = flag_issues(raw_flags(record, account), self._flags)
+        # no flags on the account: none given either (a non-empty list validates to a non-empty set)
+        issues = flag_issues(raw_flags(record, account), self._flags) if account.flags else []
         account, missing = fill_channels(account, self._single)
         issues.extend(missing)
         if account.currency != self._currency:
@@ -193,7 +194,7 @@ class Engine:
         """The decision for an account :meth:`_checked` passed (with its event
         timestamps): facts → conditions → holds and ladder. No sink, no log."""
         try:
-            sit = derive(account, now, self._policy, stamps)
+            sit = derive(account, now, self._policy, stamps, read_only=True)
             truth = self._conditions.truth_for(sit)
             return evaluate(self._plan, sit, truth, self._info, trace, language)
         except EscalationError:
