@@ -32,7 +32,12 @@ FastCheck = Callable[["Situation", Channel, dt.datetime, Truth, EventMatcher], G
 
 def specialise(rule: GuardRule) -> FastCheck:
     """The checker of one guard: ``check_guard``'s verdict, without its memo
-    (the ladder keeps one per decision)."""
+    (the ladder keeps one per decision).
+
+    A verdict that does not block, asked without a trace, has no figures: the
+    one such verdict of each guard is built here and returned every time (a
+    frozen dataclass costs microseconds to build; its empty ``facts`` is
+    never filled — verdicts are not modified once made)."""
     model = rule.model
     inner: FastCheck
     if isinstance(model, BlockGuard):
@@ -50,6 +55,7 @@ def specialise(rule: GuardRule) -> FastCheck:
 
 def _lifted(rule: GuardRule, order: tuple[str, ...], source: str, inner: FastCheck) -> FastCheck:
     name = f"guard:{rule.model.id}:unless"
+    clear = GuardVerdict(rule, False)
     note = f"lifted: `{source}` holds"
 
     def check(
@@ -57,7 +63,7 @@ def _lifted(rule: GuardRule, order: tuple[str, ...], source: str, inner: FastChe
     ) -> GuardVerdict:
         if truth(name):
             if sit.cache.get("trace") is False:
-                return GuardVerdict(rule, False)  # lifted: its figures and note are the trace's
+                return clear  # lifted: its figures and note are the trace's
             values = sit.values
             return GuardVerdict(rule, False, facts={n: values.get(n) for n in order}, note=note)
         return inner(sit, channel, at, truth, m)
@@ -73,13 +79,14 @@ def _block(rule: GuardRule, model: BlockGuard) -> FastCheck:
         f"`{when.source}` holds",
         model.until,
     )
+    clear = GuardVerdict(rule, False)
 
     def check(
         sit: Situation, channel: Channel, at: dt.datetime, truth: Truth, m: EventMatcher
     ) -> GuardVerdict:
         holds = truth(name)
         if not holds and sit.cache.get("trace") is False:
-            return GuardVerdict(rule, False)
+            return clear
         values = sit.values
         facts = {n: values.get(n) for n in order}
         if not holds:
@@ -99,6 +106,8 @@ def _block(rule: GuardRule, model: BlockGuard) -> FastCheck:
 
 
 def _consent(rule: GuardRule) -> FastCheck:
+    clear = GuardVerdict(rule, False)
+
     def check(
         sit: Situation, channel: Channel, at: dt.datetime, truth: Truth, m: EventMatcher
     ) -> GuardVerdict:
@@ -106,7 +115,7 @@ def _consent(rule: GuardRule) -> FastCheck:
         value = channel.value
         opted = value in opted_out
         if not opted and sit.cache.get("trace") is False:
-            return GuardVerdict(rule, False)
+            return clear
         note = f"the customer opted out of {value}" if opted else ""
         return GuardVerdict(rule, opted, None, {"opt_out": sorted(opted_out)}, note)
 
@@ -118,6 +127,7 @@ def _hours(rule: GuardRule, model: ContactHoursGuard) -> FastCheck:
     weekdays = frozenset(i for i, day in enumerate(WEEKDAYS) if day in model.days)
     holidays = model.holidays
     reference = rule.kind.check
+    clear = GuardVerdict(rule, False)
 
     def inside(at: dt.datetime, zones: tuple[ZoneInfo, ...]) -> bool:
         # `window_open` with the window's minutes and weekdays read once
@@ -136,7 +146,7 @@ def _hours(rule: GuardRule, model: ContactHoursGuard) -> FastCheck:
     ) -> GuardVerdict:
         if inside(at, sit.zones):
             if sit.cache.get("trace") is False:
-                return GuardVerdict(rule, False)  # the local times are only read by the trace
+                return clear  # the local times are only read by the trace
             return GuardVerdict(rule, False, facts={"local_time": local_times(sit, at)})
         return reference(rule, model, sit, channel, at, truth, m)  # closed: when it opens, as ever
 
