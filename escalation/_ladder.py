@@ -181,24 +181,23 @@ def evaluate(
             continue
 
         channels = check_channels(tp, now, sit, truth, matcher, memo, entries, first_open=True)
-        chosen = next((c for c in channels if not c.blocks), None)
-        if chosen is not None:
-            for ch in channels:
-                if ch is chosen:
-                    break
+        # with first_open only the last channel checked can be open: the ones before it are blocked
+        if channels and not channels[-1].blocks:
+            for ch in channels[:-1]:
                 why.block(plan, tier, ch, sit)
+            channel = channels[-1].plan.channel
             if on:
-                add(entry(rule, True, facts, note=f"actionable now by {chosen.channel.value}"))
+                add(entry(rule, True, facts, note=f"actionable now by {channel.value}"))
             # offers: the one hook every evaluator shares (escalation/offers/evaluate.py)
-            offered = after_ladder(policy, sit, truth, trace, tier, chosen.channel)
+            offered = after_ladder(policy, sit, truth, trace, tier, channel)
             if offered.before is not None:
                 parts = OfferParts(tier, tuple(offered.offers))
                 return decision("offer", parts, offers=offered.offers, blocked=why.blocked)
             return decision(
                 "act",
-                ActParts(tier, chosen.channel, tuple(why.held)),
+                ActParts(tier, channel, tuple(why.held)),
                 action=model.id,
-                channel=chosen.channel.value,
+                channel=channel.value,
                 severity=tp.severity,
                 tags=model.tags,
                 blocked=why.blocked,

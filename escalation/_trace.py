@@ -19,6 +19,7 @@ __all__ = ["Recorder", "entry"]
 # values json_value returns unchanged (guards build lists and dicts from JSON-ready parts)
 _READY = frozenset((int, str, bool, type(None), list, dict))
 _UNSET = object()
+_PLAIN = frozenset((int, str, bool))
 
 
 def facts_of(names: tuple[str, ...], sit: Situation) -> dict[str, object]:
@@ -117,6 +118,8 @@ class Recorder:
             for name in names:
                 value = known.get(name, _UNSET)
                 if value is _UNSET:
-                    value = known[name] = json_value(values.get(name))
+                    raw = values.get(name)
+                    # most facts are already in JSON form (json_value would return them as they are)
+                    value = known[name] = raw if raw is None or raw.__class__ in _PLAIN else json_value(raw)
                 shared[name] = value
         return shared
