@@ -38,6 +38,9 @@ from escalation.guards import EventMatcher, GuardVerdict, check_guard, next_open
 from escalation.offers.evaluate import after_ladder
 from escalation.placement import agency_of
 from escalation.policy import ContactHoursGuard, HoldRule, TierRule
+from escalation.policy._closures import _PY_CMP
+from escalation.policy._closures import _fact_cmp as fast_fact_cmp
+from escalation.policy._tree import MISSING, Facts, TruthFn
 from escalation.policy._yaml import load_yaml
 from escalation.reasons import Locale, guard_detail, render
 from escalation.reasons.parts import (
@@ -222,6 +225,34 @@ def test_fast_entries_are_constructs(
     assert got.model_fields_set == expected.model_fields_set
     assert got.model_fields_set is not fast_entry(rule, matched, facts).model_fields_set  # not shared
     assert (got.__pydantic_extra__, got.__pydantic_private__) == (None, None)
+
+
+_COMPARABLE = st.one_of(
+    st.integers(-5, 5),
+    st.decimals(min_value=-5, max_value=5, places=2),
+    st.sampled_from([dt.date(2026, 1, 1), dt.date(2026, 6, 1)]),
+    st.sampled_from(["a", "b", ""]),
+    st.booleans(),
+)
+
+
+@given(
+    op=st.sampled_from(sorted(_PY_CMP)),
+    constant=_COMPARABLE,
+    value=st.none() | _COMPARABLE,
+)
+def test_written_out_comparisons_answer_as_the_operator_closure(op: str, constant: Any, value: Any) -> None:
+    facts = {} if value is None else {"x": value}  # None: the fact is unknown
+    fast, reference = fast_fact_cmp("x", op, constant), _fact_cmp("x", _PY_CMP[op], constant)
+    try:
+        expected: object = reference(facts)
+    except TypeError:  # a date against a number: both raise alike
+        with pytest.raises(TypeError):
+            fast(facts)
+        return
+    got = fast(facts)
+    assert type(got) is type(expected)
+    assert got == expected
 
 
 # =============================================================================
@@ -630,3 +661,15 @@ def evaluate(
     return decision(
         "none", NoneParts(tuple(why.indefinite), tuple(why.exhausted), tuple(above)), blocked=why.blocked
     )
+
+
+def _fact_cmp(name: str, compare: Callable[[Any, Any], bool], constant: Any) -> TruthFn:
+    """``fact <op> literal``."""
+
+    def cmp_lit(facts: Facts) -> bool | None:
+        a = facts.get(name, MISSING)
+        if a is MISSING:
+            return None
+        return compare(a, constant)
+
+    return cmp_lit
