@@ -11,6 +11,7 @@ holds ``first_hold``'s outcome and trace."""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable
@@ -29,12 +30,14 @@ from escalation._facts import Situation, derive
 from escalation._facts_static import json_value
 from escalation._holds import HoldOutcome, _hold_until, first_hold_planned
 from escalation._ladder_plan import ChannelPlan, LadderPlan, TierPlan
+from escalation._language import EventFilter
 from escalation._trace import Recorder as FastRecorder
 from escalation._trace import entry as fast_entry
 from escalation._trace import json_facts
 from escalation.backends.rete import rete_unavailable_reason
 from escalation.decision import BlockedAction, Decision, EngineInfo, TraceEntry, construct, decision_id
 from escalation.guards import EventMatcher, GuardVerdict, check_guard, next_open
+from escalation.guards._base import predicate, scanner
 from escalation.offers.evaluate import after_ladder
 from escalation.placement import agency_of
 from escalation.policy import ContactHoursGuard, HoldRule, TierRule
@@ -60,6 +63,7 @@ from escalation.record import Channel
 
 from .conftest import SHIPPED
 from .strategies import cases
+from .test_ladder_fast import filters
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = {p.stem: Engine.from_file(p) for p in SHIPPED}
@@ -253,6 +257,41 @@ def test_written_out_comparisons_answer_as_the_operator_closure(op: str, constan
     got = fast(facts)
     assert type(got) is type(expected)
     assert got == expected
+
+
+@SETTINGS
+@given(
+    data=st.data(), which=st.sampled_from(sorted(ENGINES)), back=st.integers(0, 60), days=st.integers(0, 90)
+)
+def test_scanned_selections_are_the_predicates(data: st.DataObject, which: str, back: int, days: int) -> None:
+    engine = ENGINES[which]
+    plan = engine._plan
+    record, now = data.draw(cases(engine.policy))
+    try:
+        account, stamps = engine._checked(record, now)
+    except EscalationError:
+        return
+    sit = derive(account, now, engine.policy, stamps)
+    tiers = [t.model.id for t in engine.policy.tiers]
+    tags = sorted({tag for t in engine.policy.tiers for tag in t.model.tags})
+    flt = data.draw(filters(tiers, tags))
+    exclude = tuple(data.draw(st.lists(filters(tiers, tags), max_size=2)))
+    defaults = tuple(data.draw(st.lists(st.sampled_from(list(Channel)), max_size=2, unique=True)))
+    before = now - dt.timedelta(days=back)
+    since = before - dt.timedelta(days=days)
+    for window in ((None, None), (before, None), (before, since), (None, since)):
+        fast_sit = dataclasses.replace(sit, cache={})
+        ref_sit = dataclasses.replace(sit, cache={})
+        got = EventMatcher(fast_sit, plan.tags_of).select(flt, exclude, defaults, *window)
+        expected = select(EventMatcher(ref_sit, plan.tags_of), flt, exclude, defaults, *window)
+        assert got == expected
+    events = sit.events
+    scan = scanner(flt, defaults, plan.tags_of)
+    matcher = EventMatcher(sit, plan.tags_of)
+    match = predicate(flt, defaults, plan.tags_of)
+    assert scan(events, 0, len(events), matcher) == [
+        i for i in range(len(events)) if match(events[i], matcher)
+    ]
 
 
 # =============================================================================
@@ -673,3 +712,38 @@ def _fact_cmp(name: str, compare: Callable[[Any, Any], bool], constant: Any) -> 
         return compare(a, constant)
 
     return cmp_lit
+
+
+def select(
+    self: EventMatcher,
+    flt: EventFilter,
+    exclude: tuple[EventFilter, ...],
+    default_channels: Iterable[Channel] = (),
+    before: dt.datetime | None = None,
+    since: dt.datetime | None = None,
+) -> list[int]:
+    """Indices (into ``sit.events``, oldest first) of the events that match
+    ``flt`` and no ``exclude`` filter, at or after ``since`` and up to the
+    instant ``before``."""
+    defaults = tuple(default_channels)
+    limit = before.timestamp() if before is not None else None
+    first = bisect.bisect_left(self.sit.stamps, since.timestamp()) if since is not None else 0
+    key = ("select", id(flt), id(exclude), defaults, limit, first)
+    cached = self.sit.cache.get(key)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    events, stamps = self.sit.events, self.sit.stamps
+    # stamps are sorted (oldest first): the events up to `before` end at one bisection
+    end = len(events) if limit is None else bisect.bisect_right(stamps, limit, first)
+    match = predicate(flt, defaults, self.tags_of)
+    excluded = [predicate(x, (), self.tags_of) for x in exclude]
+    if excluded:
+        out = [
+            i
+            for i in range(first, end)
+            if match(events[i], self) and not any(x(events[i], self) for x in excluded)
+        ]
+    else:
+        out = [i for i in range(first, end) if match(events[i], self)]
+    self.sit.cache[key] = out
+    return out
