@@ -13,7 +13,7 @@ from escalation._facts import Situation
 from escalation._trace import Recorder, entry
 from escalation.policy import HoldRule
 
-__all__ = ["HoldOutcome", "first_hold"]
+__all__ = ["HoldOutcome", "first_hold", "first_hold_planned"]
 
 Truth = Callable[[str], bool]
 _DAY = dt.timedelta(days=1)
@@ -55,6 +55,39 @@ def first_hold(
     for hold in holds:
         rule = f"hold:{hold.model.id}"
         if not truth(rule):
+            if on:
+                add(entry(rule, False, trace.facts(hold.when.fact_order, sit)))
+            continue
+        until = _hold_until(hold, sit)
+        if until is not None and until <= sit.now:
+            if on:
+                note = f"expired at {fmt.instant(until, sit)}"
+                add(entry(rule, False, trace.facts(hold.when.fact_order, sit), note=note))
+            continue
+        until_local = until.astimezone(sit.tz) if until else None
+        if on:
+            note = (
+                f"holds until {until_local.isoformat()}" if until_local else "holds until an event lifts it"
+            )
+            add(entry(rule, True, trace.facts(hold.when.fact_order, sit), note=note))
+        return HoldOutcome(hold, until_local)
+    return None
+
+
+def first_hold_planned(
+    holds: tuple[tuple[HoldRule, str], ...],
+    sit: Situation,
+    truth: Truth | None,
+    trace: Recorder,
+) -> HoldOutcome | None:
+    """:func:`first_hold` over the plan's holds (each with its rule name);
+    ``truth`` ``None`` means the native evaluator: each hold's own closure is
+    asked directly."""
+    on = trace.on
+    add = trace.entries.append
+    values = sit.values
+    for hold, rule in holds:
+        if not (hold.when.truth(values) is True if truth is None else truth(rule)):
             if on:
                 add(entry(rule, False, trace.facts(hold.when.fact_order, sit)))
             continue

@@ -11,25 +11,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from escalation import _reasons as fmt
 from escalation._calendar import start_of_day
 from escalation._facts import Situation
-from escalation._holds import first_hold
-from escalation._ladder_plan import ChannelPlan, LadderPlan, TierPlan
-from escalation._trace import Recorder, entry, json_facts
-from escalation.decision import BlockedAction, Decision, EngineInfo, construct, decision_id
-from escalation.guards import EventMatcher, GuardVerdict, check_guard, next_open
+from escalation._holds import first_hold_planned
+from escalation._ladder_channels import Memo, Why, check_channels, settle
+from escalation._ladder_plan import LadderPlan, TierPlan
+from escalation._trace import Recorder, entry
+from escalation.decision import Decision, EngineInfo, construct, decision_id
+from escalation.guards import EventMatcher
 from escalation.offers.evaluate import after_ladder
 from escalation.placement import agency_of
-from escalation.policy import ContactHoursGuard, TierRule
-from escalation.reasons import Locale, guard_detail, render
+from escalation.policy import TierRule
+from escalation.reasons import Locale, render
 from escalation.reasons.parts import (
     ActParts,
     AfterBelow,
     DayFull,
-    HeldBack,
     HoldParts,
     Interval,
     NoneParts,
@@ -38,144 +37,11 @@ from escalation.reasons.parts import (
     Pending,
     WaitParts,
 )
-from escalation.record import Channel
 
 __all__ = ["LadderPlan", "evaluate"]
 
 Truth = Callable[[str], bool]
 _DAY = dt.timedelta(days=1)
-
-
-def _reopen(moment: dt.datetime, hours: tuple[ContactHoursGuard, ...], sit: Situation) -> dt.datetime | None:
-    """Move ``moment`` forward into every applicable contact-hours window."""
-    if not hours:
-        return moment  # no window to move into: the loop below would return it unchanged
-    current: dt.datetime | None = moment
-    for _ in range(8):
-        assert current is not None
-        later = current
-        for guard in hours:
-            opened = next_open(guard, current, sit.zones)
-            if opened is None:
-                return None
-            later = max(later, opened)
-        if later == current:
-            return current
-        current = later
-    return current
-
-
-@dataclass(slots=True)
-class _Channel:
-    plan: ChannelPlan
-    verdicts: list[GuardVerdict]
-    blocks: list[GuardVerdict]
-    time: dt.datetime | None  # when this channel is permitted (None: only an event lifts it)
-
-    @property
-    def channel(self) -> Channel:
-        return self.plan.channel
-
-
-def _blocked(plan: LadderPlan, tier: TierRule, ch: _Channel, sit: Situation) -> list[BlockedAction]:
-    """The channel's blocks, each ``until`` moved to when contact is actually
-    allowed (a frequency window reopens at midnight; the call at 08:00)."""
-    hours = ch.plan.hours
-    out = []
-    for v in ch.blocks:
-        until = _reopen(v.until, hours, sit) if v.until is not None else None
-        detail = guard_detail(v, sit, "en", with_until=False)
-        reason = plan.reasons[id(v.rule)]
-        out.append(
-            construct(
-                BlockedAction,
-                action=tier.model.id,
-                channel=ch.channel.value,
-                guard=v.rule.model.id,
-                reason=reason + (f" ({detail})" if detail else ""),
-                cite=v.rule.model.cite,
-                until=until.astimezone(sit.tz) if until is not None else None,
-            )
-        )
-    return out
-
-
-def _check_channels(
-    tp: TierPlan,
-    at: dt.datetime,
-    sit: Situation,
-    truth: Truth,
-    matcher: EventMatcher,
-    trace: Recorder,
-    first_open: bool = False,
-) -> list[_Channel]:
-    """Every applicable guard for each of the tier's channels at instant ``at``;
-    with ``first_open``, channels after the first one no guard blocks are not
-    needed (it will be used) and are not evaluated."""
-    model = tp.model
-    channels: list[_Channel] = []
-    entries = trace.entries if trace.on else None
-    for cp in tp.channels:
-        channel = cp.channel
-        verdicts = [check_guard(g, sit, model, channel, at, truth, matcher) for g in cp.guards]
-        blocks = [v for v in verdicts if v.blocked]
-        time: dt.datetime | None = at
-        if blocks:
-            untils = [v.until for v in blocks]
-            time = None if any(u is None for u in untils) else max(u for u in untils if u is not None)
-            if time is not None:
-                time = _reopen(time, cp.hours, sit)
-        channels.append(_Channel(cp, verdicts, blocks, time))
-        if entries is not None:
-            value = channel.value
-            for name, v in zip(cp.names, verdicts, strict=True):
-                entries.append(entry(name, v.blocked, json_facts(v.facts), model.id, value, v.note or None))
-        if first_open and not blocks:
-            break
-    return channels
-
-
-@dataclass
-class _Why:
-    """What the ladder learnt on the way down, for the reason: blocked
-    actions, tiers waiting (and for what), blocked until an event, used up."""
-
-    blocked: list[BlockedAction]
-    held: list[HeldBack]
-    waiting: list[tuple[dt.datetime, TierRule, Channel, tuple[Pending, ...]]]
-    indefinite: list[tuple[TierRule, tuple[GuardVerdict, ...]]]
-    exhausted: list[TierRule]
-
-    def block(self, plan: LadderPlan, tier: TierRule, ch: _Channel, sit: Situation) -> None:
-        if ch.blocks:
-            self.blocked.extend(_blocked(plan, tier, ch, sit))
-            self.held.append((tier, ch.channel, tuple(ch.blocks)))
-
-
-def _settle(
-    plan: LadderPlan,
-    tier: TierRule,
-    channels: list[_Channel],
-    pending: list[Pending],
-    sit: Situation,
-    why: _Why,
-    noted: bool = True,
-) -> str:
-    """Record why an eligible tier cannot act now and when it could; the trace
-    note (empty unless ``noted``: only the trace reads it)."""
-    for ch in channels:
-        why.block(plan, tier, ch, sit)
-    timed = [(c.time, c) for c in channels if c.time is not None]
-    if timed:
-        when, best = min(timed, key=lambda item: item[0])
-        why.waiting.append((when, tier, best.channel, (*pending, *best.blocks)))
-        return f"eligible; permitted from {fmt.instant(when, sit)} by {best.channel.value}" if noted else ""
-    verdicts = tuple(v for c in channels for v in c.blocks)
-    why.indefinite.append((tier, verdicts))
-    if not noted:
-        return ""
-    guards_named = sorted({v.rule.model.id for v in verdicts})
-    return "eligible; blocked until an event lifts " + ", ".join(guards_named)
 
 
 def evaluate(
@@ -219,14 +85,21 @@ def evaluate(
             engine=engine,
         )
 
+    # The native evaluator answers `truth(name)` with the named condition's own
+    # closure: the plan holds those closures, so they are called directly.
+    native = engine.backend == "native"
+    values = sit.values
+
     # 1. holds: the first that applies stops everything
-    held = first_hold(policy.holds, sit, truth, trace)
+    held = first_hold_planned(plan.holds, sit, None if native else truth, trace)
     if held is not None:
         return decision("hold", HoldParts(held.rule, held.until), hold=held.hold, next_eligible_at=held.until)
 
     # 2. the ladder, most severe first
     matcher = EventMatcher(sit, plan.tags_of)
-    why = _Why([], [], [], [], [])
+    memo: Memo = {}
+    entries = trace.entries if on else None
+    why = Why([], [], [], [], [])
     exhausted_top = 0
     unmet: list[TierRule] = []
     deferred: list[tuple[TierPlan, dt.datetime, list[Pending]]] = []
@@ -238,16 +111,17 @@ def evaluate(
     below_note = f"not considered: below the stage {sit.stage} (the ladder does not step back)" if on else ""
     for tp in plan.descending:
         tier, model, rule = tp.tier, tp.model, tp.rule
-        facts = trace.facts(tp.facts, sit) if on else {}
         if tp.severity < stage_severity and not model.ongoing:
             if on:
-                add(entry(rule, truth(rule), facts, note=below_note))
+                met = tp.when(values) is True if native else truth(rule)
+                add(entry(rule, met, trace.facts(tp.facts, sit), note=below_note))
             continue
-        if not truth(rule):
+        if not (tp.when(values) is True if native else truth(rule)):
             unmet.append(tier)
             if on:
-                add(entry(rule, False, facts, note="condition not met"))
+                add(entry(rule, False, trace.facts(tp.facts, sit), note="condition not met"))
             continue
+        facts = trace.facts(tp.facts, sit) if on else {}
         # The stage tier itself is the step the account is on: its own `requires`
         # were the way onto it (a v1 history may have reached it without them).
         if tp.requires and tp.severity != stage_severity:
@@ -263,7 +137,8 @@ def evaluate(
                 unmet.append(tier)
                 continue
         done = tier_done[model.id]
-        limit = model.repeat.max
+        repeat = model.repeat
+        limit = repeat.max
         if limit is not None and done >= limit:
             why.exhausted.append(tier)
             exhausted_top = max(exhausted_top, tp.severity)
@@ -274,20 +149,22 @@ def evaluate(
         pending: list[Pending] = []
         notes: list[str] = []
         below = tp.below
-        if model.wait is not None and below is not None:
+        wait = model.wait
+        if wait is not None and below is not None:
             last_below = sit.tier_counted.get(below.model.id)
-            if last_below is not None and (after := model.wait.after(last_below, sit.tz)) > now:
+            if last_below is not None and (after := wait.after(last_below, sit.tz)) > now:
                 ready_at = max(ready_at, after)
-                pending.append(AfterBelow(below, model.wait, last_below))
+                pending.append(AfterBelow(below, wait, last_below))
                 if on:
-                    notes.append(f"wait {model.wait} after {below.model.id} ({fmt.ago(now - last_below)})")
-        last_own = sit.tier_last.get(model.id)
-        every = model.repeat.every
-        if every is not None and last_own is not None and (again := every.after(last_own, sit.tz)) > now:
-            ready_at = max(ready_at, again)
-            pending.append(Interval(every, last_own))
-            if on:
-                notes.append(f"repeat every {every}, last {fmt.ago(now - last_own)}")
+                    notes.append(f"wait {wait} after {below.model.id} ({fmt.ago(now - last_below)})")
+        every = repeat.every
+        if every is not None:
+            last_own = sit.tier_last.get(model.id)
+            if last_own is not None and (again := every.after(last_own, sit.tz)) > now:
+                ready_at = max(ready_at, again)
+                pending.append(Interval(every, last_own))
+                if on:
+                    notes.append(f"repeat every {every}, last {fmt.ago(now - last_own)}")
         if day_full and per_day is not None:
             ready_at = max(ready_at, start_of_day(sit.today + _DAY, sit.tz))
             pending.append(DayFull(sit.actions_today, per_day))
@@ -303,40 +180,38 @@ def evaluate(
             deferred.append((tp, ready_at, pending))
             continue
 
-        channels = _check_channels(tp, now, sit, truth, matcher, trace, first_open=True)
-        open_now = [c for c in channels if not c.blocks]
-        if open_now:
-            chosen = open_now[0]
-            for ch in channels:
-                if ch is chosen:
-                    break
+        channels = check_channels(tp, now, sit, truth, matcher, memo, entries, first_open=True)
+        # with first_open only the last channel checked can be open: the ones before it are blocked
+        if channels and not channels[-1].blocks:
+            for ch in channels[:-1]:
                 why.block(plan, tier, ch, sit)
+            channel = channels[-1].plan.channel
             if on:
-                add(entry(rule, True, facts, note=f"actionable now by {chosen.channel.value}"))
+                add(entry(rule, True, facts, note=f"actionable now by {channel.value}"))
             # offers: the one hook every evaluator shares (escalation/offers/evaluate.py)
-            offered = after_ladder(policy, sit, truth, trace, tier, chosen.channel)
+            offered = after_ladder(policy, sit, truth, trace, tier, channel)
             if offered.before is not None:
                 parts = OfferParts(tier, tuple(offered.offers))
                 return decision("offer", parts, offers=offered.offers, blocked=why.blocked)
             return decision(
                 "act",
-                ActParts(tier, chosen.channel, tuple(why.held)),
+                ActParts(tier, channel, tuple(why.held)),
                 action=model.id,
-                channel=chosen.channel.value,
+                channel=channel.value,
                 severity=tp.severity,
                 tags=model.tags,
                 blocked=why.blocked,
                 offers=offered.offers,
-                agency=agency_of(tier, sit.values),
+                agency=agency_of(tier, values),
             )
-        note = _settle(plan, tier, channels, [], sit, why, on)
+        note = settle(plan, tier, channels, [], sit, why, on)
         if on:
             add(entry(rule, True, facts, note=note))
 
     # Nothing acts now: when will the tiers that are not yet due be permitted?
     for tp, ready_at, pending in deferred:
-        channels = _check_channels(tp, ready_at, sit, truth, matcher, trace)
-        note = _settle(plan, tp.tier, channels, pending, sit, why, on)
+        channels = check_channels(tp, ready_at, sit, truth, matcher, memo, entries)
+        note = settle(plan, tp.tier, channels, pending, sit, why, on)
         if on:
             add(entry(tp.rule, True, {}, note=note))
 

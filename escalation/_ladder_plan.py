@@ -1,7 +1,8 @@
 """What the ladder prepares once per policy, so that a decision only looks
 things up: each tier's rule name, facts, requirements and the tier below it;
 for each of its channels the guards that cover it (and which of those are
-contact hours); each guard's rule name and its reason on one line."""
+contact hours, and each one's checker specialised for the policy); each
+guard's rule name and its reason on one line; each hold's rule name."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from dataclasses import dataclass
 
 from escalation.decision import PolicyInfo
 from escalation.guards import applies
-from escalation.policy import ContactHoursGuard, GuardRule, Policy, Tier, TierRule
+from escalation.guards._fast import FastCheck, specialise
+from escalation.policy import ContactHoursGuard, GuardRule, HoldRule, Policy, Tier, TierRule
+from escalation.policy._tree import TruthFn
 from escalation.record import Channel
 
 __all__ = ["ChannelPlan", "LadderPlan", "TierPlan"]
@@ -24,6 +27,9 @@ class ChannelPlan:
     guards: tuple[GuardRule, ...]
     names: tuple[str, ...]  # ``guard:<id>`` of each guard (its trace rule)
     hours: tuple[ContactHoursGuard, ...]  # the contact-hours guards among them
+    # each guard's checker, with a number unique to its (guard, channel) in the
+    # policy: the key of its verdict in a decision's memo
+    checks: tuple[tuple[int, FastCheck], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,7 @@ class TierPlan:
     tier: TierRule
     model: Tier
     rule: str  # ``tier:<id>``: its condition's name and its trace rule
+    when: TruthFn  # its condition's closure (what the native evaluator answers ``rule`` with)
     severity: int
     facts: tuple[str, ...]  # the facts its condition reads, sorted
     requires: tuple[tuple[str, int], ...]
@@ -50,6 +57,7 @@ class LadderPlan:
     policy_info: PolicyInfo
     descending: tuple[TierPlan, ...]  # most severe first
     reasons: Mapping[int, str]  # id(guard rule) → its reason on one line
+    holds: tuple[tuple[HoldRule, str], ...]  # each hold and its rule name, in policy order
 
     @classmethod
     def build(cls, policy: Policy) -> LadderPlan:
@@ -59,18 +67,27 @@ class LadderPlan:
                 table[(tier.model.id, channel)] = tuple(
                     g for g in policy.guards if applies(g, tier.model, channel)
                 )
+        checkers = {id(g): specialise(g) for g in policy.guards}
+        numbers: dict[tuple[int, Channel], int] = {}
         return cls(
             policy=policy,
             guards_for=table,
             tags_of={t.model.id: t.model.tags for t in policy.tiers},
             policy_info=PolicyInfo(id=policy.id, version=policy.version, fingerprint=policy.fingerprint),
-            descending=tuple(_tier_plan(policy, tier, table) for tier in reversed(policy.tiers)),
+            descending=tuple(
+                _tier_plan(policy, tier, table, checkers, numbers) for tier in reversed(policy.tiers)
+            ),
             reasons={id(g): " ".join(g.model.reason.split()) for g in policy.guards},
+            holds=tuple((h, f"hold:{h.model.id}") for h in policy.holds),
         )
 
 
 def _tier_plan(
-    policy: Policy, tier: TierRule, table: Mapping[tuple[str, Channel], tuple[GuardRule, ...]]
+    policy: Policy,
+    tier: TierRule,
+    table: Mapping[tuple[str, Channel], tuple[GuardRule, ...]],
+    checkers: Mapping[int, FastCheck],
+    numbers: dict[tuple[int, Channel], int],
 ) -> TierPlan:
     model = tier.model
     channels = []
@@ -82,12 +99,16 @@ def _tier_plan(
                 guards=guards,
                 names=tuple(f"guard:{g.model.id}" for g in guards),
                 hours=tuple(g.model for g in guards if isinstance(g.model, ContactHoursGuard)),
+                checks=tuple(
+                    (numbers.setdefault((id(g), channel), len(numbers)), checkers[id(g)]) for g in guards
+                ),
             )
         )
     return TierPlan(
         tier=tier,
         model=model,
         rule=f"tier:{model.id}",
+        when=tier.when.truth,
         severity=tier.severity,
         facts=tier.when.fact_order,
         requires=tuple(model.requires.items()),

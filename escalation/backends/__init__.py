@@ -3,7 +3,10 @@ situation. The ladder, guards and reasons are shared; only condition truth
 comes from the backend.
 
 * ``native`` — the compiled Python closures (three-valued logic); the
-  default and the source of truth.
+  default and the source of truth. The ladder calls the closures of holds
+  and tiers directly (its plan holds them; ``_ladder.evaluate`` knows the
+  native evaluator by the engine's backend name) and asks ``truth(name)``
+  only for the rest.
 * ``rete`` — the conditions lowered to :mod:`escalation.policy._condition` and
   compiled into one durable-rules ruleset (see :mod:`escalation.backends.rete`).
   Durable sees only field-vs-constant comparisons over integers (money in

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -184,16 +184,10 @@ class EventMatcher:
         events, stamps = self.sit.events, self.sit.stamps
         # stamps are sorted (oldest first): the events up to `before` end at one bisection
         end = len(events) if limit is None else bisect.bisect_right(stamps, limit, first)
-        match = predicate(flt, defaults, self.tags_of)
-        excluded = [predicate(x, (), self.tags_of) for x in exclude]
-        if excluded:
-            out = [
-                i
-                for i in range(first, end)
-                if match(events[i], self) and not any(x(events[i], self) for x in excluded)
-            ]
-        else:
-            out = [i for i in range(first, end) if match(events[i], self)]
+        out = scanner(flt, defaults, self.tags_of)(events, first, end, self)
+        if exclude and out:
+            excluded = [predicate(x, (), self.tags_of) for x in exclude]
+            out = [i for i in out if not any(x(events[i], self) for x in excluded)]
         self.sit.cache[key] = out
         return out
 
@@ -245,6 +239,60 @@ def _compile(flt: EventFilter, defaults: tuple[Channel, ...], tags_of: TagsOf) -
         return during is None or m.in_consent(event, days) == during
 
     return matches
+
+
+Scanner = Callable[[Sequence[HistoryEvent], int, int, "EventMatcher"], list[int]]
+_SCANNERS: dict[tuple[int, tuple[Channel, ...], int], tuple[EventFilter, TagsOf, Scanner]] = {}
+
+
+def scanner(flt: EventFilter, default_channels: tuple[Channel, ...], tags_of: TagsOf) -> Scanner:
+    """``scan(events, first, end, matcher)``: the indices in ``first..end-1`` of
+    the events :func:`predicate` accepts, its tests written out in one loop
+    (no call per event; ``select`` scans a window of the history per guard)."""
+    key = (id(flt), default_channels, id(tags_of))
+    found = _SCANNERS.get(key)
+    if found is not None and found[0] is flt and found[1] is tags_of:  # the entry holds both: ids not reused
+        return found[2]
+    made = _compile_scan(flt, default_channels, tags_of)
+    if len(_SCANNERS) >= 4096:
+        _SCANNERS.clear()
+    _SCANNERS[key] = (flt, tags_of, made)
+    return made
+
+
+def _compile_scan(flt: EventFilter, defaults: tuple[Channel, ...], tags_of: TagsOf) -> Scanner:
+    # the criteria `_compile` reads, read once; each event tested in the same order
+    direction = None if flt.direction == "any" else flt.direction
+    channels = frozenset(flt.channels or defaults)
+    outcomes, actions = frozenset(flt.outcomes), frozenset(flt.actions)
+    tagged = frozenset(a for a, tags in tags_of.items() if set(flt.tags) & set(tags)) if flt.tags else None
+    misdirected, in_cycle = flt.misdirected, flt.in_cycle
+    during, days = flt.during_consent, flt.consent_days
+
+    def scan(events: Sequence[HistoryEvent], first: int, end: int, m: EventMatcher) -> list[int]:
+        out = []
+        for i in range(first, end):
+            event = events[i]
+            if direction is not None and event.direction != direction:
+                continue
+            if channels and event.channel not in channels:
+                continue
+            if outcomes and event.outcome not in outcomes:
+                continue
+            if actions and event.action not in actions:
+                continue
+            if tagged is not None and (event.action or "") not in tagged:
+                continue
+            if misdirected is not None and event.misdirected != misdirected:
+                continue
+            if in_cycle is not None and (event.at >= m.sit.cycle_start) != in_cycle:
+                continue
+            if during is not None and m.in_consent(event, days) != during:
+                continue
+            out.append(i)
+        return out
+
+    return scan
 
 
 def figures_wanted(sit: Situation) -> bool:

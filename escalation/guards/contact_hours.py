@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from escalation._facts import Situation
     from escalation.policy import GuardRule
 
-__all__ = ["KIND", "ContactHoursGuard", "next_open", "window_open"]
+__all__ = ["KIND", "ContactHoursGuard", "local_times", "minutes", "next_open", "window_open"]
 
 _SEARCH_DAYS = 21  # how far ahead to look for an open contact window
 
@@ -46,13 +46,14 @@ class ContactHoursGuard(GuardBase):
 _MINUTES: dict[str, int] = {}
 
 
-def _minutes(clock: str) -> int:
+def minutes(clock: str) -> int:
+    """Minutes since midnight of an ``HH:MM`` clock time."""
     # parsed once per clock text (validated HH:MM, so at most 1,441 of them): a
     # window is asked about many instants per decision
     found = _MINUTES.get(clock)
     if found is None:
-        hours, minutes = clock.split(":")
-        found = _MINUTES[clock] = int(hours) * 60 + int(minutes)
+        hours, mins = clock.split(":")
+        found = _MINUTES[clock] = int(hours) * 60 + int(mins)
     return found
 
 
@@ -63,7 +64,7 @@ def _open_in(guard: ContactHoursGuard, instant: dt.datetime, tz: ZoneInfo) -> bo
     if guard.holidays is not None and is_holiday(guard.holidays, local.date()):
         return False
     minute = local.hour * 60 + local.minute
-    return _minutes(guard.from_) <= minute < _minutes(guard.to)
+    return minutes(guard.from_) <= minute < minutes(guard.to)
 
 
 def window_open(guard: ContactHoursGuard, instant: dt.datetime, zones: tuple[ZoneInfo, ...]) -> bool:
@@ -78,7 +79,7 @@ def next_open(
     zone (the intersection of windows opens when the last of them opens)."""
     if window_open(guard, instant, zones):
         return instant
-    opening = _minutes(guard.from_)
+    opening = minutes(guard.from_)
     candidates = []
     for tz in zones:
         first = instant.astimezone(tz).date()
@@ -95,6 +96,16 @@ def next_open(
     return None
 
 
+def local_times(sit: Situation, at: dt.datetime) -> dict[str, str]:
+    """The instant's weekday and clock time in each zone, for the trace (one
+    dict per instant and decision, shared by every contact-hours guard)."""
+    key = ("local_times", at)
+    found: dict[str, str] | None = sit.cache.get(key)
+    if found is None:
+        found = sit.cache[key] = {str(tz): at.astimezone(tz).strftime("%a %H:%M") for tz in sit.zones}
+    return found
+
+
 def check(
     rule: GuardRule,
     guard: ContactHoursGuard,
@@ -107,16 +118,13 @@ def check(
     """Blocked outside the window in any zone, until it opens in all of them."""
     if sit.cache.get("trace") is False and window_open(guard, at, sit.zones):
         return GuardVerdict(rule, False)  # the local times are only read by the trace
-    key = ("local_times", at)
-    local_times = sit.cache.get(key)
-    if local_times is None:
-        local_times = sit.cache[key] = {str(tz): at.astimezone(tz).strftime("%a %H:%M") for tz in sit.zones}
+    local = local_times(sit, at)
     if window_open(guard, at, sit.zones):
-        return GuardVerdict(rule, False, facts={"local_time": local_times})
+        return GuardVerdict(rule, False, facts={"local_time": local})
     opens = next_open(guard, at, sit.zones)
     window = f"{guard.from_}-{guard.to}"
-    note = f"outside {window} in " + ", ".join(f"{z} ({t})" for z, t in local_times.items())
-    return GuardVerdict(rule, True, opens, {"local_time": local_times, "window": window}, note)
+    note = f"outside {window} in " + ", ".join(f"{z} ({t})" for z, t in local.items())
+    return GuardVerdict(rule, True, opens, {"local_time": local, "window": window}, note)
 
 
 KIND = GuardKind("contact_hours", ContactHoursGuard, check, doc="contact_hours")

@@ -122,7 +122,7 @@ def truth_fn(node: _Node) -> TruthFn:
         return disj
     if isinstance(node, _Cmp):
         if isinstance(node.left, _Fact) and isinstance(node.right, _Lit):
-            return _fact_cmp(node.left.name, _PY_CMP[node.op], node.right.value)
+            return _fact_cmp(node.left.name, node.op, node.right.value)
         left, right, compare = value_fn(node.left), value_fn(node.right), _PY_CMP[node.op]
 
         def cmp(facts: Facts) -> bool | None:
@@ -155,12 +155,43 @@ def truth_fn(node: _Node) -> TruthFn:
 # answers exactly as the general closure above does for the same node.
 
 
-def _fact_cmp(name: str, compare: Callable[[Any, Any], bool], constant: Any) -> TruthFn:
-    """``fact <op> literal``."""
+def _fact_cmp(name: str, op: str, constant: Any) -> TruthFn:
+    """``fact <op> literal``, the operator written out (``a >= k`` is what
+    ``operator.ge(a, k)`` computes, without the call)."""
+    missing = MISSING
+    if op == ">=":
+
+        def cmp_ge(facts: Facts) -> bool | None:
+            a = facts.get(name, missing)
+            return None if a is missing else a >= constant
+
+        return cmp_ge
+    if op == ">":
+
+        def cmp_gt(facts: Facts) -> bool | None:
+            a = facts.get(name, missing)
+            return None if a is missing else a > constant
+
+        return cmp_gt
+    if op == "<=":
+
+        def cmp_le(facts: Facts) -> bool | None:
+            a = facts.get(name, missing)
+            return None if a is missing else a <= constant
+
+        return cmp_le
+    if op == "<":
+
+        def cmp_lt(facts: Facts) -> bool | None:
+            a = facts.get(name, missing)
+            return None if a is missing else a < constant
+
+        return cmp_lt
+    compare = _PY_CMP[op]  # == and != (rarer)
 
     def cmp_lit(facts: Facts) -> bool | None:
-        a = facts.get(name, MISSING)
-        if a is MISSING:
+        a = facts.get(name, missing)
+        if a is missing:
             return None
         return compare(a, constant)
 
