@@ -747,3 +747,32 @@ def select(
         out = [i for i in range(first, end) if match(events[i], self)]
     self.sit.cache[key] = out
     return out
+
+
+@pytest.mark.parametrize("in_cycle", [True, False])
+def test_an_event_at_the_cycle_start_is_in_the_cycle(in_cycle: bool) -> None:
+    """An event exactly at the cycle's start belongs to the cycle (``at >= cycle_start``),
+    for the scanner, the predicate and the matcher alike — generated histories
+    almost never put an event on that instant, so it is put there here."""
+    engine = ENGINES["consumer-credit-cn"]
+    record = {
+        "id": "EDGE-1", "currency": "CNY", "amount_overdue": "100.00", "balance": "500.00",
+        "days_overdue": 20, "timezone": "Asia/Shanghai",
+        "history": [
+            {"at": f"2026-11-{day:02d}T10:00:00+08:00", "action": "sms_reminder", "channel": "sms",
+             "outcome": "delivered"}
+            for day in (10, 12, 14, 16)
+        ],
+    }  # fmt: skip
+    now = dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")
+    account, stamps = engine._checked(record, now)  # type: ignore[arg-type]
+    sit = derive(account, now, engine.policy, stamps)
+    flt = EventFilter(in_cycle=in_cycle, channels=("sms",))
+    for k in range(len(sit.events)):
+        moved = dataclasses.replace(sit, cycle_start=sit.events[k].at, cache={})
+        matcher = EventMatcher(moved, engine._plan.tags_of)
+        expected = [i for i in range(len(moved.events)) if (i >= k) == in_cycle]
+        assert expected == scanner(flt, (), engine._plan.tags_of)(moved.events, 0, len(moved.events), matcher)
+        match = predicate(flt, (), engine._plan.tags_of)
+        assert expected == [i for i, event in enumerate(moved.events) if match(event, matcher)]
+        assert expected == [i for i, event in enumerate(moved.events) if matcher.matches(flt, event)]
