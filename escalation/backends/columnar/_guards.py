@@ -16,6 +16,7 @@ import numpy as np
 from escalation._calendar import is_holiday
 from escalation._ladder import LadderPlan
 from escalation._language import EventFilter
+from escalation.backends.columnar import _hours
 from escalation.backends.columnar._conditions import truth
 from escalation.backends.columnar._events import Verdict, VerdictMemo, filter_mask, signature
 from escalation.backends.columnar._facts import Facts
@@ -26,14 +27,10 @@ from escalation.backends.columnar._local import (
     zone_rows,
 )
 from escalation.backends.columnar._multizone import (
-    minutes,
-    next_open_multi,
-    open_in_slots,
-    opening,
     slot_view,
     strictest,
 )
-from escalation.backends.columnar._starts import day_start, local_clock, zone_day_starts
+from escalation.backends.columnar._starts import day_start, zone_day_starts
 from escalation.guards import (
     BlockGuard,
     ConsentGuard,
@@ -76,7 +73,7 @@ class Guards:
         with the other policies of the batch that define the guard alike."""
         sig = self.sigs.get(id(rule))
         if sig is None:
-            sig = self.sigs[id(rule)] = signature(rule)
+            sig = self.sigs[id(rule)] = _signature(rule)
         key = (sig, channel if isinstance(rule.model, _BY_CHANNEL) else None)
         found = self.shared.now.get(key) if at is None else self.shared.find(key, at)
         if found is not None:
@@ -158,51 +155,16 @@ class Guards:
             flags[i] = self.holidays[key]
         return flags[inverse].reshape(days.shape)
 
-    def window_open(self, g: ContactHoursGuard, at: np.ndarray) -> np.ndarray:
-        """Whether each account's instant is inside the window (weekdays, holidays)."""
-        days, minute = local_clock(self.facts, at)
-        inside = (minute >= minutes(g.from_)) & (minute < minutes(g.to))
-        allowed = np.asarray([name in g.days for name in _WEEKDAYS], dtype=bool)
-        inside &= allowed[(days + 3) % 7]
-        if g.holidays is not None:
-            inside &= ~self._holiday(g.holidays, days)
-        multi = self.facts.cache["multi_rows"]
-        if len(multi):  # open in every zone the customer may be in
-            inside[multi] &= open_in_slots(self.facts, g, multi, at[multi], self._holiday, first=1)
-        return inside
+    def window_open(self, g: ContactHoursGuard, at: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Whether each account's instant is inside the window (``rows``: of those accounts only)."""
+        return _hours.window_open(self.facts, self._holiday, g, at, rows)
 
     def next_open(
-        self, g: ContactHoursGuard, at: np.ndarray, shut: np.ndarray
+        self, g: ContactHoursGuard, at: np.ndarray, shut: np.ndarray, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The first instant at or after ``at`` inside the window (``contact_hours.next_open``)
         and where one was found within its 21-day search."""
-        f = self.facts
-        out = np.where(shut, NEVER, at)
-        found = ~shut
-        todo = shut & ~f.cache["multi"]
-        multi = np.flatnonzero(shut & f.cache["multi"])
-        if len(multi):
-            out[multi], found[multi] = next_open_multi(f, g, multi, at[multi], self._holiday)
-        if not todo.any():
-            return out, found
-        first = local_days(f, at)
-        for offset in range(21):
-            if not todo.any():
-                break
-            for name, _table, mine in zone_rows(f):
-                rows = np.flatnonzero(todo & mine)
-                if not len(rows):
-                    continue
-                days = first[rows] + offset
-                unique, inverse = np.unique(days, return_inverse=True)
-                pairs = [opening(g, name, d) for d in unique.tolist()]
-                cand = np.asarray([p[0] for p in pairs], np.int64)[inverse]
-                ok = np.asarray([p[1] for p in pairs], bool)[inverse] & (cand > at[rows])
-                hit = rows[ok]
-                out[hit] = cand[ok]
-                found[hit] = True
-                todo[hit] = False
-        return out, found
+        return _hours.next_open(self.facts, self._holiday, g, at, shut, rows)
 
     def _every_zone(
         self, g: CooldownGuard | FrequencyGuard, channel: Channel, at: np.ndarray, own: Verdict
@@ -346,25 +308,31 @@ class Guards:
         return blocked, until, np.zeros(n, bool)
 
     def reopen(
-        self, rules: tuple[GuardRule, ...], times: np.ndarray, known: np.ndarray
+        self,
+        rules: tuple[GuardRule, ...],
+        times: np.ndarray,
+        known: np.ndarray,
+        rows: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``_ladder._reopen`` over columns: each time moved forward into every
-        contact-hours window of ``rules`` (``known`` false where none opens)."""
-        hours = [r.model for r in rules if isinstance(r.model, ContactHoursGuard)]
-        if not hours or not known.any():  # (no row to move: the passes below would change nothing)
-            return times, known
-        current, ok = times.copy(), known.copy()
-        for _ in range(8):
-            later = current.copy()
-            for g in hours:
-                shut = ~self.window_open(g, current) & ok
-                opened, found = self.next_open(g, current, shut)
-                ok &= found
-                later = np.where(ok, np.maximum(later, opened), later)
-            if np.array_equal(later[ok], current[ok]):
-                break
-            current = later
-        return current, ok
+        """``_ladder._reopen`` over columns (:func:`._hours.reopen`); ``rows``: the
+        accounts ``times`` and ``known`` are of (indices), else the whole batch."""
+        return _hours.reopen(self.facts, self._holiday, rules, times, known, rows)
+
+
+# signatures by rule object (kept with it, so its id is not reused): a rule's JSON and
+# condition reprs cost ~0.1 ms, asked again by every batch's Guards
+_SIGNATURES: dict[int, tuple[GuardRule, str]] = {}
+
+
+def _signature(rule: GuardRule) -> str:
+    found = _SIGNATURES.get(id(rule))
+    if found is not None and found[0] is rule:
+        return found[1]
+    if len(_SIGNATURES) > 10_000:  # (policies loaded one after another: keep it bounded)
+        _SIGNATURES.clear()
+    sig = signature(rule)
+    _SIGNATURES[id(rule)] = (rule, sig)
+    return sig
 
 
 def _newer_than_columnar(guard: Any) -> bool:

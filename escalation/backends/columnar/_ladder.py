@@ -216,12 +216,8 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
         time[picked[~blocked]] = at[picked[~blocked]]
         if blocked.any():
             stuck = picked[blocked]
-            times = np.full(n, -1, np.int64)
-            times[stuck] = latest[blocked]
-            reopenable = np.zeros(n, bool)
-            reopenable[stuck[known[blocked]]] = True
-            moved, ok = guards.reopen(rules, times, reopenable)
-            time[stuck] = np.where(ok[stuck], moved[stuck], _MAX)
+            moved, ok = guards.reopen(rules, latest[blocked], known[blocked], rows=stuck)
+            time[stuck] = np.where(ok, moved, _MAX)
         return time
 
     for tier in reversed(policy.tiers):
