@@ -94,7 +94,7 @@ def next_open(
     multi = np.flatnonzero(shut & multi_flag)
     if len(multi):
         batch_rows = multi if rows is None else rows[multi]
-        out[multi], found[multi] = next_open_multi(facts, g, batch_rows, at[multi], holiday)
+        out[multi], found[multi] = _next_open_multi(facts, holiday, g, batch_rows, at[multi])
     if not todo.any():
         return out, found
     zones = _zones(facts, rows)
@@ -119,6 +119,27 @@ def next_open(
             found[hit] = True
             todo[hit] = False
     return out, found
+
+
+def _codes(names: np.ndarray) -> np.ndarray:
+    """Small integers standing for the values of an object array (equal values, equal codes)."""
+    index: dict[object, int] = {}
+    return np.fromiter((index.setdefault(x, len(index)) for x in names.tolist()), np.int64, len(names))
+
+
+def _next_open_multi(
+    facts: Facts, holiday: Holiday, g: ContactHoursGuard, rows: np.ndarray, at: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`._multizone.next_open_multi`, searched once per distinct (zones,
+    instant): its answer reads nothing else of an account, and at ``now`` every
+    account in the same zones asks the same question."""
+    keys = np.stack([*(_codes(slot[rows]) for slot in facts.zone_slots), at], axis=1)
+    _unique, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    if len(first) == len(rows):
+        return next_open_multi(facts, g, rows, at, holiday)
+    opened, found = next_open_multi(facts, g, rows[first], at[first], holiday)
+    inverse = inverse.reshape(-1)
+    return opened[inverse], found[inverse]
 
 
 def reopen(

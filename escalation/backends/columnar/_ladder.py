@@ -12,7 +12,6 @@ guard check is unsure of, go to the reference engine."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -120,28 +119,34 @@ def _iso(facts: Facts, instants: np.ndarray, mask: np.ndarray, into: np.ndarray)
         into[rows] = text[inverse]
 
 
-def _verdicts_for(
-    policy: Policy, plan: LadderPlan, guards: Guards, rows: np.ndarray, at: np.ndarray
-) -> Callable[[GuardRule, Channel], Verdict]:
-    """Verdicts at ``at`` read only at ``rows``: when those are few, worked out
-    over those accounts' facts alone (:func:`._subset.subset`) and widened to
-    the batch (not blocked, ``NEVER``, sure elsewhere); else over the batch."""
-    n = guards.facts.n
-    picked = np.flatnonzero(rows)
-    sub = subset(guards.facts, picked) if len(picked) * 4 < n else None
-    if sub is None:
-        return lambda rule, channel: guards.verdict(rule, channel, at)
-    few = Guards(policy, plan, sub)
-    few.holidays = guards.holidays
-    at_few = at[picked]
+class _Later:
+    """Verdicts at instants of the accounts' own, read only at ``rows`` (the
+    accounts waiting on a tier that is not due yet): when those are few, worked
+    out over those accounts' facts alone (:func:`._subset.subset`, one subset
+    for every such tier) and widened to the batch (not blocked, ``NEVER``, sure
+    elsewhere); else over the batch. A row's verdict reads nothing of the
+    other rows', so one subset serves every tier."""
 
-    def ask(rule: GuardRule, channel: Channel) -> Verdict:
-        blocked, until, unsure = few.verdict(rule, channel, at_few)
+    def __init__(self, policy: Policy, plan: LadderPlan, guards: Guards, rows: np.ndarray) -> None:
+        self.guards, self.n = guards, guards.facts.n
+        self.picked = np.flatnonzero(rows)
+        sub = subset(guards.facts, self.picked) if len(self.picked) * 4 < self.n else None
+        self.few: Guards | None = None
+        if sub is not None:
+            self.few = Guards(policy, plan, sub)
+            self.few.holidays = guards.holidays
+        self.at: tuple[np.ndarray, np.ndarray] | None = None  # the last instants asked, at the rows
+
+    def ask(self, rule: GuardRule, channel: Channel, at: np.ndarray) -> Verdict:
+        if self.few is None:
+            return self.guards.verdict(rule, channel, at)
+        if self.at is None or self.at[0] is not at:
+            self.at = (at, at[self.picked])
+        blocked, until, unsure = self.few.verdict(rule, channel, self.at[1])
+        n, picked = self.n, self.picked
         wide: Verdict = (np.zeros(n, bool), np.full(n, NEVER, np.int64), np.zeros(n, bool))
         wide[0][picked], wide[1][picked], wide[2][picked] = blocked, until, unsure
         return wide
-
-    return ask
 
 
 def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
@@ -277,15 +282,16 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
         best = np.where(ready, np.minimum(best, soonest), best)  # every channel blocked now
 
     # nothing acts now: when are the tiers that are not due yet permitted?
-    for tier, late, ready_at in deferred:
-        rows = late & open_
+    waits = [(tier, late & open_, ready_at) for tier, late, ready_at in deferred]
+    later = _Later(policy, plan, guards, np.logical_or.reduce([w[1] for w in waits])) if waits else None
+    for tier, rows, ready_at in waits:
         if not rows.any():
             continue
+        assert later is not None
         soonest = np.full(n, _MAX, np.int64)
-        ask = _verdicts_for(policy, plan, guards, rows, ready_at)
         for channel in tier.model.channel_order:
             rules = plan.guards_for[(tier.model.id, channel)]
-            verdicts = [ask(rule, channel) for rule in rules]
+            verdicts = [later.ask(rule, channel, ready_at) for rule in rules]
             for _b, _until, unsure in verdicts:
                 _uncover(out, unsure & rows)
                 rows &= ~unsure
