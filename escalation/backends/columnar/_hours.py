@@ -127,19 +127,44 @@ def _codes(names: np.ndarray) -> np.ndarray:
     return np.fromiter((index.setdefault(x, len(index)) for x in names.tolist()), np.int64, len(names))
 
 
+# (guard, zones, instant) → (next opening, found): a dry-run asks the same few questions
+# in every batch (at `now`, and at the day starts tiers become due)
+_SEARCHES: dict[tuple[str, tuple[object, ...], int], tuple[int, bool]] = {}
+_GUARDS: dict[int, tuple[ContactHoursGuard, str]] = {}
+
+
+def _guard_key(g: ContactHoursGuard) -> str:
+    found = _GUARDS.get(id(g))
+    if found is None or found[0] is not g:
+        found = _GUARDS[id(g)] = (g, g.model_dump_json())
+    return found[1]
+
+
 def _next_open_multi(
     facts: Facts, holiday: Holiday, g: ContactHoursGuard, rows: np.ndarray, at: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`._multizone.next_open_multi`, searched once per distinct (zones,
-    instant): its answer reads nothing else of an account, and at ``now`` every
-    account in the same zones asks the same question."""
+    """:func:`._multizone.next_open_multi`, searched once per distinct (guard,
+    zones, instant) and remembered: its answer reads nothing else of an account."""
     keys = np.stack([*(_codes(slot[rows]) for slot in facts.zone_slots), at], axis=1)
     _unique, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    if len(first) == len(rows):
-        return next_open_multi(facts, g, rows, at, holiday)
-    opened, found = next_open_multi(facts, g, rows[first], at[first], holiday)
+    guard = _guard_key(g)
+    asked = [
+        (guard, tuple(slot[r] for slot in facts.zone_slots), t)
+        for r, t in zip(rows[first].tolist(), at[first].tolist(), strict=True)
+    ]
+    todo = [k for k, key in enumerate(asked) if key not in _SEARCHES]
+    if todo:
+        if len(_SEARCHES) > 100_000:  # (bounded: a long run's questions are few)
+            _SEARCHES.clear()
+        picked = first[todo]
+        opened, found = next_open_multi(facts, g, rows[picked], at[picked], holiday)
+        for k, o, f in zip(todo, opened.tolist(), found.tolist(), strict=True):
+            _SEARCHES[asked[k]] = (o, f)
+    answers = [_SEARCHES[key] for key in asked]
     inverse = inverse.reshape(-1)
-    return opened[inverse], found[inverse]
+    opened_all = np.asarray([a[0] for a in answers], np.int64)[inverse]
+    found_all = np.asarray([a[1] for a in answers], bool)[inverse]
+    return opened_all, found_all
 
 
 def reopen(
