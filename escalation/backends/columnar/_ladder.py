@@ -73,18 +73,24 @@ def _block(out: Outcome, gid: str, rows: np.ndarray) -> None:
 
 
 def _channel_time(
-    guards: Guards, rules: tuple[GuardRule, ...], verdicts: list[Verdict], rows: np.ndarray, at: np.ndarray
+    guards: Guards,
+    rules: tuple[GuardRule, ...],
+    verdicts: list[Verdict],
+    rows: np.ndarray,
+    at: np.ndarray,
+    place: np.ndarray | None = None,
 ) -> np.ndarray:
     """The time a channel is permitted for the accounts ``rows`` (indices; ``at``
-    one instant per row), ``_MAX`` where it never is: ``at`` when nothing
-    blocks, else the latest until moved into contact hours. A row's time
-    reads nothing of the others'."""
+    one instant per row; their verdicts read at ``place``, else at ``rows``),
+    ``_MAX`` where it never is: ``at`` when nothing blocks, else the latest
+    until moved into contact hours. A row's time reads nothing of the others'."""
     k = len(rows)
+    place = rows if place is None else place
     blocked = np.zeros(k, bool)
     latest = np.full(k, -1, np.int64)
     known = np.ones(k, bool)
     for b, until, _unsure in verdicts:
-        b_here, until_here = b[rows], until[rows]
+        b_here, until_here = b[place], until[place]
         blocked |= b_here
         latest = np.where(b_here, np.maximum(latest, until_here), latest)
         known &= ~(b_here & (until_here == NEVER))
@@ -157,30 +163,32 @@ class _Later:
     """Verdicts at instants of the accounts' own, read only at ``rows`` (the
     accounts waiting on a tier that is not due yet): when those are few, worked
     out over those accounts' facts alone (:func:`._subset.subset`, one subset
-    for every such tier) and widened to the batch (not blocked, ``NEVER``, sure
-    elsewhere); else over the batch. A row's verdict reads nothing of the
-    other rows', so one subset serves every tier."""
+    for every such tier), else over the batch. A row's verdict reads nothing
+    of the other rows', so one subset serves every tier. Verdicts are read at
+    :meth:`where` (a row's place in the verdicts' arrays)."""
 
     def __init__(self, policy: Policy, plan: LadderPlan, guards: Guards, rows: np.ndarray) -> None:
-        self.guards, self.n = guards, guards.facts.n
+        self.guards = guards
         self.picked = np.flatnonzero(rows)
-        sub = subset(guards.facts, self.picked) if len(self.picked) * 4 < self.n else None
+        sub = subset(guards.facts, self.picked) if len(self.picked) * 4 < guards.facts.n else None
         self.few: Guards | None = None
         if sub is not None:
             self.few = Guards(policy, plan, sub)
             self.few.holidays = guards.holidays
+            self.place = np.full(guards.facts.n, -1, np.int64)
+            self.place[self.picked] = np.arange(len(self.picked))
         self.at: tuple[np.ndarray, np.ndarray] | None = None  # the last instants asked, at the rows
+
+    def where(self, rows: np.ndarray) -> np.ndarray:
+        """The places of ``rows`` (batch indices, all among those given) in the verdicts."""
+        return rows if self.few is None else self.place[rows]
 
     def ask(self, rule: GuardRule, channel: Channel, at: np.ndarray) -> Verdict:
         if self.few is None:
             return self.guards.verdict(rule, channel, at)
         if self.at is None or self.at[0] is not at:
             self.at = (at, at[self.picked])
-        blocked, until, unsure = self.few.verdict(rule, channel, self.at[1])
-        n, picked = self.n, self.picked
-        wide: Verdict = (np.zeros(n, bool), np.full(n, NEVER, np.int64), np.zeros(n, bool))
-        wide[0][picked], wide[1][picked], wide[2][picked] = blocked, until, unsure
-        return wide
+        return self.few.verdict(rule, channel, self.at[1])
 
 
 def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
@@ -310,13 +318,14 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             rules = plan.guards_for[(tier.model.id, channel)]
             verdicts = [later.ask(rule, channel, ready_at) for rule in rules]
             for _b, _until, unsure in verdicts:
-                doubt = unsure[rows]
+                doubt = unsure[later.where(rows)]
                 if doubt.any():
                     _uncover(out, rows[doubt])
                     rows, soonest = rows[~doubt], soonest[~doubt]
-            time = _channel_time(guards, rules, verdicts, rows, ready_at[rows])
+            place = later.where(rows)
+            time = _channel_time(guards, rules, verdicts, rows, ready_at[rows], place)
             for rule, (b, _until, _unsure) in zip(rules, verdicts, strict=True):
-                _block(out, rule.model.id, rows[b[rows]])
+                _block(out, rule.model.id, rows[b[place]])
             soonest = np.minimum(soonest, time)
         best[rows] = np.minimum(best[rows], soonest)
 
