@@ -30,7 +30,9 @@ AT = "2026-11-23T10:00:00+08:00"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("typed", help="a typed portfolio folder")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batches", type=int, default=8, help="batches of 32,768 accounts read")
@@ -60,7 +62,9 @@ def main() -> None:
         batches.append(batch)
     accounts = sum(len(b) for b in batches)
 
-    def one_round(digest: hashlib._Hash | None, profiler: cProfile.Profile | None = None) -> tuple[float, float]:
+    def one_round(
+        digest: hashlib._Hash | None, profiler: cProfile.Profile | None = None
+    ) -> tuple[float, float]:
         spent_policies = spent_output = 0.0
         for batch in batches:
             facts = derive_batch(batch, policies[0].policy, at)  # fresh: no memo carried over
@@ -99,7 +103,8 @@ def main() -> None:
         print(f"round {r + 1}: policies {p * per:.2f} µs/account, output tables {o * per:.2f} µs/account")
     best_p, best_o = min(r[0] for r in results), min(r[1] for r in results)
     print(
-        f"best of {args.rounds} over {accounts:,} accounts x 2 policies: policies {best_p * per:.2f} µs/account "
+        f"best of {args.rounds} over {accounts:,} accounts x 2 policies: "
+        f"policies {best_p * per:.2f} µs/account "
         f"({best_p * 1e6 / accounts:.2f} CPU-s per 1M), output tables {best_o * per:.2f} µs/account"
     )
     print(f"decision tables digest {digest.hexdigest()[:16]}")

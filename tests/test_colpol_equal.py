@@ -22,8 +22,11 @@ pa = pytest.importorskip("pyarrow")
 
 from escalation import Engine  # noqa: E402
 from escalation._ladder import LadderPlan  # noqa: E402
-from escalation.backends.columnar import ColumnarPolicy, decide_table  # noqa: E402
-from escalation.backends.columnar import _hours  # noqa: E402
+from escalation.backends.columnar import (  # noqa: E402
+    ColumnarPolicy,
+    _hours,
+    decide_table,
+)
 from escalation.backends.columnar._conditions import truth  # noqa: E402
 from escalation.backends.columnar._facts import Facts, derive_batch  # noqa: E402
 from escalation.backends.columnar._guards import Guards  # noqa: E402
