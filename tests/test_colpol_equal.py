@@ -68,16 +68,27 @@ def _fresh(facts: Facts) -> Facts:
     return dataclasses.replace(facts, cache={k: v for k, v in facts.cache.items() if k in DERIVED})
 
 
-def _variant(policy_path: Path, tmp: Path, name: str) -> Path:
-    """The policy with its first tier threshold one day later and, where it has
-    them, its own legal-hours window an hour later and its notice period a day
-    shorter: guards with the same ids as the original's but other definitions."""
+def _with_guard(text: str, calls: int) -> str:
+    """Policy text with a weekly cap of ``calls`` phone calls (a guard many accounts meet)."""
+    guard = (
+        "guards:\n  - id: colpol-weekly-calls\n    kind: frequency\n    channels: [phone]\n"
+        f"    max: {calls}\n    window: 7d\n    count: {{channels: [phone]}}\n"
+        "    authority: policy\n    reason: a test cap\n    cite: a test\n"
+    )
+    return text.replace("guards:\n", guard, 1)
+
+
+def _pair(policy_path: Path, tmp: Path) -> tuple[Policy, Policy]:
+    """The policy with a weekly cap of 2 calls, and a variant with the cap at 1,
+    its first tier threshold a day later and, where it has them, its own legal
+    hours an hour later and its notice period a day shorter: guards with the
+    same ids as the first's but other definitions."""
     text = policy_path.read_text()
+    (tmp / "original.yaml").write_text(_with_guard(text, 2))
     text = re.sub(r"days_overdue >= (\d+)", lambda m: f"days_overdue >= {int(m.group(1)) + 1}", text, count=1)
     text = text.replace('from: "09:00"', 'from: "10:00"').replace("at_least: 7d", "at_least: 6d", 1)
-    path = tmp / f"{name}-variant.yaml"
-    path.write_text(text)  # (shipped packs are found by name wherever the file is)
-    return path
+    (tmp / "variant.yaml").write_text(_with_guard(text, 1))  # (shipped packs are found by name)
+    return load_policy(tmp / "original.yaml"), load_policy(tmp / "variant.yaml")
 
 
 class TestTruths:
@@ -185,9 +196,7 @@ class TestPolicies:
         where equal) give the decision tables each gives alone — the variant's
         guards share ids with the original's but not definitions."""
         now = START + dt.timedelta(minutes=minutes)
-        path = ROOT / PROFILES[profile].policy
-        original = load_policy(path)
-        variant = load_policy(_variant(path, tmp_path_factory.mktemp("variant"), profile))
+        original, variant = _pair(ROOT / PROFILES[profile].policy, tmp_path_factory.mktemp("pair"))
         batch = to_batch(list(enumerate(_records(profile, 150, seed, now), 1)))
         both = decide_table(batch, [ColumnarPolicy(original), ColumnarPolicy(variant)], now=now, dicts=False)
         alone = [decide_table(batch, [ColumnarPolicy(p)], now=now, dicts=False) for p in (original, variant)]
@@ -208,8 +217,8 @@ class TestPolicies:
         beside it, are the reference engine's on every row (accounts in several
         zones, offers, promises) — zero differing decisions."""
         now = START + dt.timedelta(minutes=minutes)
-        path = ROOT / PROFILES[profile].policy
-        policies = [load_policy(path), load_policy(_variant(path, tmp_path_factory.mktemp("v"), profile))]
+        shipped = load_policy(ROOT / PROFILES[profile].policy)
+        policies = [shipped, _pair(ROOT / PROFILES[profile].policy, tmp_path_factory.mktemp("pair"))[1]]
         if variant:
             policies.reverse()
         records = _records(profile, 150, seed, now)
