@@ -258,15 +258,12 @@ class Guards:
         np.minimum.at(release, owner[at_limit], key_release[at_limit])
         return blocked, np.where(blocked, day_start(f, release, blocked), NEVER), np.zeros(n, bool)
 
-    def _event_day_start(self, days: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """µs of local day starts for events (``rows`` of the event arrays)."""
-        f = self.facts
+    def _event_day_start(self, days: np.ndarray, owners: np.ndarray) -> np.ndarray:
+        """µs of local day starts ``days`` of some events, in their accounts' (``owners``) zones."""
         out = np.zeros(len(days), np.int64)
-        picked = np.flatnonzero(rows)
-        owners = f.ev_acc[picked]
-        for name, _table, mine in zone_rows(f):  # (`mine`: per account, so no object compare per event)
-            here = picked[mine[owners]]
-            if len(here):
+        for name, _table, mine in zone_rows(self.facts):  # (`mine`: per account, no object compare per event)
+            here = mine[owners]
+            if here.any():
                 out[here] = zone_day_starts(name, days[here])
         return out
 
@@ -290,19 +287,20 @@ class Guards:
                 soonest = np.where(known & (ready > at), np.minimum(soonest, ready), soonest)
                 continue
             assert alt.event is not None
-            starts = self._events(alt.event, g.exclude, (), at)
+            # over the selected events alone (indices): a prerequisite's events are few
+            starts = np.flatnonzero(self._events(alt.event, g.exclude, (), at))
             if alt.undone_by is not None:  # undone by a later undo event (no `kept_by` here)
                 undo = self._events(alt.undone_by, (), (), at)
                 last_undo = _group_max(f.ev_acc, f.ev_ts, undo, n)
-                starts &= f.ev_ts > last_undo[f.ev_acc]
+                starts = starts[f.ev_ts[starts] > last_undo[f.ev_acc[starts]]]
+            owners = f.ev_acc[starts]
             if alt.calendar_days:
-                ready = self._event_day_start(f.ev_day + alt.at_least // dt.timedelta(days=1), starts)
+                ready = self._event_day_start(f.ev_day[starts] + alt.at_least // dt.timedelta(days=1), owners)
             else:
-                ready = f.ev_ts + alt.at_least // dt.timedelta(microseconds=1)
-            now_ok = starts & (ready <= at[f.ev_acc])
-            met[f.ev_acc[now_ok]] = True
-            later = starts & ~now_ok
-            np.minimum.at(soonest, f.ev_acc[later], ready[later])
+                ready = f.ev_ts[starts] + alt.at_least // dt.timedelta(microseconds=1)
+            now_ok = ready <= at[owners]
+            met[owners[now_ok]] = True
+            np.minimum.at(soonest, owners[~now_ok], ready[~now_ok])
         blocked = ~met
         until = np.where(soonest < np.iinfo(np.int64).max, soonest, NEVER)
         return blocked, until, np.zeros(n, bool)
