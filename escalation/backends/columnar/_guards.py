@@ -186,10 +186,19 @@ class Guards:
         blocked, until = strictest(verdicts)
         return blocked, until, own[2]
 
+    def _days(self, at: np.ndarray) -> np.ndarray:
+        """The local day of each account's instant (at ``now``: once per batch and zone view)."""
+        if at is not self.now:
+            return local_days(self.facts, at)
+        days: np.ndarray | None = self.facts.cache.get(("now_days", None))
+        if days is None:
+            days = self.facts.cache[("now_days", None)] = local_days(self.facts, at)
+        return days
+
     def _cooldown(self, g: CooldownGuard, at: np.ndarray) -> Verdict:
         f = self.facts
         n = f.n
-        day = local_days(f, at)
+        day = self._days(at)
         since = day_start(f, day - (g.wait - 1), np.ones(n, bool))
         m = self._events(g.after, g.exclude, (), at) & (f.ev_ts >= since[f.ev_acc])
         last = _group_max(f.ev_acc, f.ev_day, m, n)
@@ -201,7 +210,7 @@ class Guards:
         f = self.facts
         n = f.n
         never = np.full(n, NEVER, np.int64)
-        day = local_days(f, at)
+        day = self._days(at)
         m = self._events(g.count, g.exclude, g.channels or (channel,), at)
         if g.window == "calendar_month":
             first = np.asarray(
@@ -219,7 +228,11 @@ class Guards:
             owner = np.arange(n)
             key_of = ev_acc
         else:  # one group per address used before `at` (an address used only earlier counts 0)
-            width = int(f.ev_address.max()) + 2 if len(f.ev_address) else 1
+            width = f.cache.get(("address_width", None))
+            if width is None:
+                width = f.cache[("address_width", None)] = (
+                    int(f.ev_address.max()) + 2 if len(f.ev_address) else 1
+                )
             pair = ev_acc * width + (f.ev_address[chosen] + 1)
             keys, picked = np.unique(pair, return_inverse=True)
             key_of = picked.reshape(-1)
