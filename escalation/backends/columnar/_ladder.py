@@ -150,13 +150,30 @@ def _iso(facts: Facts, instants: np.ndarray, mask: np.ndarray, into: np.ndarray)
         rows = np.flatnonzero(mine & mask)
         if not len(rows):
             continue
-        tz = zone(name)
         unique, inverse = np.unique(instants[rows], return_inverse=True)
-        text = np.asarray(
-            [(_UTC_EPOCH + dt.timedelta(microseconds=u)).astimezone(tz).isoformat() for u in unique.tolist()],
-            dtype=object,
-        )
+        text = np.asarray([_text(name, u, False) for u in unique.tolist()], dtype=object)
         into[rows] = text[inverse]
+
+
+# (zone, µs or local day, is a day) → ISO text: a dry-run's batches share their few
+# distinct instants and days, each formatted once
+_TEXTS: dict[tuple[str, int, bool], str] = {}
+
+
+def _text(name: str, value: int, day: bool) -> str:
+    """The ISO text of instant ``value`` (µs) in zone ``name``, or of the start of local ``day``."""
+    key = (name, value, day)
+    found = _TEXTS.get(key)
+    if found is None:
+        if len(_TEXTS) > 100_000:
+            _TEXTS.clear()
+        tz = zone(name)
+        if day:
+            found = start_of_day(_EPOCH + dt.timedelta(days=value), tz).isoformat()
+        else:
+            found = (_UTC_EPOCH + dt.timedelta(microseconds=value)).astimezone(tz).isoformat()
+        _TEXTS[key] = found
+    return found
 
 
 class _Later:
@@ -220,10 +237,8 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             for name, _table, mine in zone_rows(facts):  # once per (zone, day)
                 rows = np.flatnonzero(has & yes & mine)
                 if len(rows):
-                    tz = zone(name)
                     unique, inverse = np.unique(due[rows] + 1 + grace, return_inverse=True)
-                    days = (_EPOCH + dt.timedelta(days=d) for d in unique.tolist())
-                    text = [start_of_day(day, tz).isoformat() for day in days]
+                    text = [_text(name, d, True) for d in unique.tolist()]
                     out.next_eligible_at[rows] = np.asarray(text, dtype=object)[inverse.reshape(-1)]
         out.status[yes] = "hold"
         out.hold[yes] = hold.model.id
