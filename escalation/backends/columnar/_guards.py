@@ -146,14 +146,27 @@ class Guards:
         return none, never, np.ones(n, bool)  # a kind not vectorised: the reference engine decides
 
     def _holiday(self, code: str, days: np.ndarray) -> np.ndarray:
+        """Whether each local day is a holiday of ``code`` (each distinct day looked up once)."""
+        if not len(days):
+            return np.zeros(days.shape, bool)
+        low, high = int(days.min()), int(days.max())
+        if high - low < 1 << 14:  # a short range of days (the usual): a flag table, no sort
+            present = np.zeros(high - low + 1, bool)
+            present[days - low] = True
+            wanted = np.flatnonzero(present)
+            table = np.zeros(high - low + 1, bool)
+            table[wanted] = [self._is_holiday(code, d) for d in (wanted + low).tolist()]
+            result: np.ndarray = table[days - low]
+            return result
         unique, inverse = np.unique(days, return_inverse=True)
-        flags = np.empty(len(unique), bool)
-        for i, day in enumerate(unique.tolist()):
-            key = (code, day)
-            if key not in self.holidays:
-                self.holidays[key] = is_holiday(code, _EPOCH + dt.timedelta(days=day))
-            flags[i] = self.holidays[key]
+        flags = np.asarray([self._is_holiday(code, d) for d in unique.tolist()], bool)
         return flags[inverse].reshape(days.shape)
+
+    def _is_holiday(self, code: str, day: int) -> bool:
+        key = (code, day)
+        if key not in self.holidays:
+            self.holidays[key] = is_holiday(code, _EPOCH + dt.timedelta(days=day))
+        return self.holidays[key]
 
     def window_open(self, g: ContactHoursGuard, at: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Whether each account's instant is inside the window (``rows``: of those accounts only)."""
