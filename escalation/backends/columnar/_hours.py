@@ -152,18 +152,18 @@ def _next_open_multi(
         (guard, tuple(slot[r] for slot in facts.zone_slots), t)
         for r, t in zip(rows[first].tolist(), at[first].tolist(), strict=True)
     ]
-    todo = [k for k, key in enumerate(asked) if key not in _SEARCHES]
+    answers = [_SEARCHES.get(key) for key in asked]
+    todo = [k for k, answer in enumerate(answers) if answer is None]
     if todo:
         if len(_SEARCHES) > 100_000:  # (bounded: a long run's questions are few)
             _SEARCHES.clear()
         picked = first[todo]
         opened, found = next_open_multi(facts, g, rows[picked], at[picked], holiday)
         for k, o, f in zip(todo, opened.tolist(), found.tolist(), strict=True):
-            _SEARCHES[asked[k]] = (o, f)
-    answers = [_SEARCHES[key] for key in asked]
+            answers[k] = _SEARCHES[asked[k]] = (o, f)
     inverse = inverse.reshape(-1)
-    opened_all = np.asarray([a[0] for a in answers], np.int64)[inverse]
-    found_all = np.asarray([a[1] for a in answers], bool)[inverse]
+    opened_all = np.asarray([a[0] for a in answers if a is not None], np.int64)[inverse]
+    found_all = np.asarray([a[1] for a in answers if a is not None], bool)[inverse]
     return opened_all, found_all
 
 
