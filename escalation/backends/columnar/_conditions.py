@@ -103,8 +103,38 @@ def _value(node: _Node, facts: Facts) -> Column | Any:
     raise Unsupported(f"{type(node).__name__} in a comparison")
 
 
+# a node's key for the memo of truths: its repr (the tree's value, as ``_events.signature``
+# reads it), worked out once per node object (kept here with it, so its id is not reused)
+_KEYS: dict[int, tuple[_Node, str]] = {}
+
+
+def _key(node: _Node) -> str:
+    found = _KEYS.get(id(node))
+    if found is not None and found[0] is node:
+        return found[1]
+    if len(_KEYS) > 50_000:  # (policies loaded one after another: keep the memo bounded)
+        _KEYS.clear()
+    key = repr(node)
+    _KEYS[id(node)] = (node, key)
+    return key
+
+
 def truth(node: _Node, facts: Facts) -> Masks:
-    """(true, false) masks of the condition ``node`` over the batch."""
+    """(true, false) masks of the condition ``node`` over the batch, worked out
+    once per batch for equal conditions (the candidate and the baseline share
+    most of theirs, and a tier's clauses recur in others). Callers never write
+    into the masks returned."""
+    memo: dict[str, Masks] | None = facts.cache.get("truths")
+    if memo is None:
+        memo = facts.cache["truths"] = {}
+    key = _key(node)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _truth(node, facts)
+    return found
+
+
+def _truth(node: _Node, facts: Facts) -> Masks:
     n = facts.n
     if isinstance(node, _Lit):
         constant = bool(node.value)

@@ -16,6 +16,7 @@ import numpy as np
 from escalation._calendar import is_holiday
 from escalation._ladder import LadderPlan
 from escalation._language import EventFilter
+from escalation.backends.columnar import _hours
 from escalation.backends.columnar._conditions import truth
 from escalation.backends.columnar._events import Verdict, VerdictMemo, filter_mask, signature
 from escalation.backends.columnar._facts import Facts
@@ -26,14 +27,10 @@ from escalation.backends.columnar._local import (
     zone_rows,
 )
 from escalation.backends.columnar._multizone import (
-    minutes,
-    next_open_multi,
-    open_in_slots,
-    opening,
     slot_view,
     strictest,
 )
-from escalation.backends.columnar._starts import day_start, local_clock, zone_day_starts
+from escalation.backends.columnar._starts import day_start, zone_day_starts
 from escalation.guards import (
     BlockGuard,
     ConsentGuard,
@@ -76,7 +73,7 @@ class Guards:
         with the other policies of the batch that define the guard alike."""
         sig = self.sigs.get(id(rule))
         if sig is None:
-            sig = self.sigs[id(rule)] = signature(rule)
+            sig = self.sigs[id(rule)] = _signature(rule)
         key = (sig, channel if isinstance(rule.model, _BY_CHANNEL) else None)
         found = self.shared.now.get(key) if at is None else self.shared.find(key, at)
         if found is not None:
@@ -149,60 +146,38 @@ class Guards:
         return none, never, np.ones(n, bool)  # a kind not vectorised: the reference engine decides
 
     def _holiday(self, code: str, days: np.ndarray) -> np.ndarray:
+        """Whether each local day is a holiday of ``code`` (each distinct day looked up once)."""
+        if not len(days):
+            return np.zeros(days.shape, bool)
+        low, high = int(days.min()), int(days.max())
+        if high - low < 1 << 14:  # a short range of days (the usual): a flag table, no sort
+            present = np.zeros(high - low + 1, bool)
+            present[days - low] = True
+            wanted = np.flatnonzero(present)
+            table = np.zeros(high - low + 1, bool)
+            table[wanted] = [self._is_holiday(code, d) for d in (wanted + low).tolist()]
+            result: np.ndarray = table[days - low]
+            return result
         unique, inverse = np.unique(days, return_inverse=True)
-        flags = np.empty(len(unique), bool)
-        for i, day in enumerate(unique.tolist()):
-            key = (code, day)
-            if key not in self.holidays:
-                self.holidays[key] = is_holiday(code, _EPOCH + dt.timedelta(days=day))
-            flags[i] = self.holidays[key]
+        flags = np.asarray([self._is_holiday(code, d) for d in unique.tolist()], bool)
         return flags[inverse].reshape(days.shape)
 
-    def window_open(self, g: ContactHoursGuard, at: np.ndarray) -> np.ndarray:
-        """Whether each account's instant is inside the window (weekdays, holidays)."""
-        days, minute = local_clock(self.facts, at)
-        inside = (minute >= minutes(g.from_)) & (minute < minutes(g.to))
-        allowed = np.asarray([name in g.days for name in _WEEKDAYS], dtype=bool)
-        inside &= allowed[(days + 3) % 7]
-        if g.holidays is not None:
-            inside &= ~self._holiday(g.holidays, days)
-        multi = self.facts.cache["multi_rows"]
-        if len(multi):  # open in every zone the customer may be in
-            inside[multi] &= open_in_slots(self.facts, g, multi, at[multi], self._holiday, first=1)
-        return inside
+    def _is_holiday(self, code: str, day: int) -> bool:
+        key = (code, day)
+        if key not in self.holidays:
+            self.holidays[key] = is_holiday(code, _EPOCH + dt.timedelta(days=day))
+        return self.holidays[key]
+
+    def window_open(self, g: ContactHoursGuard, at: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Whether each account's instant is inside the window (``rows``: of those accounts only)."""
+        return _hours.window_open(self.facts, self._holiday, g, at, rows)
 
     def next_open(
-        self, g: ContactHoursGuard, at: np.ndarray, shut: np.ndarray
+        self, g: ContactHoursGuard, at: np.ndarray, shut: np.ndarray, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The first instant at or after ``at`` inside the window (``contact_hours.next_open``)
         and where one was found within its 21-day search."""
-        f = self.facts
-        out = np.where(shut, NEVER, at)
-        found = ~shut
-        todo = shut & ~f.cache["multi"]
-        multi = np.flatnonzero(shut & f.cache["multi"])
-        if len(multi):
-            out[multi], found[multi] = next_open_multi(f, g, multi, at[multi], self._holiday)
-        if not todo.any():
-            return out, found
-        first = local_days(f, at)
-        for offset in range(21):
-            if not todo.any():
-                break
-            for name, _table, mine in zone_rows(f):
-                rows = np.flatnonzero(todo & mine)
-                if not len(rows):
-                    continue
-                days = first[rows] + offset
-                unique, inverse = np.unique(days, return_inverse=True)
-                pairs = [opening(g, name, d) for d in unique.tolist()]
-                cand = np.asarray([p[0] for p in pairs], np.int64)[inverse]
-                ok = np.asarray([p[1] for p in pairs], bool)[inverse] & (cand > at[rows])
-                hit = rows[ok]
-                out[hit] = cand[ok]
-                found[hit] = True
-                todo[hit] = False
-        return out, found
+        return _hours.next_open(self.facts, self._holiday, g, at, shut, rows)
 
     def _every_zone(
         self, g: CooldownGuard | FrequencyGuard, channel: Channel, at: np.ndarray, own: Verdict
@@ -224,10 +199,19 @@ class Guards:
         blocked, until = strictest(verdicts)
         return blocked, until, own[2]
 
+    def _days(self, at: np.ndarray) -> np.ndarray:
+        """The local day of each account's instant (at ``now``: once per batch and zone view)."""
+        if at is not self.now:
+            return local_days(self.facts, at)
+        days: np.ndarray | None = self.facts.cache.get(("now_days", None))
+        if days is None:
+            days = self.facts.cache[("now_days", None)] = local_days(self.facts, at)
+        return days
+
     def _cooldown(self, g: CooldownGuard, at: np.ndarray) -> Verdict:
         f = self.facts
         n = f.n
-        day = local_days(f, at)
+        day = self._days(at)
         since = day_start(f, day - (g.wait - 1), np.ones(n, bool))
         m = self._events(g.after, g.exclude, (), at) & (f.ev_ts >= since[f.ev_acc])
         last = _group_max(f.ev_acc, f.ev_day, m, n)
@@ -239,7 +223,7 @@ class Guards:
         f = self.facts
         n = f.n
         never = np.full(n, NEVER, np.int64)
-        day = local_days(f, at)
+        day = self._days(at)
         m = self._events(g.count, g.exclude, g.channels or (channel,), at)
         if g.window == "calendar_month":
             first = np.asarray(
@@ -257,7 +241,11 @@ class Guards:
             owner = np.arange(n)
             key_of = ev_acc
         else:  # one group per address used before `at` (an address used only earlier counts 0)
-            width = int(f.ev_address.max()) + 2 if len(f.ev_address) else 1
+            width = f.cache.get(("address_width", None))
+            if width is None:
+                width = f.cache[("address_width", None)] = (
+                    int(f.ev_address.max()) + 2 if len(f.ev_address) else 1
+                )
             pair = ev_acc * width + (f.ev_address[chosen] + 1)
             keys, picked = np.unique(pair, return_inverse=True)
             key_of = picked.reshape(-1)
@@ -296,15 +284,12 @@ class Guards:
         np.minimum.at(release, owner[at_limit], key_release[at_limit])
         return blocked, np.where(blocked, day_start(f, release, blocked), NEVER), np.zeros(n, bool)
 
-    def _event_day_start(self, days: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """µs of local day starts for events (``rows`` of the event arrays)."""
-        f = self.facts
+    def _event_day_start(self, days: np.ndarray, owners: np.ndarray) -> np.ndarray:
+        """µs of local day starts ``days`` of some events, in their accounts' (``owners``) zones."""
         out = np.zeros(len(days), np.int64)
-        picked = np.flatnonzero(rows)
-        owners = f.ev_acc[picked]
-        for name, _table, mine in zone_rows(f):  # (`mine`: per account, so no object compare per event)
-            here = picked[mine[owners]]
-            if len(here):
+        for name, _table, mine in zone_rows(self.facts):  # (`mine`: per account, no object compare per event)
+            here = mine[owners]
+            if here.any():
                 out[here] = zone_day_starts(name, days[here])
         return out
 
@@ -328,43 +313,50 @@ class Guards:
                 soonest = np.where(known & (ready > at), np.minimum(soonest, ready), soonest)
                 continue
             assert alt.event is not None
-            starts = self._events(alt.event, g.exclude, (), at)
+            # over the selected events alone (indices): a prerequisite's events are few
+            starts = np.flatnonzero(self._events(alt.event, g.exclude, (), at))
             if alt.undone_by is not None:  # undone by a later undo event (no `kept_by` here)
                 undo = self._events(alt.undone_by, (), (), at)
                 last_undo = _group_max(f.ev_acc, f.ev_ts, undo, n)
-                starts &= f.ev_ts > last_undo[f.ev_acc]
+                starts = starts[f.ev_ts[starts] > last_undo[f.ev_acc[starts]]]
+            owners = f.ev_acc[starts]
             if alt.calendar_days:
-                ready = self._event_day_start(f.ev_day + alt.at_least // dt.timedelta(days=1), starts)
+                ready = self._event_day_start(f.ev_day[starts] + alt.at_least // dt.timedelta(days=1), owners)
             else:
-                ready = f.ev_ts + alt.at_least // dt.timedelta(microseconds=1)
-            now_ok = starts & (ready <= at[f.ev_acc])
-            met[f.ev_acc[now_ok]] = True
-            later = starts & ~now_ok
-            np.minimum.at(soonest, f.ev_acc[later], ready[later])
+                ready = f.ev_ts[starts] + alt.at_least // dt.timedelta(microseconds=1)
+            now_ok = ready <= at[owners]
+            met[owners[now_ok]] = True
+            np.minimum.at(soonest, owners[~now_ok], ready[~now_ok])
         blocked = ~met
         until = np.where(soonest < np.iinfo(np.int64).max, soonest, NEVER)
         return blocked, until, np.zeros(n, bool)
 
     def reopen(
-        self, rules: tuple[GuardRule, ...], times: np.ndarray, known: np.ndarray
+        self,
+        rules: tuple[GuardRule, ...],
+        times: np.ndarray,
+        known: np.ndarray,
+        rows: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``_ladder._reopen`` over columns: each time moved forward into every
-        contact-hours window of ``rules`` (``known`` false where none opens)."""
-        hours = [r.model for r in rules if isinstance(r.model, ContactHoursGuard)]
-        if not hours or not known.any():  # (no row to move: the passes below would change nothing)
-            return times, known
-        current, ok = times.copy(), known.copy()
-        for _ in range(8):
-            later = current.copy()
-            for g in hours:
-                shut = ~self.window_open(g, current) & ok
-                opened, found = self.next_open(g, current, shut)
-                ok &= found
-                later = np.where(ok, np.maximum(later, opened), later)
-            if np.array_equal(later[ok], current[ok]):
-                break
-            current = later
-        return current, ok
+        """``_ladder._reopen`` over columns (:func:`._hours.reopen`); ``rows``: the
+        accounts ``times`` and ``known`` are of (indices), else the whole batch."""
+        return _hours.reopen(self.facts, self._holiday, rules, times, known, rows)
+
+
+# signatures by rule object (kept with it, so its id is not reused): a rule's JSON and
+# condition reprs cost ~0.1 ms, asked again by every batch's Guards
+_SIGNATURES: dict[int, tuple[GuardRule, str]] = {}
+
+
+def _signature(rule: GuardRule) -> str:
+    found = _SIGNATURES.get(id(rule))
+    if found is not None and found[0] is rule:
+        return found[1]
+    if len(_SIGNATURES) > 10_000:  # (policies loaded one after another: keep it bounded)
+        _SIGNATURES.clear()
+    sig = signature(rule)
+    _SIGNATURES[id(rule)] = (rule, sig)
+    return sig
 
 
 def _newer_than_columnar(guard: Any) -> bool:

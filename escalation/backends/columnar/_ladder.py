@@ -12,7 +12,6 @@ guard check is unsure of, go to the reference engine."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +23,7 @@ from escalation.backends.columnar._conditions import Unsupported, check_tree, tr
 from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._guards import NEVER, Guards, Verdict
 from escalation.backends.columnar._local import zone_rows
-from escalation.backends.columnar._starts import day_start
+from escalation.backends.columnar._starts import day_start, zone_day_starts
 from escalation.backends.columnar._subset import subset
 from escalation.backends.columnar._why import REASONS
 from escalation.backends.columnar._zones import US
@@ -57,11 +56,50 @@ class Outcome:
 
 
 def _uncover(out: Outcome, rows: np.ndarray) -> None:
-    """Send ``rows`` to the reference engine: a guard check is unsure of them."""
-    new = rows & out.covered
-    if new.any():
+    """Send ``rows`` (indices) to the reference engine: a guard check is unsure of them."""
+    new = rows[out.covered[rows]]
+    if len(new):
         out.why[new] = GUARD
-        out.covered &= ~new
+        out.covered[new] = False
+
+
+def _block(out: Outcome, gid: str, rows: np.ndarray) -> None:
+    """Record that guard ``gid`` blocked ``rows`` (indices)."""
+    if len(rows):
+        mask = out.blocked.get(gid)
+        if mask is None:
+            mask = out.blocked[gid] = np.zeros(len(out.covered), bool)
+        mask[rows] = True
+
+
+def _channel_time(
+    guards: Guards,
+    rules: tuple[GuardRule, ...],
+    verdicts: list[Verdict],
+    rows: np.ndarray,
+    at: np.ndarray,
+    place: np.ndarray | None = None,
+) -> np.ndarray:
+    """The time a channel is permitted for the accounts ``rows`` (indices; ``at``
+    one instant per row; their verdicts read at ``place``, else at ``rows``),
+    ``_MAX`` where it never is: ``at`` when nothing blocks, else the latest
+    until moved into contact hours. A row's time reads nothing of the others'."""
+    k = len(rows)
+    place = rows if place is None else place
+    blocked = np.zeros(k, bool)
+    latest = np.full(k, -1, np.int64)
+    known = np.ones(k, bool)
+    for b, until, _unsure in verdicts:
+        b_here, until_here = b[place], until[place]
+        blocked |= b_here
+        latest = np.where(b_here, np.maximum(latest, until_here), latest)
+        known &= ~(b_here & (until_here == NEVER))
+    time = np.full(k, _MAX, np.int64)
+    time[~blocked] = at[~blocked]
+    if blocked.any():
+        moved, ok = guards.reopen(rules, latest[blocked], known[blocked], rows=rows[blocked])
+        time[blocked] = np.where(ok, moved, _MAX)
+    return time
 
 
 def check_policy(policy: Policy) -> None:
@@ -87,18 +125,19 @@ def _date_start(facts: Facts, days: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return day_start(facts, days, mask)
 
 
-def _span_after(facts: Facts, span: Span, last: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``span.after(last)`` in µs, for accounts in ``mask`` (``last`` ≥ 0)."""
+def _span_after(facts: Facts, span: Span, last: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``span.after(last)`` in µs for the accounts ``rows`` (indices; ``last``, one
+    per row, ≥ 0)."""
     if not span.calendar:
         unit = {"h": 3600, "m": 60}[span.unit] * US
         return last + span.amount * unit
     days = span.amount * (7 if span.unit == "w" else 1)
-    local = np.zeros(facts.n, np.int64)
-    for _name, table, mine in zone_rows(facts):
-        rows = mask & mine
-        if rows.any():
-            local[rows] = table.local_day(last[rows])
-    return _date_start(facts, local + days, mask)
+    after = np.zeros(len(rows), np.int64)
+    for name, table, mine in zone_rows(facts):
+        here = mine[rows]
+        if here.any():
+            after[here] = zone_day_starts(name, table.local_day(last[here]) + days)
+    return after
 
 
 _MAX = np.iinfo(np.int64).max
@@ -111,37 +150,62 @@ def _iso(facts: Facts, instants: np.ndarray, mask: np.ndarray, into: np.ndarray)
         rows = np.flatnonzero(mine & mask)
         if not len(rows):
             continue
-        tz = zone(name)
         unique, inverse = np.unique(instants[rows], return_inverse=True)
-        text = np.asarray(
-            [(_UTC_EPOCH + dt.timedelta(microseconds=u)).astimezone(tz).isoformat() for u in unique.tolist()],
-            dtype=object,
-        )
+        text = np.asarray([_text(name, u, False) for u in unique.tolist()], dtype=object)
         into[rows] = text[inverse]
 
 
-def _verdicts_for(
-    policy: Policy, plan: LadderPlan, guards: Guards, rows: np.ndarray, at: np.ndarray
-) -> Callable[[GuardRule, Channel], Verdict]:
-    """Verdicts at ``at`` read only at ``rows``: when those are few, worked out
-    over those accounts' facts alone (:func:`._subset.subset`) and widened to
-    the batch (not blocked, ``NEVER``, sure elsewhere); else over the batch."""
-    n = guards.facts.n
-    picked = np.flatnonzero(rows)
-    sub = subset(guards.facts, picked) if len(picked) * 4 < n else None
-    if sub is None:
-        return lambda rule, channel: guards.verdict(rule, channel, at)
-    few = Guards(policy, plan, sub)
-    few.holidays = guards.holidays
-    at_few = at[picked]
+# (zone, µs or local day, is a day) → ISO text: a dry-run's batches share their few
+# distinct instants and days, each formatted once
+_TEXTS: dict[tuple[str, int, bool], str] = {}
 
-    def ask(rule: GuardRule, channel: Channel) -> Verdict:
-        blocked, until, unsure = few.verdict(rule, channel, at_few)
-        wide: Verdict = (np.zeros(n, bool), np.full(n, NEVER, np.int64), np.zeros(n, bool))
-        wide[0][picked], wide[1][picked], wide[2][picked] = blocked, until, unsure
-        return wide
 
-    return ask
+def _text(name: str, value: int, day: bool) -> str:
+    """The ISO text of instant ``value`` (µs) in zone ``name``, or of the start of local ``day``."""
+    key = (name, value, day)
+    found = _TEXTS.get(key)
+    if found is None:
+        if len(_TEXTS) > 100_000:
+            _TEXTS.clear()
+        tz = zone(name)
+        if day:
+            found = start_of_day(_EPOCH + dt.timedelta(days=value), tz).isoformat()
+        else:
+            found = (_UTC_EPOCH + dt.timedelta(microseconds=value)).astimezone(tz).isoformat()
+        _TEXTS[key] = found
+    return found
+
+
+class _Later:
+    """Verdicts at instants of the accounts' own, read only at ``rows`` (the
+    accounts waiting on a tier that is not due yet): when those are few, worked
+    out over those accounts' facts alone (:func:`._subset.subset`, one subset
+    for every such tier), else over the batch. A row's verdict reads nothing
+    of the other rows', so one subset serves every tier. Verdicts are read at
+    :meth:`where` (a row's place in the verdicts' arrays)."""
+
+    def __init__(self, policy: Policy, plan: LadderPlan, guards: Guards, rows: np.ndarray) -> None:
+        self.guards = guards
+        self.picked = np.flatnonzero(rows)
+        sub = subset(guards.facts, self.picked) if len(self.picked) * 4 < guards.facts.n else None
+        self.few: Guards | None = None
+        if sub is not None:
+            self.few = Guards(policy, plan, sub)
+            self.few.holidays = guards.holidays
+            self.place = np.full(guards.facts.n, -1, np.int64)
+            self.place[self.picked] = np.arange(len(self.picked))
+        self.at: tuple[np.ndarray, np.ndarray] | None = None  # the last instants asked, at the rows
+
+    def where(self, rows: np.ndarray) -> np.ndarray:
+        """The places of ``rows`` (batch indices, all among those given) in the verdicts."""
+        return rows if self.few is None else self.place[rows]
+
+    def ask(self, rule: GuardRule, channel: Channel, at: np.ndarray) -> Verdict:
+        if self.few is None:
+            return self.guards.verdict(rule, channel, at)
+        if self.at is None or self.at[0] is not at:
+            self.at = (at, at[self.picked])
+        return self.few.verdict(rule, channel, self.at[1])
 
 
 def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
@@ -173,10 +237,8 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             for name, _table, mine in zone_rows(facts):  # once per (zone, day)
                 rows = np.flatnonzero(has & yes & mine)
                 if len(rows):
-                    tz = zone(name)
                     unique, inverse = np.unique(due[rows] + 1 + grace, return_inverse=True)
-                    days = (_EPOCH + dt.timedelta(days=d) for d in unique.tolist())
-                    text = [start_of_day(day, tz).isoformat() for day in days]
+                    text = [_text(name, d, True) for d in unique.tolist()]
                     out.next_eligible_at[rows] = np.asarray(text, dtype=object)[inverse.reshape(-1)]
         out.status[yes] = "hold"
         out.hold[yes] = hold.model.id
@@ -190,114 +252,97 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
     best = np.full(n, _MAX, np.int64)  # the earliest instant a considered tier is permitted
     deferred: list[tuple[TierRule, np.ndarray, np.ndarray]] = []
 
-    def block(gid: str, rows: np.ndarray) -> None:
-        if rows.any():
-            mask = out.blocked.get(gid)
-            out.blocked[gid] = rows.copy() if mask is None else mask | rows
-
-    def channel_time(rules: tuple[GuardRule, ...], verdicts: list[Verdict], rows: np.ndarray,
-                     at: np.ndarray) -> np.ndarray:  # fmt: skip
-        """The time the channel is permitted for ``rows`` (_MAX elsewhere, and where
-        it never is): ``at`` when nothing blocks, else the latest until moved into
-        contact hours. Worked over ``rows`` only (often few): a row's time reads
-        nothing of the others'."""
-        time = np.full(n, _MAX, np.int64)
-        picked = np.flatnonzero(rows)
-        if not len(picked):
-            return time
-        blocked = np.zeros(len(picked), bool)
-        latest = np.full(len(picked), -1, np.int64)
-        known = np.ones(len(picked), bool)
-        for b, until, _unsure in verdicts:
-            b_here, until_here = b[picked], until[picked]
-            blocked |= b_here
-            latest = np.where(b_here, np.maximum(latest, until_here), latest)
-            known &= ~(b_here & (until_here == NEVER))
-        time[picked[~blocked]] = at[picked[~blocked]]
-        if blocked.any():
-            stuck = picked[blocked]
-            times = np.full(n, -1, np.int64)
-            times[stuck] = latest[blocked]
-            reopenable = np.zeros(n, bool)
-            reopenable[stuck[known[blocked]]] = True
-            moved, ok = guards.reopen(rules, times, reopenable)
-            time[stuck] = np.where(ok[stuck], moved[stuck], _MAX)
-        return time
-
+    # each tier's rows as indices once its conditions hold: past that point a tier
+    # concerns a few hundred accounts of a batch, not the batch
     for tier in reversed(policy.tiers):
         if not open_.any():
             break
         t = tier.severity - 1
         model = tier.model
-        live = open_ & ((tier.severity >= stage) | model.ongoing)
-        live &= truth(tier.when.tree, facts)[0]
+        live = open_ if model.ongoing else open_ & (tier.severity >= stage)
+        live = live & truth(tier.when.tree, facts)[0]
         for need, count in model.requires.items():
             need_index = policy.tiers.index(policy.tier(need))
             live &= ~((facts.tier_done[need_index] < count) & (stage != tier.severity))
         if model.repeat.max is not None:
             live &= facts.tier_done[t] < model.repeat.max
-        if not live.any():
+        rows = np.flatnonzero(live)
+        if not len(rows):
             continue
-        ready_at = np.full(n, now_us, np.int64)
-        if model.wait is not None and tier.severity > 1:
-            last = facts.tier_counted[t - 1]
-            has = live & (last >= 0)
-            after = _span_after(facts, model.wait, np.maximum(last, 0), has)
-            ready_at = np.where(has, np.maximum(ready_at, after), ready_at)
-        if model.repeat.every is not None:
-            last = facts.tier_last[t]
-            has = live & (last >= 0)
-            after = _span_after(facts, model.repeat.every, np.maximum(last, 0), has)
-            ready_at = np.where(has, np.maximum(ready_at, after), ready_at)
+        ready_at = np.full(len(rows), now_us, np.int64)
+        for span, last in (
+            (model.wait if tier.severity > 1 else None, facts.tier_counted[t - 1]),
+            (model.repeat.every, facts.tier_last[t]),
+        ):
+            if span is not None:
+                last_here = last[rows]
+                has = last_here >= 0
+                if has.any():
+                    after = _span_after(facts, span, last_here[has], rows[has])
+                    ready_at[has] = np.maximum(ready_at[has], after)
         if tomorrow is not None:
-            ready_at = np.where(day_full & live, np.maximum(ready_at, tomorrow), ready_at)
-        late = live & (ready_at > now_us)
+            full = day_full[rows]
+            ready_at[full] = np.maximum(ready_at[full], tomorrow[rows[full]])
+        late = ready_at > now_us
         if late.any():
-            deferred.append((tier, late, ready_at))
-        ready = live & ~late
-        soonest = np.full(n, _MAX, np.int64)
+            late_rows = np.zeros(n, bool)
+            late_rows[rows[late]] = True
+            at_all = np.full(n, now_us, np.int64)
+            at_all[rows] = ready_at
+            deferred.append((tier, late_rows, at_all))
+        ready = rows[~late]
+        soonest = np.full(len(ready), _MAX, np.int64)
         for channel in model.channel_order:
-            if not ready.any():
+            if not len(ready):
                 break
             rules = plan.guards_for[(model.id, channel)]
             verdicts = [guards.verdict(rule, channel) for rule in rules]
             for _b, _until, unsure in verdicts:
-                _uncover(out, unsure & ready)
-                ready &= ~unsure
-            blocked = np.logical_or.reduce([v[0] for v in verdicts]) if verdicts else np.zeros(n, bool)
-            acting = ready & ~blocked
+                doubt = unsure[ready]
+                if doubt.any():
+                    _uncover(out, ready[doubt])
+                    ready, soonest = ready[~doubt], soonest[~doubt]
+            here = [v[0][ready] for v in verdicts]
+            blocked = np.logical_or.reduce(here) if here else np.zeros(len(ready), bool)
+            acting = ready[~blocked]
             out.status[acting] = "act"
             out.action[acting] = model.id
             out.channel[acting] = channel.value
             out.severity[acting] = tier.severity
-            open_ &= ~acting
-            stuck = ready & blocked
-            for rule, (b, _until, _unsure) in zip(rules, verdicts, strict=True):
-                block(rule.model.id, stuck & b)
-            if stuck.any():
-                time = channel_time(rules, verdicts, stuck, guards.now)
-                soonest = np.minimum(soonest, time)
+            open_[acting] = False
+            stuck = ready[blocked]
+            for rule, b in zip(rules, here, strict=True):
+                _block(out, rule.model.id, stuck[b[blocked]])
+            if len(stuck):
+                time = _channel_time(guards, rules, verdicts, stuck, np.full(len(stuck), now_us, np.int64))
+                soonest = np.minimum(soonest[blocked], time)
             ready = stuck
-        best = np.where(ready, np.minimum(best, soonest), best)  # every channel blocked now
+        if len(ready):  # every channel blocked now
+            best[ready] = np.minimum(best[ready], soonest)
 
     # nothing acts now: when are the tiers that are not due yet permitted?
-    for tier, late, ready_at in deferred:
-        rows = late & open_
-        if not rows.any():
+    waits = [(tier, late & open_, ready_at) for tier, late, ready_at in deferred]
+    later = _Later(policy, plan, guards, np.logical_or.reduce([w[1] for w in waits])) if waits else None
+    for tier, mask, ready_at in waits:
+        rows = np.flatnonzero(mask)
+        if not len(rows):
             continue
-        soonest = np.full(n, _MAX, np.int64)
-        ask = _verdicts_for(policy, plan, guards, rows, ready_at)
+        assert later is not None
+        soonest = np.full(len(rows), _MAX, np.int64)
         for channel in tier.model.channel_order:
             rules = plan.guards_for[(tier.model.id, channel)]
-            verdicts = [ask(rule, channel) for rule in rules]
+            verdicts = [later.ask(rule, channel, ready_at) for rule in rules]
             for _b, _until, unsure in verdicts:
-                _uncover(out, unsure & rows)
-                rows &= ~unsure
-            time = channel_time(rules, verdicts, rows, ready_at)
+                doubt = unsure[later.where(rows)]
+                if doubt.any():
+                    _uncover(out, rows[doubt])
+                    rows, soonest = rows[~doubt], soonest[~doubt]
+            place = later.where(rows)
+            time = _channel_time(guards, rules, verdicts, rows, ready_at[rows], place)
             for rule, (b, _until, _unsure) in zip(rules, verdicts, strict=True):
-                block(rule.model.id, rows & b)
+                _block(out, rule.model.id, rows[b[place]])
             soonest = np.minimum(soonest, time)
-        best = np.where(rows, np.minimum(best, soonest), best)
+        best[rows] = np.minimum(best[rows], soonest)
 
     waiting = open_ & (best < _MAX)
     out.status[waiting] = "wait"

@@ -128,7 +128,11 @@ def slot_view(facts: Facts, slot: int) -> Facts:
 
 
 def _per_view(key: Any) -> bool:
-    return isinstance(key, tuple) and len(key) == 2 and key[0] in ("view", "ev_day", "shared", "subset")
+    return (
+        isinstance(key, tuple)
+        and len(key) == 2
+        and key[0] in ("view", "ev_day", "shared", "subset", "now_days")
+    )
 
 
 def strictest(verdicts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -70,11 +70,15 @@ def decision_table(
         for name in _PATCHED:
             cols[name][i] = row[name]
         severity[i] = row["severity"] or 0
+    # no reasons unless a patched row brings one: a column of nulls, not n Python Nones read
+    reasons = any(row["reason"] is not None for row in patches.values())
+    reason = pa.array(cols["reason"], pa.string()) if reasons else pa.nulls(n, pa.string())
     arrays = [
         ids,
         *(pa.array(cols[name], pa.string()) for name in ("status", "action", "channel")),
         pa.array(severity.astype(np.int16), pa.int16(), mask=(severity == 0) | ~valid),
-        *(pa.array(cols[name], pa.string()) for name in ("reason", "next_eligible_at", "hold")),
+        reason,
+        *(pa.array(cols[name], pa.string()) for name in ("next_eligible_at", "hold")),
         _blocked(n, out, vectorised, patches, valid),
         pa.DictionaryArray.from_arrays(
             pa.array(np.zeros(n, np.int32), mask=~valid), pa.array([fingerprint], pa.string())
