@@ -240,3 +240,27 @@ class TestPolicies:
                     differing.append((p, record.get("id"), ref, got))
         assert differing[:3] == []
         assert result.vectorised >= 0.5 * len(records), result.fallback_reasons
+
+
+def test_a_window_opening_is_never_read_for_another_guard() -> None:
+    """The openings memo is keyed by guard id: an entry left by a guard that is gone
+    (its id now another guard's, as in a process that loads policies again and
+    again) must not answer for the new guard."""
+    from escalation.backends.columnar import _multizone
+
+    def hours(start: str) -> ContactHoursGuard:
+        return ContactHoursGuard.model_validate(
+            {"id": "hours", "kind": "contact_hours", "from": start, "to": "21:00", "reason": "r", "cite": "c"}
+        )
+
+    early, late = hours("08:00"), hours("10:00")
+    day = (dt.date(2026, 11, 23) - dt.date(1970, 1, 1)).days
+    assert _multizone.opening(early, "Asia/Shanghai", day) != _multizone.opening(late, "Asia/Shanghai", day)
+    # the early guard's entry filed under the late guard's id: what an id reuse looks like
+    _multizone._openings[(id(late), "Europe/London", day)] = (
+        early,
+        *_multizone.opening(early, "Europe/London", day),
+    )
+    us, _open = _multizone.opening(late, "Europe/London", day)
+    ten = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)  # London is on UTC in November
+    assert us == (ten - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)

@@ -136,6 +136,8 @@ _GUARDS: dict[int, tuple[ContactHoursGuard, str]] = {}
 def _guard_key(g: ContactHoursGuard) -> str:
     found = _GUARDS.get(id(g))
     if found is None or found[0] is not g:
+        if len(_GUARDS) > 4096:  # bounded: policies loaded again and again add guards
+            _GUARDS.clear()
         found = _GUARDS[id(g)] = (g, g.model_dump_json())
     return found[1]
 

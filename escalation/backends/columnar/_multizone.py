@@ -50,8 +50,10 @@ _SEARCH_DAYS = 21  # as contact_hours.next_open
 _EPOCH = dt.date(1970, 1, 1)
 _UTC_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# (guard id, zone, day) → (µs of the window's opening that day, open then in that zone)
-_openings: dict[tuple[int, str, int], tuple[int, bool]] = {}
+# (guard id, zone, day) → (the guard, µs of the window's opening that day, open then in
+# that zone); the entry holds its guard, so an id reused by a later guard is not mistaken
+# for it (a long-running process may load policies again and again)
+_openings: dict[tuple[int, str, int], tuple[ContactHoursGuard, int, bool]] = {}
 Holiday = Callable[[str, np.ndarray], np.ndarray]  # (code, local days) → is a holiday
 
 
@@ -65,7 +67,9 @@ def opening(guard: ContactHoursGuard, name: str, day: int) -> tuple[int, bool]:
     that zone."""
     key = (id(guard), name, day)
     found = _openings.get(key)
-    if found is None:
+    if found is None or found[0] is not guard:
+        if len(_openings) > 100_000:  # bounded: a run asks about few (guard, zone, day)s
+            _openings.clear()
         tz = zone(name)
         start = minutes(guard.from_)
         local = dt.datetime.combine(
@@ -73,8 +77,8 @@ def opening(guard: ContactHoursGuard, name: str, day: int) -> tuple[int, bool]:
         )
         moment = local.astimezone(dt.UTC)
         us = (moment - _UTC_EPOCH) // dt.timedelta(microseconds=1)
-        found = _openings[key] = (us, window_open(guard, moment, (tz,)))
-    return found
+        found = _openings[key] = (guard, us, window_open(guard, moment, (tz,)))
+    return found[1], found[2]
 
 
 def other_zones(names: np.ndarray, extra: pa.ChunkedArray) -> list[np.ndarray]:
