@@ -39,39 +39,40 @@ AT = "2026-11-23T10:00:00+08:00"
 CHILD = """
 import datetime as dt, json, resource, sys, time
 from escalation import compare
-import escalation.portfolio._columnar_run as run
-stages = {"read": 0.0, "decide": 0.0, "output": 0.0}
-original, fold = run.columnar_results, run.fold
-def timed_results(*args):
-    it = original(*args)
-    while True:
-        t = time.process_time()
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        stages["decide"] += time.process_time() - t
-        yield item
-def timed_fold(*args):
-    t = time.process_time()
-    fold(*args)
-    stages["output"] += time.process_time() - t
-run.columnar_results, run.fold = timed_results, timed_fold
+stages = {"read": 0.0, "decide": 0.0, "fold": 0.0, "merge": 0.0}
 import escalation.portfolio.dryrun as dryrun
-dryrun.columnar_results, dryrun.fold = timed_results, timed_fold
-import escalation.portfolio.arrow as arrow
-read = arrow.read_typed
-def timed_read(*args):
-    it = read(*args)
-    while True:
+if hasattr(dryrun, "merge"):  # batches folded where decided, merged here
+    merge = dryrun.merge
+    def timed_merge(part, *args):
+        for stage, seconds in part.clocks.items():  # measured where the batch was read, decided, folded
+            stages[stage] += seconds
         t = time.process_time()
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        stages["read"] += time.process_time() - t
-        yield item
-arrow.read_typed = timed_read
+        merge(part, *args)
+        stages["merge"] += time.process_time() - t
+    dryrun.merge = timed_merge
+else:  # a tree from before the per-batch fold (a baseline): read, decided, folded here
+    import escalation.portfolio._columnar_run as run
+    import escalation.portfolio.arrow as arrow
+    def timed(stage, inner):
+        def run_timed(*args):
+            it = inner(*args)
+            while True:
+                t = time.process_time()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                stages[stage] += time.process_time() - t
+                yield item
+        return run_timed
+    arrow.read_typed = timed("read", arrow.read_typed)
+    dryrun.columnar_results = timed("decide", run.columnar_results)
+    fold = dryrun.fold
+    def timed_fold(*args):
+        t = time.process_time()
+        fold(*args)
+        stages["fold"] += time.process_time() - t
+    dryrun.fold = timed_fold
 import escalation.backends.columnar._table as table
 def clock(module, name, stage):
     inner = getattr(module, name)
@@ -104,9 +105,9 @@ result = compare(sys.argv[1], sys.argv[2], sys.argv[3], at=dt.datetime.fromisofo
 wall = time.perf_counter() - start
 me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-inner = [v for k, v in stages.items() if k not in ("read", "decide", "output")]
-stages["decide"] -= stages["read"] + sum(inner)
-stages["other decide_table"] = stages.pop("decide")
+inner = [v for k, v in stages.items() if k not in ("read", "decide", "fold", "merge")]
+stages["decide"] -= sum(inner) + (0 if hasattr(dryrun, "merge") else stages["read"])
+stages["other decide_table" if inner else "decide"] = stages.pop("decide")
 print(json.dumps({"accounts": result.accounts, "decided": result.decided, "errors": result.errors,
                   "changed": result.changed, "wall": wall, "cpu": cpu, "backend": result.backend,
                   "vectorised": result.vectorised, "fallback": result.fallback, "stages": stages,
@@ -269,13 +270,11 @@ def main() -> None:
             if backend == "columnar":
                 stages = f["stages"]
                 assert isinstance(stages, dict)
-                split = (
-                    "CPU s per stage: "
-                    + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
-                    + f", other {cpu - sum(stages.values()):.1f}"
-                    if workers == 1  # the stages are clocked in this process only
-                    else f"batches decided in {workers} worker processes (stages not clocked there)"
+                split = "CPU s per stage (summed over processes): " + ", ".join(
+                    f"{k} {v:.1f}" for k, v in stages.items()
                 )
+                if workers == 1:  # facts, policies, ... are clocked in this process only
+                    split += f", other {cpu - sum(stages.values()):.1f}"
                 print(f"  {f['vectorised']:,} vectorised, {f['fallback']:,} by the reference engine; {split}")
                 why = f["fallback_reasons"]
                 assert isinstance(why, dict)
