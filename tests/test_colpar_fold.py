@@ -157,3 +157,28 @@ def test_sums_keep_the_one_pass_exponents() -> None:
     merge(fold_part(1, _result(rows, True, 2), plan), tallies)
     assert "Decimal('0.00')" == repr(tallies.summaries[0].status["none"][1])
     assert "Decimal('0')" == repr(tallies.changed_balance)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "(wait)", None]), st.sampled_from(["x", "y"]), st.integers(0, 2**40)
+        ),
+        max_size=60,
+    )
+)
+def test_grouping_equals_an_arrow_group_by(rows: list[tuple[str | None, str, int]]) -> None:
+    """The fold's grouping (numpy over dictionary codes) gives an Arrow group-by's groups, sums and counts."""
+    from escalation.portfolio._fold import _group
+
+    first = pa.array([r[0] for r in rows], pa.string())
+    second = pa.array([r[1] for r in rows], pa.string())
+    units = np.array([r[2] for r in rows], np.int64)
+    table = pa.table({"a": first, "b": second, "u": units})
+    expected = table.group_by(["a", "b"]).aggregate([("u", "sum"), ("u", "count")]).to_pylist()
+    got = _group({"a": first, "b": second}, units)
+    assert sorted(expected, key=repr) == sorted(got, key=repr)
+    assert [(r[0], r[1]) for r in dict.fromkeys((r[0], r[1]) for r in rows)] == [
+        (g["a"], g["b"]) for g in got
+    ]

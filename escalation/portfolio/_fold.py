@@ -57,17 +57,50 @@ def _labels(table: Any) -> Any:
     return pc.if_else(pc.equal(status, "act"), table.column("action"), bracketed)
 
 
-def _group(keys: dict[str, Any], units: Any) -> list[dict[str, Any]]:
+def _coded(key: Any) -> tuple[Any, list[Any]]:
+    """A key column as (a number per row, the value of each number); ``key`` may
+    already be that pair."""
+    import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    table = pa.table({**keys, "u": units})
-    return list(table.group_by(list(keys)).aggregate([("u", "sum"), ("u", "count")]).to_pylist())
+    if isinstance(key, tuple):
+        return key
+    column = key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key
+    encoded = pc.dictionary_encode(column)
+    values = encoded.dictionary.to_pylist()
+    return np.asarray(encoded.indices.fill_null(len(values)), dtype=np.int64), [*values, None]
+
+
+def _group(keys: dict[str, Any], units: Any) -> list[dict[str, Any]]:
+    """Rows grouped by ``keys``: each group's keys, ``u_sum`` (of ``units``) and
+    ``u_count``, groups in order of first appearance (numpy over dictionary
+    codes: a fraction of an Arrow group-by's cost on a batch)."""
+    import numpy as np
+
+    coded = [_coded(key) for key in keys.values()]
+    combined = np.zeros(len(units), np.int64)
+    for codes, values in coded:
+        combined = combined * len(values) + codes
+    distinct, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    counts = np.bincount(inverse, minlength=len(distinct))
+    sums = np.zeros(len(distinct), np.int64)
+    np.add.at(sums, inverse, np.asarray(units, np.int64))
+    groups = []
+    for g in np.argsort(first, kind="stable").tolist():
+        picked, rest = [], int(distinct[g])
+        for _, values in reversed(coded):
+            rest, index = divmod(rest, len(values))
+            picked.append(values[index])
+        row = dict(zip(keys, reversed(picked), strict=True))
+        groups.append({**row, "u_sum": int(sums[g]), "u_count": int(counts[g])})
+    return groups
 
 
 def _summarise(summary: Any, table: Any, labels: Any, units: Any, days: Any, unit: Decimal) -> None:
     """Fold one batch's decided rows into a ``SummaryBuilder``."""
     import numpy as np
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     for key, target in (("status", summary.status), ("label", summary.action)):
@@ -80,8 +113,8 @@ def _summarise(summary: Any, table: Any, labels: Any, units: Any, days: Any, uni
     if len(flat):
         for item in pc.value_counts(flat).to_pylist():
             summary.blocks[item["values"]] = summary.blocks.get(item["values"], 0) + item["counts"]
-    names = np.asarray(_BUCKET_NAMES, dtype=object)[np.searchsorted(_LIMITS, days, side="left")]
-    for row in _group({"b": pa.array(names, pa.string()), "k": labels}, units):
+    buckets = np.searchsorted(_LIMITS, days, side="left").astype(np.int64)
+    for row in _group({"b": (buckets, _BUCKET_NAMES), "k": labels}, units):
         mix = summary.buckets.setdefault(row["b"], {})
         mix[row["k"]] = mix.get(row["k"], 0) + row["u_count"]
 

@@ -107,10 +107,31 @@ class TypedSlices:
         key = (which, group)
         table = self._held.get(key)
         if table is None:
-            table = file.read_row_group(group)
-            table = _conform(table) if which else table
+            table = _conform(_read(file, group)) if which else _read(file, group)
             mine = [k for k in self._held if k[0] == which]
             if len(mine) >= _HELD:
                 del self._held[mine[0]]
             self._held[key] = table
         return table
+
+
+def _read(file: pq.ParquetFile, group: int) -> pa.Table:
+    """Row group ``group`` of ``file``: a column that is null throughout (its
+    statistics say so) is made, not decoded; no thread pool (each worker is one
+    of several processes: Arrow's threads only add CPU time here)."""
+    meta, schema = file.metadata.row_group(group), file.schema_arrow
+    rows = meta.num_rows
+    empty = set()
+    for i in range(meta.num_columns):
+        stats, name = meta.column(i).statistics, meta.column(i).path_in_schema
+        if name not in schema.names or pa.types.is_dictionary(schema.field(name).type):
+            continue  # (list columns have their own paths; read-dictionary columns are read)
+        if stats is not None and stats.has_null_count and stats.null_count == rows:
+            empty.add(name)
+    if not empty:
+        return file.read_row_group(group, use_threads=False)
+    table = file.read_row_group(group, columns=[n for n in schema.names if n not in empty], use_threads=False)
+    arrays = [
+        pa.nulls(rows, field.type) if field.name in empty else table.column(field.name) for field in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
