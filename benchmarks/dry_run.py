@@ -115,9 +115,10 @@ print(json.dumps({"accounts": result.accounts, "decided": result.decided, "error
 """
 
 
-def _tree_rss(root: int, ticks: dict[int, int]) -> int:
+def _tree_rss(root: int, ticks: dict[int, int], peaks: dict[int, int]) -> int:
     """RSS (KiB) summed over ``root`` and all its descendants, from /proc; each
-    one's CPU so far (user + system clock ticks) recorded in ``ticks``."""
+    one's CPU so far (user + system clock ticks) recorded in ``ticks``, its
+    peak RSS (KiB) in ``peaks``."""
     parents: dict[int, int] = {}
     used: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -144,29 +145,34 @@ def _tree_rss(root: int, ticks: dict[int, int]) -> int:
                 for line in handle:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1])
+                        peaks[pid] = max(peaks.get(pid, 0), int(line.split()[1]))
         except OSError:
             continue
     return total
 
 
-def _run(command: list[str]) -> tuple[dict[str, object], int, float]:
+def _run(command: list[str]) -> tuple[dict[str, object], int, float, str]:
     """Run ``command``; its last stdout line as JSON, the peak summed RSS (KiB)
     and the CPU seconds of it and every descendant, sampled from /proc (the
     run's own rusage misses worker processes started by a forkserver: they are
-    not its children)."""
+    not its children), and each process's CPU seconds and peak RSS."""
     ticks: dict[int, int] = {}
+    peaks: dict[int, int] = {}
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, text=True)
         peak = 0
         while proc.poll() is None:
-            peak = max(peak, _tree_rss(proc.pid, ticks))
+            peak = max(peak, _tree_rss(proc.pid, ticks, peaks))
             time.sleep(0.02)
         err = proc.stderr.read() if proc.stderr else ""
         if proc.returncode:
             raise SystemExit(f"run failed:\n{err}")
         out.seek(0)
-        cpu = sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
-        return json.loads(out.read().strip().splitlines()[-1]), peak, cpu
+        tick = os.sysconf("SC_CLK_TCK")
+        each = ", ".join(
+            f"{ticks[pid] / tick:.1f} s {peaks.get(pid, 0) / 1024:,.0f} MiB" for pid in sorted(ticks)
+        )
+        return json.loads(out.read().strip().splitlines()[-1]), peak, sum(ticks.values()) / tick, each
 
 
 def _tile(base: Path, folder: Path, accounts: int) -> None:
@@ -252,7 +258,7 @@ def main() -> None:
             runs += [("native", w, portfolio, args.reasons[0]) for w in args.workers]
         for backend, workers, source, reasons in runs:
             out = work / f"out-{backend}-{workers}"
-            f, peak, sampled = _run(
+            f, peak, sampled, each = _run(
                 [sys.executable, "-c", CHILD, str(baseline), str(candidate), str(source), AT, str(out),
                  str(workers), backend, args.format, reasons]
             )  # fmt: skip
@@ -267,6 +273,7 @@ def main() -> None:
                 f"process ({sampled:.1f} s, /proc); peak RSS summed over processes {peak / 1024:,.0f} MiB; "
                 f"{f['decided']:,} decided + {f['errors']:,} error rows ({ok}); {f['changed']:,} changed"
             )
+            print(f"  per process (in start order; CPU, peak RSS): {each}")
             if backend == "columnar":
                 stages = f["stages"]
                 assert isinstance(stages, dict)

@@ -23,7 +23,8 @@ from escalation.portfolio.arrow import ENCODED, TypedBatch, _conform
 
 __all__ = ["TypedSlices"]
 
-_HELD = 2  # decoded row groups kept per file: a batch's last group is often the next one's first
+_HELD = 2  # row groups being read, per file: a batch's last group is often the next one's first
+_STEP = (8_192, 65_536)  # rows decoded at a time: accounts, events
 
 
 class TypedSlices:
@@ -34,7 +35,7 @@ class TypedSlices:
         self._starts = starts  # accounts row groups: first row of each, then the row count
         self._bounds = bounds  # events row groups: (min, max) account of each
         self._files: tuple[pq.ParquetFile, pq.ParquetFile] | None = None
-        self._held: dict[tuple[int, int], pa.Table] = {}
+        self._held: dict[tuple[int, int], _Stream] = {}
 
     @classmethod
     def open(cls, folder: str | Path, size: int) -> TypedSlices | None:
@@ -71,24 +72,36 @@ class TypedSlices:
         start = k * self.size
         end = min(start + self.size, self.accounts)
         accounts, events = self._open()
-        first = int(np.searchsorted(self._starts, start, side="right")) - 1
-        parts, at = [], int(self._starts[first])
-        for g in range(first, len(self._starts) - 1):
-            if at >= end:
+        parts = []
+        for g in range(int(np.searchsorted(self._starts, start, side="right")) - 1, len(self._starts) - 1):
+            base = int(self._starts[g])
+            if base >= end:
                 break
-            parts.append(self._group(0, g, accounts))
-            at = int(self._starts[g + 1])
-        held = pa.concat_tables(parts)
-        table = held.slice(start - int(self._starts[first]), end - start).combine_chunks()
-        groups = [g for g, low, high in self._bounds if high >= start and low < end]
-        if groups:
-            buffer = pa.concat_tables([self._group(1, g, events) for g in groups])
-        else:
-            buffer = _conform(pa.Table.from_batches([], schema=events.schema_arrow))
+            low, high = max(start - base, 0), min(end - base, int(self._starts[g + 1]) - base)
+            stream = self._stream(0, g, accounts, low)
+            while stream.rows < high and stream.more():
+                pass
+            parts.append(pa.concat_tables(stream.held).slice(low - stream.first, high - low))
+            stream.drop(lambda piece, first, high=high: first + piece.num_rows <= high)
+        table = pa.concat_tables(parts).combine_chunks()
+        held = []
+        for g in [g for g, low, high in self._bounds if high >= start and low < end]:
+            stream = self._stream(1, g, events, start)
+            while (not stream.held or _last(stream.held[-1]) < end) and stream.more():
+                pass
+            held += stream.held
+        buffer = (
+            pa.concat_tables(held)
+            if held
+            else _conform(pa.Table.from_batches([], schema=events.schema_arrow))
+        )
         owners = buffer.column("account").to_numpy()
         low, high = np.searchsorted(owners, [start, end], side="left")
         mine = buffer.slice(int(low), int(high - low))
         local = pa.array(owners[low:high] - start, pa.int64())
+        for g, _, _ in self._bounds:
+            if (1, g) in self._held:
+                self._held[(1, g)].drop(lambda piece, _first: _last(piece) < end)
         return TypedBatch(table, mine.set_column(0, "account", local), str(self.folder))
 
     def _open(self) -> tuple[pq.ParquetFile, pq.ParquetFile]:
@@ -101,37 +114,78 @@ class TypedSlices:
             )
         return self._files
 
-    def _group(self, which: int, group: int, file: pq.ParquetFile) -> pa.Table:
-        """Row group ``group`` of the accounts (0) or events (1) file, decoded once
-        while held (a fresh read per row group keeps memory flat: see ``_by_row_group``)."""
+    def _stream(self, which: int, group: int, file: pq.ParquetFile, at: int) -> _Stream:
+        """The reader of row group ``group`` of the accounts (0) or events (1)
+        file, able to give rows (accounts) from ``at`` on: a worker's batches
+        come in order, so a group is decoded once per worker, piece by piece and
+        only as far as its batches need."""
         key = (which, group)
-        table = self._held.get(key)
-        if table is None:
-            table = _conform(_read(file, group)) if which else _read(file, group)
-            mine = [k for k in self._held if k[0] == which]
+        stream = self._held.get(key)
+        if stream is None or stream.past(at, which):
+            mine = [k for k in self._held if k[0] == which and k != key]
             if len(mine) >= _HELD:
                 del self._held[mine[0]]
-            self._held[key] = table
-        return table
+            stream = self._held[key] = _Stream(file, group, _STEP[which], which == 1)
+        return stream
 
 
-def _read(file: pq.ParquetFile, group: int) -> pa.Table:
-    """Row group ``group`` of ``file``: a column that is null throughout (its
-    statistics say so) is made, not decoded; no thread pool (each worker is one
-    of several processes: Arrow's threads only add CPU time here)."""
+def _last(events: pa.Table) -> int:
+    """The account of the last event of ``events``."""
+    return int(events.column(0)[events.num_rows - 1].as_py())
+
+
+class _Stream:
+    """One row group of a file decoded piece by piece from its start; the pieces
+    still needed are ``held``, ``first`` rows of the group were dropped before them."""
+
+    def __init__(self, file: pq.ParquetFile, group: int, step: int, events: bool) -> None:
+        schema = file.schema_arrow
+        self._empty = _empty(file, group)
+        self._schema, self._events = schema, events
+        columns = [name for name in schema.names if name not in self._empty]
+        # no thread pool: each worker is one of several processes, Arrow's threads only add CPU time here
+        self._pieces = file.iter_batches(step, row_groups=[group], columns=columns, use_threads=False)
+        self.held: list[pa.Table] = []
+        self.first = 0
+        self.rows = 0  # rows of the group decoded so far
+        self._dropped = -1  # the last account dropped (events)
+
+    def more(self) -> bool:
+        """Decode one more piece; ``False`` at the group's end."""
+        piece = next(self._pieces, None)
+        if piece is None:
+            return False
+        rows = piece.num_rows
+        arrays = [
+            pa.nulls(rows, f.type) if f.name in self._empty else piece.column(f.name) for f in self._schema
+        ]
+        table = pa.Table.from_arrays(arrays, schema=self._schema)
+        self.held.append(_conform(table) if self._events else table)
+        self.rows += rows
+        return True
+
+    def drop(self, done: Any) -> None:
+        """Forget the leading pieces ``done(piece, first row)`` says no later batch needs."""
+        while self.held and done(self.held[0], self.first):
+            piece = self.held.pop(0)
+            self.first += piece.num_rows
+            if self._events and piece.num_rows:
+                self._dropped = _last(piece)
+
+    def past(self, at: int, which: int) -> bool:
+        """Whether rows (accounts, for events) from ``at`` on were dropped already."""
+        return at < self.first if which == 0 else at <= self._dropped
+
+
+def _empty(file: pq.ParquetFile, group: int) -> set[str]:
+    """The columns of row group ``group`` that are null throughout (their
+    statistics say so): made, not decoded."""
     meta, schema = file.metadata.row_group(group), file.schema_arrow
-    rows = meta.num_rows
     empty = set()
     for i in range(meta.num_columns):
         stats, name = meta.column(i).statistics, meta.column(i).path_in_schema
         if name not in schema.names or pa.types.is_dictionary(schema.field(name).type):
             continue  # (list columns have their own paths; read-dictionary columns are read)
-        if stats is not None and stats.has_null_count and stats.null_count == rows:
+        if stats is not None and stats.has_null_count and stats.null_count == meta.num_rows:
             empty.add(name)
-    if not empty:
-        return file.read_row_group(group, use_threads=False)
-    table = file.read_row_group(group, columns=[n for n in schema.names if n not in empty], use_threads=False)
-    arrays = [
-        pa.nulls(rows, field.type) if field.name in empty else table.column(field.name) for field in schema
-    ]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return empty
