@@ -30,6 +30,7 @@ __all__ = ["COLUMNAR_BATCH", "Part", "Plan", "Reasons", "Tallies", "columnar_res
 Reasons = Literal["all", "changed", "none"]
 
 COLUMNAR_BATCH = 32_768
+_SPAN = 2  # typed batches a worker takes at once
 
 
 def _typed_batches(rows: Iterable[SourceRow], source: str) -> Iterator[Any]:
@@ -58,8 +59,9 @@ def columnar_results(
     by the reference engine.
 
     With ``workers > 1`` the batches are read (from a typed folder), decided
-    and folded in that many processes: at most ``2 × workers`` batches in
-    flight, so memory stays flat."""
+    and folded in that many processes, two consecutive typed batches (one of
+    another input) per task: at most ``workers + 1`` tasks in flight, so memory
+    stays flat."""
     from escalation.portfolio._typed_slices import TypedSlices
     from escalation.portfolio.arrow import is_typed
 
@@ -86,16 +88,18 @@ def columnar_results(
         initializer=_start_worker,
         initargs=(candidate, baseline, at, reasons, plan, slices),
     ) as pool:
-        pending: deque[Future[Part]] = deque()
-        tasks: Iterable[Any] = (
-            range(len(slices)) if slices is not None else _batches(portfolio, history, None)
+        pending: deque[Future[list[Part]]] = deque()
+        tasks: Iterable[list[Any]] = (
+            (list(range(k, min(k + _SPAN, len(slices)))) for k in range(0, len(slices), _SPAN))
+            if slices is not None
+            else ([batch] for batch in _batches(portfolio, history, None))
         )
         for task in tasks:
-            pending.append(pool.submit(_decided, task))
-            if len(pending) >= 2 * workers:
-                yield _counted(pending.popleft().result(), stats)
+            pending.append(pool.submit(_decided_run, task))
+            if len(pending) > workers:
+                yield from (_counted(part, stats) for part in pending.popleft().result())
         while pending:
-            yield _counted(pending.popleft().result(), stats)
+            yield from (_counted(part, stats) for part in pending.popleft().result())
 
 
 def _batches(portfolio: Path, history: str | Path | None, slices: Any) -> Iterator[Any]:
@@ -143,6 +147,12 @@ def _decided(task: Any) -> Part:
     part.stats = stats
     part.clocks = {"read": read - clock, "decide": decided - read, "fold": time.process_time() - decided}
     return part
+
+
+def _decided_run(tasks: list[Any]) -> list[Part]:
+    """Consecutive batches read, decided and folded by one worker (the row group
+    holding the end of one and the start of the next is then decoded once)."""
+    return [_decided(task) for task in tasks]
 
 
 def _counted(part: Part, stats: dict[str, int]) -> Part:
