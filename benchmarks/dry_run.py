@@ -39,39 +39,40 @@ AT = "2026-11-23T10:00:00+08:00"
 CHILD = """
 import datetime as dt, json, resource, sys, time
 from escalation import compare
-import escalation.portfolio._columnar_run as run
-stages = {"read": 0.0, "decide": 0.0, "output": 0.0}
-original, fold = run.columnar_results, run.fold
-def timed_results(*args):
-    it = original(*args)
-    while True:
-        t = time.process_time()
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        stages["decide"] += time.process_time() - t
-        yield item
-def timed_fold(*args):
-    t = time.process_time()
-    fold(*args)
-    stages["output"] += time.process_time() - t
-run.columnar_results, run.fold = timed_results, timed_fold
+stages = {"read": 0.0, "decide": 0.0, "fold": 0.0, "merge": 0.0}
 import escalation.portfolio.dryrun as dryrun
-dryrun.columnar_results, dryrun.fold = timed_results, timed_fold
-import escalation.portfolio.arrow as arrow
-read = arrow.read_typed
-def timed_read(*args):
-    it = read(*args)
-    while True:
+if hasattr(dryrun, "merge"):  # batches folded where decided, merged here
+    merge = dryrun.merge
+    def timed_merge(part, *args):
+        for stage, seconds in part.clocks.items():  # measured where the batch was read, decided, folded
+            stages[stage] += seconds
         t = time.process_time()
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        stages["read"] += time.process_time() - t
-        yield item
-arrow.read_typed = timed_read
+        merge(part, *args)
+        stages["merge"] += time.process_time() - t
+    dryrun.merge = timed_merge
+else:  # a tree from before the per-batch fold (a baseline): read, decided, folded here
+    import escalation.portfolio._columnar_run as run
+    import escalation.portfolio.arrow as arrow
+    def timed(stage, inner):
+        def run_timed(*args):
+            it = inner(*args)
+            while True:
+                t = time.process_time()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                stages[stage] += time.process_time() - t
+                yield item
+        return run_timed
+    arrow.read_typed = timed("read", arrow.read_typed)
+    dryrun.columnar_results = timed("decide", run.columnar_results)
+    fold = dryrun.fold
+    def timed_fold(*args):
+        t = time.process_time()
+        fold(*args)
+        stages["fold"] += time.process_time() - t
+    dryrun.fold = timed_fold
 import escalation.backends.columnar._table as table
 def clock(module, name, stage):
     inner = getattr(module, name)
@@ -104,9 +105,9 @@ result = compare(sys.argv[1], sys.argv[2], sys.argv[3], at=dt.datetime.fromisofo
 wall = time.perf_counter() - start
 me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-inner = [v for k, v in stages.items() if k not in ("read", "decide", "output")]
-stages["decide"] -= stages["read"] + sum(inner)
-stages["other decide_table"] = stages.pop("decide")
+inner = [v for k, v in stages.items() if k not in ("read", "decide", "fold", "merge")]
+stages["decide"] -= sum(inner) + (0 if hasattr(dryrun, "merge") else stages["read"])
+stages["other decide_table" if inner else "decide"] = stages.pop("decide")
 print(json.dumps({"accounts": result.accounts, "decided": result.decided, "errors": result.errors,
                   "changed": result.changed, "wall": wall, "cpu": cpu, "backend": result.backend,
                   "vectorised": result.vectorised, "fallback": result.fallback, "stages": stages,
@@ -114,9 +115,10 @@ print(json.dumps({"accounts": result.accounts, "decided": result.decided, "error
 """
 
 
-def _tree_rss(root: int, ticks: dict[int, int]) -> int:
+def _tree_rss(root: int, ticks: dict[int, int], peaks: dict[int, int]) -> int:
     """RSS (KiB) summed over ``root`` and all its descendants, from /proc; each
-    one's CPU so far (user + system clock ticks) recorded in ``ticks``."""
+    one's CPU so far (user + system clock ticks) recorded in ``ticks``, its
+    peak RSS (KiB) in ``peaks``."""
     parents: dict[int, int] = {}
     used: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -143,29 +145,34 @@ def _tree_rss(root: int, ticks: dict[int, int]) -> int:
                 for line in handle:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1])
+                        peaks[pid] = max(peaks.get(pid, 0), int(line.split()[1]))
         except OSError:
             continue
     return total
 
 
-def _run(command: list[str]) -> tuple[dict[str, object], int, float]:
+def _run(command: list[str]) -> tuple[dict[str, object], int, float, str]:
     """Run ``command``; its last stdout line as JSON, the peak summed RSS (KiB)
     and the CPU seconds of it and every descendant, sampled from /proc (the
     run's own rusage misses worker processes started by a forkserver: they are
-    not its children)."""
+    not its children), and each process's CPU seconds and peak RSS."""
     ticks: dict[int, int] = {}
+    peaks: dict[int, int] = {}
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, text=True)
         peak = 0
         while proc.poll() is None:
-            peak = max(peak, _tree_rss(proc.pid, ticks))
+            peak = max(peak, _tree_rss(proc.pid, ticks, peaks))
             time.sleep(0.02)
         err = proc.stderr.read() if proc.stderr else ""
         if proc.returncode:
             raise SystemExit(f"run failed:\n{err}")
         out.seek(0)
-        cpu = sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
-        return json.loads(out.read().strip().splitlines()[-1]), peak, cpu
+        tick = os.sysconf("SC_CLK_TCK")
+        each = ", ".join(
+            f"{ticks[pid] / tick:.1f} s {peaks.get(pid, 0) / 1024:,.0f} MiB" for pid in sorted(ticks)
+        )
+        return json.loads(out.read().strip().splitlines()[-1]), peak, sum(ticks.values()) / tick, each
 
 
 def _tile(base: Path, folder: Path, accounts: int) -> None:
@@ -251,7 +258,7 @@ def main() -> None:
             runs += [("native", w, portfolio, args.reasons[0]) for w in args.workers]
         for backend, workers, source, reasons in runs:
             out = work / f"out-{backend}-{workers}"
-            f, peak, sampled = _run(
+            f, peak, sampled, each = _run(
                 [sys.executable, "-c", CHILD, str(baseline), str(candidate), str(source), AT, str(out),
                  str(workers), backend, args.format, reasons]
             )  # fmt: skip
@@ -266,16 +273,15 @@ def main() -> None:
                 f"process ({sampled:.1f} s, /proc); peak RSS summed over processes {peak / 1024:,.0f} MiB; "
                 f"{f['decided']:,} decided + {f['errors']:,} error rows ({ok}); {f['changed']:,} changed"
             )
+            print(f"  per process (in start order; CPU, peak RSS): {each}")
             if backend == "columnar":
                 stages = f["stages"]
                 assert isinstance(stages, dict)
-                split = (
-                    "CPU s per stage: "
-                    + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
-                    + f", other {cpu - sum(stages.values()):.1f}"
-                    if workers == 1  # the stages are clocked in this process only
-                    else f"batches decided in {workers} worker processes (stages not clocked there)"
+                split = "CPU s per stage (summed over processes): " + ", ".join(
+                    f"{k} {v:.1f}" for k, v in stages.items()
                 )
+                if workers == 1:  # facts, policies, ... are clocked in this process only
+                    split += f", other {cpu - sum(stages.values()):.1f}"
                 print(f"  {f['vectorised']:,} vectorised, {f['fallback']:,} by the reference engine; {split}")
                 why = f["fallback_reasons"]
                 assert isinstance(why, dict)

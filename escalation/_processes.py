@@ -17,4 +17,11 @@ def pool_context() -> BaseContext:
     their inputs pickled and import what they need; scripts that start a pool
     need the usual ``if __name__ == "__main__":`` guard."""
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method)
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        # each worker forks from a server that has imported the package once
+        # (pydantic's models: ~0.8 CPU-s a process); it starts no thread, unlike
+        # numpy or Arrow, which workers import themselves. (No effect once the
+        # server of this process runs.)
+        context.set_forkserver_preload(["__main__", "escalation.policy"])
+    return context

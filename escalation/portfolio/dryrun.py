@@ -28,7 +28,8 @@ from escalation.errors import EvaluationError, RecordError, UsageError
 from escalation.experiment import Experiment, ExperimentEngine
 from escalation.policy import Policy, load_policy
 from escalation.portfolio._arms import ArmTallies, experiment_info
-from escalation.portfolio._columnar_run import Reasons, Tallies, columnar_results, fold
+from escalation.portfolio._columnar_run import Reasons, columnar_results
+from escalation.portfolio._fold import Plan, Tallies, merge
 from escalation.portfolio.io import DecisionWriter, SourceRow, decision_row, read_portfolio
 from escalation.portfolio.results import (
     AccountChange,
@@ -260,10 +261,16 @@ def dry_run(
                 [new_summary] + ([old_summary] if old_summary is not None else []),
                 writers, error_file, changes_file, sample, transitions, changes, changed_days, arms=arms,
             )  # fmt: skip
-            for batch, res in columnar_results(
-                Path(portfolio), history, at, candidate, base, reasons, stats, workers
+            plan = Plan(
+                fmt if folder is not None else None,
+                base is not None,
+                sample,
+                experiment if arms is not None else None,
+            )
+            for part in columnar_results(
+                Path(portfolio), history, at, candidate, base, reasons, stats, workers, plan
             ):
-                fold(batch, res, tallies, progress)
+                merge(part, tallies, progress)
             accounts, decided, errors = tallies.accounts, tallies.decided, tallies.errors
             changed, changed_balance = tallies.changed, tallies.changed_balance
             outcomes: Iterable[_Outcome] = ()

@@ -8,7 +8,7 @@ from typing import IO, Any, Literal
 
 from escalation.decision import Decision
 
-__all__ = ["DECISION_FIELDS", "DecisionWriter", "decision_row", "decision_schema"]
+__all__ = ["DECISION_FIELDS", "DecisionWriter", "decision_row", "decision_schema", "encode"]
 
 DECISION_FIELDS = (
     "account_id",
@@ -188,6 +188,12 @@ def _row_text(table: Any, names: tuple[str, ...], lead: str) -> Any:
     return pc.binary_join_element_wise(*parts, "")
 
 
+def encode(table: Any, fmt: str) -> Any:
+    """An Arrow table of decision rows ready to append to a decisions file of
+    format ``fmt``: its JSON lines (bytes), or the table in :func:`decision_schema`."""
+    return jsonl_bytes(table) if fmt == "jsonl" else table.cast(decision_schema())
+
+
 class DecisionWriter:
     """Writes decision rows as JSONL or Parquet (in row groups), in call order."""
 
@@ -213,16 +219,20 @@ class DecisionWriter:
 
     def write_table(self, table: Any) -> None:
         """Append the rows of an Arrow table of decision rows (the columnar path)."""
+        self.write_encoded(encode(table, self.fmt))
+
+    def write_encoded(self, payload: Any) -> None:
+        """Append what :func:`encode` made of a table in this writer's format
+        (a worker process encodes, the one writing process appends)."""
         if self._text is not None:
-            self._text.write(jsonl_bytes(table))
+            self._text.write(payload)
             return
         self._flush()
         import pyarrow.parquet as pq
 
-        table = table.cast(decision_schema())
         if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self.path, table.schema)
-        self._parquet.write_table(table)
+            self._parquet = pq.ParquetWriter(self.path, payload.schema)
+        self._parquet.write_table(payload)
 
     def _flush(self) -> None:
         import pyarrow as pa
