@@ -50,28 +50,7 @@ def first_hold(
     holds: Iterable[HoldRule], sit: Situation, truth: Truth, trace: Recorder
 ) -> HoldOutcome | None:
     """The first hold that applies at ``sit.now`` (each one evaluated is traced)."""
-    on = trace.on  # without a trace, no figures are gathered and nothing is added
-    add = trace.entries.append
-    for hold in holds:
-        rule = f"hold:{hold.model.id}"
-        if not truth(rule):
-            if on:
-                add(entry(rule, False, trace.facts(hold.when.fact_order, sit)))
-            continue
-        until = _hold_until(hold, sit)
-        if until is not None and until <= sit.now:
-            if on:
-                note = f"expired at {fmt.instant(until, sit)}"
-                add(entry(rule, False, trace.facts(hold.when.fact_order, sit), note=note))
-            continue
-        until_local = until.astimezone(sit.tz) if until else None
-        if on:
-            note = (
-                f"holds until {until_local.isoformat()}" if until_local else "holds until an event lifts it"
-            )
-            add(entry(rule, True, trace.facts(hold.when.fact_order, sit), note=note))
-        return HoldOutcome(hold, until_local)
-    return None
+    return first_hold_planned(tuple((hold, f"hold:{hold.model.id}") for hold in holds), sit, truth, trace)
 
 
 def first_hold_planned(
@@ -80,9 +59,9 @@ def first_hold_planned(
     truth: Truth | None,
     trace: Recorder,
 ) -> HoldOutcome | None:
-    """:func:`first_hold` over the plan's holds (each with its rule name);
-    ``truth`` ``None`` means the native evaluator: each hold's own closure is
-    asked directly."""
+    """The first of the plan's holds (each with its rule name) that applies at
+    ``sit.now``, each one evaluated traced; ``truth`` ``None`` means the native
+    evaluator: each hold's own closure is asked directly."""
     on = trace.on
     add = trace.entries.append
     values = sit.values
