@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-
 from escalation._facts import Situation
 from escalation._facts_static import json_value
-from escalation.decision import TraceEntry
+from escalation.decision import TraceEntry, construct
 
 __all__ = ["Recorder", "entry"]
 
@@ -28,18 +26,6 @@ def facts_of(names: tuple[str, ...], sit: Situation) -> dict[str, object]:
     return {name: json_value(values.get(name)) for name in names}
 
 
-# What `decision.construct` does, with the model's four slots set through their
-# descriptors and the fields-set copied from one prebuilt set: half its cost,
-# and a traced decision makes some twenty entries.
-_NEW = TraceEntry.__new__
-_SET_DICT = object.__setattr__
-_SLOTS: dict[str, Any] = dict(BaseModel.__dict__)  # the slot descriptors, untyped
-_SET_FIELDS = _SLOTS["__pydantic_fields_set__"].__set__
-_SET_EXTRA = _SLOTS["__pydantic_extra__"].__set__
-_SET_PRIVATE = _SLOTS["__pydantic_private__"].__set__
-_ALL_FIELDS = frozenset(("rule", "matched", "facts", "action", "channel", "note"))
-
-
 def entry(
     rule: str,
     matched: bool,
@@ -50,24 +36,10 @@ def entry(
 ) -> TraceEntry:
     """A :class:`TraceEntry` from values the engine knows to be valid (positional:
     the ladder and holds make some twenty per traced decision); the entry
-    ``decision.construct`` would build."""
-    model = _NEW(TraceEntry)
-    _SET_DICT(
-        model,
-        "__dict__",
-        {
-            "rule": rule,
-            "matched": matched,
-            "facts": facts,
-            "action": action,
-            "channel": channel,
-            "note": note,
-        },
+    ``decision.construct`` builds."""
+    return construct(
+        TraceEntry, rule=rule, matched=matched, facts=facts, action=action, channel=channel, note=note
     )
-    _SET_FIELDS(model, set(_ALL_FIELDS))
-    _SET_EXTRA(model, None)
-    _SET_PRIVATE(model, None)
-    return model
 
 
 def json_facts(facts: dict[str, Any]) -> dict[str, Any]:
