@@ -104,3 +104,23 @@ def test_simulate_workers_do_not_fork(portfolio: Path, tmp_path: Path, started: 
     # candidate and baseline: two jobs, so the pool is used
     simulate(CN_POLICY, portfolio, at=AT, days=2, seed=1, baseline=CN_POLICY, out=tmp_path, workers=2)
     assert started and "fork" not in started and "default" not in started, started
+
+
+def test_a_dry_run_with_workers_starts_their_server_before_loading_policies(
+    portfolio: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forkserver's preload (the package's imports) runs while this process
+    loads the policies, not after: the order of the two calls is the claim."""
+    import escalation._processes as processes
+    import escalation.portfolio.dryrun as dryrun
+
+    calls: list[str] = []
+    start, load = processes.start_early, dryrun.load_policy
+    monkeypatch.setattr(processes, "start_early", lambda: (calls.append("server"), start())[1])
+    monkeypatch.setattr(dryrun, "load_policy", lambda *a, **k: (calls.append("policy"), load(*a, **k))[1])
+    dry_run(CN_POLICY, portfolio, at=AT, baseline=CN_POLICY, out=tmp_path, workers=2, backend="columnar")
+    if pool_context().get_start_method() == "forkserver":
+        assert calls[:3] == ["server", "policy", "policy"], calls
+    calls.clear()
+    dry_run(CN_POLICY, portfolio, at=AT, out=tmp_path, workers=1, backend="columnar")
+    assert calls == ["policy"], calls  # one process: no server to start

@@ -219,6 +219,10 @@ def dry_run(
     account, and the result counts by arm (``experiment``, ``share``, ``arms``)."""
     require("portfolio", "dry_run()")
     check_now(at)
+    if workers > 1:
+        from escalation._processes import start_early
+
+        start_early()  # the workers' server imports the package while the policies load
     experiment = policy.experiment if isinstance(policy, ExperimentEngine) else None
     base: Policy | None
     if isinstance(policy, ExperimentEngine):
