@@ -37,7 +37,24 @@ def codes_of(column: Any) -> Codes:
     in order of first appearance."""
     import pyarrow.compute as pc
 
-    encoded = pc.dictionary_encode(single(column), null_encoding="encode")
+    import pyarrow as pa
+
+    column = single(column)
+    n = len(column)
+    if column.null_count == n:  # (a column of nulls, e.g. reasons not rendered: nothing to hash)
+        return Codes(np.zeros(n, np.int32), [None])
+    if pa.types.is_integer(column.type):
+        low, high = pc.min_max(column).values()
+        if high.as_py() - low.as_py() < 4 * n + 4096:  # small integers: numbered by value, no hashing
+            low_value = low.as_py()
+            data = np.frombuffer(column.buffers()[1], column.type.to_pandas_dtype(), n, column.offset)
+            codes = data.astype(np.int64) - (low_value - 1)
+            if column.null_count:  # (a null slot's data is undefined)
+                codes *= np.asarray(pc.is_valid(column))
+            return Codes(codes, [None, *range(low_value, high.as_py() + 1)])
+    elif not column.null_count and column[0] == column[n - 1] and pc.all(pc.equal(column, column[0])).as_py():
+        return Codes(np.zeros(n, np.int32), [column[0].as_py()])  # one value (a policy's fingerprint)
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
     return Codes(np.asarray(encoded.indices), encoded.dictionary.to_pylist())
 
 

@@ -41,11 +41,14 @@ def jsonl_buffer(table: Any, coded: dict[str, Codes] | None = None) -> Any:
             column = table.column(name)
             coded[name] = list_codes(column)[0] if name == "blocked_guards" else codes_of(column)
     number, holders = _numbered([(coded[name].codes, len(coded[name].values)) for name in FIELDS[1:]], n)
-    tails = []
-    for row in holders.tolist():
-        line = {"account_id": "", **{name: coded[name].values[coded[name].codes[row]] for name in FIELDS[1:]}}
-        text = json.dumps(line, ensure_ascii=False, separators=(",", ":"))
-        tails.append(text[len('{"account_id":""') :] + "\n")
+    # each value's member text once (``json.dumps`` renders a row's members alike, one by one)
+    members = [
+        (coded[name].codes, [f',"{name}":' + json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+                             for v in coded[name].values])
+        for name in FIELDS[1:]
+    ]  # fmt: skip
+    picks = [[texts[k] for k in codes[holders].tolist()] for codes, texts in members]
+    tails = ["".join(texts) + "}\n" for texts in zip(*picks, strict=True)]
     ids = single(table.column("account_id"))
     if _plain(ids):  # the usual case: each id is its JSON text between quotes
         picked = pc.take(pa.array(['"' + tail for tail in tails], pa.string()), pa.array(number))
