@@ -47,7 +47,8 @@ def codes_of(column: Any) -> Codes:
         low, high = pc.min_max(column).values()
         if high.as_py() - low.as_py() < 4 * n + 4096:  # small integers: numbered by value, no hashing
             low_value = low.as_py()
-            data = np.frombuffer(column.buffers()[1], column.type.to_pandas_dtype(), n, column.offset)
+            dtype = np.dtype(column.type.to_pandas_dtype())
+            data = np.frombuffer(column.buffers()[1], dtype, n, column.offset * dtype.itemsize)
             codes = data.astype(np.int64) - (low_value - 1)
             if column.null_count:  # (a null slot's data is undefined)
                 codes *= np.asarray(pc.is_valid(column))
