@@ -33,11 +33,11 @@ def single(column: Any) -> Any:
 
 
 def codes_of(column: Any) -> Codes:
-    """The codes of a column of scalars (nulls get a code of their own), numbered
-    in order of first appearance."""
-    import pyarrow.compute as pc
-
+    """The codes of a column of scalars (nulls get a code of their own): strings
+    numbered in order of first appearance (the order a guard's blocks are
+    counted in), small integers by value."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     column = single(column)
     n = len(column)

@@ -28,6 +28,7 @@ _BUCKET_NAMES = [name for _, name in BUCKETS] + ["181+"]
 # the columns the tallies read; JSON lines read every one after ``account_id``
 _TALLIED = ("status", "action", "channel")
 _ENCODED = ("severity", "reason", "next_eligible_at", "hold", "policy_fingerprint")
+_ARM_TABLES = ("status", "action", "buckets", "transitions", "accounts", "changed")
 
 
 def fold(batch: Any, res: Any, tallies: Tallies, progress: Callable[[int], None] | None) -> None:
@@ -128,8 +129,7 @@ def _tally(tallies: Tallies, coded: list[dict[str, Codes]], buckets: Any, moved:
         if len(coded) == 2:
             _add(transitions, (labels[1], labels[0]), rows, total)
         if mask is not None:
-            arm = by_arm.setdefault(bool(group[-3]), {"status": {}, "action": {}, "buckets": {},
-                                                      "transitions": {}, "accounts": {}, "changed": {}})  # fmt: skip
+            arm = by_arm.setdefault(bool(group[-3]), {key: {} for key in _ARM_TABLES})
             _add(arm["accounts"], None, rows, total)
             new_status = coded[0]["status"].values[group[1]]
             _add(arm["status"], new_status, rows, total)

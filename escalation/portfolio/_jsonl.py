@@ -22,7 +22,7 @@ __all__ = ["jsonl_buffer", "jsonl_bytes"]
 def jsonl_bytes(table: Any, coded: dict[str, Codes] | None = None) -> bytes:
     """The rows of an Arrow table of decision rows as JSON lines (``coded``:
     codes of some of its columns, already computed)."""
-    return jsonl_buffer(table, coded).to_pybytes()
+    return bytes(jsonl_buffer(table, coded).to_pybytes())
 
 
 def jsonl_buffer(table: Any, coded: dict[str, Codes] | None = None) -> Any:
