@@ -102,7 +102,9 @@ class _Encoded:
         self.payload: Any = None
 
     def write_encoded(self, payload: Any) -> None:
-        self.payload = payload
+        # JSON lines as bytes now: the Arrow buffer (and its share of Arrow's
+        # memory pool) is freed at once, not when the part is sent
+        self.payload = payload.to_pybytes() if self.fmt == "jsonl" else payload
 
 
 @dataclass
