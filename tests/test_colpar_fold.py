@@ -169,15 +169,26 @@ def test_sums_keep_the_one_pass_exponents() -> None:
     )
 )
 def test_grouping_equals_an_arrow_group_by(rows: list[tuple[str | None, str, int]]) -> None:
-    """The fold's grouping (numpy over dictionary codes) gives an Arrow group-by's groups, sums and counts."""
-    from escalation.portfolio._fold import _group
+    """The fold's grouping (numpy over dictionary codes, ``_coded.combos``) gives an
+    Arrow group-by's groups, sums and counts, groups in order of first appearance."""
+    from escalation.portfolio._coded import codes_of, combos
 
     first = pa.array([r[0] for r in rows], pa.string())
     second = pa.array([r[1] for r in rows], pa.string())
     units = np.array([r[2] for r in rows], np.int64)
     table = pa.table({"a": first, "b": second, "u": units})
     expected = table.group_by(["a", "b"]).aggregate([("u", "sum"), ("u", "count")]).to_pylist()
-    got = _group({"a": first, "b": second}, units)
+    coded = [codes_of(first), codes_of(second)]
+    holders, counts, sums = combos([(c.codes, len(c.values)) for c in coded], units)
+    got = [
+        {
+            "a": coded[0].values[coded[0].codes[h]],
+            "b": coded[1].values[coded[1].codes[h]],
+            "u_sum": s,
+            "u_count": c,
+        }
+        for h, c, s in zip(holders.tolist(), counts, sums, strict=True)
+    ]
     assert sorted(expected, key=repr) == sorted(got, key=repr)
     assert [(r[0], r[1]) for r in dict.fromkeys((r[0], r[1]) for r in rows)] == [
         (g["a"], g["b"]) for g in got
