@@ -1,9 +1,11 @@
 """The canonical text of an account record: what a decision id hashes
 (:func:`escalation.decision.decision_id`). :func:`reference_canonical` is the
-definition; :func:`canonical` writes the same text faster, the history (most of
+definition; :func:`canonical` writes the same text faster: the history (most of
 a record) directly and once per account (kept in its memo, :mod:`escalation._account_memo`:
-a dry-run decides each account twice). ``tests/test_fast_paths.py`` and
-``tests/test_dident_canonical.py`` hold them equal."""
+a dry-run decides each account twice), the other fields of the usual kinds
+directly too, and only the rest (instants, nested records, dicts) through
+pydantic. ``tests/test_fast_paths.py``, ``tests/test_dident_canonical.py`` and
+``tests/test_dfacts_record.py`` hold them equal."""
 
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ def canonical(account: Account) -> str:
     directly: its instants in one pydantic call, the rest field by field; once
     per account. The rest of the record is written again each time unless its
     only mutable fields (the dicts ``attributes`` and ``opt_out_at``) are empty."""
+    if account.__class__ is not Account:
+        return reference_canonical(account)  # a subclass may add fields: the writer knows Account's
     memo = memo_of(account)
     frozen = not account.attributes and not account.opt_out_at
     if frozen and memo.record is not None:

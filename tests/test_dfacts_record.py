@@ -243,3 +243,24 @@ class TestHistoryOrder:
         assert expected == in_order(account, stamps)
         reordered = tuple(sorted(stamps, reverse=True))
         assert (sorted(reordered) == list(reordered)) == in_order(account, reordered)
+
+
+class Extended(Account):
+    """An application's own record type, with a field of its own."""
+
+    branch: str = "main"
+
+
+class TestSubclass:
+    def test_a_subclass_with_its_own_field_is_written_whole(self) -> None:
+        """An Account subclass's extra field is in the text, as the reference writes it."""
+        record = {
+            "id": "S-1",
+            "currency": "CNY",
+            "amount_overdue": "1.00",
+            "balance": "2.00",
+            "days_overdue": 4,
+        }
+        account = Extended.model_validate(dict(record, branch="north"))
+        assert reference_canonical(account) == canonical(account)
+        assert '"branch":"north"' in canonical(account)
