@@ -20,8 +20,9 @@ from escalation import parse_account
 from escalation._calendar import start_of_day
 from escalation._canonical import canonical, reference_canonical
 from escalation._facts_static import day_start, event_stamps, in_order, local_now
-from escalation.errors import RecordError
-from escalation.record import Account, ActorType, Channel
+from escalation.engine import check_now
+from escalation.errors import RecordError, UsageError
+from escalation.record import Account, ActorType, Channel, in_range
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 ZONES = [
@@ -264,3 +265,44 @@ class TestSubclass:
         account = Extended.model_validate(dict(record, branch="north"))
         assert reference_canonical(account) == canonical(account)
         assert '"branch":"north"' in canonical(account)
+
+
+def _reference_check_now(now: object) -> None:
+    """check_now as it was before it kept the last instant it passed."""
+    if not isinstance(now, dt.datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise UsageError("`now` must be a timezone-aware datetime")
+    if not in_range(now):
+        raise UsageError("`now` is outside the supported range 1900-01-01..2199-12-31")
+
+
+NOWS = [
+    None,
+    "2026-01-01T00:00:00+00:00",
+    dt.datetime(2026, 1, 1),
+    dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    dt.datetime(1899, 12, 31, 23, tzinfo=dt.UTC),
+    dt.datetime(2199, 12, 31, 23, tzinfo=dt.UTC),
+    dt.datetime(2200, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")),
+    dt.datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo("Europe/London")),
+    dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+]
+
+
+class TestCheckNow:
+    @SETTINGS
+    @given(sequence=st.lists(st.sampled_from(range(len(NOWS))), min_size=1, max_size=12))
+    def test_it_raises_exactly_when_the_reference_does(self, sequence: list[int]) -> None:
+        """Any order of good and bad instants, each object again and again: the reference's verdicts."""
+        for index in sequence:
+            now = NOWS[index]
+            expected: str | None = None
+            try:
+                _reference_check_now(now)
+            except UsageError as exc:
+                expected = str(exc)
+            try:
+                check_now(now)
+                got = None
+            except UsageError as exc:
+                got = str(exc)
+            assert expected == got
