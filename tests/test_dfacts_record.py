@@ -97,7 +97,9 @@ def full_records(draw: st.DrawFn) -> dict[str, Any]:
         "last_payment_at": days(),
         "charged_off_at": days(),
         "actor_type": st.sampled_from([a.value for a in ActorType]),
-        "principal": money,
+        "principal": st.one_of(
+            money, st.sampled_from(["1E+3", "0.10", "7.0", "0E-8", "12345678901234567.891"])
+        ),
         "validation_notice_sent_at": instants(),
         "dispute_received_at": instants(),
         "verification_sent_at": instants(),
