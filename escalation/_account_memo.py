@@ -24,12 +24,13 @@ __all__ = ["Memo", "memo_of"]
 class Memo:
     """One account's derived values (``None``: not computed yet)."""
 
-    __slots__ = ("channels", "history", "record", "ref", "stamps", "text")
+    __slots__ = ("channels", "history", "ordered", "record", "ref", "stamps", "text")
 
     def __init__(self, history: tuple[Any, ...], ref: weakref.ref[Account] | None) -> None:
         self.history = history
         self.ref = ref
         self.stamps: tuple[float, ...] | None = None
+        self.ordered: bool | None = None  # whether the stamps are oldest first
         self.channels: bool | None = None  # whether every event names its channel
         self.text: str | None = None  # the history's canonical text
         # the whole record's, for an account whose only mutable fields (the dicts

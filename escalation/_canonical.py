@@ -1,24 +1,25 @@
 """The canonical text of an account record: what a decision id hashes
 (:func:`escalation.decision.decision_id`). :func:`reference_canonical` is the
-definition; :func:`canonical` writes the same text faster, the history (most of
+definition; :func:`canonical` writes the same text faster: the history (most of
 a record) directly and once per account (kept in its memo, :mod:`escalation._account_memo`:
-a dry-run decides each account twice). ``tests/test_fast_paths.py`` and
-``tests/test_dident_canonical.py`` hold them equal."""
+a dry-run decides each account twice), the other fields of the usual kinds
+directly too, and only the rest (instants, nested records, dicts) through
+pydantic. ``tests/test_fast_paths.py``, ``tests/test_dident_canonical.py`` and
+``tests/test_dfacts_record.py`` hold them equal."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from json.encoder import encode_basestring
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import TypeAdapter
 
 from escalation._account_memo import memo_of
-
-if TYPE_CHECKING:
-    from escalation.record import Account
+from escalation.record import Account, ActorType, Channel
 
 __all__ = ["canonical", "reference_canonical"]
 
@@ -53,6 +54,8 @@ def canonical(account: Account) -> str:
     directly: its instants in one pydantic call, the rest field by field; once
     per account. The rest of the record is written again each time unless its
     only mutable fields (the dicts ``attributes`` and ``opt_out_at``) are empty."""
+    if account.__class__ is not Account:
+        return reference_canonical(account)  # a subclass may add fields: the writer knows Account's
     memo = memo_of(account)
     frozen = not account.attributes and not account.opt_out_at
     if frozen and memo.record is not None:
@@ -70,24 +73,95 @@ def canonical(account: Account) -> str:
 
 
 def _with_history(account: Account, history: str) -> str:
-    """The record's canonical text around its history's (``history``)."""
-    data = account.model_dump(mode="json", exclude_defaults=True, exclude=_HISTORY)
-    for name in ("flags", "opt_out"):
+    """The record's canonical text around its history's (``history``): each
+    field of a usual kind (text, money, a date, a list or set of text) written
+    directly, any other field that is not its default by pydantic."""
+    parts: list[str] = []
+    slow: set[str] | None = None
+    for name, key, kind, element, default, value in zip(
+        _NAMES, _KEYS, _KINDS, _ELEMENTS, _DEFAULTS, _all_fields(account.__dict__), strict=True
+    ):
+        if value is default or value == default:
+            continue  # exclude_defaults: pydantic compares with `==` too
+        cls = value.__class__
+        if kind == _K_STR and cls is str:
+            parts.append(key + _string(value))
+        elif kind == _K_HISTORY:
+            parts.append(key + history)
+        elif kind == _K_MONEY and cls is Decimal:
+            parts.append(key + '"' + str(value) + '"')
+        elif kind == _K_DAY and cls is dt.date:
+            parts.append(key + '"' + value.isoformat() + '"')
+        elif kind == _K_INT and cls is int:
+            parts.append(key + str(value))
+        elif kind == _K_TEXTS and cls is tuple and all(v.__class__ is str for v in value):
+            parts.append(key + "[" + ",".join(map(_string, value)) + "]")
+        elif kind == _K_SET and cls is frozenset and all(v.__class__ is element for v in value):
+            # a set's order is not the record's meaning: sorted, as the reference sorts it
+            parts.append(key + "[" + ",".join(map(_string, sorted(value))) + "]")
+        elif kind == _K_ACTOR and cls is ActorType:
+            parts.append(key + _string(value))
+        else:
+            if slow is None:
+                slow = set()
+            slow.add(name)
+            parts.append(name)  # a placeholder: written below
+    if slow is not None:
+        parts = _slow_parts(account, parts, slow)
+    return "{" + ",".join(parts) + "}"
+
+
+def _slow_parts(account: Account, parts: list[str], slow: set[str]) -> list[str]:
+    """``parts`` with the placeholders of the fields in ``slow`` written by
+    pydantic, as the reference writes them (left out if it leaves them out)."""
+    data = account.model_dump(mode="json", exclude_defaults=True, include=slow)
+    for name in _SETS:
         if name in data:
             data[name] = sorted(data[name])
-    if not history:
-        return _encode(data)
-    # keys are distinct field names: those sorting before `history`, it, then the rest
-    # (each side encoded whole: nested objects may hold any key, so no text is searched)
-    parts = [
-        _encode({k: v for k, v in data.items() if k < "history"})[1:-1],
-        '"history":' + history,
-        _encode({k: v for k, v in data.items() if k > "history"})[1:-1],
+    return [
+        part if part not in slow else f'"{part}":{_encode(data[part])}'
+        for part in parts
+        if part not in slow or part in data
     ]
-    return "{" + ",".join(part for part in parts if part) + "}"
 
 
-_HISTORY = {"history"}
+# how _with_history writes each field of the record, by name (sorted: the keys' order)
+_K_STR, _K_MONEY, _K_DAY, _K_INT, _K_TEXTS, _K_SET, _K_ACTOR, _K_HISTORY, _K_PYDANTIC = range(9)
+_FAST_KINDS = {
+    **dict.fromkeys(("id", "currency", "timezone", "jurisdiction", "product", "segment"), _K_STR),
+    **dict.fromkeys(("amount_overdue", "balance", "principal"), _K_MONEY),
+    **dict.fromkeys(
+        (
+            *("overdue_since", "due_date", "last_payment_at", "charged_off_at"),
+            *("default_notice_served_at", "default_notice_remedy_date", "letter_of_claim_at"),
+        ),
+        _K_DAY,
+    ),
+    "days_overdue": _K_INT,
+    "timezones": _K_TEXTS,
+    "flags": _K_SET,
+    "opt_out": _K_SET,
+    "actor_type": _K_ACTOR,
+    "history": _K_HISTORY,
+}
+_SETS = ("flags", "opt_out")
+_REQUIRED = object()  # the "default" of a required field: equal to no value
+
+
+def _layout() -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...], tuple[Any, ...], tuple[Any, ...]]:
+    names = tuple(sorted(Account.model_fields))
+    defaults = []
+    for name in names:
+        field = Account.model_fields[name]
+        assert field.default_factory is None, name  # a default to compare with, as pydantic does
+        defaults.append(_REQUIRED if field.is_required() else field.default)
+    kinds = tuple(_FAST_KINDS.get(name, _K_PYDANTIC) for name in names)
+    elements = tuple({"flags": str, "opt_out": Channel, "timezones": str}.get(name) for name in names)
+    return names, tuple(f'"{name}":' for name in names), kinds, elements, tuple(defaults)
+
+
+_NAMES, _KEYS, _KINDS, _ELEMENTS, _DEFAULTS = _layout()
+_all_fields = itemgetter(*_NAMES)  # of a record's `__dict__`, in the keys' order
 # the event fields _history_text writes, in sorted order (consent_until: by the reference)
 _FIELDS = (
     *("action", "actor", "address", "amount", "channel"),

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from escalation._calendar import start_of_day
 from escalation._facts_pass import scan
-from escalation._facts_static import event_stamps, policy_static
+from escalation._facts_static import day_start, event_stamps, in_order, local_now, policy_static
 from escalation._language import FactType
 from escalation._money import money_facts
 from escalation._notices import notice_facts, reachability, time_barred, validation_period_end
@@ -227,21 +226,21 @@ def derive(
     zones: tuple[ZoneInfo, ...] = (tz,)
     if account.timezones:
         zones = tuple(dict.fromkeys((tz, *(zone(name) for name in account.timezones))))
-    local_now = now.astimezone(tz)
-    today = local_now.date()
+    local = local_now(now, tz)
+    today = local.today
 
     days_overdue = days_overdue_on(account, today)
     if days_overdue >= 0:
         cycle_day = today - dt.timedelta(days=days_overdue)
     else:
         cycle_day = today + dt.timedelta(days=-days_overdue - _PRE_DUE_CYCLE_DAYS)
-    cycle_start = start_of_day(cycle_day, tz)
+    cycle_start, cycle_ts = day_start(cycle_day, tz)
 
     # Compare instants as POSIX timestamps: far cheaper than aware datetimes.
     if stamps is None:
         stamps = event_stamps(account)
     history = account.history
-    if sorted(stamps) == list(stamps):
+    if in_order(account, stamps):
         events = history  # already oldest first (the usual case): no re-sort
     else:
         stamped = sorted(zip(stamps, range(len(history)), history, strict=True))
@@ -249,15 +248,7 @@ def derive(
         stamps = tuple(item[0] for item in stamped)
     static = policy_static(policy)
     contacts = not read_only or static.reads_contacts
-    found = scan(
-        events,
-        stamps,
-        static,
-        now.timestamp(),
-        start_of_day(today, tz).timestamp(),
-        cycle_start.timestamp(),
-        contacts,
-    )
+    found = scan(events, stamps, static, local.now_ts, local.today_ts, cycle_ts, contacts)
     done = found.done
     # Consent to be contacted ends at its own `consent_until`, or earlier at the
     # first conversation after it was given (Reg F comment 14(b)(3)(i)-2).
@@ -280,8 +271,8 @@ def derive(
         "opt_out": frozenset(c.value for c in account.opt_out) if account.opt_out else _NO_CHANNELS,
         "conversations_30d": found.conversations_30d,
         "plan_active": account.payment_plan is not None and account.payment_plan.status is _ACTIVE,
-        "local_hour": local_now.hour,
-        "weekday": WEEKDAY_NAMES[local_now.weekday()],
+        "local_hour": local.local.hour,
+        "weekday": WEEKDAY_NAMES[local.local.weekday()],
     }
     for name in ("segment", "product", "jurisdiction"):
         value = getattr(account, name)
@@ -296,12 +287,14 @@ def derive(
     )
     for name, value in account.attributes.items():
         values[f"attributes.{name}"] = value
-    tried, last_ever, read = found.tried, found.last_ever, static.read
-    for tier, done_key, attempts_key, days_key in static.tier_keys:
-        values[done_key] = done[tier]
-        values[attempts_key] = tried[tier]
-        if tier in last_ever and (not read_only or days_key in read):
-            values[days_key] = (now - last_ever[tier]) // _DAY
+    # `done` and `tried` hold every tier, in tier order (scan only counts up): zipped with their names
+    values.update(zip(static.done_keys, done.values(), strict=True))
+    values.update(zip(static.attempts_keys, found.tried.values(), strict=True))
+    days_keys, read = static.days_keys, static.read
+    for tier, last in found.last_ever.items():
+        days_key = days_keys[tier]
+        if not read_only or days_key in read:
+            values[days_key] = (now - last) // _DAY
     if contacts:
         contacts_7d, contacts_30d = found.contacts_7d, found.contacts_30d
         for channel, key_7d, key_30d in _CONTACT_KEYS:

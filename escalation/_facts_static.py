@@ -1,21 +1,25 @@
 """What fact derivation prepares once: each policy's tier lookups and the facts
-its conditions read (once per policy), and each account's event timestamps
-(once per `Account` object, shared by validation and the facts)."""
+its conditions read (once per policy), each account's event timestamps (once
+per `Account` object, shared by validation and the facts), and the evaluation
+instant in an account's zone (once per instant and zone: a batch decides every
+account at one instant)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from escalation._account_memo import memo_of
+from escalation._calendar import start_of_day
 from escalation.record import Account, Outcome
 
 if TYPE_CHECKING:
     from escalation.policy import Policy
 
-__all__ = ["PolicyStatic", "event_stamps", "policy_static"]
+__all__ = ["LocalNow", "PolicyStatic", "day_start", "event_stamps", "in_order", "local_now", "policy_static"]
 
 
 def event_stamps(account: Account) -> tuple[float, ...]:
@@ -27,6 +31,60 @@ def event_stamps(account: Account) -> tuple[float, ...]:
     if stamps is None:
         stamps = memo.stamps = tuple([e.at.timestamp() for e in memo.history])
     return stamps
+
+
+def in_order(account: Account, stamps: tuple[float, ...]) -> bool:
+    """Whether ``stamps`` (:func:`event_stamps` of ``account``) are oldest
+    first, as histories usually are (once per account)."""
+    memo = memo_of(account)
+    if memo.stamps is not stamps:  # not the account's own (a caller's): not kept
+        return sorted(stamps) == list(stamps)
+    ordered = memo.ordered
+    if ordered is None:
+        ordered = memo.ordered = sorted(stamps) == list(stamps)
+    return ordered
+
+
+class LocalNow(NamedTuple):
+    """The evaluation instant as an account's zone sees it."""
+
+    local: dt.datetime  # `now` in the zone
+    today: dt.date  # its local date
+    now_ts: float  # `now.timestamp()`
+    today_ts: float  # the timestamp of the first instant of `today` in the zone
+
+
+# zone → (the last instant asked about, what it is there): the entry holds that
+# instant, so its identity is never another datetime's
+_LOCAL: dict[ZoneInfo, tuple[dt.datetime, LocalNow]] = {}
+_STARTS: dict[tuple[dt.date, ZoneInfo], tuple[dt.datetime, float]] = {}
+
+
+def local_now(now: dt.datetime, tz: ZoneInfo) -> LocalNow:
+    """``now`` in ``tz``, computed once per instant object and zone."""
+    hit = _LOCAL.get(tz)
+    if hit is not None and hit[0] is now:
+        return hit[1]
+    local = now.astimezone(tz)
+    today = local.date()
+    found = LocalNow(local, today, now.timestamp(), day_start(today, tz)[1])
+    if len(_LOCAL) >= 256:  # zones are few; bounded all the same
+        _LOCAL.clear()
+    _LOCAL[tz] = (now, found)
+    return found
+
+
+def day_start(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, float]:
+    """:func:`~escalation._calendar.start_of_day` of ``day`` in ``tz`` and its
+    timestamp (kept: the accounts of a batch share a few days)."""
+    key = (day, tz)
+    found = _STARTS.get(key)
+    if found is None:
+        start = start_of_day(day, tz)
+        if len(_STARTS) >= 4096:
+            _STARTS.clear()
+        found = _STARTS[key] = (start, start.timestamp())
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +99,10 @@ class PolicyStatic:
     third_party: frozenset[str]
     # each tier with the names of its `done.`, `attempts.` and `days_since.` facts
     tier_keys: tuple[tuple[str, str, str, str], ...]
+    # the same names by family: `done.` and `attempts.` in tier order, `days_since.` by tier
+    done_keys: tuple[str, ...]
+    attempts_keys: tuple[str, ...]
+    days_keys: dict[str, str]
     # the non-ongoing tiers with their severities, most severe (last in the policy) first
     stages: tuple[tuple[str, int], ...]
     # the agency tiers (`place`, `recall`): the agency each places the account with (a recall: None)
@@ -73,6 +135,9 @@ def policy_static(policy: Policy) -> PolicyStatic:
         pending_counts={t.id: Outcome.SENT in counting[t.id] for t in tiers},
         third_party=frozenset(t.id for t in tiers if "third_party" in t.tags),
         tier_keys=tuple((t.id, f"done.{t.id}", f"attempts.{t.id}", f"days_since.{t.id}") for t in tiers),
+        done_keys=tuple(f"done.{t.id}" for t in tiers),
+        attempts_keys=tuple(f"attempts.{t.id}" for t in tiers),
+        days_keys={t.id: f"days_since.{t.id}" for t in tiers},
         stages=tuple((t.model.id, t.severity) for t in reversed(policy.tiers) if not t.model.ongoing),
         placing={t.id: t.agency if t.kind == "place" else None for t in tiers if t.kind != "contact"},
         read=read,

@@ -15,8 +15,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from escalation._account_memo import memo_of
+from escalation._facts_static import local_now
 from escalation.errors import RecordIssue
-from escalation.record import Account, Channel, Direction, Outcome, local_date
+from escalation.record import Account, Channel, Direction, Outcome
 
 __all__ = ["check_at", "check_attributes", "fill_channels", "flag_issues", "raw_flags", "single_channels"]
 
@@ -167,7 +168,8 @@ def check_at(
     ``days_overdue`` consistent with ``overdue_since`` (counted in ``tz``).
     ``stamps`` are the history's POSIX timestamps when already known."""
     issues: list[RecordIssue] = []
-    now_ts = now.timestamp()
+    clock = local_now(now, tz)  # the same instant and zone as the facts': computed once
+    now_ts = clock.now_ts
     if stamps is None:
         stamps = [event.at.timestamp() for event in account.history]
     if stamps and max(stamps) > now_ts:
@@ -176,7 +178,7 @@ def check_at(
                 issues.append(
                     RecordIssue(f"history.{index}.at", f"is after the evaluation instant {now.isoformat()}")
                 )
-    today = local_date(now, tz)
+    today = clock.today
     if account.overdue_since is not None:
         if account.overdue_since > today:
             issues.append(RecordIssue("overdue_since", f"is after today ({today.isoformat()})"))

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from escalation import _logging
 from escalation._facts import account_zone, derive
@@ -253,10 +254,20 @@ def _locale(locale: str) -> Locale:
 
 def check_now(now: object) -> None:
     """``now`` must be an aware datetime inside the supported calendar."""
+    if now is _passed[0]:
+        return  # a batch decides every account at one instant: checked once
     if not isinstance(now, dt.datetime) or now.tzinfo is None or now.utcoffset() is None:
         raise UsageError("`now` must be a timezone-aware datetime")
     if not in_range(now):
         raise UsageError("`now` is outside the supported range 1900-01-01..2199-12-31")
+    if now.__class__ is dt.datetime and now.tzinfo.__class__ in _FIXED_ZONES:
+        _passed[0] = now
+
+
+# the last instant check_now passed, held (so its identity is never another object's);
+# only an exact datetime in a zone whose offsets cannot change under it
+_FIXED_ZONES = (dt.timezone, ZoneInfo)
+_passed: list[object] = [object()]
 
 
 def _record_id(record: object) -> str | None:
