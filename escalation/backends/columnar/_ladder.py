@@ -26,6 +26,7 @@ from escalation.backends.columnar._guards import NEVER, Guards, Verdict
 from escalation.backends.columnar._local import zone_rows
 from escalation.backends.columnar._ready import tier_rows
 from escalation.backends.columnar._starts import day_start
+from escalation.backends.columnar._twin import decide_twin
 from escalation.backends.columnar._why import REASONS
 from escalation.backends.columnar._zones import US
 from escalation.policy import GuardRule, Policy, TierRule
@@ -177,7 +178,14 @@ def _text(name: str, value: int, day: bool) -> str:
 
 
 def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
-    """The decisions of every account ``facts`` covers (see the module docstring)."""
+    """The decisions of every account ``facts`` covers (see the module docstring);
+    a policy differing from one decided on ``facts`` before only in its holds'
+    and tiers' conditions decides again only the accounts where they differ
+    (:mod:`._twin`)."""
+    return decide_twin(policy, plan, facts, _decide)
+
+
+def _decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
     n = facts.n
     out = Outcome(
         covered=~facts.fallback,
