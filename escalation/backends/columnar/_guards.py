@@ -16,7 +16,7 @@ import numpy as np
 from escalation._calendar import is_holiday
 from escalation._ladder import LadderPlan
 from escalation._language import EventFilter
-from escalation.backends.columnar import _hours, _rows
+from escalation.backends.columnar import _hours
 from escalation.backends.columnar._conditions import truth
 from escalation.backends.columnar._events import Verdict, VerdictMemo, filter_mask, signature
 from escalation.backends.columnar._facts import Facts
@@ -61,35 +61,20 @@ class Guards:
         self.tier_ids = [t.model.id for t in policy.tiers]
         self.tags_of = dict(plan.tags_of)
         self.now = np.full(facts.n, facts.now_us, np.int64)
-        self.context = (tuple(self.tier_ids), tuple(sorted(self.tags_of.items())))
-        self.shared = VerdictMemo.of(facts, self.context)  # verdicts, shared by the batch's policies
+        context = (tuple(self.tier_ids), tuple(sorted(self.tags_of.items())))
+        self.shared = VerdictMemo.of(facts, context)  # verdicts, shared by the batch's policies
         self.sigs: dict[int, str] = {}
         self.holidays: dict[tuple[str, int], bool] = {}
         self.views: dict[int, Guards] = {}  # per zone slot ≥ 1: the same checks in that zone
-        self.fews: dict[bytes, Guards | None] = {}  # per rows: the same checks over their facts alone
-
-    def key(self, rule: GuardRule, channel: Channel) -> tuple[str, Channel | None]:
-        """What ``rule``'s verdicts on ``channel`` are memoised by (equal keys, equal verdicts)."""
-        sig = self.sigs.get(id(rule))
-        if sig is None:
-            sig = self.sigs[id(rule)] = _signature(rule)
-        return sig, channel if isinstance(rule.model, _BY_CHANNEL) else None
-
-    def at_rows(
-        self, rule: GuardRule, channel: Channel, rows: np.ndarray, at: np.ndarray, tier: str | None = None
-    ) -> Verdict:
-        """:func:`._rows.at_rows`: the verdicts of the accounts ``rows`` alone, each at its ``at``."""
-        return _rows.at_rows(self, rule, channel, rows, at, tier)
-
-    def few(self, rows: np.ndarray) -> Guards | None:
-        """:func:`._rows.few_guards`: these checks over the facts of ``rows`` alone."""
-        return _rows.few_guards(self, rows)
 
     def verdict(self, rule: GuardRule, channel: Channel, at: np.ndarray | None = None) -> Verdict:
         """(blocked, until, unsure) of ``rule`` on ``channel`` at each account's
         instant ``at`` (``now`` when not given); memoised per batch and shared
         with the other policies of the batch that define the guard alike."""
-        key = self.key(rule, channel)
+        sig = self.sigs.get(id(rule))
+        if sig is None:
+            sig = self.sigs[id(rule)] = _signature(rule)
+        key = (sig, channel if isinstance(rule.model, _BY_CHANNEL) else None)
         found = self.shared.now.get(key) if at is None else self.shared.find(key, at)
         if found is not None:
             return found

@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from escalation._calendar import start_of_day
 from escalation._ladder import LadderPlan
-from escalation.backends.columnar import _rows
+from escalation._language import Span
 from escalation.backends.columnar._conditions import Unsupported, check_tree, truth
 from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._guards import NEVER, Guards, Verdict
 from escalation.backends.columnar._local import zone_rows
-from escalation.backends.columnar._ready import tier_rows
-from escalation.backends.columnar._starts import day_start
+from escalation.backends.columnar._starts import day_start, zone_day_starts
+from escalation.backends.columnar._subset import subset
 from escalation.backends.columnar._twin import decide_twin
 from escalation.backends.columnar._why import REASONS
 from escalation.backends.columnar._zones import US
@@ -75,17 +74,24 @@ def _block(out: Outcome, gid: str, rows: np.ndarray) -> None:
 
 
 def _channel_time(
-    guards: Guards, rules: tuple[GuardRule, ...], verdicts: list[Verdict], rows: np.ndarray, at: np.ndarray
+    guards: Guards,
+    rules: tuple[GuardRule, ...],
+    verdicts: list[Verdict],
+    rows: np.ndarray,
+    at: np.ndarray,
+    place: np.ndarray | None = None,
 ) -> np.ndarray:
     """The time a channel is permitted for the accounts ``rows`` (indices; ``at``
-    one instant per row; ``verdicts`` read at the rows, one value per row),
+    one instant per row; their verdicts read at ``place``, else at ``rows``),
     ``_MAX`` where it never is: ``at`` when nothing blocks, else the latest
     until moved into contact hours. A row's time reads nothing of the others'."""
     k = len(rows)
+    place = rows if place is None else place
     blocked = np.zeros(k, bool)
     latest = np.full(k, -1, np.int64)
     known = np.ones(k, bool)
-    for b_here, until_here, _unsure in verdicts:
+    for b, until, _unsure in verdicts:
+        b_here, until_here = b[place], until[place]
         blocked |= b_here
         latest = np.where(b_here, np.maximum(latest, until_here), latest)
         known &= ~(b_here & (until_here == NEVER))
@@ -95,27 +101,6 @@ def _channel_time(
         moved, ok = guards.reopen(rules, latest[blocked], known[blocked], rows=rows[blocked])
         time[blocked] = np.where(ok, moved, _MAX)
     return time
-
-
-def _asks(plan: LadderPlan, model: Any) -> list[tuple[GuardRule, Channel]]:
-    """Every (guard, channel) a tier's channels are checked with."""
-    return [(rule, channel) for channel in model.channel_order for rule in plan.guards_for[(model.id, channel)]]
-
-
-def _sure(
-    out: Outcome, verdicts: list[Verdict], rows: np.ndarray, *more: np.ndarray
-) -> tuple[list[Verdict], np.ndarray, list[np.ndarray]]:
-    """Send the ``rows`` a verdict is unsure of to the reference engine; the
-    verdicts, rows and ``more`` (one value per row each) of the others."""
-    if not verdicts:
-        return verdicts, rows, list(more)
-    doubt = np.logical_or.reduce([v[2] for v in verdicts])
-    if not doubt.any():
-        return verdicts, rows, list(more)
-    _uncover(out, rows[doubt])
-    keep = ~doubt
-    kept = [(b[keep], until[keep], unsure[keep]) for b, until, unsure in verdicts]
-    return kept, rows[keep], [m[keep] for m in more]
 
 
 def check_policy(policy: Policy) -> None:
@@ -139,6 +124,21 @@ def check_policy(policy: Policy) -> None:
 def _date_start(facts: Facts, days: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """µs of the start of local ``days`` for the accounts in ``mask``."""
     return day_start(facts, days, mask)
+
+
+def _span_after(facts: Facts, span: Span, last: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``span.after(last)`` in µs for the accounts ``rows`` (indices; ``last``, one
+    per row, ≥ 0)."""
+    if not span.calendar:
+        unit = {"h": 3600, "m": 60}[span.unit] * US
+        return last + span.amount * unit
+    days = span.amount * (7 if span.unit == "w" else 1)
+    after = np.zeros(len(rows), np.int64)
+    for name, table, mine in zone_rows(facts):
+        here = mine[rows]
+        if here.any():
+            after[here] = zone_day_starts(name, table.local_day(last[here]) + days)
+    return after
 
 
 _MAX = np.iinfo(np.int64).max
@@ -175,6 +175,38 @@ def _text(name: str, value: int, day: bool) -> str:
             found = (_UTC_EPOCH + dt.timedelta(microseconds=value)).astimezone(tz).isoformat()
         _TEXTS[key] = found
     return found
+
+
+class _Later:
+    """Verdicts at instants of the accounts' own, read only at ``rows`` (the
+    accounts waiting on a tier that is not due yet): when those are few, worked
+    out over those accounts' facts alone (:func:`._subset.subset`, one subset
+    for every such tier), else over the batch. A row's verdict reads nothing
+    of the other rows', so one subset serves every tier. Verdicts are read at
+    :meth:`where` (a row's place in the verdicts' arrays)."""
+
+    def __init__(self, policy: Policy, plan: LadderPlan, guards: Guards, rows: np.ndarray) -> None:
+        self.guards = guards
+        self.picked = np.flatnonzero(rows)
+        sub = subset(guards.facts, self.picked) if len(self.picked) * 4 < guards.facts.n else None
+        self.few: Guards | None = None
+        if sub is not None:
+            self.few = Guards(policy, plan, sub)
+            self.few.holidays = guards.holidays
+            self.place = np.full(guards.facts.n, -1, np.int64)
+            self.place[self.picked] = np.arange(len(self.picked))
+        self.at: tuple[np.ndarray, np.ndarray] | None = None  # the last instants asked, at the rows
+
+    def where(self, rows: np.ndarray) -> np.ndarray:
+        """The places of ``rows`` (batch indices, all among those given) in the verdicts."""
+        return rows if self.few is None else self.place[rows]
+
+    def ask(self, rule: GuardRule, channel: Channel, at: np.ndarray) -> Verdict:
+        if self.few is None:
+            return self.guards.verdict(rule, channel, at)
+        if self.at is None or self.at[0] is not at:
+            self.at = (at, at[self.picked])
+        return self.few.verdict(rule, channel, self.at[1])
 
 
 def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
@@ -226,34 +258,59 @@ def _decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
     day_full = np.zeros(n, bool) if per_day is None else facts.actions_today >= per_day
     tomorrow = _date_start(facts, facts.today + 1, day_full) if day_full.any() else None
     best = np.full(n, _MAX, np.int64)  # the earliest instant a considered tier is permitted
-    deferred: list[tuple[TierRule, np.ndarray, np.ndarray]] = []  # (tier, rows, their instants)
+    deferred: list[tuple[TierRule, np.ndarray, np.ndarray]] = []
 
     # each tier's rows as indices once its conditions hold: past that point a tier
-    # concerns a few hundred accounts of a batch, not the batch. Acting only closes
-    # rows, so each tier's rows are found first and narrowed to the open ones in turn
-    candidates = tier_rows(policy, facts, open_, day_full, tomorrow)
-    _rows.prepare_now(guards, [(_asks(plan, tier.model), rows[at <= now_us]) for tier, rows, at in candidates])
-    for tier, rows, ready_at in candidates:
+    # concerns a few hundred accounts of a batch, not the batch
+    for tier in reversed(policy.tiers):
         if not open_.any():
             break
-        keep = open_[rows]
-        rows, ready_at = rows[keep], ready_at[keep]
+        t = tier.severity - 1
+        model = tier.model
+        live = open_ if model.ongoing else open_ & (tier.severity >= stage)
+        live = live & truth(tier.when.tree, facts)[0]
+        for need, count in model.requires.items():
+            need_index = policy.tiers.index(policy.tier(need))
+            live &= ~((facts.tier_done[need_index] < count) & (stage != tier.severity))
+        if model.repeat.max is not None:
+            live &= facts.tier_done[t] < model.repeat.max
+        rows = np.flatnonzero(live)
         if not len(rows):
             continue
-        model = tier.model
+        ready_at = np.full(len(rows), now_us, np.int64)
+        for span, last in (
+            (model.wait if tier.severity > 1 else None, facts.tier_counted[t - 1]),
+            (model.repeat.every, facts.tier_last[t]),
+        ):
+            if span is not None:
+                last_here = last[rows]
+                has = last_here >= 0
+                if has.any():
+                    after = _span_after(facts, span, last_here[has], rows[has])
+                    ready_at[has] = np.maximum(ready_at[has], after)
+        if tomorrow is not None:
+            full = day_full[rows]
+            ready_at[full] = np.maximum(ready_at[full], tomorrow[rows[full]])
         late = ready_at > now_us
         if late.any():
-            deferred.append((tier, rows[late], ready_at[late]))
+            late_rows = np.zeros(n, bool)
+            late_rows[rows[late]] = True
+            at_all = np.full(n, now_us, np.int64)
+            at_all[rows] = ready_at
+            deferred.append((tier, late_rows, at_all))
         ready = rows[~late]
         soonest = np.full(len(ready), _MAX, np.int64)
         for channel in model.channel_order:
             if not len(ready):
                 break
             rules = plan.guards_for[(model.id, channel)]
-            at = np.full(len(ready), now_us, np.int64)
-            verdicts = [guards.at_rows(rule, channel, ready, at) for rule in rules]
-            verdicts, ready, (soonest, at) = _sure(out, verdicts, ready, soonest, at)
-            here = [v[0] for v in verdicts]
+            verdicts = [guards.verdict(rule, channel) for rule in rules]
+            for _b, _until, unsure in verdicts:
+                doubt = unsure[ready]
+                if doubt.any():
+                    _uncover(out, ready[doubt])
+                    ready, soonest = ready[~doubt], soonest[~doubt]
+            here = [v[0][ready] for v in verdicts]
             blocked = np.logical_or.reduce(here) if here else np.zeros(len(ready), bool)
             acting = ready[~blocked]
             out.status[acting] = "act"
@@ -265,29 +322,33 @@ def _decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             for rule, b in zip(rules, here, strict=True):
                 _block(out, rule.model.id, stuck[b[blocked]])
             if len(stuck):
-                stuck_verdicts = [(b[blocked], until[blocked], unsure[blocked]) for b, until, unsure in verdicts]
-                time = _channel_time(guards, rules, stuck_verdicts, stuck, at[blocked])
+                time = _channel_time(guards, rules, verdicts, stuck, np.full(len(stuck), now_us, np.int64))
                 soonest = np.minimum(soonest[blocked], time)
             ready = stuck
         if len(ready):  # every channel blocked now
             best[ready] = np.minimum(best[ready], soonest)
 
-    # nothing acts now: when are the tiers that are not due yet permitted? (each
-    # account's verdicts at its own instant, worked out over those accounts alone)
-    waits = [(tier, rows[open_[rows]], at[open_[rows]]) for tier, rows, at in deferred]
-    later = [(tier.model.id, _asks(plan, tier.model), rows, at) for tier, rows, at in waits if len(rows)]
-    _rows.prepare_later(guards, later)
-    for tier, rows, ready_at in waits:
+    # nothing acts now: when are the tiers that are not due yet permitted?
+    waits = [(tier, late & open_, ready_at) for tier, late, ready_at in deferred]
+    later = _Later(policy, plan, guards, np.logical_or.reduce([w[1] for w in waits])) if waits else None
+    for tier, mask, ready_at in waits:
+        rows = np.flatnonzero(mask)
         if not len(rows):
             continue
+        assert later is not None
         soonest = np.full(len(rows), _MAX, np.int64)
         for channel in tier.model.channel_order:
             rules = plan.guards_for[(tier.model.id, channel)]
-            verdicts = [guards.at_rows(rule, channel, rows, ready_at, tier.model.id) for rule in rules]
-            verdicts, rows, (soonest, ready_at) = _sure(out, verdicts, rows, soonest, ready_at)
-            time = _channel_time(guards, rules, verdicts, rows, ready_at)
+            verdicts = [later.ask(rule, channel, ready_at) for rule in rules]
+            for _b, _until, unsure in verdicts:
+                doubt = unsure[later.where(rows)]
+                if doubt.any():
+                    _uncover(out, rows[doubt])
+                    rows, soonest = rows[~doubt], soonest[~doubt]
+            place = later.where(rows)
+            time = _channel_time(guards, rules, verdicts, rows, ready_at[rows], place)
             for rule, (b, _until, _unsure) in zip(rules, verdicts, strict=True):
-                _block(out, rule.model.id, rows[b])
+                _block(out, rule.model.id, rows[b[place]])
             soonest = np.minimum(soonest, time)
         best[rows] = np.minimum(best[rows], soonest)
 
