@@ -109,9 +109,11 @@ def decide_twin(policy: Policy, plan: LadderPlan, facts: Facts, decide: Decide) 
 
 def _merge(out: Outcome, part: Outcome, rows: np.ndarray) -> None:
     """Write ``part`` (the outcome of the accounts ``rows``) into ``out`` at those rows."""
-    for name in ("covered", "status", "action", "channel", "severity", "hold", "next_eligible_at", "why"):
+    for name in ("covered", "severity", "why"):
         column: Any = getattr(out, name)
         column[rows] = getattr(part, name)
+    for name in ("status", "action", "channel", "hold", "next_eligible_at"):
+        getattr(out, name).assign(rows, getattr(part, name))
     for gid in set(out.blocked) | set(part.blocked):
         mask = out.blocked.get(gid)
         if mask is None:
