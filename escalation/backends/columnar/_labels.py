@@ -50,7 +50,8 @@ class Labels:
 
     def differs(self, other: Labels) -> np.ndarray:
         """Rows whose word is not ``other``'s (null equal to null)."""
-        return self.codes != self._mine(other)
+        result: np.ndarray = self.codes != self._mine(other)
+        return result
 
     def _mine(self, other: Labels) -> np.ndarray:
         """``other``'s codes in this column's words (-2 for a word this column lacks)."""

@@ -147,7 +147,7 @@ GUARD = REASONS.index("guard") + 1
 
 
 def _iso(facts: Facts, instants: np.ndarray, mask: np.ndarray, into: Labels) -> None:
-    """Row ``i`` of ``into`` = the local ISO text of instant ``i`` (rows in ``mask``), once per distinct value."""
+    """Row ``i`` of ``into``: the local ISO text of instant ``i`` (rows in ``mask``), once per value."""
     for name, _table, mine in zone_rows(facts):
         rows = np.flatnonzero(mine & mask)
         if not len(rows):
