@@ -61,6 +61,27 @@ def _blocked(n: int, out: Outcome | None, vectorised: np.ndarray, patches: dict[
     return pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(~valid))
 
 
+# (fingerprint, rows) → the column of a batch without error rows: every full batch of a
+# run has the same one (Arrow arrays are immutable, so one serves them all)
+_FULL: dict[tuple[str, int], pa.Array] = {}
+
+
+def _fingerprints(n: int, fingerprint: str, valid: np.ndarray) -> pa.Array:
+    """The policy's fingerprint in every ``valid`` row, null elsewhere."""
+    full = bool(valid.all())
+    found = _FULL.get((fingerprint, n)) if full else None
+    if found is None:
+        found = pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(n, np.int32), mask=None if full else ~valid),
+            pa.array([fingerprint], pa.string()),
+        ).cast(pa.string())
+        if full:
+            if len(_FULL) > 64:  # (bounded: a run has one or two policies and batch sizes)
+                _FULL.clear()
+            _FULL[(fingerprint, n)] = found
+    return found
+
+
 def decision_table(
     n: int,
     ids: pa.Array,
@@ -93,8 +114,6 @@ def decision_table(
         reason,
         *(cols[name] for name in ("next_eligible_at", "hold")),
         _blocked(n, out, vectorised, patches, valid),
-        pa.DictionaryArray.from_arrays(
-            pa.array(np.zeros(n, np.int32), mask=~valid), pa.array([fingerprint], pa.string())
-        ).cast(pa.string()),
+        _fingerprints(n, fingerprint, valid),
     ]
     return pa.Table.from_arrays(arrays, schema=DECISION_SCHEMA)

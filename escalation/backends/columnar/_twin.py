@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from escalation.backends.columnar._conditions import _key, truth
-from escalation.backends.columnar._events import signature
+from escalation.backends.columnar._events import VerdictMemo, signature
 from escalation.backends.columnar._subset import subset
 
 if TYPE_CHECKING:
@@ -103,8 +103,24 @@ def decide_twin(policy: Policy, plan: LadderPlan, facts: Facts, decide: Decide) 
     part = subset(facts, rows) if len(rows) * 4 < facts.n else None
     if part is None:
         return decide(policy, plan, facts)
+    _seed(part, facts, rows)
     _merge(out, decide(policy, plan, part), rows)
     return out
+
+
+def _seed(part: Facts, facts: Facts, rows: np.ndarray) -> None:
+    """Give ``part`` (the facts of ``rows``) what was worked out over the whole
+    batch and reads nothing of other rows: conditions' truths and verdicts at
+    now, taken at the rows (their memos are keyed alike: ``_conditions.truth``,
+    ``_events.VerdictMemo``)."""
+    truths: dict[str, tuple[np.ndarray, np.ndarray]] | None = facts.cache.get("truths")
+    if truths is not None and "truths" not in part.cache:
+        part.cache["truths"] = {key: (yes[rows], no[rows]) for key, (yes, no) in truths.items()}
+    for key, memo in list(facts.cache.items()):
+        if isinstance(key, tuple) and key and key[0] == "shared" and isinstance(memo, VerdictMemo):
+            mine = VerdictMemo.of(part, key[1])
+            for which, (blocked, until, unsure) in memo.now.items():
+                mine.now.setdefault(which, (blocked[rows], until[rows], unsure[rows]))
 
 
 def _merge(out: Outcome, part: Outcome, rows: np.ndarray) -> None:
