@@ -22,9 +22,11 @@ from escalation._language import Span
 from escalation.backends.columnar._conditions import Unsupported, check_tree, truth
 from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._guards import NEVER, Guards, Verdict
+from escalation.backends.columnar._labels import Labels
 from escalation.backends.columnar._local import zone_rows
 from escalation.backends.columnar._starts import day_start, zone_day_starts
 from escalation.backends.columnar._subset import subset
+from escalation.backends.columnar._twin import decide_twin
 from escalation.backends.columnar._why import REASONS
 from escalation.backends.columnar._zones import US
 from escalation.policy import GuardRule, Policy, TierRule
@@ -45,12 +47,12 @@ class Outcome:
     """Decisions of one batch under one policy; ``covered`` rows are decided."""
 
     covered: np.ndarray
-    status: np.ndarray
-    action: np.ndarray
-    channel: np.ndarray
+    status: Labels
+    action: Labels
+    channel: Labels
     severity: np.ndarray
-    hold: np.ndarray
-    next_eligible_at: np.ndarray
+    hold: Labels
+    next_eligible_at: Labels
     blocked: dict[str, np.ndarray] = field(default_factory=dict)  # guard id → rows it blocked
     why: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))  # _why codes of uncovered rows
 
@@ -144,15 +146,14 @@ _MAX = np.iinfo(np.int64).max
 GUARD = REASONS.index("guard") + 1
 
 
-def _iso(facts: Facts, instants: np.ndarray, mask: np.ndarray, into: np.ndarray) -> None:
-    """``into[i]`` = the local ISO text of instant ``i`` (rows in ``mask``), once per distinct value."""
+def _iso(facts: Facts, instants: np.ndarray, mask: np.ndarray, into: Labels) -> None:
+    """Row ``i`` of ``into``: the local ISO text of instant ``i`` (rows in ``mask``), once per value."""
     for name, _table, mine in zone_rows(facts):
         rows = np.flatnonzero(mine & mask)
         if not len(rows):
             continue
         unique, inverse = np.unique(instants[rows], return_inverse=True)
-        text = np.asarray([_text(name, u, False) for u in unique.tolist()], dtype=object)
-        into[rows] = text[inverse]
+        into.put_each(rows, [_text(name, u, False) for u in unique.tolist()], inverse.reshape(-1))
 
 
 # (zone, µs or local day, is a day) → ISO text: a dry-run's batches share their few
@@ -209,16 +210,23 @@ class _Later:
 
 
 def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
-    """The decisions of every account ``facts`` covers (see the module docstring)."""
+    """The decisions of every account ``facts`` covers (see the module docstring);
+    a policy differing from one decided on ``facts`` before only in its holds'
+    and tiers' conditions decides again only the accounts where they differ
+    (:mod:`._twin`)."""
+    return decide_twin(policy, plan, facts, _decide)
+
+
+def _decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
     n = facts.n
     out = Outcome(
         covered=~facts.fallback,
-        status=np.full(n, None, dtype=object),
-        action=np.full(n, None, dtype=object),
-        channel=np.full(n, None, dtype=object),
+        status=Labels(n),
+        action=Labels(n),
+        channel=Labels(n),
         severity=np.zeros(n, np.int64),
-        hold=np.full(n, None, dtype=object),
-        next_eligible_at=np.full(n, None, dtype=object),
+        hold=Labels(n),
+        next_eligible_at=Labels(n),
         why=facts.why.code.copy(),
     )
     open_ = ~facts.fallback.copy()  # undecided and still vectorised
@@ -239,9 +247,9 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
                 if len(rows):
                     unique, inverse = np.unique(due[rows] + 1 + grace, return_inverse=True)
                     text = [_text(name, d, True) for d in unique.tolist()]
-                    out.next_eligible_at[rows] = np.asarray(text, dtype=object)[inverse.reshape(-1)]
-        out.status[yes] = "hold"
-        out.hold[yes] = hold.model.id
+                    out.next_eligible_at.put_each(rows, text, inverse.reshape(-1))
+        out.status.put(yes, "hold")
+        out.hold.put(yes, hold.model.id)
         open_ &= ~yes
 
     guards = Guards(policy, plan, facts)
@@ -305,9 +313,9 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             here = [v[0][ready] for v in verdicts]
             blocked = np.logical_or.reduce(here) if here else np.zeros(len(ready), bool)
             acting = ready[~blocked]
-            out.status[acting] = "act"
-            out.action[acting] = model.id
-            out.channel[acting] = channel.value
+            out.status.put(acting, "act")
+            out.action.put(acting, model.id)
+            out.channel.put(acting, channel.value)
             out.severity[acting] = tier.severity
             open_[acting] = False
             stuck = ready[blocked]
@@ -345,9 +353,9 @@ def decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
         best[rows] = np.minimum(best[rows], soonest)
 
     waiting = open_ & (best < _MAX)
-    out.status[waiting] = "wait"
+    out.status.put(waiting, "wait")
     _iso(facts, best, waiting, out.next_eligible_at)
-    out.status[open_ & ~waiting] = "none"
+    out.status.put(open_ & ~waiting, "none")
     for gid in list(out.blocked):
         out.blocked[gid] &= out.covered
     return out

@@ -95,12 +95,12 @@ def offers_first(policy: Policy, facts: Facts, out: Outcome) -> tuple[np.ndarray
     choice = OfferChoice.empty(facts.n)
     if not policy.offers:
         return unsure, choice
-    acting = out.covered & (out.status == "act")
+    acting = out.covered & out.status.equals("act")
     for tier in policy.tiers:
         first = frozenset(tier.model.offer_first)
         if not first:
             continue
-        rows = acting & (out.action == tier.model.id)
+        rows = acting & out.action.equals(tier.model.id)
         if not rows.any():
             continue
         rows &= ~_made(facts, first)
@@ -123,9 +123,9 @@ def offers_first(policy: Policy, facts: Facts, out: Outcome) -> tuple[np.ndarray
             eligible |= ok
             each.append((offer.model.id, ok))
         offer = rows & eligible  # an eligible offer: status `offer` whatever the others
-        out.status[offer] = "offer"
-        out.action[offer] = None
-        out.channel[offer] = None
+        out.status.put(offer, "offer")
+        out.action.put(offer, None)
+        out.channel.put(offer, None)
         out.severity[offer] = 0
         unsure |= rows & ~eligible & unknown
         _choose(policy, choice, offer & ~unknown, each)

@@ -9,13 +9,27 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from escalation.backends.columnar._labels import NULL, arrow_strings
 from escalation.backends.columnar._ladder import Outcome
 from escalation.portfolio.writer import decision_schema
 
 __all__ = ["DECISION_SCHEMA", "decision_table"]
 
 DECISION_SCHEMA = decision_schema()
-_PATCHED = ("status", "action", "channel", "reason", "next_eligible_at", "hold")
+_LABELS = ("status", "action", "channel", "next_eligible_at", "hold")
+
+
+def _strings(
+    n: int, out: Outcome | None, name: str, vectorised: np.ndarray, patches: dict[int, dict[str, Any]]
+) -> pa.Array:
+    """Column ``name``: ``out``'s words where ``vectorised``, the patched rows' own, else null."""
+    labels = getattr(out, name) if out is not None else None
+    codes = np.where(vectorised, labels.codes, NULL) if labels is not None else np.full(n, NULL, np.int32)
+    index = dict(labels.index) if labels is not None else {}
+    for i, row in patches.items():
+        word = row[name]
+        codes[i] = NULL if word is None else index.setdefault(word, len(index))
+    return arrow_strings(codes, list(index))
 
 
 def _blocked(n: int, out: Outcome | None, vectorised: np.ndarray, patches: dict[int, dict[str, Any]],
@@ -47,6 +61,27 @@ def _blocked(n: int, out: Outcome | None, vectorised: np.ndarray, patches: dict[
     return pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(~valid))
 
 
+# (fingerprint, rows) → the column of a batch without error rows: every full batch of a
+# run has the same one (Arrow arrays are immutable, so one serves them all)
+_FULL: dict[tuple[str, int], pa.Array] = {}
+
+
+def _fingerprints(n: int, fingerprint: str, valid: np.ndarray) -> pa.Array:
+    """The policy's fingerprint in every ``valid`` row, null elsewhere."""
+    full = bool(valid.all())
+    found = _FULL.get((fingerprint, n)) if full else None
+    if found is None:
+        found = pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(n, np.int32), mask=None if full else ~valid),
+            pa.array([fingerprint], pa.string()),
+        ).cast(pa.string())
+        if full:
+            if len(_FULL) > 64:  # (bounded: a run has one or two policies and batch sizes)
+                _FULL.clear()
+            _FULL[(fingerprint, n)] = found
+    return found
+
+
 def decision_table(
     n: int,
     ids: pa.Array,
@@ -59,29 +94,26 @@ def decision_table(
     """One policy's decision rows for a batch: ``out`` where ``vectorised``,
     ``patches[i]`` (a decision row) elsewhere; null rows where not ``valid`` (error
     rows: ``ids`` is null there already)."""
-    cols: dict[str, np.ndarray] = {}
-    for name in _PATCHED:
-        if out is not None and name != "reason":
-            cols[name] = np.asarray(np.where(vectorised, getattr(out, name), None), dtype=object)
-        else:
-            cols[name] = np.full(n, None, dtype=object)
     severity = np.where(vectorised, out.severity, 0) if out is not None else np.zeros(n, np.int64)
     for i, row in patches.items():
-        for name in _PATCHED:
-            cols[name][i] = row[name]
         severity[i] = row["severity"] or 0
     # no reasons unless a patched row brings one: a column of nulls, not n Python Nones read
-    reasons = any(row["reason"] is not None for row in patches.values())
-    reason = pa.array(cols["reason"], pa.string()) if reasons else pa.nulls(n, pa.string())
+    reasons = [(i, row["reason"]) for i, row in patches.items() if row["reason"] is not None]
+    if reasons:
+        texts = np.full(n, None, dtype=object)
+        for i, text in reasons:
+            texts[i] = text
+        reason = pa.array(texts, pa.string())
+    else:
+        reason = pa.nulls(n, pa.string())
+    cols = {name: _strings(n, out, name, vectorised, patches) for name in _LABELS}
     arrays = [
         ids,
-        *(pa.array(cols[name], pa.string()) for name in ("status", "action", "channel")),
+        *(cols[name] for name in ("status", "action", "channel")),
         pa.array(severity.astype(np.int16), pa.int16(), mask=(severity == 0) | ~valid),
         reason,
-        *(pa.array(cols[name], pa.string()) for name in ("next_eligible_at", "hold")),
+        *(cols[name] for name in ("next_eligible_at", "hold")),
         _blocked(n, out, vectorised, patches, valid),
-        pa.DictionaryArray.from_arrays(
-            pa.array(np.zeros(n, np.int32), mask=~valid), pa.array([fingerprint], pa.string())
-        ).cast(pa.string()),
+        _fingerprints(n, fingerprint, valid),
     ]
     return pa.Table.from_arrays(arrays, schema=DECISION_SCHEMA)

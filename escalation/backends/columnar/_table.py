@@ -199,7 +199,7 @@ def _decide_rows(
     if reasons == "all":
         why.mark("reasons asked", np.ones(n, bool))
     offered = np.logical_or.reduce(
-        [o.status == "offer" for o in outs if o is not None] or [np.zeros(n, bool)]
+        [o.status.equals("offer") for o in outs if o is not None] or [np.zeros(n, bool)]
     )
     offered &= ~why.mask
     # their offers (not in a decision row) are read from the validated account
@@ -250,7 +250,9 @@ def _decide_rows(
     vectorised = ~fallback
     if reasons == "changed" and len(policies) == 2 and outs[0] is not None and outs[1] is not None:
         a, b = outs[0], outs[1]
-        moved = vectorised & ((a.status != b.status) | (a.action != b.action) | (a.channel != b.channel))
+        moved = vectorised & (
+            a.status.differs(b.status) | a.action.differs(b.action) | a.channel.differs(b.channel)
+        )
         rows = np.flatnonzero(moved).tolist()
         if rows:
             _explain_rows(batch, policies, result, rows, now, patches)
