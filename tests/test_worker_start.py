@@ -111,12 +111,11 @@ def test_a_dry_run_with_workers_starts_their_server_before_loading_policies(
 ) -> None:
     """The forkserver's preload (the package's imports) runs while this process
     loads the policies, not after: the order of the two calls is the claim."""
-    import escalation._processes as processes
     import escalation.portfolio.dryrun as dryrun
 
     calls: list[str] = []
-    start, load = processes.start_early, dryrun.load_policy
-    monkeypatch.setattr(processes, "start_early", lambda: (calls.append("server"), start())[1])
+    start, load = dryrun.start_early, dryrun.load_policy
+    monkeypatch.setattr(dryrun, "start_early", lambda: (calls.append("server"), start())[1])
     monkeypatch.setattr(dryrun, "load_policy", lambda *a, **k: (calls.append("policy"), load(*a, **k))[1])
     dry_run(CN_POLICY, portfolio, at=AT, baseline=CN_POLICY, out=tmp_path, workers=2, backend="columnar")
     if pool_context().get_start_method() == "forkserver":

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from escalation._extras import require
 from escalation._facts import account_zone
-from escalation._processes import pool_context
+from escalation._processes import pool_context, start_early
 from escalation.decision import ErrorRow, PolicyInfo, error_row
 from escalation.engine import Engine, check_now
 from escalation.errors import EvaluationError, RecordError, UsageError
@@ -219,10 +219,8 @@ def dry_run(
     account, and the result counts by arm (``experiment``, ``share``, ``arms``)."""
     require("portfolio", "dry_run()")
     check_now(at)
-    if workers > 1:
-        from escalation._processes import start_early
-
-        start_early()  # the workers' server imports the package while the policies load
+    if workers > 1:  # the workers' server imports the package while the policies load
+        start_early()
     experiment = policy.experiment if isinstance(policy, ExperimentEngine) else None
     base: Policy | None
     if isinstance(policy, ExperimentEngine):
