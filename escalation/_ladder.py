@@ -42,6 +42,7 @@ __all__ = ["LadderPlan", "evaluate"]
 
 Truth = Callable[[str], bool]
 _DAY = dt.timedelta(days=1)
+_NOT_MET = "condition not met"
 
 
 def evaluate(
@@ -108,20 +109,22 @@ def evaluate(
     now, stage_severity = sit.now, sit.stage_severity
     tier_done = sit.tier_done
     add = trace.entries.append
+    # the figures of a fact tuple already read in this decision, else the recorder's
+    shared, figures = trace.shared.get, trace.facts
     below_note = f"not considered: below the stage {sit.stage} (the ladder does not step back)" if on else ""
     for tp in plan.descending:
         tier, model, rule = tp.tier, tp.model, tp.rule
         if tp.severity < stage_severity and not model.ongoing:
             if on:
                 met = tp.when(values) is True if native else truth(rule)
-                add(entry(rule, met, trace.facts(tp.facts, sit), note=below_note))
+                add(entry(rule, met, shared(tp.facts) or figures(tp.facts, sit), None, None, below_note))
             continue
         if not (tp.when(values) is True if native else truth(rule)):
             unmet.append(tier)
             if on:
-                add(entry(rule, False, trace.facts(tp.facts, sit), note="condition not met"))
+                add(entry(rule, False, shared(tp.facts) or figures(tp.facts, sit), None, None, _NOT_MET))
             continue
-        facts = trace.facts(tp.facts, sit) if on else {}
+        facts = (shared(tp.facts) or figures(tp.facts, sit)) if on else {}
         # The stage tier itself is the step the account is on: its own `requires`
         # were the way onto it (a v1 history may have reached it without them).
         if tp.requires and tp.severity != stage_severity:
@@ -133,7 +136,7 @@ def evaluate(
                     text = ", ".join(
                         f"{n} {done} of {count} required" for n, (count, done) in missing.items()
                     )
-                    add(entry(rule, True, facts, note=f"not eligible: {text}"))
+                    add(entry(rule, True, facts, None, None, f"not eligible: {text}"))
                 unmet.append(tier)
                 continue
         done = tier_done[model.id]
@@ -143,7 +146,7 @@ def evaluate(
             why.exhausted.append(tier)
             exhausted_top = max(exhausted_top, tp.severity)
             if on:
-                add(entry(rule, True, facts, note=f"used {done} of {limit} in this delinquency cycle"))
+                add(entry(rule, True, facts, None, None, f"used {done} of {limit} in this delinquency cycle"))
             continue
         ready_at = now
         pending: list[Pending] = []
