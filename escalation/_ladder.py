@@ -19,7 +19,7 @@ from escalation._holds import first_hold_planned
 from escalation._ladder_channels import Memo, Why, check_channels, settle
 from escalation._ladder_plan import LadderPlan, TierPlan
 from escalation._trace import Recorder, entry
-from escalation.decision import Decision, EngineInfo, construct, decision_id
+from escalation.decision import BlockedAction, Decision, EngineInfo, Offer, construct, decision_id
 from escalation.guards import EventMatcher
 from escalation.offers.evaluate import after_ladder
 from escalation.placement import agency_of
@@ -61,25 +61,37 @@ def evaluate(
     sit.cache["trace"] = record_trace  # guards skip figures only the trace reads
     decided_at = sit.now.astimezone(sit.tz)
 
-    def decision(status: str, parts: Parts, **extra: object) -> Decision:
-        reason = render(parts, policy, sit, locale)
+    def decision(
+        status: str,
+        parts: Parts,
+        *,
+        action: str | None = None,
+        channel: str | None = None,
+        severity: int | None = None,
+        next_eligible_at: dt.datetime | None = None,
+        hold: str | None = None,
+        tags: tuple[str, ...] = (),
+        blocked: list[BlockedAction] | None = None,
+        agency: str | None = None,
+        offers: list[Offer] | None = None,
+    ) -> Decision:
         return construct(
             Decision,
             account_id=sit.account.id,
             decided_at=decided_at,
             status=status,
-            action=extra.get("action"),
-            channel=extra.get("channel"),
-            severity=extra.get("severity"),
-            reason=reason,
-            next_eligible_at=extra.get("next_eligible_at"),
-            hold=extra.get("hold"),
+            action=action,
+            channel=channel,
+            severity=severity,
+            reason=render(parts, policy, sit, locale),
+            next_eligible_at=next_eligible_at,
+            hold=hold,
             stage=sit.stage,
-            tags=list(extra.get("tags", ())),  # type: ignore[call-overload]
+            tags=list(tags),
             id=decision_id(plan.policy_info.fingerprint, sit.account, sit.now),
-            blocked=extra.get("blocked", []),
-            agency=extra.get("agency"),
-            offers=extra.get("offers", []),
+            blocked=[] if blocked is None else blocked,
+            agency=agency,
+            offers=[] if offers is None else offers,
             trace=trace.entries,
             experiment=None,
             policy=plan.policy_info,
