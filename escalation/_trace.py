@@ -16,7 +16,6 @@ __all__ = ["Recorder", "entry"]
 
 # values json_value returns unchanged (guards build lists and dicts from JSON-ready parts)
 _READY = frozenset((int, str, bool, type(None), list, dict))
-_UNSET = object()
 _PLAIN = frozenset((int, str, bool))
 
 
@@ -89,10 +88,11 @@ class Recorder:
             known, values = self._json, sit.values
             shared = self.shared[names] = {}
             for name in names:
-                value = known.get(name, _UNSET)
-                if value is _UNSET:
-                    raw = values.get(name)
-                    # most facts are already in JSON form (json_value would return them as they are)
-                    value = known[name] = raw if raw is None or raw.__class__ in _PLAIN else json_value(raw)
+                if name in known:  # (operators, not `get` calls: some fifty a traced decision)
+                    shared[name] = known[name]
+                    continue
+                raw = values.get(name)
+                # most facts are already in JSON form (json_value would return them as they are)
+                value = known[name] = raw if raw is None or raw.__class__ in _PLAIN else json_value(raw)
                 shared[name] = value
         return shared

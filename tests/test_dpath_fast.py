@@ -1,0 +1,68 @@
+"""Fast paths of the evaluation after facts (issue 12) held equal to their
+references: the per-account ``frequency`` checker against ``check_guard``
+over every shape of the guard (limit 0 included, calendar months, every
+zone), on generated accounts and instants."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from escalation import Engine, EscalationError
+from escalation._facts import derive
+from escalation.guards import EventMatcher, FrequencyGuard, check_guard
+from escalation.guards._fast import specialise
+from escalation.record import Channel
+
+from .conftest import SHIPPED
+from .strategies import cases
+
+ENGINES = {p.stem: Engine.from_file(p) for p in SHIPPED}
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@SETTINGS
+@given(
+    data=st.data(),
+    which=st.sampled_from(sorted(ENGINES)),
+    limit=st.integers(0, 4),
+    window=st.sampled_from([1, 2, 7, 30, "calendar_month"]),
+    days_in=st.sampled_from(["account", "every_zone"]),
+    fixed=st.sampled_from([(), (Channel.PHONE,), (Channel.PHONE, Channel.SMS)]),
+    later=st.integers(-48, 40 * 24),
+)
+def test_the_per_account_frequency_checker_is_check_guards(
+    data: st.DataObject, which: str, limit: int, window: Any, days_in: str, fixed: Any, later: int
+) -> None:
+    engine = ENGINES[which]
+    plan = engine._plan
+    rules = [g for g in engine.policy.guards if isinstance(g.model, FrequencyGuard)]
+    if not rules:
+        return
+    rule = data.draw(st.sampled_from(rules))
+    update = {"max": limit, "window": window, "days_in": days_in, "channels": fixed, "per": "account"}
+    variant = dataclasses.replace(rule, model=rule.model.model_copy(update=update))
+    record, now = data.draw(cases(engine.policy))
+    try:
+        account, stamps = engine._checked(record, now)
+    except EscalationError:
+        return
+    sit = derive(account, now, engine.policy, stamps)
+    truth = engine._conditions.truth_for(sit)
+    at = now + dt.timedelta(hours=later)
+    check = specialise(variant)
+    for channel in (Channel.PHONE, Channel.SMS, Channel.LETTER):
+        for trace in (None, False):  # figures wanted (the default) or not
+            cache = {} if trace is None else {"trace": trace}
+            ref_sit = dataclasses.replace(sit, cache=dict(cache))
+            fast_sit = dataclasses.replace(sit, cache=dict(cache))
+            tier = engine.policy.tiers[0].model
+            expected = check_guard(
+                variant, ref_sit, tier, channel, at, truth, EventMatcher(ref_sit, plan.tags_of)
+            )
+            got = check(fast_sit, channel, at, truth, EventMatcher(fast_sit, plan.tags_of))
+            assert got == expected, (variant.model.id, channel, trace)
