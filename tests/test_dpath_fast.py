@@ -33,7 +33,7 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(
     window=st.sampled_from([1, 2, 7, 30, "calendar_month"]),
     days_in=st.sampled_from(["account", "every_zone"]),
     fixed=st.sampled_from([(), (Channel.PHONE,), (Channel.PHONE, Channel.SMS)]),
-    later=st.integers(-48, 40 * 24),
+    later=st.integers(-48 * 60, 40 * 24 * 60),
 )
 def test_the_per_account_frequency_checker_is_check_guards(
     data: st.DataObject, which: str, limit: int, window: Any, days_in: str, fixed: Any, later: int
@@ -53,7 +53,9 @@ def test_the_per_account_frequency_checker_is_check_guards(
         return
     sit = derive(account, now, engine.policy, stamps)
     truth = engine._conditions.truth_for(sit)
-    at = now + dt.timedelta(hours=later)
+    # minutes after now, or after one of the account's events (windows of one day hold some)
+    start = data.draw(st.sampled_from([now, *(e.at for e in sit.events)]))
+    at = start + dt.timedelta(minutes=later % (3 * 24 * 60) if start is not now else later)
     check = specialise(variant)
     for channel in (Channel.PHONE, Channel.SMS, Channel.LETTER):
         for trace in (None, False):  # figures wanted (the default) or not
