@@ -1,21 +1,28 @@
 """Fast paths of the evaluation after facts (issue 12) held equal to their
 references: the per-account ``frequency`` checker against ``check_guard``
 over every shape of the guard (limit 0 included, calendar months, every
-zone), on generated accounts and instants."""
+zone), on generated accounts and instants; an offer's instalments against
+the plan's figures."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from escalation import Engine, EscalationError
+from escalation._currencies import MINOR_UNITS
 from escalation._facts import derive
+from escalation.decision import Instalment
 from escalation.guards import EventMatcher, FrequencyGuard, check_guard
 from escalation.guards._fast import specialise
+from escalation.offers import figures as fig
+from escalation.offers.evaluate import _figures
+from escalation.offers.schema import InstalmentPlanOffer
 from escalation.record import Channel
 
 from .conftest import SHIPPED
@@ -68,3 +75,38 @@ def test_the_per_account_frequency_checker_is_check_guards(
             )
             got = check(fast_sit, channel, at, truth, EventMatcher(fast_sit, plan.tags_of))
             assert got == expected, (variant.model.id, channel, trace)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_offer_instalments_are_each_instalment_of_the_plan(data: st.DataObject) -> None:
+    """``_figures`` makes each distinct instalment amount once: the plan it
+    returns is still every (number, due, amount) of ``figures.instalment_plan``."""
+    engine = ENGINES["consumer-credit-cn"]
+    record, now = data.draw(cases(engine.policy))
+    try:
+        account, stamps = engine._checked(record, now)
+    except EscalationError:
+        return
+    sit = derive(account, now, engine.policy, stamps)
+    places = MINOR_UNITS[account.currency]
+    for compiled in engine.policy.offers:
+        model = compiled.model
+        offer, _why = _figures(compiled, sit)
+        if offer is None or not isinstance(model, InstalmentPlanOffer):
+            continue
+        base = account.balance if model.of == "balance" else account.amount_overdue
+        scale = 10**places
+        plan = fig.instalment_plan(
+            int(base * scale),
+            max_months=model.max_months,
+            min_instalment=int(model.min_instalment * scale),
+            down_share=model.down_payment,
+            first_due=sit.today + model.first_due * dt.timedelta(days=1),
+        )
+        expected = [
+            Instalment(number=i, due=due, amount=Decimal(units).scaleb(-places))
+            for i, (due, units) in enumerate(plan.instalments, start=1)
+        ]
+        assert offer.instalments == expected
+        assert [i.model_dump_json() for i in offer.instalments] == [i.model_dump_json() for i in expected]
