@@ -200,9 +200,10 @@ def evaluate(
         if channels and not channels[-1].blocks:
             for ch in channels[:-1]:
                 why.block(plan, tier, ch, sit)
-            channel = channels[-1].plan.channel
+            chosen = channels[-1].plan
+            channel = chosen.channel
             if on:
-                add(entry(rule, True, facts, note=f"actionable now by {channel.value}"))
+                add(entry(rule, True, facts, None, None, f"actionable now by {chosen.value}"))
             # offers: the one hook every evaluator shares (escalation/offers/evaluate.py)
             offered = after_ladder(policy, sit, truth, trace, tier, channel)
             if offered.before is not None:
@@ -212,7 +213,7 @@ def evaluate(
                 "act",
                 ActParts(tier, channel, tuple(why.held)),
                 action=model.id,
-                channel=channel.value,
+                channel=chosen.value,
                 severity=tp.severity,
                 tags=model.tags,
                 blocked=why.blocked,
