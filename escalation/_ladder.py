@@ -52,9 +52,12 @@ def evaluate(
     engine: EngineInfo,
     record_trace: bool = True,
     locale: Locale = "en",
+    direct: bool = False,
 ) -> Decision:
     """The decision for one situation; ``truth(name)`` answers each named
-    condition; the reason is rendered in ``locale``."""
+    condition; the reason is rendered in ``locale``. ``direct``: ``truth``
+    answers with the compiled closures (the evaluator's ``Conditions.direct``),
+    so those of holds and tiers, which the plan holds, are called directly."""
     policy = plan.policy
     trace = Recorder(record_trace)
     on = trace.on
@@ -98,13 +101,10 @@ def evaluate(
             engine=engine,
         )
 
-    # The native evaluator answers `truth(name)` with the named condition's own
-    # closure: the plan holds those closures, so they are called directly.
-    native = engine.backend == "native"
     values = sit.values
 
     # 1. holds: the first that applies stops everything
-    held = first_hold_planned(plan.holds, sit, None if native else truth, trace)
+    held = first_hold_planned(plan.holds, sit, None if direct else truth, trace)
     if held is not None:
         return decision("hold", HoldParts(held.rule, held.until), hold=held.hold, next_eligible_at=held.until)
 
@@ -128,10 +128,10 @@ def evaluate(
         tier, model, rule = tp.tier, tp.model, tp.rule
         if tp.severity < stage_severity and not model.ongoing:
             if on:
-                met = tp.when(values) is True if native else truth(rule)
+                met = tp.when(values) is True if direct else truth(rule)
                 add(entry(rule, met, shared(tp.facts) or figures(tp.facts, sit), None, None, below_note))
             continue
-        if not (tp.when(values) is True if native else truth(rule)):
+        if not (tp.when(values) is True if direct else truth(rule)):
             unmet.append(tier)
             if on:
                 add(entry(rule, False, shared(tp.facts) or figures(tp.facts, sit), None, None, _NOT_MET))

@@ -110,3 +110,39 @@ def test_offer_instalments_are_each_instalment_of_the_plan(data: st.DataObject) 
         ]
         assert offer.instalments == expected
         assert [i.model_dump_json() for i in offer.instalments] == [i.model_dump_json() for i in expected]
+
+
+class _Asking:
+    """An evaluator named like the native one whose answers go through ``truth``:
+    only ``direct`` may tell the ladder to call the closures itself."""
+
+    name = "native"
+    direct = False
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.asked: list[str] = []
+
+    def truth_for(self, sit: Any) -> Any:
+        truth = self.inner.truth_for(sit)
+
+        def ask(name: str) -> bool:
+            self.asked.append(name)
+            return bool(truth(name))
+
+        return ask
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_an_evaluator_not_direct_is_asked_for_holds_and_tiers(data: st.DataObject) -> None:
+    reference = ENGINES["consumer-credit-cn"]
+    engine = Engine(reference.policy)
+    asking = engine._conditions = _Asking(engine._conditions)  # type: ignore[assignment]
+    record, now = data.draw(cases(reference.policy))
+    try:
+        expected = reference.decide(record, now=now)
+    except EscalationError:
+        return
+    assert engine.decide(record, now=now).to_json() == expected.to_json()
+    assert any(name.startswith("hold:") for name in asking.asked)
