@@ -64,23 +64,25 @@ def first_hold_planned(
     evaluator: each hold's own closure is asked directly."""
     on = trace.on
     add = trace.entries.append
+    shared, figures = trace.shared.get, trace.facts
     values = sit.values
     for hold, rule in holds:
-        if not (hold.when.truth(values) is True if truth is None else truth(rule)):
+        when = hold.when
+        if not (when.truth(values) is True if truth is None else truth(rule)):
             if on:
-                add(entry(rule, False, trace.facts(hold.when.fact_order, sit)))
+                add(entry(rule, False, shared(when.fact_order) or figures(when.fact_order, sit)))
             continue
         until = _hold_until(hold, sit)
         if until is not None and until <= sit.now:
             if on:
                 note = f"expired at {fmt.instant(until, sit)}"
-                add(entry(rule, False, trace.facts(hold.when.fact_order, sit), note=note))
+                add(entry(rule, False, figures(when.fact_order, sit), None, None, note))
             continue
         until_local = until.astimezone(sit.tz) if until else None
         if on:
             note = (
                 f"holds until {until_local.isoformat()}" if until_local else "holds until an event lifts it"
             )
-            add(entry(rule, True, trace.facts(hold.when.fact_order, sit), note=note))
+            add(entry(rule, True, figures(when.fact_order, sit), None, None, note))
         return HoldOutcome(hold, until_local)
     return None

@@ -19,7 +19,7 @@ from escalation._holds import first_hold_planned
 from escalation._ladder_channels import Memo, Why, check_channels, settle
 from escalation._ladder_plan import LadderPlan, TierPlan
 from escalation._trace import Recorder, entry
-from escalation.decision import Decision, EngineInfo, construct, decision_id
+from escalation.decision import BlockedAction, Decision, EngineInfo, Offer, construct, decision_id
 from escalation.guards import EventMatcher
 from escalation.offers.evaluate import after_ladder
 from escalation.placement import agency_of
@@ -42,6 +42,7 @@ __all__ = ["LadderPlan", "evaluate"]
 
 Truth = Callable[[str], bool]
 _DAY = dt.timedelta(days=1)
+_NOT_MET = "condition not met"
 
 
 def evaluate(
@@ -51,47 +52,59 @@ def evaluate(
     engine: EngineInfo,
     record_trace: bool = True,
     locale: Locale = "en",
+    direct: bool = False,
 ) -> Decision:
     """The decision for one situation; ``truth(name)`` answers each named
-    condition; the reason is rendered in ``locale``."""
+    condition; the reason is rendered in ``locale``. ``direct``: ``truth``
+    answers with the compiled closures (the evaluator's ``Conditions.direct``),
+    so those of holds and tiers, which the plan holds, are called directly."""
     policy = plan.policy
     trace = Recorder(record_trace)
     on = trace.on
     sit.cache["trace"] = record_trace  # guards skip figures only the trace reads
     decided_at = sit.now.astimezone(sit.tz)
 
-    def decision(status: str, parts: Parts, **extra: object) -> Decision:
-        reason = render(parts, policy, sit, locale)
+    def decision(
+        status: str,
+        parts: Parts,
+        *,
+        action: str | None = None,
+        channel: str | None = None,
+        severity: int | None = None,
+        next_eligible_at: dt.datetime | None = None,
+        hold: str | None = None,
+        tags: tuple[str, ...] = (),
+        blocked: list[BlockedAction] | None = None,
+        agency: str | None = None,
+        offers: list[Offer] | None = None,
+    ) -> Decision:
         return construct(
             Decision,
             account_id=sit.account.id,
             decided_at=decided_at,
             status=status,
-            action=extra.get("action"),
-            channel=extra.get("channel"),
-            severity=extra.get("severity"),
-            reason=reason,
-            next_eligible_at=extra.get("next_eligible_at"),
-            hold=extra.get("hold"),
+            action=action,
+            channel=channel,
+            severity=severity,
+            reason=render(parts, policy, sit, locale),
+            next_eligible_at=next_eligible_at,
+            hold=hold,
             stage=sit.stage,
-            tags=list(extra.get("tags", ())),  # type: ignore[call-overload]
+            tags=list(tags),
             id=decision_id(plan.policy_info.fingerprint, sit.account, sit.now),
-            blocked=extra.get("blocked", []),
-            agency=extra.get("agency"),
-            offers=extra.get("offers", []),
+            blocked=[] if blocked is None else blocked,
+            agency=agency,
+            offers=[] if offers is None else offers,
             trace=trace.entries,
             experiment=None,
             policy=plan.policy_info,
             engine=engine,
         )
 
-    # The native evaluator answers `truth(name)` with the named condition's own
-    # closure: the plan holds those closures, so they are called directly.
-    native = engine.backend == "native"
     values = sit.values
 
     # 1. holds: the first that applies stops everything
-    held = first_hold_planned(plan.holds, sit, None if native else truth, trace)
+    held = first_hold_planned(plan.holds, sit, None if direct else truth, trace)
     if held is not None:
         return decision("hold", HoldParts(held.rule, held.until), hold=held.hold, next_eligible_at=held.until)
 
@@ -108,20 +121,22 @@ def evaluate(
     now, stage_severity = sit.now, sit.stage_severity
     tier_done = sit.tier_done
     add = trace.entries.append
+    # the figures of a fact tuple already read in this decision, else the recorder's
+    shared, figures = trace.shared.get, trace.facts
     below_note = f"not considered: below the stage {sit.stage} (the ladder does not step back)" if on else ""
     for tp in plan.descending:
         tier, model, rule = tp.tier, tp.model, tp.rule
         if tp.severity < stage_severity and not model.ongoing:
             if on:
-                met = tp.when(values) is True if native else truth(rule)
-                add(entry(rule, met, trace.facts(tp.facts, sit), note=below_note))
+                met = tp.when(values) is True if direct else truth(rule)
+                add(entry(rule, met, shared(tp.facts) or figures(tp.facts, sit), None, None, below_note))
             continue
-        if not (tp.when(values) is True if native else truth(rule)):
+        if not (tp.when(values) is True if direct else truth(rule)):
             unmet.append(tier)
             if on:
-                add(entry(rule, False, trace.facts(tp.facts, sit), note="condition not met"))
+                add(entry(rule, False, shared(tp.facts) or figures(tp.facts, sit), None, None, _NOT_MET))
             continue
-        facts = trace.facts(tp.facts, sit) if on else {}
+        facts = (shared(tp.facts) or figures(tp.facts, sit)) if on else {}
         # The stage tier itself is the step the account is on: its own `requires`
         # were the way onto it (a v1 history may have reached it without them).
         if tp.requires and tp.severity != stage_severity:
@@ -133,7 +148,7 @@ def evaluate(
                     text = ", ".join(
                         f"{n} {done} of {count} required" for n, (count, done) in missing.items()
                     )
-                    add(entry(rule, True, facts, note=f"not eligible: {text}"))
+                    add(entry(rule, True, facts, None, None, f"not eligible: {text}"))
                 unmet.append(tier)
                 continue
         done = tier_done[model.id]
@@ -143,7 +158,7 @@ def evaluate(
             why.exhausted.append(tier)
             exhausted_top = max(exhausted_top, tp.severity)
             if on:
-                add(entry(rule, True, facts, note=f"used {done} of {limit} in this delinquency cycle"))
+                add(entry(rule, True, facts, None, None, f"used {done} of {limit} in this delinquency cycle"))
             continue
         ready_at = now
         pending: list[Pending] = []
@@ -185,9 +200,10 @@ def evaluate(
         if channels and not channels[-1].blocks:
             for ch in channels[:-1]:
                 why.block(plan, tier, ch, sit)
-            channel = channels[-1].plan.channel
+            chosen = channels[-1].plan
+            channel = chosen.channel
             if on:
-                add(entry(rule, True, facts, note=f"actionable now by {channel.value}"))
+                add(entry(rule, True, facts, None, None, f"actionable now by {chosen.value}"))
             # offers: the one hook every evaluator shares (escalation/offers/evaluate.py)
             offered = after_ladder(policy, sit, truth, trace, tier, channel)
             if offered.before is not None:
@@ -197,7 +213,7 @@ def evaluate(
                 "act",
                 ActParts(tier, channel, tuple(why.held)),
                 action=model.id,
-                channel=channel.value,
+                channel=chosen.value,
                 severity=tp.severity,
                 tags=model.tags,
                 blocked=why.blocked,

@@ -70,7 +70,7 @@ def _blocked(plan: LadderPlan, tier: TierRule, ch: Checked, sit: Situation) -> l
             construct(
                 BlockedAction,
                 action=tier.model.id,
-                channel=ch.channel.value,
+                channel=ch.plan.value,
                 guard=v.rule.model.id,
                 reason=reason + (f" ({detail})" if detail else ""),
                 cite=v.rule.model.cite,
@@ -119,7 +119,7 @@ def check_channels(
                 time = _reopen(time, cp.hours, sit)
         channels.append(Checked(cp, verdicts, blocks, time))
         if entries is not None:
-            value = channel.value
+            value = cp.value
             for name, v in zip(cp.names, verdicts, strict=True):
                 entries.append(entry(name, v.blocked, json_facts(v.facts), model.id, value, v.note or None))
         if first_open and not blocks:
@@ -161,7 +161,7 @@ def settle(
     if timed:
         when, best = min(timed, key=lambda item: item[0])
         why.waiting.append((when, tier, best.channel, (*pending, *best.blocks)))
-        return f"eligible; permitted from {fmt.instant(when, sit)} by {best.channel.value}" if noted else ""
+        return f"eligible; permitted from {fmt.instant(when, sit)} by {best.plan.value}" if noted else ""
     verdicts = tuple(v for c in channels for v in c.blocks)
     why.indefinite.append((tier, verdicts))
     if not noted:

@@ -24,6 +24,7 @@ class ChannelPlan:
     """One channel of one tier: the guards covering it, in policy order."""
 
     channel: Channel
+    value: str  # the channel's value (an enum's ``.value`` is a Python-level property)
     guards: tuple[GuardRule, ...]
     names: tuple[str, ...]  # ``guard:<id>`` of each guard (its trace rule)
     hours: tuple[ContactHoursGuard, ...]  # the contact-hours guards among them
@@ -96,6 +97,7 @@ def _tier_plan(
         channels.append(
             ChannelPlan(
                 channel=channel,
+                value=channel.value,
                 guards=guards,
                 names=tuple(f"guard:{g.model.id}" for g in guards),
                 hours=tuple(g.model for g in guards if isinstance(g.model, ContactHoursGuard)),

@@ -16,7 +16,6 @@ __all__ = ["Recorder", "entry"]
 
 # values json_value returns unchanged (guards build lists and dicts from JSON-ready parts)
 _READY = frozenset((int, str, bool, type(None), list, dict))
-_UNSET = object()
 _PLAIN = frozenset((int, str, bool))
 
 
@@ -55,14 +54,15 @@ class Recorder:
     """Collects trace entries, or nothing at all when the caller wants no trace
     (bulk dry-runs): then neither entries nor their figures are built."""
 
-    __slots__ = ("_json", "_shared", "entries", "on")
+    __slots__ = ("_json", "entries", "on", "shared")
 
     def __init__(self, on: bool) -> None:
         self.on = on
         self.entries: list[TraceEntry] = []
-        # the figures dict of each fact-name tuple read so far in this decision,
-        # and each fact's JSON form (a set of flags is sorted once, not per rule)
-        self._shared: dict[tuple[str, ...], dict[str, object]] = {}
+        # the figures dict of each fact-name tuple read so far in this decision
+        # (the ladder looks there first), and each fact's JSON form (a set of
+        # flags is sorted once, not per rule)
+        self.shared: dict[tuple[str, ...], dict[str, object]] = {}
         self._json: dict[str, object] = {}
 
     def add(
@@ -83,15 +83,16 @@ class Recorder:
         sorted tuple) in one decision share one dict."""
         if not self.on:
             return {}
-        shared = self._shared.get(names)
+        shared = self.shared.get(names)
         if shared is None:
             known, values = self._json, sit.values
-            shared = self._shared[names] = {}
+            shared = self.shared[names] = {}
             for name in names:
-                value = known.get(name, _UNSET)
-                if value is _UNSET:
-                    raw = values.get(name)
-                    # most facts are already in JSON form (json_value would return them as they are)
-                    value = known[name] = raw if raw is None or raw.__class__ in _PLAIN else json_value(raw)
+                if name in known:  # (operators, not `get` calls: some fifty a traced decision)
+                    shared[name] = known[name]
+                    continue
+                raw = values.get(name)
+                # most facts are already in JSON form (json_value would return them as they are)
+                value = known[name] = raw if raw is None or raw.__class__ in _PLAIN else json_value(raw)
                 shared[name] = value
         return shared

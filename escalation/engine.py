@@ -197,7 +197,7 @@ class Engine:
         try:
             sit = derive(account, now, self._policy, stamps, read_only=True)
             truth = self._conditions.truth_for(sit)
-            return evaluate(self._plan, sit, truth, self._info, trace, language)
+            return evaluate(self._plan, sit, truth, self._info, trace, language, self._conditions.direct)
         except EscalationError:
             raise
         except (

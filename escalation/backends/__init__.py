@@ -4,9 +4,9 @@ comes from the backend.
 
 * ``native`` — the compiled Python closures (three-valued logic); the
   default and the source of truth. The ladder calls the closures of holds
-  and tiers directly (its plan holds them; ``_ladder.evaluate`` knows the
-  native evaluator by the engine's backend name) and asks ``truth(name)``
-  only for the rest.
+  and tiers directly (its plan holds them; the evaluator says so with
+  ``direct``, which the engine hands to ``_ladder.evaluate``) and asks
+  ``truth(name)`` only for the rest.
 * ``rete`` — the conditions lowered to :mod:`escalation.policy._condition` and
   compiled into one durable-rules ruleset (see :mod:`escalation.backends.rete`).
   Durable sees only field-vs-constant comparisons over integers (money in
@@ -48,9 +48,14 @@ def named_conditions(policy: Policy) -> dict[str, Compiled]:
 
 
 class Conditions(Protocol):
-    """Answers the policy's named conditions for one situation."""
+    """Answers the policy's named conditions for one situation.
+
+    ``direct``: every answer is the compiled closure's (``compiled.truth(values)
+    is True``), so the ladder may call the closures it holds instead of asking
+    ``truth(name)``; an evaluator that answers any other way says ``False``."""
 
     name: str
+    direct: bool
 
     def truth_for(self, sit: Situation) -> Truth: ...
 
@@ -59,6 +64,7 @@ class NativeConditions:
     """Condition truth from the compiled closures."""
 
     name = "native"
+    direct = True  # truth_for answers with the compiled closures themselves
 
     def __init__(self, policy: Policy) -> None:
         self._compiled = named_conditions(policy)
@@ -75,6 +81,7 @@ class ReteConditions:
     """Condition truth from durable-rules, one event per evaluation."""
 
     name = "rete"
+    direct = False
 
     def __init__(self, policy: Policy) -> None:
         from escalation.backends.rete import MAX_SAFE_INT, ReteMatcher

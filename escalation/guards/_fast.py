@@ -18,6 +18,7 @@ from escalation.guards._base import DAY, EventMatcher, GuardVerdict, Truth
 from escalation.guards.block import BlockGuard
 from escalation.guards.consent import ConsentGuard
 from escalation.guards.contact_hours import ContactHoursGuard, local_times, minutes
+from escalation.guards.frequency import FrequencyGuard, _release_day
 from escalation.record import Channel
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ def specialise(rule: GuardRule) -> FastCheck:
         inner = _consent(rule)
     elif isinstance(model, ContactHoursGuard):
         inner = _hours(rule, model)
+    elif isinstance(model, FrequencyGuard) and model.per == "account":
+        inner = _frequency(rule, model)
     else:  # the kinds that read the history: their own checker, bound once
         inner = partial(rule.kind.check, rule, model)
     if rule.unless is None:
@@ -149,5 +152,49 @@ def _hours(rule: GuardRule, model: ContactHoursGuard) -> FastCheck:
                 return clear  # the local times are only read by the trace
             return GuardVerdict(rule, False, facts={"local_time": local_times(sit, at)})
         return reference(rule, model, sit, channel, at, truth, m)  # closed: when it opens, as ever
+
+    return check
+
+
+def _frequency(rule: GuardRule, model: FrequencyGuard) -> FastCheck:
+    """``frequency`` counted per account: the reference's one group, its
+    window and limit read once; several zones (``days_in: every_zone``) go to
+    the reference, which takes the strictest."""
+    limit, window, count, exclude, fixed = model.max, model.window, model.count, model.exclude, model.channels
+    month = window == "calendar_month"
+    back = DAY * ((0 if month else int(window)) - 1)
+    shown = window if month else f"{window}d"
+    reference = rule.kind.check
+    per_zone = model.days_in != "account"
+    clear = GuardVerdict(rule, False)
+
+    def check(
+        sit: Situation, channel: Channel, at: dt.datetime, truth: Truth, m: EventMatcher
+    ) -> GuardVerdict:
+        if per_zone and len(sit.zones) > 1:
+            return reference(rule, model, sit, channel, at, truth, m)
+        tz = sit.tz
+        day = at.astimezone(tz).date()
+        first = day.replace(day=1) if month else day - back
+        # only events inside the window can count, now or on any later day
+        selected = m.select(count, exclude, fixed or (channel,), before=at, since=start_of_day(first, tz))
+        dates = [sit.event_day(i) for i in selected]
+        n = 0
+        for d in dates:
+            if first <= d <= day:
+                n += 1
+        free = n < limit
+        if free and sit.cache.get("trace") is False:
+            return clear  # not blocked: only the trace reads the figures
+        facts: dict[str, object] = {
+            "counted": {"account": n},
+            "max": limit,
+            "window": f"{first}..{day} ({shown})",
+        }
+        if free:
+            return GuardVerdict(rule, False, facts=facts)
+        release = _release_day(model, day, dates)
+        until = start_of_day(release, tz) if release is not None else None
+        return GuardVerdict(rule, True, until, facts, f"{n} counted in {first}..{day}; the limit is {limit}")
 
     return check

@@ -122,7 +122,7 @@ def eligible_offers(
     out: list[Offer] = []
     for compiled in offers:
         rule = f"offer:{compiled.model.id}"
-        facts = trace.facts(compiled.when.fact_order, sit)
+        facts = trace.facts(compiled.when.fact_order, sit) if trace.on else {}
         if not truth(rule):
             trace.add(rule=rule, matched=False, facts=facts, note="condition not met")
             continue
@@ -171,10 +171,13 @@ def _figures(compiled: CompiledOffer, sit: Situation) -> tuple[Offer | None, str
     if figures.amount <= 0:
         return None, "nothing owed to offer on"
     money = _Money(places)
-    instalments = [
-        construct(Instalment, number=i, due=due, amount=money(units))
-        for i, (due, units) in enumerate(figures.instalments, start=1)
-    ]
+    instalments = []
+    # a plan's instalments are one amount but the last: each distinct amount made once, here
+    made, amount = None, Decimal(0)
+    for i, (due, units) in enumerate(figures.instalments, start=1):
+        if units != made:
+            made, amount = units, money(units)
+        instalments.append(construct(Instalment, number=i, due=due, amount=amount))
     offer = construct(
         Offer,
         id=model.id,

@@ -5,9 +5,11 @@ every decision. Only the figures of the account are computed per call."""
 
 from __future__ import annotations
 
+import re
+
 from escalation._facts import Situation
 from escalation._language import Locale
-from escalation.guards import GuardBase
+from escalation.guards import GuardBase, GuardVerdict
 from escalation.policy import Policy, TierRule
 from escalation.reasons._book import Book, TierWords, _walk
 from escalation.reasons._conditions import Atom
@@ -15,6 +17,10 @@ from escalation.reasons._format import count_noun
 from escalation.reasons._render import Renderer
 
 __all__ = ["FastRenderer"]
+
+# a decimal digit (every one is a str.isdigit() character): found in C, where
+# the reference asks isdigit of each character in turn
+_DECIMAL = re.compile(r"\d")
 
 
 class FastRenderer(Renderer):
@@ -81,6 +87,21 @@ class FastRenderer(Renderer):
         return bool(failed) and all(
             isinstance(a, Atom) and (c := said(a).cmp) is not None and c[0] in own for a in failed
         )
+
+    def _guards(self, verdicts: list[GuardVerdict] | tuple[GuardVerdict, ...], blocked: bool = False) -> str:
+        if len(verdicts) == 1:  # the usual case: one guard, no duplicates to drop
+            return self._guard(verdicts[0], with_until=not blocked)
+        return super()._guards(verdicts, blocked)
+
+    def _nothing_text(self, out: list[str]) -> str:
+        zh = self.zh
+        text = ("；" if zh else "; ").join(out)
+        # a text with no decimal digit may still hold another isdigit() character: the reference decides
+        if _DECIMAL.search(text) is None:
+            return super()._nothing_text(out)
+        if zh:
+            return f"暂无可执行的行动：{text}。"
+        return f"Nothing to do{'' if self._blocked_now else ' yet'}: {text}."
 
     def _figures(self, tier: TierRule) -> list[str]:
         words = self._words(tier)
