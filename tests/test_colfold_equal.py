@@ -7,8 +7,6 @@ down to each dict's key order and each ``Decimal``'s exponent."""
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,19 +18,14 @@ pytest.importorskip("pyarrow")
 import numpy as np
 import pyarrow as pa
 
-from escalation import ExperimentEngine
 from escalation.backends.columnar import TableResult
 from escalation.decision import ErrorRow
-from escalation.portfolio._arms import ArmTallies
 from escalation.portfolio._coded import list_codes
-from escalation.portfolio._fold import Tallies, fold
-from escalation.portfolio.results import PolicyInfo, SummaryBuilder
+from escalation.portfolio._fold import fold
 from escalation.portfolio.writer import DecisionWriter, decision_schema
 
 from . import _fold_reference as reference
-from .conftest import ROOT
-
-EXPERIMENT = ExperimentEngine.from_file(ROOT / "examples" / "experiment-lawyer-45.yaml")
+from .test_colpar_fold import _state, _tallies
 
 _AWKWARD = st.sampled_from(['a"b', "c\\d", "e\nf", "中文", "", "x"])
 _decision = st.fixed_dictionaries(
@@ -90,35 +83,6 @@ class _RowByRow(DecisionWriter):
             return
         for row in table.to_pylist():
             self.write(row)
-
-
-def _tallies(folder: Path, fmt: str, baseline: bool, arms: bool, writer: type[DecisionWriter]) -> Tallies:
-    names = ("decisions", "baseline") if baseline else ("decisions",)
-    info = PolicyInfo(id="p", version="1", fingerprint="f")
-    return Tallies(
-        [SummaryBuilder(info) for _ in names],
-        {name: writer(folder / f"{name}.{fmt}", fmt) for name in names},  # type: ignore[arg-type]
-        io.StringIO(), io.StringIO() if baseline else None, 3,
-        arms=ArmTallies(EXPERIMENT.experiment, EXPERIMENT.champion.policy, EXPERIMENT.challenger.policy)
-        if arms else None,
-    )  # fmt: skip
-
-
-def _state(tallies: Tallies) -> str:
-    """Every tally in order, ``Decimal`` exponents included (``repr``), and every file."""
-    for writer in tallies.writers.values():
-        writer.close()
-    files = {name: Path(w.path).read_bytes() for name, w in tallies.writers.items()}
-    texts = [f.getvalue() for f in (tallies.error_file, tallies.changes_file) if isinstance(f, io.StringIO)]
-    arms = tallies.arms
-    arm_state = (
-        [vars(b) for b in arms.builders.values()], arms.accounts, arms.transitions, arms.changed
-    ) if arms is not None else None  # fmt: skip
-    return repr((
-        [vars(s) for s in tallies.summaries], tallies.transitions, tallies.changes, tallies.changed_days,
-        tallies.accounts, tallies.decided, tallies.errors, tallies.changed, tallies.changed_balance,
-        arm_state, files, texts,
-    ))  # fmt: skip
 
 
 def _both(batches: list[list[dict[str, Any]]], fmt: str, baseline: bool, arms: bool, minor: int,

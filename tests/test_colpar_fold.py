@@ -84,12 +84,14 @@ def _result(rows: list[dict[str, Any]], baseline: bool, minor: int) -> TableResu
     )  # fmt: skip
 
 
-def _tallies(folder: Path, fmt: str, baseline: bool, arms: bool) -> Tallies:
+def _tallies(
+    folder: Path, fmt: str, baseline: bool, arms: bool, writer: type[DecisionWriter] = DecisionWriter
+) -> Tallies:
     names = ("decisions", "baseline") if baseline else ("decisions",)
     info = PolicyInfo(id="p", version="1", fingerprint="f")
     return Tallies(
         [SummaryBuilder(info) for _ in names],
-        {name: DecisionWriter(folder / f"{name}.{fmt}", fmt) for name in names},  # type: ignore[arg-type]
+        {name: writer(folder / f"{name}.{fmt}", fmt) for name in names},  # type: ignore[arg-type]
         io.StringIO(), io.StringIO() if baseline else None, 3,
         arms=ArmTallies(EXPERIMENT.experiment, EXPERIMENT.champion.policy, EXPERIMENT.challenger.policy)
         if arms else None,
