@@ -97,6 +97,16 @@ class TestLayout:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert "[]" == out.stdout.strip()
 
+    def test_the_command_line_imports_without_the_portfolio_extra(self) -> None:
+        """The core install (no numpy, no pyarrow) runs the CLI: its modules
+        and the dry-run's import none of them until a columnar run needs them."""
+        code = (
+            "import escalation.cli, escalation.portfolio.dryrun, sys; "
+            "print([m for m in ('numpy', 'pyarrow', 'plotly') if m in sys.modules])"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert "[]" == out.stdout.strip()
+
     def test_lazy_public_names_still_import(self) -> None:
         """The public names loaded on first use are real objects under `escalation`."""
         import escalation

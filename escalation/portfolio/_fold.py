@@ -20,10 +20,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
 
-from escalation.portfolio._fold_batch import fold
 from escalation.portfolio.results import AccountChange
 
 __all__ = ["Part", "Plan", "Tallies", "fold", "fold_part", "merge"]
+
+
+def fold(batch: Any, res: Any, tallies: Tallies, progress: Callable[[int], None] | None) -> None:
+    """:func:`escalation.portfolio._fold_batch.fold`, imported on first use: it
+    needs numpy, which the core install (the CLI without ``[portfolio]``) lacks."""
+    from escalation.portfolio._fold_batch import fold as fold_batch
+
+    fold_batch(batch, res, tallies, progress)
 
 
 @dataclass
