@@ -64,13 +64,13 @@ def first_hold_planned(
     evaluator: each hold's own closure is asked directly."""
     on = trace.on
     add = trace.entries.append
-    shared, figures = trace.shared.get, trace.facts
+    figures = trace.facts
     values = sit.values
     for hold, rule in holds:
         when = hold.when
         if not (when.truth(values) is True if truth is None else truth(rule)):
             if on:
-                add(entry(rule, False, shared(when.fact_order) or figures(when.fact_order, sit)))
+                add(entry(rule, False, figures(when.fact_order, sit)))
             continue
         until = _hold_until(hold, sit)
         if until is not None and until <= sit.now:

@@ -121,22 +121,21 @@ def evaluate(
     now, stage_severity = sit.now, sit.stage_severity
     tier_done = sit.tier_done
     add = trace.entries.append
-    # the figures of a fact tuple already read in this decision, else the recorder's
-    shared, figures = trace.shared.get, trace.facts
+    figures = trace.facts
     below_note = f"not considered: below the stage {sit.stage} (the ladder does not step back)" if on else ""
     for tp in plan.descending:
         tier, model, rule = tp.tier, tp.model, tp.rule
         if tp.severity < stage_severity and not model.ongoing:
             if on:
                 met = tp.when(values) is True if direct else truth(rule)
-                add(entry(rule, met, shared(tp.facts) or figures(tp.facts, sit), None, None, below_note))
+                add(entry(rule, met, figures(tp.facts, sit), None, None, below_note))
             continue
         if not (tp.when(values) is True if direct else truth(rule)):
             unmet.append(tier)
             if on:
-                add(entry(rule, False, shared(tp.facts) or figures(tp.facts, sit), None, None, _NOT_MET))
+                add(entry(rule, False, figures(tp.facts, sit), None, None, _NOT_MET))
             continue
-        facts = (shared(tp.facts) or figures(tp.facts, sit)) if on else {}
+        facts = figures(tp.facts, sit) if on else {}
         # The stage tier itself is the step the account is on: its own `requires`
         # were the way onto it (a v1 history may have reached it without them).
         if tp.requires and tp.severity != stage_severity:
