@@ -18,14 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from escalation._facts import WEEKDAY_NAMES
+from escalation.backends.columnar import _decode as decode
 from escalation.backends.columnar._column import (
     Column,
-    _codes,
     _days,
     _in,
     _instants,
-    _is,
-    _labels,
     _members,
     _money,
     _objects,
@@ -185,13 +183,13 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         ev_acc, ev_ts = ev_acc[ev_order], ev_ts[ev_order]
         events = ev_t.take(pa.array(ev_order))
     tier_ids = [t.model.id for t in policy.tiers]
-    action, _ = _codes(events.column("action"), tier_ids)
-    channel, bad_channel = _codes(events.column("channel"), CHANNELS)
-    outcome, bad_outcome = _codes(events.column("outcome"), OUTCOMES)
-    outbound = _is(events.column("direction"), "outbound")
-    misdirected = np.asarray(events.column("misdirected").fill_null(False), dtype=bool)
-    consent = ~np.asarray(events.column("consent_until").is_null(), dtype=bool)
-    address = _labels(events.column("address"))
+    action, _ = decode.codes(events.column("action"), tier_ids)
+    channel, bad_channel = decode.codes(events.column("channel"), CHANNELS)
+    outcome, bad_outcome = decode.codes(events.column("outcome"), OUTCOMES)
+    outbound = decode.is_word(events.column("direction"), "outbound")
+    misdirected = decode.true_values(events.column("misdirected"))
+    consent = ~decode.nulls(events.column("consent_until"))
+    address = decode.labels(events.column("address"))
     # an outbound event without a channel: the reference engine fills it or refuses the record
     odd = bad_channel | bad_outcome | misdirected | consent | (outbound & (channel < 0))
     if odd.any():

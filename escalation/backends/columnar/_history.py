@@ -68,18 +68,33 @@ def tier_stats(
     cell = act * counts.shape[1]
     cell += result
     cell += 1
-    counting = np.take(counts.ravel(), cell)
+    counting = np.take(counts.ravel(), cell, mode="clip")  # (every cell is in range)
     del cell
-    in_cyc = np.flatnonzero(cyc)
-    hit = np.flatnonzero(cyc & counting)
-    key_cyc, key_hit = np.take(key, in_cyc), np.take(key, hit)
-    ever = latest(key, stamp, k * n).reshape(k, n)
+    ever = latest(key, stamp, k * n)
     # a cycle is a suffix of an account's history: its latest action in the cycle
-    # is its latest action, when that is in the cycle (``ever`` ≥ the cycle's start)
-    tried = np.bincount(key_cyc, minlength=k * n).reshape(k, n)
-    done = np.bincount(key_hit, minlength=k * n).reshape(k, n)
-    last_in_cycle = np.where(ever >= cycle_us, ever, -1)
-    last_counted = latest(key_hit, np.take(stamp, hit), k * n).reshape(k, n)
+    # is its latest action, when that is in the cycle; when every tier event is in
+    # the cycle (often) the in-cycle reductions are the whole ones
+    if cyc.all():
+        hit = np.flatnonzero(counting)
+        key_cyc, last_in_cycle = key, ever.copy()
+    else:
+        in_cyc = np.flatnonzero(cyc)
+        hit = np.flatnonzero(cyc & counting)
+        key_cyc = np.take(key, in_cyc)
+        last_in_cycle = latest(key_cyc, np.take(stamp, in_cyc), k * n)
+    tried = np.bincount(key_cyc, minlength=k * n)
+    if len(hit) == len(key_cyc):  # every action in the cycle counts
+        done, last_counted = tried.copy(), last_in_cycle.copy()
+    else:
+        key_hit = np.take(key, hit)
+        if 2 * len(hit) > len(key_cyc):  # most count: subtract the few that do not
+            miss = key_cyc[~np.take(counting, in_cyc)] if len(key_cyc) < len(key) else key[~counting]
+            done = tried - np.bincount(miss, minlength=k * n)
+        else:
+            done = np.bincount(key_hit, minlength=k * n)
+        last_counted = latest(key_hit, np.take(stamp, hit), k * n)
+    tried, done, ever = tried.reshape(k, n), done.reshape(k, n), ever.reshape(k, n)
+    last_in_cycle, last_counted = last_in_cycle.reshape(k, n), last_counted.reshape(k, n)
     grids = (tried, done, last_in_cycle, last_counted, ever)
     # actions today: only the latest of a history can be (few pass the batch's earliest midnight)
     recent = np.flatnonzero(stamp >= today_us.min()) if n else at[:0]
