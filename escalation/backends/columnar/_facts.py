@@ -30,6 +30,7 @@ from escalation.backends.columnar._column import (
     _sets,
     _words,
 )
+from escalation.backends.columnar._counts import contact_columns
 from escalation.backends.columnar._dates import interrupted, time_barred, validation_period
 from escalation.backends.columnar._history import attempt_facts, latest, tier_stats
 from escalation.backends.columnar._local import event_days
@@ -83,11 +84,13 @@ class Facts:
 
 
 def _in_order(acc: np.ndarray, ts: np.ndarray) -> bool:
-    """Whether events are already sorted by account, then instant."""
+    """Whether events are already sorted by account, then instant (boolean
+    passes over views: no differences allocated)."""
     if len(acc) < 2:
         return True
-    step = np.diff(acc)
-    return bool((step >= 0).all() and ((step > 0) | (np.diff(ts) >= 0)).all())
+    later = acc[1:] > acc[:-1]
+    later |= (acc[1:] == acc[:-1]) & (ts[1:] >= ts[:-1])
+    return bool(later.all())
 
 
 def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
@@ -211,26 +214,17 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         counts[t, 0] = OUTCOMES.index("sent") + 1 in counting  # an event without an outcome was sent
     stats = tier_stats(n, counts, (ev_acc, ev_ts, action, outcome, outbound, in_cycle), today_us, cycle_us)
     done, last_in_cycle, counted_last = stats.done, stats.last_in_cycle, stats.last_counted
-    days_since = now_us - stats.last_ever  # every tier at once, in place
-    days_since //= DAY_US
     acted = stats.last_ever >= 0
+    # every tier at once, in place of the latest instants (read nowhere else)
+    days_since = np.subtract(now_us, stats.last_ever, out=stats.last_ever)
+    days_since //= DAY_US
     for t, tier in enumerate(policy.tiers):
         columns[f"done.{tier.model.id}"] = Column("num", done[t], everyone)
         columns[f"attempts.{tier.model.id}"] = Column("num", stats.tried[t], everyone)
         columns[f"days_since.{tier.model.id}"] = Column("num", days_since[t], acted[t])
     actions_today = stats.today
-    month, week = now_us - 30 * DAY_US, now_us - 7 * DAY_US
-    on = np.flatnonzero(outbound & (channel >= 0) & (ev_ts > month))
-    by_channel = np.take(channel, on) * n + np.take(ev_acc, on)
-    c30 = np.bincount(by_channel, minlength=len(CHANNELS) * n).reshape(len(CHANNELS), n)
-    c7 = np.bincount(by_channel[np.take(ev_ts, on) > week], minlength=len(CHANNELS) * n).reshape(
-        len(CHANNELS), n
-    )
-    for c, name in enumerate(CHANNELS):
-        columns[f"contacts_30d.{name}"] = Column("num", c30[c], everyone)
-        columns[f"contacts_7d.{name}"] = Column("num", c7[c], everyone)
-    talk = np.flatnonzero((outcome == OUTCOMES.index("conversation")) & (ev_ts > month))
-    columns["conversations_30d"] = Column("num", np.bincount(np.take(ev_acc, talk), minlength=n), everyone)
+    contacts = (ev_acc, ev_ts, channel, outcome, outbound)
+    columns.update(contact_columns(n, now_us, contacts, CHANNELS, OUTCOMES.index("conversation")))
 
     # payments and earlier promises (a promise on the record goes to the reference engine)
     pay_at = np.flatnonzero(outcome == OUTCOMES.index("payment"))
@@ -351,8 +345,8 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
 
     stage = np.zeros(n, np.int64)
     for t, tier in enumerate(policy.tiers):
-        if not tier.model.ongoing:
-            stage[done[t] > 0] = tier.severity
+        if not tier.model.ongoing:  # (later tiers overwrite earlier ones)
+            np.copyto(stage, tier.severity, where=done[t] > 0)
     return Facts(
         n=n,
         now_us=now_us,
