@@ -18,7 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["codes", "is_word", "labels", "nulls", "true_values"]
+from escalation.backends.columnar._column import _money
+
+__all__ = ["codes", "is_word", "labels", "money_at", "nulls", "true_values"]
 
 
 def _valid(chunk: pa.Array) -> np.ndarray | None:
@@ -155,3 +157,12 @@ def labels(column: pa.ChunkedArray) -> np.ndarray:
             part -= 1
         start = end
     return out
+
+
+def money_at(column: pa.ChunkedArray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`._column._money` of the values at positions ``at``; a column of
+    nulls only (the common case: events without amounts) is not taken at all
+    (taking from a chunked array concatenates its chunks first)."""
+    if not len(at) or column.null_count == len(column):
+        return np.zeros(len(at), np.int64), np.zeros(len(at), bool)
+    return _money(column.take(pa.array(at)))

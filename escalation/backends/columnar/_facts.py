@@ -37,6 +37,7 @@ from escalation.backends.columnar._local import event_days
 from escalation.backends.columnar._multizone import other_zones
 from escalation.backends.columnar._placement import placement_columns, step_tiers
 from escalation.backends.columnar._promise import promise_facts
+from escalation.backends.columnar._starts import zone_day_starts
 from escalation.backends.columnar._why import Why
 from escalation.backends.columnar._zones import DAY_US, US, day_start_us, table_for
 from escalation.record import KNOWN_FLAGS, Channel, Outcome, zone
@@ -115,6 +116,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     code_of = np.full(len(zone_words) + 1, -1, np.int64)  # index into `zones` (-1: not a zone)
     today_of = np.zeros(len(zone_words) + 1, np.int64)
     hours_of = np.zeros(len(zone_words) + 1, np.int64)
+    midnight_of = np.zeros(len(zone_words) + 1, np.int64)  # µs of today's start
     weekday_of = np.empty(len(zone_words) + 1, dtype=object)
     bad_zone = np.zeros(len(zone_words) + 1, bool)
     for name, word in sorted((name, w) for w, name in enumerate(zone_words)):
@@ -128,6 +130,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         local = now_us + int(table.offsets(np.asarray([now_us]))[0])
         today_of[word] = local // DAY_US
         hours_of[word] = (local % DAY_US) // (3600 * US)
+        midnight_of[word] = int(day_start_us(name, zones[name], today_of[word : word + 1])[0])
         weekday_of[word] = WEEKDAY_NAMES[(local // DAY_US + 3) % 7]  # 1970-01-01 was a Thursday
         zones[name] = (zones[name], table)
     if bad_zone.any():
@@ -157,11 +160,10 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     why.mark("days overdue", odd_days | ~(days_known | since_known | due_known))
     cycle_day = np.where(days_overdue >= 0, today - days_overdue, today - days_overdue - 30)
     cycle_us = np.zeros(n, np.int64)
-    today_us = np.zeros(n, np.int64)
-    for z, (name, (tz, _table)) in enumerate(zones.items()):
+    today_us = midnight_of[zone_ids]
+    for z, name in enumerate(zones):
         mine = zone_code == z
-        cycle_us[mine] = day_start_us(name, tz, cycle_day[mine])
-        today_us[mine] = day_start_us(name, tz, today[mine])
+        cycle_us[mine] = zone_day_starts(name, cycle_day[mine])
 
     # record checks the reference engine makes with the policy and `now`
     currency_codes, currency_words = _words(acc_t.column("currency"))
@@ -229,15 +231,15 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     # payments and earlier promises (a promise on the record goes to the reference engine)
     pay_at = np.flatnonzero(outcome == OUTCOMES.index("payment"))
     pay_acc, pay_ts = np.take(ev_acc, pay_at), np.take(ev_ts, pay_at)
-    amount, amount_ok = _money(events.column("amount").take(pa.array(pay_at)))  # at pay_at only
+    amount, amount_ok = decode.money_at(events.column("amount"), pay_at)
     last_pay = latest(pay_acc, pay_ts, n)
 
     def start_of(days: np.ndarray, rows: np.ndarray) -> np.ndarray:
         out = np.zeros(n, np.int64)
-        for z, (name, (tz, _table)) in enumerate(zones.items()):
+        for z, name in enumerate(zones):
             mine = rows & (zone_code == z)
             if mine.any():
-                out[mine] = day_start_us(name, tz, days[mine])
+                out[mine] = zone_day_starts(name, days[mine])
         return out
 
     p_value, p_fits = _money(acc_t.column("promise_amount"))

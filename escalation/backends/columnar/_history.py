@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TierStats", "attempt_facts", "latest", "tier_stats"]
+__all__ = ["TierStats", "attempt_facts", "events_of", "latest", "tier_stats"]
 
 
 def _at(values: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -37,6 +37,18 @@ def latest(
         np.maximum(out, floor, out=out)
     return out
 
+
+def events_of(ev_acc: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The positions (increasing) of the events of accounts ``rows`` (increasing),
+    ``ev_acc`` sorted: ranges found by binary search, so the cost is the
+    selected events', not a pass over every event."""
+    starts = np.searchsorted(ev_acc, rows, "left")
+    counts = np.searchsorted(ev_acc, rows, "right") - starts
+    ends = np.cumsum(counts)
+    total = int(ends[-1]) if len(ends) else 0
+    # each event's position: its account's first event plus its rank among them
+    positions: np.ndarray = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
+    return positions
 
 class TierStats:
     """Per (tier, account): attempts and counted actions in the cycle, the
