@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from escalation.backends.columnar._column import _money
+from escalation.backends.columnar._column import _money, _sets
 
-__all__ = ["codes", "is_word", "labels", "money_at", "nulls", "true_values"]
+__all__ = ["codes", "is_word", "labels", "money_at", "nulls", "sets", "true_values"]
 
 
 def _valid(chunk: pa.Array) -> np.ndarray | None:
@@ -166,3 +166,19 @@ def money_at(column: pa.ChunkedArray, at: np.ndarray) -> tuple[np.ndarray, np.nd
     if not len(at) or column.null_count == len(column):
         return np.zeros(len(at), np.int64), np.zeros(len(at), bool)
     return _money(column.take(pa.array(at)))
+
+
+def sets(column: pa.ChunkedArray) -> np.ndarray:
+    """:func:`._column._sets` (each row's list as a ``frozenset``, empty where
+    null) with only the rows that hold a list decoded: most accounts have no
+    flags and no opt-outs."""
+    arr = column.combine_chunks()
+    n = len(arr)
+    if 2 * arr.null_count < n:
+        return _sets(column)
+    out = np.empty(n, dtype=object)
+    out[:] = [frozenset()]
+    if arr.null_count < n:
+        rows = np.flatnonzero(~nulls(pa.chunked_array([arr])))
+        out[rows] = _sets(pa.chunked_array([arr.take(pa.array(rows))]))
+    return out

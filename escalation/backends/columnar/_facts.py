@@ -27,14 +27,13 @@ from escalation.backends.columnar._column import (
     _members,
     _money,
     _objects,
-    _sets,
     _words,
 )
 from escalation.backends.columnar._counts import contact_columns
 from escalation.backends.columnar._dates import interrupted, time_barred, validation_period
 from escalation.backends.columnar._history import attempt_facts, latest, tier_stats
 from escalation.backends.columnar._local import event_days
-from escalation.backends.columnar._multizone import other_zones
+from escalation.backends.columnar._multizone import other_zones_at_once
 from escalation.backends.columnar._placement import placement_columns, step_tiers
 from escalation.backends.columnar._promise import promise_facts
 from escalation.backends.columnar._starts import zone_day_starts
@@ -107,7 +106,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     zone_col = acc_t.column("timezone").fill_null(policy.header.timezone)
     zone_ids, zone_words = _words(zone_col)
     names = _objects(zone_ids, zone_words)
-    slots = other_zones(names, acc_t.column("timezones"))
+    slots = other_zones_at_once(names, acc_t.column("timezones"))
     ev_acc = np.asarray(ev_t.column("account"), dtype=np.int64)
     ev_ts, _ = _instants(ev_t.column("at"))
     first = int(ev_ts.min()) if len(ev_ts) else now_us
@@ -170,12 +169,12 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     currency = _objects(currency_codes, currency_words)
     other_currency = np.asarray([w != policy.header.currency for w in currency_words] + [True], dtype=bool)
     why.mark("currency", other_currency[currency_codes])
-    flags = _sets(acc_t.column("flags"))
+    flags = decode.sets(acc_t.column("flags"))
     flag_lists = acc_t.column("flags").combine_chunks()
     vocabulary = pa.array(sorted(KNOWN_FLAGS | policy.flags), pa.string())
     unknown = ~np.asarray(pc.is_in(pc.list_flatten(flag_lists), value_set=vocabulary), dtype=bool)
     why.mark("unknown flag", np.asarray(pc.list_parent_indices(flag_lists), dtype=np.int64)[unknown])
-    opt_out = _sets(acc_t.column("opt_out"))
+    opt_out = decode.sets(acc_t.column("opt_out"))
     sent, sent_known = _instants(acc_t.column("validation_notice_sent_at"))
     why.mark("date after now", sent_known & (sent > now_us))
     paid_day, paid_known = _days(acc_t.column("last_payment_at"))
