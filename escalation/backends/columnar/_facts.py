@@ -106,7 +106,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     zone_col = acc_t.column("timezone").fill_null(policy.header.timezone)
     zone_ids, zone_words = _words(zone_col)
     names = _objects(zone_ids, zone_words)
-    slots = other_zones_at_once(names, acc_t.column("timezones"))
+    slots, multi = other_zones_at_once(names, acc_t.column("timezones"))
     ev_acc = np.asarray(ev_t.column("account"), dtype=np.int64)
     ev_ts, _ = _instants(ev_t.column("at"))
     first = int(ev_ts.min()) if len(ev_ts) else now_us
@@ -146,7 +146,6 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
                 why.mark("time zone", slot == name)
                 continue
             others[name] = table_for(name, tz, min(first, now_us - 40 * 366 * DAY_US), now_us)
-    multi = np.logical_or.reduce([s != None for s in slots]) if slots else np.zeros(n, bool)  # noqa: E711
 
     # days overdue
     days_col, days_known = _days(acc_t.column("days_overdue"))
@@ -322,7 +321,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["forbearance_assessed"] = Column("bool", np.zeros(n, bool), everyone)
     columns["letter_of_claim_reply"] = Column("set", np.full(n, frozenset(), dtype=object), everyone)
     # placement: the latest counted outbound agency step (tier events that count, of step tiers)
-    steps = np.flatnonzero(stats.counting & np.take(step_tiers(policy), np.take(action, stats.at)))
+    steps = np.flatnonzero(stats.counting & np.take(step_tiers(policy), stats.act))
     placed_at = np.take(stats.at, steps)
     step_latest = latest(np.take(ev_acc, placed_at), placed_at, n)
     columns.update(placement_columns(policy, step_latest, (action, ev_day), today))

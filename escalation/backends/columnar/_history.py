@@ -50,17 +50,29 @@ def events_of(ev_acc: np.ndarray, rows: np.ndarray) -> np.ndarray:
     positions: np.ndarray = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
     return positions
 
+
 class TierStats:
     """Per (tier, account): attempts and counted actions in the cycle, the
     latest action in the cycle, the latest counted one, the latest ever; the
-    tier events' positions and which of them count."""
+    tier events' positions, their tiers and which of them count."""
 
-    __slots__ = ("at", "counting", "done", "last_counted", "last_ever", "last_in_cycle", "today", "tried")
+    __slots__ = (
+        "act",
+        "at",
+        "counting",
+        "done",
+        "last_counted",
+        "last_ever",
+        "last_in_cycle",
+        "today",
+        "tried",
+    )
 
     def __init__(
-        self, at: np.ndarray, counting: np.ndarray, grids: tuple[np.ndarray, ...], today: np.ndarray
-    ) -> None:
-        self.at, self.counting, self.today = at, counting, today
+        self, at: np.ndarray, counting: np.ndarray, grids: tuple[np.ndarray, ...], today: np.ndarray,
+        act: np.ndarray,
+    ) -> None:  # fmt: skip
+        self.at, self.counting, self.today, self.act = at, counting, today, act
         self.tried, self.done, self.last_in_cycle, self.last_counted, self.last_ever = grids
 
 
@@ -126,7 +138,7 @@ def tier_stats(
     recent = np.flatnonzero(stamp >= today_us.min()) if n else at[:0]
     recent_acc = np.take(acc, recent)
     today = np.bincount(recent_acc[np.take(stamp, recent) >= np.take(today_us, recent_acc)], minlength=n)
-    return TierStats(at, counting, grids, today)
+    return TierStats(at, counting, grids, today, act)
 
 
 def _uncounted(

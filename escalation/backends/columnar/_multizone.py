@@ -104,20 +104,21 @@ def other_zones(names: np.ndarray, extra: pa.ChunkedArray) -> list[np.ndarray]:
     return slots
 
 
-
-def other_zones_at_once(names: np.ndarray, extra: pa.ChunkedArray) -> list[np.ndarray]:
+def other_zones_at_once(names: np.ndarray, extra: pa.ChunkedArray) -> tuple[list[np.ndarray], np.ndarray]:
     """:func:`other_zones` without a Python step per listed zone: each listed
     zone other than the account's own, first listings only (by a key per
-    (account, zone)), numbered in listing order within its account."""
+    (account, zone)), numbered in listing order within its account; and the
+    accounts with a slot that is not ``None`` (in several zones)."""
+    multi = np.zeros(len(names), bool)
     lists = extra.combine_chunks()
     owners = np.asarray(pc.list_parent_indices(lists), dtype=np.int64)
     if not len(owners):
-        return []
+        return [], multi
     flat = pc.list_flatten(lists)
     listed = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=object)
     other = np.flatnonzero(listed != names[owners])
     if not len(other):
-        return []
+        return [], multi
     encoded = pc.dictionary_encode(flat).indices  # a number per zone name (a null: its own)
     number = np.asarray(encoded.fill_null(-1), dtype=np.int64)[other] + 1
     owner = owners[other]
@@ -126,13 +127,15 @@ def other_zones_at_once(names: np.ndarray, extra: pa.ChunkedArray) -> list[np.nd
     first.sort()  # listing order (owners ascending, as the lists are)
     owner, name = owner[first], listed[other[first]]
     rank = np.arange(len(owner)) - np.searchsorted(owner, owner, "left")
+    multi[owner[name != None]] = True  # noqa: E711 - elementwise
     slots = []
     for r in range(int(rank.max()) + 1):
         slot = np.full(len(names), None, dtype=object)
         mine = rank == r
         slot[owner[mine]] = name[mine]
         slots.append(slot)
-    return slots
+    return slots, multi
+
 
 def event_days(facts: Facts, slot: int) -> np.ndarray:
     """The local day of each event in its account's zone of ``slot`` (0 where none)."""
