@@ -90,7 +90,9 @@ def tier_stats(
     tier actions since)."""
     ev_acc, ev_ts, action, outcome, outbound, in_cycle = events
     k = counts.shape[0]
-    at = np.flatnonzero(outbound & (action >= 0))
+    tier = outbound & (action >= 0)
+    # (often every event is a tier action: positions without a search)
+    at = np.arange(len(tier), dtype=np.int64) if tier.all() else np.flatnonzero(tier)
     acc, act, stamp, result, cyc = (_at(e, at) for e in (ev_acc, action, ev_ts, outcome, in_cycle))
     # in place: every fresh event-length array costs its pages as well as its pass
     key = act * n
