@@ -10,6 +10,7 @@ import numpy as np
 
 from escalation._calendar import add_years, business_days_after
 from escalation.backends.columnar._column import Column, _in
+from escalation.backends.columnar._history import events_of
 from escalation.record import Channel, Outcome
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def interrupted(
     if any(a not in tier_ids for flt in limitation.interrupted_by for a in flt.actions):
         return rows  # an action outside the ladder: not among the event codes
     # only the barred accounts' events can interrupt
-    mine = np.flatnonzero(np.take(rows, events[0]))
+    mine = events_of(events[0], np.flatnonzero(rows))
     acc, day, outbound, channel, outcome, action = (np.take(e, mine) for e in events)
     match = np.zeros(len(acc), bool)
     for flt in limitation.interrupted_by:

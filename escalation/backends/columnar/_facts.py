@@ -18,26 +18,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from escalation._facts import WEEKDAY_NAMES
+from escalation.backends.columnar import _decode as decode
 from escalation.backends.columnar._column import (
     Column,
-    _codes,
     _days,
     _in,
     _instants,
-    _is,
-    _labels,
     _members,
     _money,
     _objects,
-    _sets,
     _words,
 )
+from escalation.backends.columnar._counts import contact_columns
 from escalation.backends.columnar._dates import interrupted, time_barred, validation_period
 from escalation.backends.columnar._history import attempt_facts, latest, tier_stats
 from escalation.backends.columnar._local import event_days
-from escalation.backends.columnar._multizone import other_zones
+from escalation.backends.columnar._multizone import other_zones_at_once
 from escalation.backends.columnar._placement import placement_columns, step_tiers
 from escalation.backends.columnar._promise import promise_facts
+from escalation.backends.columnar._starts import zone_day_starts
 from escalation.backends.columnar._why import Why
 from escalation.backends.columnar._zones import DAY_US, US, day_start_us, table_for
 from escalation.record import KNOWN_FLAGS, Channel, Outcome, zone
@@ -85,11 +84,13 @@ class Facts:
 
 
 def _in_order(acc: np.ndarray, ts: np.ndarray) -> bool:
-    """Whether events are already sorted by account, then instant."""
+    """Whether events are already sorted by account, then instant (boolean
+    passes over views: no differences allocated)."""
     if len(acc) < 2:
         return True
-    step = np.diff(acc)
-    return bool((step >= 0).all() and ((step > 0) | (np.diff(ts) >= 0)).all())
+    later = acc[1:] > acc[:-1]
+    later |= (acc[1:] == acc[:-1]) & (ts[1:] >= ts[:-1])
+    return bool(later.all())
 
 
 def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
@@ -105,7 +106,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     zone_col = acc_t.column("timezone").fill_null(policy.header.timezone)
     zone_ids, zone_words = _words(zone_col)
     names = _objects(zone_ids, zone_words)
-    slots = other_zones(names, acc_t.column("timezones"))
+    slots, multi = other_zones_at_once(names, acc_t.column("timezones"))
     ev_acc = np.asarray(ev_t.column("account"), dtype=np.int64)
     ev_ts, _ = _instants(ev_t.column("at"))
     first = int(ev_ts.min()) if len(ev_ts) else now_us
@@ -114,6 +115,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     code_of = np.full(len(zone_words) + 1, -1, np.int64)  # index into `zones` (-1: not a zone)
     today_of = np.zeros(len(zone_words) + 1, np.int64)
     hours_of = np.zeros(len(zone_words) + 1, np.int64)
+    midnight_of = np.zeros(len(zone_words) + 1, np.int64)  # µs of today's start
     weekday_of = np.empty(len(zone_words) + 1, dtype=object)
     bad_zone = np.zeros(len(zone_words) + 1, bool)
     for name, word in sorted((name, w) for w, name in enumerate(zone_words)):
@@ -127,6 +129,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         local = now_us + int(table.offsets(np.asarray([now_us]))[0])
         today_of[word] = local // DAY_US
         hours_of[word] = (local % DAY_US) // (3600 * US)
+        midnight_of[word] = int(day_start_us(name, zones[name], today_of[word : word + 1])[0])
         weekday_of[word] = WEEKDAY_NAMES[(local // DAY_US + 3) % 7]  # 1970-01-01 was a Thursday
         zones[name] = (zones[name], table)
     if bad_zone.any():
@@ -143,7 +146,6 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
                 why.mark("time zone", slot == name)
                 continue
             others[name] = table_for(name, tz, min(first, now_us - 40 * 366 * DAY_US), now_us)
-    multi = np.logical_or.reduce([s != None for s in slots]) if slots else np.zeros(n, bool)  # noqa: E711
 
     # days overdue
     days_col, days_known = _days(acc_t.column("days_overdue"))
@@ -156,23 +158,22 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     why.mark("days overdue", odd_days | ~(days_known | since_known | due_known))
     cycle_day = np.where(days_overdue >= 0, today - days_overdue, today - days_overdue - 30)
     cycle_us = np.zeros(n, np.int64)
-    today_us = np.zeros(n, np.int64)
-    for z, (name, (tz, _table)) in enumerate(zones.items()):
+    today_us = midnight_of[zone_ids]
+    for z, name in enumerate(zones):
         mine = zone_code == z
-        cycle_us[mine] = day_start_us(name, tz, cycle_day[mine])
-        today_us[mine] = day_start_us(name, tz, today[mine])
+        cycle_us[mine] = zone_day_starts(name, cycle_day[mine])
 
     # record checks the reference engine makes with the policy and `now`
     currency_codes, currency_words = _words(acc_t.column("currency"))
     currency = _objects(currency_codes, currency_words)
     other_currency = np.asarray([w != policy.header.currency for w in currency_words] + [True], dtype=bool)
     why.mark("currency", other_currency[currency_codes])
-    flags = _sets(acc_t.column("flags"))
+    flags = decode.sets(acc_t.column("flags"))
     flag_lists = acc_t.column("flags").combine_chunks()
     vocabulary = pa.array(sorted(KNOWN_FLAGS | policy.flags), pa.string())
     unknown = ~np.asarray(pc.is_in(pc.list_flatten(flag_lists), value_set=vocabulary), dtype=bool)
     why.mark("unknown flag", np.asarray(pc.list_parent_indices(flag_lists), dtype=np.int64)[unknown])
-    opt_out = _sets(acc_t.column("opt_out"))
+    opt_out = decode.sets(acc_t.column("opt_out"))
     sent, sent_known = _instants(acc_t.column("validation_notice_sent_at"))
     why.mark("date after now", sent_known & (sent > now_us))
     paid_day, paid_known = _days(acc_t.column("last_payment_at"))
@@ -185,13 +186,13 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         ev_acc, ev_ts = ev_acc[ev_order], ev_ts[ev_order]
         events = ev_t.take(pa.array(ev_order))
     tier_ids = [t.model.id for t in policy.tiers]
-    action, _ = _codes(events.column("action"), tier_ids)
-    channel, bad_channel = _codes(events.column("channel"), CHANNELS)
-    outcome, bad_outcome = _codes(events.column("outcome"), OUTCOMES)
-    outbound = _is(events.column("direction"), "outbound")
-    misdirected = np.asarray(events.column("misdirected").fill_null(False), dtype=bool)
-    consent = ~np.asarray(events.column("consent_until").is_null(), dtype=bool)
-    address = _labels(events.column("address"))
+    action, _ = decode.codes(events.column("action"), tier_ids)
+    channel, bad_channel = decode.codes(events.column("channel"), CHANNELS)
+    outcome, bad_outcome = decode.codes(events.column("outcome"), OUTCOMES)
+    outbound = decode.is_word(events.column("direction"), "outbound")
+    misdirected = decode.true_values(events.column("misdirected"))
+    consent = ~decode.nulls(events.column("consent_until"))
+    address = decode.labels(events.column("address"))
     # an outbound event without a channel: the reference engine fills it or refuses the record
     odd = bad_channel | bad_outcome | misdirected | consent | (outbound & (channel < 0))
     if odd.any():
@@ -213,39 +214,30 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
         counts[t, 0] = OUTCOMES.index("sent") + 1 in counting  # an event without an outcome was sent
     stats = tier_stats(n, counts, (ev_acc, ev_ts, action, outcome, outbound, in_cycle), today_us, cycle_us)
     done, last_in_cycle, counted_last = stats.done, stats.last_in_cycle, stats.last_counted
-    days_since = now_us - stats.last_ever  # every tier at once, in place
-    days_since //= DAY_US
     acted = stats.last_ever >= 0
+    # every tier at once, in place of the latest instants (read nowhere else)
+    days_since = np.subtract(now_us, stats.last_ever, out=stats.last_ever)
+    days_since //= DAY_US
     for t, tier in enumerate(policy.tiers):
         columns[f"done.{tier.model.id}"] = Column("num", done[t], everyone)
         columns[f"attempts.{tier.model.id}"] = Column("num", stats.tried[t], everyone)
         columns[f"days_since.{tier.model.id}"] = Column("num", days_since[t], acted[t])
     actions_today = stats.today
-    month, week = now_us - 30 * DAY_US, now_us - 7 * DAY_US
-    on = np.flatnonzero(outbound & (channel >= 0) & (ev_ts > month))
-    by_channel = np.take(channel, on) * n + np.take(ev_acc, on)
-    c30 = np.bincount(by_channel, minlength=len(CHANNELS) * n).reshape(len(CHANNELS), n)
-    c7 = np.bincount(by_channel[np.take(ev_ts, on) > week], minlength=len(CHANNELS) * n).reshape(
-        len(CHANNELS), n
-    )
-    for c, name in enumerate(CHANNELS):
-        columns[f"contacts_30d.{name}"] = Column("num", c30[c], everyone)
-        columns[f"contacts_7d.{name}"] = Column("num", c7[c], everyone)
-    talk = np.flatnonzero((outcome == OUTCOMES.index("conversation")) & (ev_ts > month))
-    columns["conversations_30d"] = Column("num", np.bincount(np.take(ev_acc, talk), minlength=n), everyone)
+    contacts = (ev_acc, ev_ts, channel, outcome, outbound)
+    columns.update(contact_columns(n, now_us, contacts, CHANNELS, OUTCOMES.index("conversation")))
 
     # payments and earlier promises (a promise on the record goes to the reference engine)
     pay_at = np.flatnonzero(outcome == OUTCOMES.index("payment"))
     pay_acc, pay_ts = np.take(ev_acc, pay_at), np.take(ev_ts, pay_at)
-    amount, amount_ok = _money(events.column("amount").take(pa.array(pay_at)))  # at pay_at only
+    amount, amount_ok = decode.money_at(events.column("amount"), pay_at)
     last_pay = latest(pay_acc, pay_ts, n)
 
     def start_of(days: np.ndarray, rows: np.ndarray) -> np.ndarray:
         out = np.zeros(n, np.int64)
-        for z, (name, (tz, _table)) in enumerate(zones.items()):
+        for z, name in enumerate(zones):
             mine = rows & (zone_code == z)
             if mine.any():
-                out[mine] = day_start_us(name, tz, days[mine])
+                out[mine] = zone_day_starts(name, days[mine])
         return out
 
     p_value, p_fits = _money(acc_t.column("promise_amount"))
@@ -329,7 +321,7 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
     columns["forbearance_assessed"] = Column("bool", np.zeros(n, bool), everyone)
     columns["letter_of_claim_reply"] = Column("set", np.full(n, frozenset(), dtype=object), everyone)
     # placement: the latest counted outbound agency step (tier events that count, of step tiers)
-    steps = np.flatnonzero(stats.counting & np.take(step_tiers(policy), np.take(action, stats.at)))
+    steps = np.flatnonzero(stats.counting & np.take(step_tiers(policy), stats.act))
     placed_at = np.take(stats.at, steps)
     step_latest = latest(np.take(ev_acc, placed_at), placed_at, n)
     columns.update(placement_columns(policy, step_latest, (action, ev_day), today))
@@ -353,8 +345,8 @@ def derive_batch(batch: TypedBatch, policy: Policy, now: dt.datetime) -> Facts:
 
     stage = np.zeros(n, np.int64)
     for t, tier in enumerate(policy.tiers):
-        if not tier.model.ongoing:
-            stage[done[t] > 0] = tier.severity
+        if not tier.model.ongoing:  # (later tiers overwrite earlier ones)
+            np.copyto(stage, tier.severity, where=done[t] > 0)
     return Facts(
         n=n,
         now_us=now_us,

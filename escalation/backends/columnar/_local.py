@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from escalation.backends.columnar._history import events_of
 from escalation.backends.columnar._zones import DAY_US, US, day_start_us
 from escalation.record import zone
 
@@ -29,9 +30,10 @@ def zone_rows(facts: Facts) -> list[tuple[str, Any, np.ndarray]]:
 
 def event_days(ev_ts: np.ndarray, ev_acc: np.ndarray, zone_code: np.ndarray, tables: list[Any]) -> np.ndarray:
     """The local day of each event in its account's zone (``zone_code``: per
-    account, an index into ``tables``, -1 for none: day 0). The commonest zone
-    is looked up over every event at once and the other zones' events fixed
-    up: most accounts share a zone, so one pass instead of a masked pass per zone."""
+    account, an index into ``tables``, -1 for none: day 0; ``ev_acc`` sorted).
+    The commonest zone is looked up over every event at once and the other
+    zones' events fixed up: most accounts share a zone, so one pass instead of
+    a masked pass per zone; the others' events are found by their accounts."""
     known = zone_code[zone_code >= 0]
     if not len(known) or not len(ev_ts):
         return np.zeros(len(ev_ts), np.int64)
@@ -40,7 +42,7 @@ def event_days(ev_ts: np.ndarray, ev_acc: np.ndarray, zone_code: np.ndarray, tab
     elsewhere = zone_code != common
     if not elsewhere.any():
         return days
-    rest = np.flatnonzero(np.take(elsewhere, ev_acc))
+    rest = events_of(ev_acc, np.flatnonzero(elsewhere))
     rest_zone = np.take(zone_code, np.take(ev_acc, rest))
     days[rest] = 0
     for z, table in enumerate(tables):

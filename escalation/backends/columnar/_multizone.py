@@ -40,6 +40,7 @@ __all__ = [
     "open_in_slots",
     "opening",
     "other_zones",
+    "other_zones_at_once",
     "slot_view",
     "strictest",
 ]
@@ -101,6 +102,39 @@ def other_zones(names: np.ndarray, extra: pa.ChunkedArray) -> list[np.ndarray]:
             slots.append(np.full(len(names), None, dtype=object))
         slots[len(mine) - 1][i] = name
     return slots
+
+
+def other_zones_at_once(names: np.ndarray, extra: pa.ChunkedArray) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`other_zones` without a Python step per listed zone: each listed
+    zone other than the account's own, first listings only (by a key per
+    (account, zone)), numbered in listing order within its account; and the
+    accounts with a slot that is not ``None`` (in several zones)."""
+    multi = np.zeros(len(names), bool)
+    lists = extra.combine_chunks()
+    owners = np.asarray(pc.list_parent_indices(lists), dtype=np.int64)
+    if not len(owners):
+        return [], multi
+    flat = pc.list_flatten(lists)
+    listed = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=object)
+    other = np.flatnonzero(listed != names[owners])
+    if not len(other):
+        return [], multi
+    encoded = pc.dictionary_encode(flat).indices  # a number per zone name (a null: its own)
+    number = np.asarray(encoded.fill_null(-1), dtype=np.int64)[other] + 1
+    owner = owners[other]
+    key = owner * (int(number.max()) + 1) + number
+    _, first = np.unique(key, return_index=True)
+    first.sort()  # listing order (owners ascending, as the lists are)
+    owner, name = owner[first], listed[other[first]]
+    rank = np.arange(len(owner)) - np.searchsorted(owner, owner, "left")
+    multi[owner[name != None]] = True  # noqa: E711 - elementwise
+    slots = []
+    for r in range(int(rank.max()) + 1):
+        slot = np.full(len(names), None, dtype=object)
+        mine = rank == r
+        slot[owner[mine]] = name[mine]
+        slots.append(slot)
+    return slots, multi
 
 
 def event_days(facts: Facts, slot: int) -> np.ndarray:
