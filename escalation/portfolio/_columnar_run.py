@@ -7,8 +7,9 @@ was decided; the run adds the parts in batch order (``_fold.merge``).
 
 With ``workers > 1`` each worker process reads its own batches of a typed
 folder (:class:`~escalation.portfolio._typed_slices.TypedSlices`), decides and
-folds them, and sends back only the encoded decisions and small tallies: this
-process merges and writes. Other inputs (JSONL/CSV/Parquet records, typed on
+folds them, spools the encoded decisions (:mod:`~escalation.portfolio._spool`)
+and sends back only where they are and small tallies: this process merges
+and splices the spooled ranges into the decisions files. Other inputs (JSONL/CSV/Parquet records, typed on
 the fly) are read and typed here, row by row as they must be, and sent to the
 workers batch by batch."""
 
@@ -17,13 +18,18 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from escalation.policy import Policy
 from escalation.portfolio._fold import Part, Plan, Tallies, fold, fold_part, merge
+from escalation.portfolio._spool import Spooled, SpoolFiles, release, spool_folder
 from escalation.portfolio.io import SourceRow, read_portfolio
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["COLUMNAR_BATCH", "Part", "Plan", "Reasons", "Tallies", "columnar_results", "fold", "merge"]
 
@@ -52,7 +58,7 @@ def columnar_results(
     portfolio: Path, history: str | Path | None, at: dt.datetime, candidate: Policy,
     baseline: Policy | None, reasons: Reasons, stats: dict[str, int], workers: int = 1,
     plan: Plan | None = None,
-) -> Iterator[Part]:  # fmt: skip
+) -> Generator[Part, None, None]:  # fmt: skip
     """Each typed batch decided by :func:`escalation.arrow.decide_result` and
     folded on its own (:func:`~escalation.portfolio._fold.fold_part` under
     ``plan``), in batch order; ``stats`` counts the rows vectorised and decided
@@ -61,7 +67,9 @@ def columnar_results(
     With ``workers > 1`` the batches are read (from a typed folder), decided
     and folded in that many processes, two consecutive typed batches (one of
     another input) per task: at most ``workers + 1`` tasks in flight, so memory
-    stays flat."""
+    stays flat. With an output folder (``plan.out``) the workers spool their
+    encoded decisions in a temporary folder inside it, removed when this
+    generator ends (close it: the caller's error then removes it too)."""
     from escalation.portfolio._typed_slices import TypedSlices
     from escalation.portfolio.arrow import is_typed
 
@@ -77,16 +85,24 @@ def columnar_results(
         finally:
             _WORKER.clear()
         return
-    from concurrent.futures import Future, ProcessPoolExecutor
+    # with an output folder, workers spool their encoded decisions in it and
+    # send back only where (escalation.portfolio._spool): gone with the run
+    with spool_folder(plan.out) if plan.out is not None and plan.fmt is not None else nullcontext() as spool:
+        start = (candidate, baseline, at, reasons, plan, slices, str(spool) if spool else None)
+        yield from _pooled(portfolio, history, start, stats, workers)
+
+
+def _pooled(
+    portfolio: Path, history: str | Path | None, start: tuple[Any, ...], stats: dict[str, int], workers: int
+) -> Iterator[Part]:
+    from concurrent.futures import ProcessPoolExecutor
 
     from escalation._processes import pool_context
 
+    slices = start[5]
     # not `fork`: this process runs Arrow's thread pool by now
     with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=pool_context(),
-        initializer=_start_worker,
-        initargs=(candidate, baseline, at, reasons, plan, slices),
+        max_workers=workers, mp_context=pool_context(), initializer=_start_worker, initargs=start
     ) as pool:
         pending: deque[Future[list[Part]]] = deque()
         tasks: Iterable[list[Any]] = (
@@ -94,12 +110,24 @@ def columnar_results(
             if slices is not None
             else ([batch] for batch in _batches(portfolio, history, None))
         )
-        for task in tasks:
-            pending.append(pool.submit(_decided_run, task))
-            if len(pending) > workers:
-                yield from (_counted(part, stats) for part in pending.popleft().result())
-        while pending:
-            yield from (_counted(part, stats) for part in pending.popleft().result())
+        try:
+            for number, task in enumerate(tasks):
+                pending.append(pool.submit(_decided_run, task, number))
+                if len(pending) > workers:
+                    yield from _received(pending.popleft(), stats)
+            while pending:
+                yield from _received(pending.popleft(), stats)
+        except BaseException:  # tasks not yet started are dropped, not run for nothing
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def _received(future: Future[list[Part]], stats: dict[str, int]) -> Iterator[Part]:
+    """A task's parts in order, then its spool files deleted: the caller has
+    written each part before asking for the next (``_fold.merge``)."""
+    parts = future.result()
+    yield from (_counted(part, stats) for part in parts)
+    release(ref for part in parts for ref in part.outputs.values() if isinstance(ref, Spooled))
 
 
 def _batches(portfolio: Path, history: str | Path | None, slices: Any) -> Iterator[Any]:
@@ -128,12 +156,15 @@ _WORKER: dict[str, Any] = {}
 
 
 def _start_worker(
-    candidate: Policy, baseline: Policy | None, at: dt.datetime, reasons: Reasons, plan: Plan, slices: Any
-) -> None:
-    _WORKER.update(policies=_columnar(candidate, baseline), at=at, reasons=reasons, plan=plan, slices=slices)
+    candidate: Policy, baseline: Policy | None, at: dt.datetime, reasons: Reasons, plan: Plan, slices: Any,
+    spool: str | None,
+) -> None:  # fmt: skip
+    _WORKER.update(
+        policies=_columnar(candidate, baseline), at=at, reasons=reasons, plan=plan, slices=slices, spool=spool
+    )
 
 
-def _decided(task: Any) -> Part:
+def _decided(task: Any, spool: SpoolFiles | None = None) -> Part:
     """One batch (or the number of one in the typed folder) read, decided and folded."""
     from escalation.arrow import decide_result
 
@@ -143,16 +174,22 @@ def _decided(task: Any) -> Part:
     stats: dict[str, int] = {}
     res = decide_result(batch, _WORKER["policies"], at=_WORKER["at"], reasons=_WORKER["reasons"], stats=stats)
     decided = time.process_time()
-    part = fold_part(len(batch), res, _WORKER["plan"])
+    part = fold_part(len(batch), res, _WORKER["plan"], spool)
     part.stats = stats
     part.clocks = {"read": read - clock, "decide": decided - read, "fold": time.process_time() - decided}
     return part
 
 
-def _decided_run(tasks: list[Any]) -> list[Part]:
+def _decided_run(tasks: list[Any], number: int) -> list[Part]:
     """Consecutive batches read, decided and folded by one worker (the row group
-    holding the end of one and the start of the next is then decoded once)."""
-    return [_decided(task) for task in tasks]
+    holding the end of one and the start of the next is then decoded once),
+    their decisions spooled to the files of task ``number``."""
+    spool = SpoolFiles(_WORKER["spool"], number) if _WORKER["spool"] is not None else None
+    try:
+        return [_decided(task, spool) for task in tasks]
+    finally:
+        if spool is not None:
+            spool.close()
 
 
 def _counted(part: Part, stats: dict[str, int]) -> Part:

@@ -18,8 +18,10 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, Any
 
+from escalation.portfolio._spool import SpoolFiles
 from escalation.portfolio.results import AccountChange
 
 __all__ = ["Part", "Plan", "Tallies", "fold", "fold_part", "merge"]
@@ -60,13 +62,14 @@ class Tallies:
 class Plan:
     """What folding one batch on its own needs to know of the run (sent once to
     each worker): the decisions' format (``None``: no files written), whether
-    there is a baseline, how many changed accounts the result samples, and the
-    experiment whose arms are tallied (or ``None``)."""
+    there is a baseline, how many changed accounts the result samples, the
+    experiment whose arms are tallied (or ``None``) and the output folder."""
 
     fmt: str | None
     baseline: bool
     sample: int
     experiment: Any = None
+    out: Path | None = None  # the output folder: workers spool their decisions inside it
 
 
 class _Counts:
@@ -101,17 +104,19 @@ class _ArmCounts:
 
 class _Encoded:
     """A decisions writer that keeps what the fold encoded
-    (:func:`~escalation.portfolio.writer.encode`): the parent writes the bytes
-    (or table) as they are."""
+    (:func:`~escalation.portfolio.writer.encode`) for the writing process: in
+    a worker, spooled (:class:`~escalation.portfolio._spool.SpoolFiles`: the
+    writing process splices the range); in that process itself, as it is."""
 
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, name: str, spool: SpoolFiles | None) -> None:
         self.fmt = fmt
         self.payload: Any = None
+        self._name, self._spool = name, spool
 
     def write_encoded(self, payload: Any) -> None:
-        # JSON lines as bytes now: the Arrow buffer (and its share of Arrow's
-        # memory pool) is freed at once, not when the part is sent
-        self.payload = payload.to_pybytes() if self.fmt == "jsonl" else payload
+        # the Arrow buffer (and its share of Arrow's memory pool) is freed
+        # when the fold drops it: a worker keeps only where it went
+        self.payload = payload if self._spool is None else self._spool.append(self._name, payload)
 
 
 @dataclass
@@ -123,7 +128,7 @@ class Part:
     errors: int
     error_lines: str
     change_lines: str
-    outputs: dict[str, Any]  # writer name → encoded decisions
+    outputs: dict[str, Any]  # writer name → encoded decisions, or where a worker spooled them
     summaries: list[_Counts]
     transitions: dict[tuple[str, str], list[Any]]
     changes: list[AccountChange]  # the batch's first ``sample``
@@ -135,10 +140,11 @@ class Part:
     clocks: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage, in its process
 
 
-def fold_part(rows: int, res: Any, plan: Plan) -> Part:
-    """Fold one decided batch of ``rows`` accounts on its own, with :func:`fold`."""
+def fold_part(rows: int, res: Any, plan: Plan, spool: SpoolFiles | None = None) -> Part:
+    """Fold one decided batch of ``rows`` accounts on its own, with :func:`fold`
+    (its decisions appended to ``spool`` if given: a worker's)."""
     names = ("decisions", "baseline") if plan.baseline else ("decisions",)
-    writers = {name: _Encoded(plan.fmt) for name in names} if plan.fmt is not None else {}
+    writers = {name: _Encoded(plan.fmt, name, spool) for name in names} if plan.fmt is not None else {}
     errors, changes = io.StringIO(), io.StringIO()
     part = Tallies(
         [_Counts() for _ in names], writers, errors, changes if plan.baseline else None, plan.sample,

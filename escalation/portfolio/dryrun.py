@@ -14,6 +14,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -263,16 +264,14 @@ def dry_run(
                 [new_summary] + ([old_summary] if old_summary is not None else []),
                 writers, error_file, changes_file, sample, transitions, changes, changed_days, arms=arms,
             )  # fmt: skip
-            plan = Plan(
-                fmt if folder is not None else None,
-                base is not None,
-                sample,
-                experiment if arms is not None else None,
-            )
-            for part in columnar_results(
+            tallied = experiment if arms is not None else None
+            plan = Plan(fmt if folder is not None else None, base is not None, sample, tallied, folder)
+            parts = columnar_results(
                 Path(portfolio), history, at, candidate, base, reasons, stats, workers, plan
-            ):
-                merge(part, tallies, progress)
+            )
+            with closing(parts):  # on an error too: the workers stop and their spool goes
+                for part in parts:
+                    merge(part, tallies, progress)
             accounts, decided, errors = tallies.accounts, tallies.decided, tallies.errors
             changed, changed_balance = tallies.changed, tallies.changed_balance
             outcomes: Iterable[_Outcome] = ()

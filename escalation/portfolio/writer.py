@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from escalation.decision import Decision
+from escalation.portfolio._spool import SPLICE_METHODS, Spooled, splice, spooled_table
 
 __all__ = ["DECISION_FIELDS", "DecisionWriter", "decision_row", "decision_schema", "encode"]
 
@@ -71,6 +72,7 @@ class DecisionWriter:
         self._rows: list[dict[str, Any]] = []
         self._text: IO[bytes] | None = None
         self._parquet: Any = None
+        self._splice = list(SPLICE_METHODS)  # what copies spooled ranges here (one refused is dropped)
         if fmt == "jsonl":
             self._text = path.open("wb")
 
@@ -90,9 +92,15 @@ class DecisionWriter:
 
     def write_encoded(self, payload: Any) -> None:
         """Append what :func:`encode` made of a table in this writer's format
-        (a worker process encodes, the one writing process appends)."""
+        (a worker process encodes, the one writing process appends), or the
+        range a worker spooled it to (:mod:`~escalation.portfolio._spool`)."""
+        if isinstance(payload, Spooled):
+            if self._text is not None:
+                splice(payload, self._text, self._splice)
+                return
+            payload = spooled_table(payload)
         if self._text is not None:
-            self._text.write(payload)
+            self._text.write(payload)  # bytes, or an Arrow buffer as it is
             return
         self._flush()
         import pyarrow.parquet as pq
