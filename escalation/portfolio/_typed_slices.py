@@ -72,6 +72,13 @@ class TypedSlices:
         start = k * self.size
         end = min(start + self.size, self.accounts)
         accounts, events = self._open()
+        whole = self._whole(start, end)
+        if whole is not None:  # row groups of this batch only (today's writer): read whole
+            table = _one_chunk(_read(accounts, whole[0]))
+            mine = _conform(_read(events, whole[1]))
+            owners = mine.column("account").to_numpy()
+            local = pa.array(owners - start, pa.int64())
+            return TypedBatch(table, mine.set_column(0, "account", local), str(self.folder))
         parts = []
         for g in range(int(np.searchsorted(self._starts, start, side="right")) - 1, len(self._starts) - 1):
             base = int(self._starts[g])
@@ -104,6 +111,18 @@ class TypedSlices:
                 self._held[(1, g)].drop(lambda piece, _first: _last(piece) < end)
         return TypedBatch(table, mine.set_column(0, "account", local), str(self.folder))
 
+    def _whole(self, start: int, end: int) -> tuple[list[int], list[int]] | None:
+        """The accounts and events row groups holding exactly the batch of
+        accounts ``start`` … ``end`` and nothing else, or ``None``."""
+        starts = self._starts
+        first, last = np.searchsorted(starts, [start, end])
+        if last >= len(starts) or starts[first] != start or starts[last] != end:
+            return None
+        events = [(g, low, high) for g, low, high in self._bounds if high >= start and low < end]
+        if any(low < start or high >= end for _, low, high in events):
+            return None  # a row group holding events of another batch too
+        return list(range(int(first), int(last))), [g for g, _, _ in events]
+
     def _open(self) -> tuple[pq.ParquetFile, pq.ParquetFile]:
         if self._files is None:
             present = set(pq.read_schema(self.folder / "events.parquet").names)
@@ -127,6 +146,29 @@ class TypedSlices:
                 del self._held[mine[0]]
             stream = self._held[key] = _Stream(file, group, _STEP[which], which == 1)
         return stream
+
+
+def _read(file: pq.ParquetFile, groups: list[int]) -> pa.Table:
+    """Row groups ``groups`` of ``file`` (its schema: columns null throughout made, not decoded)."""
+    schema = file.schema_arrow
+    if not groups:
+        return pa.Table.from_batches([], schema=schema)
+    empty = set.intersection(*(_empty(file, g) for g in groups))
+    columns = [name for name in schema.names if name not in empty]
+    # no thread pool: each worker is one of several processes, Arrow's threads only add CPU time here
+    table = file.read_row_groups(groups, columns=columns, use_threads=False)
+    rows = table.num_rows
+    arrays = [
+        pa.chunked_array([pa.nulls(rows, f.type)]) if f.name in empty else table.column(f.name) for f in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _one_chunk(table: pa.Table) -> pa.Table:
+    """``table`` with each column in one chunk (a column already one is kept, not copied)."""
+    if all(column.num_chunks == 1 for column in table.columns):
+        return table
+    return table.combine_chunks()
 
 
 def _last(events: pa.Table) -> int:
