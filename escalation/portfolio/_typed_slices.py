@@ -159,7 +159,8 @@ def _read(file: pq.ParquetFile, groups: list[int]) -> pa.Table:
     table = file.read_row_groups(groups, columns=columns, use_threads=False)
     rows = table.num_rows
     arrays = [
-        pa.chunked_array([pa.nulls(rows, f.type)]) if f.name in empty else table.column(f.name) for f in schema
+        pa.chunked_array([pa.nulls(rows, f.type)]) if f.name in empty else table.column(f.name)
+        for f in schema
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
 

@@ -46,7 +46,7 @@ def parquet_options(schema: pa.Schema) -> dict[str, Any]:
         kind = field.type
         if pa.types.is_integer(kind) or pa.types.is_date(kind) or pa.types.is_timestamp(kind):
             delta[field.name] = "DELTA_BINARY_PACKED"
-        elif field.name not in _UNIQUE and (_is_text(kind) or (pa.types.is_list(kind) and _is_text(kind.value_type))):
+        elif field.name not in _UNIQUE and _is_text(kind.value_type if pa.types.is_list(kind) else kind):
             text.append(field.name)
     paths = _paths(schema)  # a list's dictionary is named by its leaf column's path
     return {
