@@ -6,9 +6,11 @@ travels between processes.
 
 The accounts file is cut by its row groups' row counts, the events file by
 its row groups' ``account`` statistics (min, max): only the row groups that
-hold a batch's rows are read. A file without those statistics cannot be cut:
-:meth:`TypedSlices.open` says so with ``None`` (and the dry-run reads it in
-one process)."""
+hold a batch's rows are read. When those row groups hold that batch and
+nothing else (today's writer, :mod:`._typed_writer`) they are read whole, one
+call per file; otherwise piece by piece, each group decoded once per worker.
+A file without those statistics cannot be cut: :meth:`TypedSlices.open` says
+so with ``None`` (and the dry-run reads it in one process)."""
 
 from __future__ import annotations
 
