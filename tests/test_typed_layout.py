@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 import escalation.portfolio._typed_writer as typed_writer
 from escalation import compare
 from escalation.portfolio._columnar_run import COLUMNAR_BATCH
+from escalation.portfolio._nulls import nulls
 from escalation.portfolio._typed_slices import TypedSlices
 from escalation.portfolio._typed_writer import ROW_GROUP, TypedWriter
 from escalation.portfolio.arrow import ACCOUNTS, ENCODED, EVENTS, convert, read_typed, to_batch, write_typed
@@ -211,3 +212,13 @@ def test_a_folder_of_either_layout_decides_the_same_bytes(
         names = (f"decisions.{fmt}", f"baseline.{fmt}", "changes.jsonl", "errors.jsonl", "summary.json")
         files.append({n: (out / n).read_bytes().replace(str(folder).encode(), b"<in>") for n in names})
     assert files[0] == files[1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(0, 70_000), field=st.sampled_from([*ACCOUNTS, *EVENTS]))
+def test_shared_zero_nulls_equal_arrow_s(rows: int, field: pa.Field) -> None:
+    """The null columns a batch is given without decoding: valid, equal to ``pa.nulls``."""
+    made = nulls(field.type, rows)
+    made.validate(full=True)
+    assert made.type == field.type and made.null_count == rows
+    assert made.equals(pa.nulls(rows, field.type))

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from escalation.portfolio._nulls import nulls
 from escalation.portfolio.arrow import ENCODED, TypedBatch, _conform
 
 __all__ = ["TypedSlices"]
@@ -161,8 +162,7 @@ def _read(file: pq.ParquetFile, groups: list[int]) -> pa.Table:
     table = file.read_row_groups(groups, columns=columns, use_threads=False)
     rows = table.num_rows
     arrays = [
-        pa.chunked_array([pa.nulls(rows, f.type)]) if f.name in empty else table.column(f.name)
-        for f in schema
+        pa.chunked_array([nulls(f.type, rows)]) if f.name in empty else table.column(f.name) for f in schema
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
 
@@ -202,7 +202,7 @@ class _Stream:
             return False
         rows = piece.num_rows
         arrays = [
-            pa.nulls(rows, f.type) if f.name in self._empty else piece.column(f.name) for f in self._schema
+            nulls(f.type, rows) if f.name in self._empty else piece.column(f.name) for f in self._schema
         ]
         table = pa.Table.from_arrays(arrays, schema=self._schema)
         self.held.append(_conform(table) if self._events else table)
