@@ -181,14 +181,12 @@ def _tile(base: Path, folder: Path, accounts: int) -> None:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    from escalation.portfolio._typed_writer import TypedWriter  # the layout's writer options
+
     acc = pq.read_table(base / "accounts.parquet")
     ev = pq.read_table(base / "events.parquet")
     unique = acc.num_rows
-    folder.mkdir(parents=True, exist_ok=True)
-    with (
-        pq.ParquetWriter(folder / "accounts.parquet", acc.schema) as wa,
-        pq.ParquetWriter(folder / "events.parquet", ev.schema) as we,
-    ):
+    with TypedWriter(folder, acc.schema, ev.schema) as writer:
         done = 0
         copy = 0
         while done < accounts:
@@ -197,12 +195,11 @@ def _tile(base: Path, folder: Path, accounts: int) -> None:
             part = part.set_column(0, "row", pc.add(part.column("row"), done))
             ids = pc.binary_join_element_wise(part.column("id"), f"-{copy}", "")
             part = part.set_column(part.schema.get_field_index("id"), "id", ids)
-            wa.write_table(part, row_group_size=131_072)
             events = ev.filter(pc.less(ev.column("account"), take))
             events = events.set_column(
                 0, "account", pc.add(events.column("account"), pa.scalar(done, pa.int64()))
             )
-            we.write_table(events, row_group_size=1_048_576)
+            writer.write(part, events)
             done += take
             copy += 1
 

@@ -6,9 +6,11 @@ travels between processes.
 
 The accounts file is cut by its row groups' row counts, the events file by
 its row groups' ``account`` statistics (min, max): only the row groups that
-hold a batch's rows are read. A file without those statistics cannot be cut:
-:meth:`TypedSlices.open` says so with ``None`` (and the dry-run reads it in
-one process)."""
+hold a batch's rows are read. When those row groups hold that batch and
+nothing else (today's writer, :mod:`._typed_writer`) they are read whole, one
+call per file; otherwise piece by piece, each group decoded once per worker.
+A file without those statistics cannot be cut: :meth:`TypedSlices.open` says
+so with ``None`` (and the dry-run reads it in one process)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from escalation.portfolio._nulls import nulls
 from escalation.portfolio.arrow import ENCODED, TypedBatch, _conform
 
 __all__ = ["TypedSlices"]
@@ -72,6 +75,13 @@ class TypedSlices:
         start = k * self.size
         end = min(start + self.size, self.accounts)
         accounts, events = self._open()
+        whole = self._whole(start, end)
+        if whole is not None:  # row groups of this batch only (today's writer): read whole
+            table = _one_chunk(_read(accounts, whole[0]))
+            mine = _conform(_read(events, whole[1]))
+            owners = mine.column("account").to_numpy()
+            local = pa.array(owners - start, pa.int64())
+            return TypedBatch(table, mine.set_column(0, "account", local), str(self.folder))
         parts = []
         for g in range(int(np.searchsorted(self._starts, start, side="right")) - 1, len(self._starts) - 1):
             base = int(self._starts[g])
@@ -104,6 +114,18 @@ class TypedSlices:
                 self._held[(1, g)].drop(lambda piece, _first: _last(piece) < end)
         return TypedBatch(table, mine.set_column(0, "account", local), str(self.folder))
 
+    def _whole(self, start: int, end: int) -> tuple[list[int], list[int]] | None:
+        """The accounts and events row groups holding exactly the batch of
+        accounts ``start`` … ``end`` and nothing else, or ``None``."""
+        starts = self._starts
+        first, last = np.searchsorted(starts, [start, end])
+        if last >= len(starts) or starts[first] != start or starts[last] != end:
+            return None
+        events = [(g, low, high) for g, low, high in self._bounds if high >= start and low < end]
+        if any(low < start or high >= end for _, low, high in events):
+            return None  # a row group holding events of another batch too
+        return list(range(int(first), int(last))), [g for g, _, _ in events]
+
     def _open(self) -> tuple[pq.ParquetFile, pq.ParquetFile]:
         if self._files is None:
             present = set(pq.read_schema(self.folder / "events.parquet").names)
@@ -127,6 +149,29 @@ class TypedSlices:
                 del self._held[mine[0]]
             stream = self._held[key] = _Stream(file, group, _STEP[which], which == 1)
         return stream
+
+
+def _read(file: pq.ParquetFile, groups: list[int]) -> pa.Table:
+    """Row groups ``groups`` of ``file`` (its schema: columns null throughout made, not decoded)."""
+    schema = file.schema_arrow
+    if not groups:
+        return pa.Table.from_batches([], schema=schema)
+    empty = set.intersection(*(_empty(file, g) for g in groups))
+    columns = [name for name in schema.names if name not in empty]
+    # no thread pool: each worker is one of several processes, Arrow's threads only add CPU time here
+    table = file.read_row_groups(groups, columns=columns, use_threads=False)
+    rows = table.num_rows
+    arrays = [
+        pa.chunked_array([nulls(f.type, rows)]) if f.name in empty else table.column(f.name) for f in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _one_chunk(table: pa.Table) -> pa.Table:
+    """``table`` with each column in one chunk (a column already one is kept, not copied)."""
+    if all(column.num_chunks == 1 for column in table.columns):
+        return table
+    return table.combine_chunks()
 
 
 def _last(events: pa.Table) -> int:
@@ -157,7 +202,7 @@ class _Stream:
             return False
         rows = piece.num_rows
         arrays = [
-            pa.nulls(rows, f.type) if f.name in self._empty else piece.column(f.name) for f in self._schema
+            nulls(f.type, rows) if f.name in self._empty else piece.column(f.name) for f in self._schema
         ]
         table = pa.Table.from_arrays(arrays, schema=self._schema)
         self.held.append(_conform(table) if self._events else table)

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from escalation.errors import RecordError
 from escalation.portfolio._typed_records import decoded, record_of, records_of
+from escalation.portfolio._typed_writer import ROW_GROUP, TypedWriter
 from escalation.record import parse_account
 
 __all__ = [
@@ -255,27 +256,26 @@ def is_typed(path: str | Path) -> bool:
 
 
 class _Writer:
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.accounts = pq.ParquetWriter(folder / "accounts.parquet", ACCOUNTS)
-        self.events = pq.ParquetWriter(folder / "events.parquet", EVENTS)
+    """Batches written one after another (options and row groups: :mod:`._typed_writer`)."""
+
+    def __init__(self, folder: Path, group: int = ROW_GROUP) -> None:
+        self.out = TypedWriter(folder, ACCOUNTS, EVENTS, group)
         self.offset = 0
 
     def write(self, batch: TypedBatch) -> None:
         events = batch.events
         shifted = pa.array(events.column("account").to_numpy() + self.offset, pa.int64())
-        self.accounts.write_table(batch.accounts)
-        self.events.write_table(events.set_column(0, "account", shifted))
+        self.out.write(batch.accounts, events.set_column(0, "account", shifted))
         self.offset += len(batch)
 
     def close(self) -> None:
-        self.accounts.close()
-        self.events.close()
+        self.out.close()
 
 
-def write_typed(records: Iterable[dict[str, Any]], folder: str | Path, batch: int = 20_000) -> int:
-    """Write records (dicts in the record format) as a typed portfolio folder; the count."""
-    writer = _Writer(Path(folder))
+def write_typed(records: Iterable[dict[str, Any]], folder: str | Path, batch: int = ROW_GROUP) -> int:
+    """Write records (dicts in the record format) as a typed portfolio folder,
+    in row groups of ``batch`` accounts; the count."""
+    writer = _Writer(Path(folder), batch)
     count = 0
     pending: list[tuple[int, dict[str, Any]]] = []
     try:
