@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from json.encoder import encode_basestring
 from itertools import compress
+from json.encoder import encode_basestring
 from operator import is_not, itemgetter
 from typing import Any
 
