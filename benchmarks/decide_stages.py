@@ -56,7 +56,13 @@ def child(n: int, events: int) -> dict[str, float]:
             return derive(account, now, policy, stamps)
 
     def decide_all(accounts: list[Any], trace: bool) -> Callable[[], object]:
-        return lambda: [engine.decide(a, now=now, trace=trace) for a in accounts]
+        # each decision dropped at once, as a service does: a list holding them all
+        # would add 150–250 µs a traced decide of full garbage collections
+        def run() -> None:
+            for a in accounts:
+                engine.decide(a, now=now, trace=trace)
+
+        return run
 
     out: dict[str, float] = {}
     for trace in (True, False):
