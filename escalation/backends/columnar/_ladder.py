@@ -98,9 +98,11 @@ def _channel_time(
         known &= ~(b_here & (until_here == NEVER))
     time = np.full(k, _MAX, np.int64)
     time[~blocked] = at[~blocked]
-    if blocked.any():
-        moved, ok = guards.reopen(rules, latest[blocked], known[blocked], rows=rows[blocked])
-        time[blocked] = np.where(ok, moved, _MAX)
+    # only the blocked rows with a known until move into contact hours (the others never open)
+    movable = np.flatnonzero(blocked & known)
+    if len(movable):
+        moved, ok = guards.reopen(rules, latest[movable], np.ones(len(movable), bool), rows=rows[movable])
+        time[movable] = np.where(ok, moved, _MAX)
     return time
 
 
@@ -304,7 +306,7 @@ def _decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             if not len(ready):
                 break
             rules = plan.guards_for[(model.id, channel)]
-            verdicts = [guards.verdict(rule, channel) for rule in rules]
+            verdicts = [guards.verdict(rule, channel, rows=ready) for rule in rules]
             for _b, _until, unsure in verdicts:
                 doubt = unsure[ready]
                 if doubt.any():

@@ -51,8 +51,9 @@ class _Columns(dict[str, Column]):
 def _events_of(facts: Facts, rows: np.ndarray) -> np.ndarray:
     """The positions of the events of the accounts ``rows`` (increasing), in order:
     ranges of the events sorted by account (as ``derive_batch`` leaves them),
-    found by binary search — a pass over every event of the batch would cost
-    a subset of a few rows as much as one of thousands."""
+    from each account's first event and count (worked out once per batch) — a
+    pass over every event of the batch for each subset would cost a subset of
+    a few rows as much as one of thousands."""
     ev_acc = facts.ev_acc
     ordered = facts.cache.get("events by account")
     if ordered is None:
@@ -61,8 +62,15 @@ def _events_of(facts: Facts, rows: np.ndarray) -> np.ndarray:
         chosen = np.zeros(facts.n, bool)
         chosen[rows] = True
         return np.flatnonzero(chosen[ev_acc])
-    starts = np.searchsorted(ev_acc, rows, "left")
-    counts = np.searchsorted(ev_acc, rows, "right") - starts
+    # each account's first event and count, for the whole batch once (a batch takes
+    # several subsets: two binary searches per subset cost more than one count)
+    bounds: tuple[np.ndarray, np.ndarray] | None = facts.cache.get("events per account")
+    if bounds is None:
+        per = np.bincount(ev_acc, minlength=facts.n)
+        first = np.zeros(facts.n, np.int64)
+        np.cumsum(per[:-1], out=first[1:])
+        bounds = facts.cache["events per account"] = (first, per)
+    starts, counts = bounds[0][rows], bounds[1][rows]
     total = int(counts.sum())
     # each event's position: its account's first event plus its rank among them
     ends = np.cumsum(counts)
@@ -79,9 +87,12 @@ def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
     kept: Facts | None = facts.cache.get(key)
     if kept is not None:
         return kept
-    if not DERIVED <= set(facts.cache) or any(
-        not isinstance(c, Column) or len(c.values) != n or len(c.known) != n for c in facts.columns.values()
-    ):
+    shaped = facts.cache.get("subset shape")  # (checked once per batch: a batch takes several subsets)
+    if shaped is None:
+        shaped = facts.cache["subset shape"] = all(k in facts.cache for k in DERIVED) and all(
+            isinstance(c, Column) and len(c.values) == n and len(c.known) == n for c in facts.columns.values()
+        )
+    if not shaped:
         return None
     events = _events_of(facts, rows)
     number = np.full(n, -1, np.int64)
