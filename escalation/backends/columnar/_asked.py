@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["PARTIAL", "Known", "asked_verdict", "seed_known"]
 
 NEVER = -1
+_SHARE = 2
 PARTIAL = "verdicts at now, by row"  # facts.cache[(PARTIAL, context)]: {verdict key: Known}
 
 
@@ -71,8 +72,9 @@ def asked_verdict(guards: Guards, rule: GuardRule, channel: Channel, key: Any, r
         known = memo[key] = Known.empty(n)
     missing = rows[~known.done[rows]]
     if len(missing):
-        # most of the batch: one pass over it (a subset would copy most of its events)
-        part = subset(facts, missing) if len(missing) * 2 < n else None
+        # more than a small share of the batch: one pass over it costs less than copying
+        # those accounts' events into a subset
+        part = subset(facts, missing) if len(missing) * _SHARE < n else None
         if part is None:
             del memo[key]
             return guards.verdict(rule, channel)

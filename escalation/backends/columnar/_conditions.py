@@ -213,7 +213,8 @@ def _set_member(facts: Facts, column: Column, item: object) -> np.ndarray:
     if flat is None or flat[0] is not column:
         words = pc.list_flatten(column.lists)
         parents = np.asarray(pc.list_parent_indices(column.lists), dtype=np.int64)
-        flat = facts.cache[key] = (column, np.asarray(words.to_numpy(zero_copy_only=False), dtype=object), parents)
+        texts = np.asarray(words.to_numpy(zero_copy_only=False), dtype=object)
+        flat = facts.cache[key] = (column, texts, parents)
     found = np.zeros(len(column.values), bool)
     found[flat[2][flat[1] == item]] = True
     column.members[item] = found

@@ -183,7 +183,8 @@ def shut_and_next(
         low, high = int(at.min()), int(at.max())
         width = int(mine.max()) + 1
         if (high - low + 1) * width < 2**62:  # one integer key (the usual): one sort
-            _keys, first, inverse = np.unique((at - low) * width + mine, return_index=True, return_inverse=True)
+            key = (at - low) * width + mine
+            _keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         else:  # pragma: no cover - instants centuries apart
             _keys, first, inverse = np.unique(
                 np.stack([mine, at], axis=1), axis=0, return_index=True, return_inverse=True

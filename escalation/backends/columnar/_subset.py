@@ -134,4 +134,7 @@ def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
         },
         zone_slots=[slot[rows] for slot in facts.zone_slots],
     )
+    zones = cache.get("zone_rows")
+    if zones is not None:  # each zone's accounts taken at the rows (not found again by name)
+        kept.cache["zone_rows"] = [(name, table, mine[rows]) for name, table, mine in zones]
     return kept
