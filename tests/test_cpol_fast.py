@@ -25,7 +25,7 @@ from escalation.backends.columnar._conditions import _set_member  # noqa: E402
 from escalation.backends.columnar._facts import Facts, derive_batch  # noqa: E402
 from escalation.backends.columnar._guards import Guards  # noqa: E402
 from escalation.backends.columnar._local import zone_rows  # noqa: E402
-from escalation.backends.columnar._subset import DERIVED, _events_of, subset  # noqa: E402
+from escalation.backends.columnar._subset import DERIVED, _events_and_owners, _events_of, subset  # noqa: E402
 from escalation.guards import ContactHoursGuard  # noqa: E402
 from escalation.policy import Policy, load_policy  # noqa: E402
 from escalation.portfolio.arrow import to_batch  # noqa: E402
@@ -170,8 +170,15 @@ class TestSubsetsAndSets:
         chosen = np.zeros(facts.n, bool)
         chosen[rows] = True
         fresh = _fresh(facts)
-        for _ in range(2):  # counted, then from the batch's cache
-            assert np.array_equal(_events_of(fresh, rows), np.flatnonzero(chosen[facts.ev_acc]))
+        number = np.full(facts.n, -1, np.int64)
+        number[rows] = np.arange(len(rows))
+        want = np.flatnonzero(chosen[facts.ev_acc])
+        unsorted = _fresh(facts)
+        unsorted.cache["events by account"] = False  # the path for events not sorted by account
+        for batch in (fresh, fresh, unsorted):  # counted, then from the batch's cache; selected
+            events, owners = _events_and_owners(batch, rows)
+            assert np.array_equal(events, want) and np.array_equal(_events_of(batch, rows), want)
+            assert np.array_equal(owners, number[facts.ev_acc[want]])
         if len(rows):
             zone_rows(fresh)  # the batch's, taken at the rows by the subset
             part = subset(fresh, rows)

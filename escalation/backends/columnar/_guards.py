@@ -52,6 +52,8 @@ _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NEVER = -1  # an until that only an event lifts
 # kinds whose verdict depends on the channel asked (the others' verdicts are shared by channels)
 _BY_CHANNEL = (ConsentGuard, FrequencyGuard)
+# kinds whose verdict reads no instant (conditions, flags): one verdict serves every instant
+_TIMELESS = (BlockGuard, ConsentGuard, InconvenientGuard)
 # kinds worked out at now for the rows asked only (passes over the events; :mod:`._asked`)
 _BY_ROWS = (CooldownGuard, FrequencyGuard, PrerequisiteGuard)
 
@@ -83,6 +85,8 @@ class Guards:
         if sig is None:
             sig = self.sigs[id(rule)] = _signature(rule)
         key = (sig, channel if isinstance(rule.model, _BY_CHANNEL) else None)
+        if isinstance(rule.model, _TIMELESS):
+            at = None  # the same at every instant: the verdict at now
         found = self.shared.now.get(key) if at is None else self.shared.find(key, at)
         if found is not None:
             return found

@@ -241,15 +241,20 @@ def _decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
         if hold.model.until is not None and hold.model.until in _HOLD_DATES:
             due, known = facts.cache[_HOLD_DATES[hold.model.until]]
             grace = (hold.model.grace or dt.timedelta(0)) // dt.timedelta(days=1)
-            has = yes & known
-            until = np.where(has, _date_start(facts, due + 1 + grace, has), -1)
-            yes &= ~(has & (until <= now_us))
-            for name, _table, mine in zone_rows(facts):  # once per (zone, day)
-                rows = np.flatnonzero(has & yes & mine)
-                if len(rows):
-                    unique, inverse = np.unique(due[rows] + 1 + grace, return_inverse=True)
+            has = np.flatnonzero(yes & known)  # (the few held accounts with a date, not the batch)
+            ends = due[has] + 1 + grace
+            zones = [(name, mine[has]) for name, _table, mine in zone_rows(facts)]
+            until = np.zeros(len(has), np.int64)  # (0 in no zone: the hold is over)
+            for name, here in zones:
+                until[here] = zone_day_starts(name, ends[here])
+            over = until <= now_us
+            yes[has[over]] = False
+            for name, here in zones:  # once per (zone, day)
+                here &= ~over
+                if here.any():
+                    unique, inverse = np.unique(ends[here], return_inverse=True)
                     text = [_text(name, d, True) for d in unique.tolist()]
-                    out.next_eligible_at.put_each(rows, text, inverse.reshape(-1))
+                    out.next_eligible_at.put_each(has[here], text, inverse.reshape(-1))
         out.status.put(yes, "hold")
         out.hold.put(yes, hold.model.id)
         open_ &= ~yes

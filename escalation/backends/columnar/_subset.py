@@ -49,19 +49,26 @@ class _Columns(dict[str, Column]):
 
 
 def _events_of(facts: Facts, rows: np.ndarray) -> np.ndarray:
+    """The positions of the events of the accounts ``rows`` (see :func:`_events_and_owners`)."""
+    return _events_and_owners(facts, rows)[0]
+
+
+def _events_and_owners(facts: Facts, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The positions of the events of the accounts ``rows`` (increasing), in order:
     ranges of the events sorted by account (as ``derive_batch`` leaves them),
     from each account's first event and count (worked out once per batch) — a
     pass over every event of the batch for each subset would cost a subset of
-    a few rows as much as one of thousands."""
+    a few rows as much as one of thousands. With them, each event's account
+    numbered as in the subset (0… in the rows' order)."""
     ev_acc = facts.ev_acc
     ordered = facts.cache.get("events by account")
     if ordered is None:
         ordered = facts.cache["events by account"] = bool(len(ev_acc) < 2 or (np.diff(ev_acc) >= 0).all())
     if not ordered:  # (not from `derive_batch`): select by a pass over the events
-        chosen = np.zeros(facts.n, bool)
-        chosen[rows] = True
-        return np.flatnonzero(chosen[ev_acc])
+        number = np.full(facts.n, -1, np.int64)
+        number[rows] = np.arange(len(rows))
+        events = np.flatnonzero(number[ev_acc] >= 0)
+        return events, number[ev_acc[events]]
     # each account's first event and count, for the whole batch once (a batch takes
     # several subsets: two binary searches per subset cost more than one count)
     bounds: tuple[np.ndarray, np.ndarray] | None = facts.cache.get("events per account")
@@ -75,7 +82,8 @@ def _events_of(facts: Facts, rows: np.ndarray) -> np.ndarray:
     # each event's position: its account's first event plus its rank among them
     ends = np.cumsum(counts)
     positions: np.ndarray = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
-    return positions
+    # (the events come account by account, in the rows' order: no lookup per event)
+    return positions, np.repeat(np.arange(len(rows), dtype=np.int64), counts)
 
 
 def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
@@ -94,9 +102,7 @@ def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
         )
     if not shaped:
         return None
-    events = _events_of(facts, rows)
-    number = np.full(n, -1, np.int64)
-    number[rows] = np.arange(len(rows))
+    events, owners = _events_and_owners(facts, rows)
     columns = _Columns(facts.columns, rows)
     cache = facts.cache
     multi = cache["multi"][rows]
@@ -115,7 +121,7 @@ def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
         tier_counted=facts.tier_counted[:, rows],
         stage=facts.stage[rows],
         actions_today=facts.actions_today[rows],
-        ev_acc=number[facts.ev_acc[events]],
+        ev_acc=owners,
         ev_ts=facts.ev_ts[events],
         ev_action=facts.ev_action[events],
         ev_channel=facts.ev_channel[events],
