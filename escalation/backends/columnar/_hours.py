@@ -261,15 +261,20 @@ def reopen(
     if not hours or not known.any():  # (no row to move: the passes below would change nothing)
         return times, known
     current, ok = times.copy(), known.copy()
+    # each row moved on until its time stays put (as the whole pass, which stops when every
+    # row's does: a row at rest stays at rest), at most 8 times; only the moving rows again
+    active = np.flatnonzero(ok)
     for _ in range(8):
-        later = current.copy()
-        for g in hours:
-            # (a row not `ok` keeps its time and stays not ok whatever its window: its
-            # opening need not be left out of the search)
-            _shut, opened, found = shut_and_next(facts, holiday, g, current, rows)
-            ok &= found
-            later = np.where(ok, np.maximum(later, opened), later)
-        if np.array_equal(later[ok], current[ok]):
+        if not len(active):
             break
-        current = later
+        now, still = current[active], ok[active]
+        where = active if rows is None else rows[active]
+        later = now.copy()
+        for g in hours:
+            _shut, opened, found = shut_and_next(facts, holiday, g, now, where)
+            still &= found
+            later = np.where(still, np.maximum(later, opened), later)
+        ok[active] = still
+        current[active] = later
+        active = active[still & (later != now)]
     return current, ok

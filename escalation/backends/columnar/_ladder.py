@@ -274,14 +274,15 @@ def _decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             break
         t = tier.severity - 1
         model = tier.model
-        live = open_ if model.ongoing else open_ & (tier.severity >= stage)
-        live = live & truth(tier.when.tree, facts)[0]
+        # (narrowed as indices: a tier's conditions leave a small share of the batch)
+        rows = np.flatnonzero(open_ & truth(tier.when.tree, facts)[0])
+        if not model.ongoing:
+            rows = rows[stage[rows] <= tier.severity]
         for need, count in model.requires.items():
             need_index = policy.tiers.index(policy.tier(need))
-            live &= ~((facts.tier_done[need_index] < count) & (stage != tier.severity))
+            rows = rows[~((facts.tier_done[need_index][rows] < count) & (stage[rows] != tier.severity))]
         if model.repeat.max is not None:
-            live &= facts.tier_done[t] < model.repeat.max
-        rows = np.flatnonzero(live)
+            rows = rows[facts.tier_done[t][rows] < model.repeat.max]
         if not len(rows):
             continue
         ready_at = np.full(len(rows), now_us, np.int64)
