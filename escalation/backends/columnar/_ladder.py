@@ -245,16 +245,16 @@ def _decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             ends = due[has] + 1 + grace
             zones = [(name, mine[has]) for name, _table, mine in zone_rows(facts)]
             until = np.zeros(len(has), np.int64)  # (0 in no zone: the hold is over)
-            for name, here in zones:
-                until[here] = zone_day_starts(name, ends[here])
+            for name, zoned in zones:
+                until[zoned] = zone_day_starts(name, ends[zoned])
             over = until <= now_us
             yes[has[over]] = False
-            for name, here in zones:  # once per (zone, day)
-                here &= ~over
-                if here.any():
-                    unique, inverse = np.unique(ends[here], return_inverse=True)
+            for name, zoned in zones:  # once per (zone, day)
+                zoned &= ~over
+                if zoned.any():
+                    unique, inverse = np.unique(ends[zoned], return_inverse=True)
                     text = [_text(name, d, True) for d in unique.tolist()]
-                    out.next_eligible_at.put_each(has[here], text, inverse.reshape(-1))
+                    out.next_eligible_at.put_each(has[zoned], text, inverse.reshape(-1))
         out.status.put(yes, "hold")
         out.hold.put(yes, hold.model.id)
         open_ &= ~yes
