@@ -17,6 +17,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from escalation.backends.columnar._facts import Column, Facts
 from escalation.policy._tree import _BoolOp, _Cmp, _Fact, _In, _Lit, _Node, _Not
@@ -188,7 +189,7 @@ def _cmp_columns(left: Column, op: str, right: Column) -> Masks:
 def _member(node: _In, facts: Facts) -> Masks:
     item, container = _value(node.item, facts), _value(node.container, facts)
     if not isinstance(item, Column) and isinstance(container, Column) and container.kind == "set":
-        result = container.member(item).copy()
+        result = _set_member(facts, container, item).copy()
         known = container.known
     elif isinstance(item, Column) and not isinstance(container, Column) and item.kind == "str":
         result = np.isin(item.values, list(container))
@@ -198,6 +199,26 @@ def _member(node: _In, facts: Facts) -> Masks:
     if node.negated:
         result = ~result
     return result & known, ~result & known
+
+
+def _set_member(facts: Facts, column: Column, item: object) -> np.ndarray:
+    """``column.member(item)``, with the set column's Arrow lists flattened once
+    per batch for all its items (a policy asks ~10 flags, each flattening cost
+    ~0.4 ms of a 32k batch), and kept in the column's members as it keeps them."""
+    found = column.members.get(item) if isinstance(item, str) else None
+    if found is not None or column.lists is None or not isinstance(item, str):
+        return found if found is not None else column.member(item)
+    key = ("flattened", id(column))
+    flat: tuple[Column, np.ndarray, np.ndarray] | None = facts.cache.get(key)
+    if flat is None or flat[0] is not column:
+        words = pc.list_flatten(column.lists)
+        parents = np.asarray(pc.list_parent_indices(column.lists), dtype=np.int64)
+        texts = np.asarray(words.to_numpy(zero_copy_only=False), dtype=object)
+        flat = facts.cache[key] = (column, texts, parents)
+    found = np.zeros(len(column.values), bool)
+    found[flat[2][flat[1] == item]] = True
+    column.members[item] = found
+    return found
 
 
 # Facts the columnar evaluator computes for every vectorised row, and the

@@ -17,6 +17,7 @@ from escalation._calendar import is_holiday
 from escalation._ladder import LadderPlan
 from escalation._language import EventFilter
 from escalation.backends.columnar import _hours
+from escalation.backends.columnar._asked import asked_verdict
 from escalation.backends.columnar._conditions import truth
 from escalation.backends.columnar._events import Verdict, VerdictMemo, filter_mask, signature
 from escalation.backends.columnar._facts import Facts
@@ -51,6 +52,10 @@ _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NEVER = -1  # an until that only an event lifts
 # kinds whose verdict depends on the channel asked (the others' verdicts are shared by channels)
 _BY_CHANNEL = (ConsentGuard, FrequencyGuard)
+# kinds whose verdict reads no instant (conditions, flags): one verdict serves every instant
+_TIMELESS = (BlockGuard, ConsentGuard, InconvenientGuard)
+# kinds worked out at now for the rows asked only (passes over the events; :mod:`._asked`)
+_BY_ROWS = (CooldownGuard, FrequencyGuard, PrerequisiteGuard)
 
 
 class Guards:
@@ -61,23 +66,32 @@ class Guards:
         self.tier_ids = [t.model.id for t in policy.tiers]
         self.tags_of = dict(plan.tags_of)
         self.now = np.full(facts.n, facts.now_us, np.int64)
-        context = (tuple(self.tier_ids), tuple(sorted(self.tags_of.items())))
-        self.shared = VerdictMemo.of(facts, context)  # verdicts, shared by the batch's policies
+        self.context = (tuple(self.tier_ids), tuple(sorted(self.tags_of.items())))
+        self.shared = VerdictMemo.of(facts, self.context)  # verdicts, shared by the batch's policies
         self.sigs: dict[int, str] = {}
         self.holidays: dict[tuple[str, int], bool] = {}
         self.views: dict[int, Guards] = {}  # per zone slot ≥ 1: the same checks in that zone
+        self.parts: dict[int, Guards] = {}  # per subset of the batch (`view`)
 
-    def verdict(self, rule: GuardRule, channel: Channel, at: np.ndarray | None = None) -> Verdict:
+    def verdict(
+        self, rule: GuardRule, channel: Channel, at: np.ndarray | None = None, rows: np.ndarray | None = None
+    ) -> Verdict:
         """(blocked, until, unsure) of ``rule`` on ``channel`` at each account's
         instant ``at`` (``now`` when not given); memoised per batch and shared
-        with the other policies of the batch that define the guard alike."""
+        with the other policies of the batch that define the guard alike.
+        ``rows`` (at now; increasing indices): the verdict is read at those rows
+        only, so an event-based guard may work out only those (:mod:`._asked`)."""
         sig = self.sigs.get(id(rule))
         if sig is None:
             sig = self.sigs[id(rule)] = _signature(rule)
         key = (sig, channel if isinstance(rule.model, _BY_CHANNEL) else None)
+        if isinstance(rule.model, _TIMELESS):
+            at = None  # the same at every instant: the verdict at now
         found = self.shared.now.get(key) if at is None else self.shared.find(key, at)
         if found is not None:
             return found
+        if at is None and rows is not None and isinstance(rule.model, _BY_ROWS):
+            return asked_verdict(self, rule, channel, key, rows)
         blocked, until, unsure = self._check(rule, channel, self.now if at is None else at)
         if rule.unless is not None:
             lifted = truth(rule.unless.tree, self.facts)[0]
@@ -87,6 +101,14 @@ class Guards:
             self.shared.now[key] = found
         else:
             self.shared.keep(key, at.copy(), found)
+        return found
+
+    def view(self, part: Facts) -> Guards:
+        """The same checks over ``part``, a subset of the batch (one per subset)."""
+        found = self.parts.get(id(part))
+        if found is None or found.facts is not part:
+            found = self.parts[id(part)] = Guards(self.policy, self.plan, part)
+            found.holidays = self.holidays
         return found
 
     # ---------------------------------------------------------------- events
@@ -132,8 +154,11 @@ class Guards:
             blocked = truth(rule.conditions["when"].tree, f)[0]
             return blocked, never, blocked if g.until is not None else none
         if isinstance(g, ContactHoursGuard):
-            shut = ~self.window_open(g, at)
-            return shut, self.next_open(g, at, shut)[0], none
+            if at is self.now:  # one instant: once per zone (:func:`._hours.shut_at_now`)
+                shut, until = _hours.shut_at_now(f, self._holiday, g, f.now_us)
+            else:  # once per distinct (zones, instant)
+                shut, until, _found = _hours.shut_and_next(f, self._holiday, g, at)
+            return shut, until, none
         if isinstance(g, CooldownGuard | FrequencyGuard):
             verdict = (
                 self._cooldown(g, at) if isinstance(g, CooldownGuard) else self._frequency(g, channel, at)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from escalation.backends.columnar._facts import Facts
     from escalation.policy import GuardRule
 
-__all__ = ["next_open", "reopen", "window_open"]
+__all__ = ["next_open", "reopen", "shut_and_next", "shut_at_now", "window_open", "zone_groups"]
 
 NEVER = -1
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -121,6 +121,84 @@ def next_open(
     return out, found
 
 
+def zone_groups(facts: Facts) -> tuple[np.ndarray, np.ndarray]:
+    """Per account, its group — the accounts in the same zone, or in the same
+    combination of zones, or (the last group) in no zone the batch knows — and
+    one account of each group (kept in the batch's cache)."""
+    # (keyed by the zones array: a zone view of the batch copies its cache, not its zones)
+    key = ("zone groups", id(facts.zone_names))
+    kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None = facts.cache.get(key)
+    if kept is not None and kept[0] is facts.zone_names:
+        return kept[1], kept[2]
+    n = facts.n
+    multi_flag: np.ndarray = facts.cache["multi"]
+    group = np.full(n, -1, np.int64)
+    picked: list[int] = []
+    for _name, _table, mine in zone_rows(facts):
+        here = mine & ~multi_flag
+        if here.any():
+            group[here] = len(picked)
+            picked.append(int(np.argmax(here)))
+    multi: np.ndarray = facts.cache["multi_rows"]
+    if len(multi):
+        index: dict[tuple[object, ...], int] = {}
+        zones = (facts.zone_names, *facts.zone_slots)  # (a zone view's own zones are not slot 0's)
+        combos = zip(*(names[multi].tolist() for names in zones), strict=True)
+        which = np.fromiter((index.setdefault(c, len(index)) for c in combos), np.int64, len(multi))
+        group[multi] = which + len(picked)
+        picked.extend(multi[np.unique(which, return_index=True)[1]].tolist())
+    nowhere = group < 0
+    if nowhere.any():
+        group[nowhere] = len(picked)
+        picked.append(int(np.argmax(nowhere)))
+    found = (group, np.asarray(picked, np.int64))
+    facts.cache[key] = (facts.zone_names, *found)
+    return found
+
+
+def shut_at_now(
+    facts: Facts, holiday: Holiday, g: ContactHoursGuard, now_us: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(shut, next opening) of every account at the one instant ``now_us``: both
+    depend on nothing of an account but its zones (:func:`zone_groups`), so
+    they are worked out for one account per group and spread to the others."""
+    group, picked = zone_groups(facts)
+    at = np.full(len(picked), now_us, np.int64)
+    closed = ~window_open(facts, holiday, g, at, picked)
+    opened = next_open(facts, holiday, g, at, closed, picked)[0]
+    return closed[group], opened[group]
+
+
+def shut_and_next(
+    facts: Facts, holiday: Holiday, g: ContactHoursGuard, at: np.ndarray, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`window_open` (negated: shut) and :func:`next_open` of each instant,
+    worked out once per distinct (zone group, instant): the instants asked are
+    mostly a few day starts and guards' untils, shared by many accounts."""
+    group = zone_groups(facts)[0]
+    mine = group if rows is None else group[rows]
+    asked = np.arange(len(at)) if rows is None else rows
+    k = len(at)
+    if k > 16:
+        low, high = int(at.min()), int(at.max())
+        width = int(mine.max()) + 1
+        if (high - low + 1) * width < 2**62:  # one integer key (the usual): one sort
+            key = (at - low) * width + mine
+            _keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        else:  # pragma: no cover - instants centuries apart
+            _keys, first, inverse = np.unique(
+                np.stack([mine, at], axis=1), axis=0, return_index=True, return_inverse=True
+            )
+        if len(first) * 2 < k:
+            closed = ~window_open(facts, holiday, g, at[first], asked[first])
+            opened, found = next_open(facts, holiday, g, at[first], closed, asked[first])
+            inverse = inverse.reshape(-1)
+            return closed[inverse], opened[inverse], found[inverse]
+    closed = ~window_open(facts, holiday, g, at, rows)
+    opened, found = next_open(facts, holiday, g, at, closed, rows)
+    return closed, opened, found
+
+
 def _codes(names: np.ndarray) -> np.ndarray:
     """Small integers standing for the values of an object array (equal values, equal codes)."""
     index: dict[object, int] = {}
@@ -183,14 +261,20 @@ def reopen(
     if not hours or not known.any():  # (no row to move: the passes below would change nothing)
         return times, known
     current, ok = times.copy(), known.copy()
+    # each row moved on until its time stays put (as the whole pass, which stops when every
+    # row's does: a row at rest stays at rest), at most 8 times; only the moving rows again
+    active = np.flatnonzero(ok)
     for _ in range(8):
-        later = current.copy()
-        for g in hours:
-            shut = ~window_open(facts, holiday, g, current, rows) & ok
-            opened, found = next_open(facts, holiday, g, current, shut, rows)
-            ok &= found
-            later = np.where(ok, np.maximum(later, opened), later)
-        if np.array_equal(later[ok], current[ok]):
+        if not len(active):
             break
-        current = later
+        now, still = current[active], ok[active]
+        where = active if rows is None else rows[active]
+        later = now.copy()
+        for g in hours:
+            _shut, opened, found = shut_and_next(facts, holiday, g, now, where)
+            still &= found
+            later = np.where(still, np.maximum(later, opened), later)
+        ok[active] = still
+        current[active] = later
+        active = active[still & (later != now)]
     return current, ok

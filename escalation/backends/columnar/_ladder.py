@@ -98,9 +98,11 @@ def _channel_time(
         known &= ~(b_here & (until_here == NEVER))
     time = np.full(k, _MAX, np.int64)
     time[~blocked] = at[~blocked]
-    if blocked.any():
-        moved, ok = guards.reopen(rules, latest[blocked], known[blocked], rows=rows[blocked])
-        time[blocked] = np.where(ok, moved, _MAX)
+    # only the blocked rows with a known until move into contact hours (the others never open)
+    movable = np.flatnonzero(blocked & known)
+    if len(movable):
+        moved, ok = guards.reopen(rules, latest[movable], np.ones(len(movable), bool), rows=rows[movable])
+        time[movable] = np.where(ok, moved, _MAX)
     return time
 
 
@@ -239,15 +241,20 @@ def _decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
         if hold.model.until is not None and hold.model.until in _HOLD_DATES:
             due, known = facts.cache[_HOLD_DATES[hold.model.until]]
             grace = (hold.model.grace or dt.timedelta(0)) // dt.timedelta(days=1)
-            has = yes & known
-            until = np.where(has, _date_start(facts, due + 1 + grace, has), -1)
-            yes &= ~(has & (until <= now_us))
-            for name, _table, mine in zone_rows(facts):  # once per (zone, day)
-                rows = np.flatnonzero(has & yes & mine)
-                if len(rows):
-                    unique, inverse = np.unique(due[rows] + 1 + grace, return_inverse=True)
+            has = np.flatnonzero(yes & known)  # (the few held accounts with a date, not the batch)
+            ends = due[has] + 1 + grace
+            zones = [(name, mine[has]) for name, _table, mine in zone_rows(facts)]
+            until = np.zeros(len(has), np.int64)  # (0 in no zone: the hold is over)
+            for name, zoned in zones:
+                until[zoned] = zone_day_starts(name, ends[zoned])
+            over = until <= now_us
+            yes[has[over]] = False
+            for name, zoned in zones:  # once per (zone, day)
+                zoned &= ~over
+                if zoned.any():
+                    unique, inverse = np.unique(ends[zoned], return_inverse=True)
                     text = [_text(name, d, True) for d in unique.tolist()]
-                    out.next_eligible_at.put_each(rows, text, inverse.reshape(-1))
+                    out.next_eligible_at.put_each(has[zoned], text, inverse.reshape(-1))
         out.status.put(yes, "hold")
         out.hold.put(yes, hold.model.id)
         open_ &= ~yes
@@ -267,14 +274,15 @@ def _decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             break
         t = tier.severity - 1
         model = tier.model
-        live = open_ if model.ongoing else open_ & (tier.severity >= stage)
-        live = live & truth(tier.when.tree, facts)[0]
+        # (narrowed as indices: a tier's conditions leave a small share of the batch)
+        rows = np.flatnonzero(open_ & truth(tier.when.tree, facts)[0])
+        if not model.ongoing:
+            rows = rows[stage[rows] <= tier.severity]
         for need, count in model.requires.items():
             need_index = policy.tiers.index(policy.tier(need))
-            live &= ~((facts.tier_done[need_index] < count) & (stage != tier.severity))
+            rows = rows[~((facts.tier_done[need_index][rows] < count) & (stage[rows] != tier.severity))]
         if model.repeat.max is not None:
-            live &= facts.tier_done[t] < model.repeat.max
-        rows = np.flatnonzero(live)
+            rows = rows[facts.tier_done[t][rows] < model.repeat.max]
         if not len(rows):
             continue
         ready_at = np.full(len(rows), now_us, np.int64)
@@ -304,7 +312,7 @@ def _decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
             if not len(ready):
                 break
             rules = plan.guards_for[(model.id, channel)]
-            verdicts = [guards.verdict(rule, channel) for rule in rules]
+            verdicts = [guards.verdict(rule, channel, rows=ready) for rule in rules]
             for _b, _until, unsure in verdicts:
                 doubt = unsure[ready]
                 if doubt.any():

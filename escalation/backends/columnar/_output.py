@@ -57,7 +57,8 @@ def _blocked(n: int, out: Outcome | None, vectorised: np.ndarray, patches: dict[
     counts = np.bincount(r[order], minlength=n)
     offsets = np.zeros(n + 1, np.int32)
     np.cumsum(counts, out=offsets[1:])
-    values = pa.array(np.asarray(ordered, dtype=object)[g[order]] if len(ordered) else [], pa.string())
+    # (the ids taken from the few distinct ones by Arrow, not as a Python string each)
+    values = pa.array(ordered, pa.string()).take(pa.array(g[order].astype(np.int32), pa.int32()))
     return pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(~valid))
 
 

@@ -49,25 +49,41 @@ class _Columns(dict[str, Column]):
 
 
 def _events_of(facts: Facts, rows: np.ndarray) -> np.ndarray:
+    """The positions of the events of the accounts ``rows`` (see :func:`_events_and_owners`)."""
+    return _events_and_owners(facts, rows)[0]
+
+
+def _events_and_owners(facts: Facts, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The positions of the events of the accounts ``rows`` (increasing), in order:
     ranges of the events sorted by account (as ``derive_batch`` leaves them),
-    found by binary search — a pass over every event of the batch would cost
-    a subset of a few rows as much as one of thousands."""
+    from each account's first event and count (worked out once per batch) — a
+    pass over every event of the batch for each subset would cost a subset of
+    a few rows as much as one of thousands. With them, each event's account
+    numbered as in the subset (0… in the rows' order)."""
     ev_acc = facts.ev_acc
     ordered = facts.cache.get("events by account")
     if ordered is None:
         ordered = facts.cache["events by account"] = bool(len(ev_acc) < 2 or (np.diff(ev_acc) >= 0).all())
     if not ordered:  # (not from `derive_batch`): select by a pass over the events
-        chosen = np.zeros(facts.n, bool)
-        chosen[rows] = True
-        return np.flatnonzero(chosen[ev_acc])
-    starts = np.searchsorted(ev_acc, rows, "left")
-    counts = np.searchsorted(ev_acc, rows, "right") - starts
+        number = np.full(facts.n, -1, np.int64)
+        number[rows] = np.arange(len(rows))
+        events = np.flatnonzero(number[ev_acc] >= 0)
+        return events, number[ev_acc[events]]
+    # each account's first event and count, for the whole batch once (a batch takes
+    # several subsets: two binary searches per subset cost more than one count)
+    bounds: tuple[np.ndarray, np.ndarray] | None = facts.cache.get("events per account")
+    if bounds is None:
+        per = np.bincount(ev_acc, minlength=facts.n)
+        first = np.zeros(facts.n, np.int64)
+        np.cumsum(per[:-1], out=first[1:])
+        bounds = facts.cache["events per account"] = (first, per)
+    starts, counts = bounds[0][rows], bounds[1][rows]
     total = int(counts.sum())
     # each event's position: its account's first event plus its rank among them
     ends = np.cumsum(counts)
     positions: np.ndarray = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
-    return positions
+    # (the events come account by account, in the rows' order: no lookup per event)
+    return positions, np.repeat(np.arange(len(rows), dtype=np.int64), counts)
 
 
 def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
@@ -79,13 +95,14 @@ def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
     kept: Facts | None = facts.cache.get(key)
     if kept is not None:
         return kept
-    if not DERIVED <= set(facts.cache) or any(
-        not isinstance(c, Column) or len(c.values) != n or len(c.known) != n for c in facts.columns.values()
-    ):
+    shaped = facts.cache.get("subset shape")  # (checked once per batch: a batch takes several subsets)
+    if shaped is None:
+        shaped = facts.cache["subset shape"] = all(k in facts.cache for k in DERIVED) and all(
+            isinstance(c, Column) and len(c.values) == n and len(c.known) == n for c in facts.columns.values()
+        )
+    if not shaped:
         return None
-    events = _events_of(facts, rows)
-    number = np.full(n, -1, np.int64)
-    number[rows] = np.arange(len(rows))
+    events, owners = _events_and_owners(facts, rows)
     columns = _Columns(facts.columns, rows)
     cache = facts.cache
     multi = cache["multi"][rows]
@@ -104,7 +121,7 @@ def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
         tier_counted=facts.tier_counted[:, rows],
         stage=facts.stage[rows],
         actions_today=facts.actions_today[rows],
-        ev_acc=number[facts.ev_acc[events]],
+        ev_acc=owners,
         ev_ts=facts.ev_ts[events],
         ev_action=facts.ev_action[events],
         ev_channel=facts.ev_channel[events],
@@ -123,4 +140,7 @@ def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
         },
         zone_slots=[slot[rows] for slot in facts.zone_slots],
     )
+    zones = cache.get("zone_rows")
+    if zones is not None:  # each zone's accounts taken at the rows (not found again by name)
+        kept.cache["zone_rows"] = [(name, table, mine[rows]) for name, table, mine in zones]
     return kept

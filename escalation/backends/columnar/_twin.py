@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from escalation.backends.columnar._asked import seed_known
 from escalation.backends.columnar._conditions import _key, truth
 from escalation.backends.columnar._events import VerdictMemo, signature
 from escalation.backends.columnar._subset import subset
@@ -104,6 +105,7 @@ def decide_twin(policy: Policy, plan: LadderPlan, facts: Facts, decide: Decide) 
     if part is None:
         return decide(policy, plan, facts)
     _seed(part, facts, rows)
+    seed_known(part, facts, rows)
     _merge(out, decide(policy, plan, part), rows)
     return out
 
