@@ -22,11 +22,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from escalation.backends.columnar import _decode as decode
-from escalation.backends.columnar._column import _codes, _is, _labels, _money, _sets
+from escalation.backends.columnar._column import _money, _sets
 from escalation.backends.columnar._counts import contact_columns
 from escalation.backends.columnar._history import events_of, tier_stats
 from escalation.backends.columnar._multizone import other_zones, other_zones_at_once
 from escalation.backends.columnar._zones import DAY_US
+
+from ._column_reference import _codes, _is, _labels
 
 
 def _equal(a: np.ndarray, b: np.ndarray) -> bool:

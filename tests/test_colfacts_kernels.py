@@ -20,12 +20,13 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from escalation.backends.columnar._column import _codes, _days, _instants, _is, _labels, _sets, _strings
+from escalation.backends.columnar._column import _days, _instants, _sets
 from escalation.backends.columnar._history import latest
 from escalation.backends.columnar._zones import DAY_US, US, ZoneTable
 from escalation.record import zone
 
 from . import _colfacts_reference as reference
+from ._column_reference import _codes, _is, _labels, _strings
 
 
 def _equal(a: np.ndarray, b: np.ndarray) -> bool:

@@ -1,6 +1,7 @@
 """Decoding a batch's event columns for :mod:`._facts` straight from the Arrow
-buffers: the same arrays as :func:`._column._codes`, ``_labels``, ``_is`` and
-``is_null``, with fewer passes.
+buffers: the same arrays as the decoders they replaced (``_codes``,
+``_labels``, ``_is``: kept in ``tests/_column_reference.py`` as the tests'
+references) and ``is_null``, with fewer passes.
 
 * Null masks come from the validity bitmaps (``np.unpackbits``: one pass over
   an eighth of the bytes) instead of ``is_null()`` and a conversion.
@@ -84,7 +85,7 @@ def true_values(column: pa.ChunkedArray) -> np.ndarray:
 
 def codes(column: pa.ChunkedArray, vocabulary: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Index of each value in ``vocabulary`` (-1 when null), and where a value is
-    unknown: :func:`._column._codes`."""
+    unknown: the reference ``_codes``."""
     value_set = pa.array(vocabulary, pa.string())
     total = len(column)
     out = np.empty(total, np.int64)
@@ -120,7 +121,7 @@ def codes(column: pa.ChunkedArray, vocabulary: list[str]) -> tuple[np.ndarray, n
 
 
 def is_word(column: pa.ChunkedArray, word: str) -> np.ndarray:
-    """Where the value is ``word`` (:func:`._column._is`)."""
+    """Where the value is ``word`` (the reference ``_is``)."""
     out = np.zeros(len(column), bool)
     start = 0
     for chunk in column.chunks:
@@ -138,7 +139,7 @@ def is_word(column: pa.ChunkedArray, word: str) -> np.ndarray:
 
 
 def labels(column: pa.ChunkedArray) -> np.ndarray:
-    """A number per value (-1 when null), equal for equal values: :func:`._column._labels`."""
+    """A number per value (-1 when null), equal for equal values: the reference ``_labels``."""
     if not column.num_chunks:
         return np.zeros(0, np.int64)
     if not pa.types.is_dictionary(column.type):
