@@ -275,10 +275,10 @@ def main() -> None:
                 stages = f["stages"]
                 assert isinstance(stages, dict)
                 split = "CPU s per stage (summed over processes): " + ", ".join(
-                    f"{k} {v:.1f}" for k, v in stages.items()
+                    f"{k} {v:.2f}" for k, v in stages.items()
                 )
                 if workers == 1:  # facts, policies, ... are clocked in this process only
-                    split += f", other {cpu - sum(stages.values()):.1f}"
+                    split += f", other {cpu - sum(stages.values()):.2f}"
                 print(f"  {f['vectorised']:,} vectorised, {f['fallback']:,} by the reference engine; {split}")
                 why = f["fallback_reasons"]
                 assert isinstance(why, dict)
