@@ -32,7 +32,9 @@ class Memo:
         self.stamps: tuple[float, ...] | None = None
         self.ordered: bool | None = None  # whether the stamps are oldest first
         self.channels: bool | None = None  # whether every event names its channel
-        self.text: str | None = None  # the history's canonical text
+        # the history's canonical text, kept only for a record whose own text cannot be
+        # (a frozen one keeps `record`, which holds it: not the same 4 KB twice)
+        self.text: str | None = None
         # the whole record's, for an account whose only mutable fields (the dicts
         # `attributes` and `opt_out_at`) are empty: read only while they still are
         self.record: str | None = None

@@ -66,7 +66,8 @@ def canonical(account: Account) -> str:
         history = _history_text(memo.history)
         if history is None:
             return reference_canonical(account)
-        memo.text = history
+        if not frozen:
+            memo.text = history
     text = _with_history(account, history)
     if frozen:
         memo.record = text

@@ -276,19 +276,20 @@ def decision_id(fingerprint: str, account: Account, now: dt.datetime) -> str:
 # BaseModel's slots, set through their own descriptors (what object.__setattr__
 # finds for them, without the lookup): a traced decision constructs some thirty models
 _SLOTS: dict[str, Any] = dict(BaseModel.__dict__)
-_SET_FIELDS = _SLOTS["__pydantic_fields_set__"].__set__
-_SET_EXTRA = _SLOTS["__pydantic_extra__"].__set__
-_SET_PRIVATE = _SLOTS["__pydantic_private__"].__set__
+set_fields = _SLOTS["__pydantic_fields_set__"].__set__
+set_extra = _SLOTS["__pydantic_extra__"].__set__
+set_private = _SLOTS["__pydantic_private__"].__set__
 _SET = object.__setattr__
+new_model = object.__new__  # BaseModel defines no __new__
 
 
 def construct(cls: type[M], **values: Any) -> M:
     """Construct ``cls`` from values the engine already knows to be valid,
     skipping validation (``model_construct`` without its per-field default
     lookups; every field must be given). On the hot path of ``decide``."""
-    model = cls.__new__(cls)
+    model = new_model(cls)
     _SET(model, "__dict__", values)
-    _SET_FIELDS(model, set(values))
-    _SET_EXTRA(model, None)
-    _SET_PRIVATE(model, None)
+    set_fields(model, set(values))
+    set_extra(model, None)
+    set_private(model, None)
     return model

@@ -192,7 +192,8 @@ class TestMemo:
             canonical(account), event_stamps(account)
         entries = {id(account): memo.memo_of(account) for account in kept}
         assert all(memo._MEMOS[key] is entry for key, entry in entries.items())
-        assert all(entry.text is not None and entry.stamps is not None for entry in entries.values())
+        # filled: the record's text (a record without attributes keeps that, not its history's too)
+        assert all(entry.record is not None and entry.stamps is not None for entry in entries.values())
         del kept, account
         gc.collect()
         assert [] == [key for key, entry in entries.items() if memo._MEMOS.get(key) is entry]
