@@ -5,7 +5,15 @@ from __future__ import annotations
 import multiprocessing
 from multiprocessing.context import BaseContext
 
-__all__ = ["pool_context", "start_early"]
+__all__ = ["SERVER_PRELOAD", "pool_context", "start_early"]
+
+# What the forkserver imports before it forks any worker: the package's
+# policies (pydantic's models: ~0.8 CPU-s a process) and every calendar of
+# `holidays` (a policy's holiday codes are checked against them all when it
+# loads: ~250 modules, ~70 ms a worker). None of it starts a thread, unlike
+# numpy (OpenBLAS) or Arrow (jemalloc's background thread, which a forked
+# child would run without): workers import those themselves.
+SERVER_PRELOAD = ("__main__", "escalation.policy", "holidays.countries")
 
 
 def pool_context() -> BaseContext:
@@ -19,11 +27,9 @@ def pool_context() -> BaseContext:
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        # each worker forks from a server that has imported the package once
-        # (pydantic's models: ~0.8 CPU-s a process); it starts no thread, unlike
-        # numpy or Arrow, which workers import themselves. (No effect once the
-        # server of this process runs.)
-        context.set_forkserver_preload(["__main__", "escalation.policy"])
+        # each worker forks from a server that has imported these once (no
+        # effect once the server of this process runs)
+        context.set_forkserver_preload(list(SERVER_PRELOAD))
     return context
 
 

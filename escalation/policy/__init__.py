@@ -108,4 +108,7 @@ def load_policy(path: str | Path, *, packs: str | Path | None = None) -> Policy:
     if collector.issues:
         raise PolicyError(collector.issues)
     assert policy is not None
+    from escalation.policy.bundle import remember_files
+
+    remember_files(policy, loaded)
     return policy

@@ -120,7 +120,7 @@ def _is_union_tag(part: str) -> bool:
 
 def _read(
     path: Path, collector: Collector, origin: tuple[Located, tuple[str | int, ...]] | None
-) -> Located | None:
+) -> tuple[Located, bytes] | None:
     try:
         raw = read_regular(path, MAX_YAML_BYTES)
     except (OSError, ValueError) as exc:
@@ -132,7 +132,7 @@ def _read(
             collector.issues.append(PolicyIssue(str(path), 1, 1, "file-not-found", f"cannot read: {why}"))
         return None
     try:
-        return load_yaml(raw, str(path))
+        return load_yaml(raw, str(path)), raw
     except YamlLoadError as exc:
         collector.issues.append(exc.issue)
         return None
@@ -187,10 +187,12 @@ def read_regular(path: Path, limit: int) -> bytes:
 
 @dataclass
 class Loaded:
-    """One file of the include tree and its document (None when invalid)."""
+    """One file of the include tree, its document (None when invalid) and its
+    bytes as read (a policy's bundle is checked against them, not re-parsed)."""
 
     located: Located
     document: PolicyDocument | PackDocument | None
+    raw: bytes = b""
 
 
 def load_tree(
@@ -225,9 +227,10 @@ def load_tree(
         )
         return
     seen.add(resolved)
-    located = _read(path, collector, origin)
-    if located is None:
+    read = _read(path, collector, origin)
+    if read is None:
         return
+    located, raw = read
     data = located.data
     is_root = not stack
     if not isinstance(data, dict):
@@ -246,7 +249,7 @@ def load_tree(
     except ValidationError as exc:
         collector.validation(located, exc)
         document = None
-    out.append(Loaded(located, document))
+    out.append(Loaded(located, document, raw))
     section = data.get("policy" if is_root else "pack")
     includes = section.get("include") if isinstance(section, dict) else None
     if isinstance(includes, list):

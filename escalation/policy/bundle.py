@@ -25,10 +25,13 @@ import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from escalation.errors import PolicyError, PolicyIssue
 from escalation.policy._compile import Policy
+
+if TYPE_CHECKING:
+    from escalation.policy._load import Loaded
 
 __all__ = ["BUNDLE_FORMAT", "load_policy_bundle", "policy_files", "to_bundle"]
 
@@ -48,27 +51,54 @@ def policy_files(root: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """The root policy file and every file it includes, transitively, by
     absolute (lexically normalised) path — the walk ``load_policy`` does —
     and, apart, the shipped packs it names as ``pack:<name>``, by name."""
+    found, shipped, _ = _walk(root, {})
+    return found, shipped
+
+
+# What a policy was built from, per file by absolute path: its bytes and the
+# includes they name. Recorded by ``load_policy``: bundling a policy whose
+# files are unchanged then neither parses them again nor rebuilds it.
+Sources = dict[str, tuple[bytes, tuple[str, ...]]]
+
+
+def remember_files(policy: Policy, loaded: list[Loaded]) -> None:
+    """Record on ``policy`` the files ``load_policy`` built it from: their
+    bytes and the includes they name."""
+    sources = {os.path.abspath(f.located.path): (f.raw, _includes(f.located.data)) for f in loaded}
+    object.__setattr__(policy, "_sources", sources)  # frozen dataclass: beside the fields, like `_bundle`
+
+
+def _includes(data: Any) -> tuple[str, ...]:
+    section = (data.get("policy") or data.get("pack")) if isinstance(data, dict) else None
+    includes = section.get("include") if isinstance(section, dict) else None
+    return tuple(name for name in includes if isinstance(name, str)) if isinstance(includes, list) else ()
+
+
+def _walk(root: Path, known: Sources) -> tuple[dict[str, bytes], dict[str, bytes], dict[str, bytes]]:
+    """``policy_files``'s walk, and every file it read by absolute path; a
+    file whose bytes are those ``known`` holds is not parsed again."""
     from escalation.policy._load import PACK_PREFIX, packs_folder
     from escalation.policy._yaml import YamlLoadError, load_yaml
 
     found: dict[str, bytes] = {}
     shipped: dict[str, bytes] = {}
+    read: dict[str, bytes] = {}
     pending: list[tuple[Path, bool]] = [(Path(os.path.abspath(root)), False)]
     while pending:
         path, by_name = pending.pop()
         table, key = (shipped, path.stem) if by_name else (found, str(path))
         if key in table:
             continue
-        raw = table[key] = path.read_bytes()
-        try:
-            data = load_yaml(raw, str(path)).data
-        except YamlLoadError as exc:
-            raise PolicyError([exc.issue]) from None
-        section = (data.get("policy") or data.get("pack")) if isinstance(data, dict) else None
-        includes = section.get("include") if isinstance(section, dict) else None
-        for name in includes if isinstance(includes, list) else ():
-            if not isinstance(name, str):
-                continue
+        raw = table[key] = read[str(path)] = path.read_bytes()
+        memo = known.get(str(path))
+        if memo is not None and memo[0] == raw:
+            names = memo[1]
+        else:
+            try:
+                names = _includes(load_yaml(raw, str(path)).data)
+            except YamlLoadError as exc:
+                raise PolicyError([exc.issue]) from None
+        for name in names:
             if name.startswith(PACK_PREFIX):
                 folder = packs_folder()
                 if folder is not None:
@@ -76,7 +106,7 @@ def policy_files(root: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
                     pending.append((Path(os.path.abspath(folder / f"{pack}.yaml")), True))
             else:
                 pending.append((Path(os.path.abspath(path.parent / name)), False))
-    return found, shipped
+    return found, shipped, read
 
 
 def _digest(files: dict[str, str]) -> str:
@@ -87,12 +117,15 @@ def _digest(files: dict[str, str]) -> str:
 def to_bundle(policy: Policy) -> bytes:
     """The bundle of ``policy``: its files re-read from disk and checked to
     still make this policy (a file changed since loading raises
-    :class:`~escalation.errors.PolicyError`). Memoised on the policy."""
+    :class:`~escalation.errors.PolicyError`): when every file holds the bytes
+    ``load_policy`` read, that is the check; otherwise the bundle is rebuilt
+    into a policy and its fingerprint compared. Memoised on the policy."""
     cached = policy.__dict__.get("_bundle")
     if isinstance(cached, bytes):
         return cached
+    known: Sources = policy.__dict__.get("_sources") or {}
     try:
-        raw, shipped = policy_files(Path(policy.path))
+        raw, shipped, read = _walk(Path(policy.path), known)
     except OSError as exc:
         why = f"cannot re-read the policy to bundle it: {exc.strerror}"
         raise _fail("file-not-found", why, policy.path) from None
@@ -112,6 +145,11 @@ def to_bundle(policy: Policy) -> bytes:
         "digest": _digest(files),
     }
     data = json.dumps(document, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    if known and read == {path: memo[0] for path, memo in known.items()}:
+        # exactly the bytes the policy was built from, file for file: rebuilding
+        # them makes this policy (and a receiver checks the fingerprint anyway)
+        object.__setattr__(policy, "_bundle", data)
+        return data
     rebuilt = _load(data, check=False)  # raises when the files on disk no longer make this policy
     if rebuilt.fingerprint != policy.fingerprint:
         raise _fail(

@@ -120,6 +120,10 @@ def _pooled(
         except BaseException:  # tasks not yet started are dropped, not run for nothing
             pool.shutdown(cancel_futures=True)
             raise
+        # every task is done and its spool files closed: the workers exit (freeing
+        # their memory, ~0.1 s) while this process writes the summary and report
+        # (the block's own shutdown then has nothing left to wait for)
+        pool.shutdown(wait=False)
 
 
 def _received(future: Future[list[Part]], stats: dict[str, int]) -> Iterator[Part]:
