@@ -8,12 +8,10 @@ from multiprocessing.context import BaseContext
 __all__ = ["SERVER_PRELOAD", "pool_context", "start_early"]
 
 # What the forkserver imports before it forks any worker: the package's
-# policies (pydantic's models: ~0.8 CPU-s a process) and every calendar of
-# `holidays` (a policy's holiday codes are checked against them all when it
-# loads: ~250 modules, ~70 ms a worker). None of it starts a thread, unlike
-# numpy (OpenBLAS) or Arrow (jemalloc's background thread, which a forked
-# child would run without): workers import those themselves.
-SERVER_PRELOAD = ("__main__", "escalation.policy", "holidays.countries")
+# policies (pydantic's models: ~0.8 CPU-s a process). None of it starts a
+# thread, unlike numpy (OpenBLAS) or Arrow (jemalloc's background thread, which
+# a forked child would run without): workers import those themselves.
+SERVER_PRELOAD = ("__main__", "escalation.policy")
 
 
 def pool_context() -> BaseContext:
