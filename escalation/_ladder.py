@@ -53,11 +53,16 @@ def evaluate(
     record_trace: bool = True,
     locale: Locale = "en",
     direct: bool = False,
+    *,
+    row: bool = False,
 ) -> Decision:
     """The decision for one situation; ``truth(name)`` answers each named
     condition; the reason is rendered in ``locale``. ``direct``: ``truth``
     answers with the compiled closures (the evaluator's ``Conditions.direct``),
-    so those of holds and tiers, which the plan holds, are called directly."""
+    so those of holds and tiers, which the plan holds, are called directly.
+    ``row``: the caller reads only the output row's fields
+    (:func:`~escalation.portfolio.writer.decision_row`), so the decision id is
+    left empty and an ``act`` carries no offers (a changed row's reasons)."""
     policy = plan.policy
     trace = Recorder(record_trace)
     on = trace.on
@@ -91,7 +96,7 @@ def evaluate(
             hold=hold,
             stage=sit.stage,
             tags=list(tags),
-            id=decision_id(plan.policy_info.fingerprint, sit.account, sit.now),
+            id="" if row else decision_id(plan.policy_info.fingerprint, sit.account, sit.now),
             blocked=[] if blocked is None else blocked,
             agency=agency,
             offers=[] if offers is None else offers,
@@ -204,7 +209,7 @@ def evaluate(
             if on:
                 add(entry(rule, True, facts, None, None, f"actionable now by {chosen.value}"))
             # offers: the one hook every evaluator shares (escalation/offers/evaluate.py)
-            offered = after_ladder(policy, sit, truth, trace, tier, channel)
+            offered = after_ladder(policy, sit, truth, trace, tier, channel, kept=not row)
             if offered.before is not None:
                 parts = OfferParts(tier, tuple(offered.offers))
                 return decision("offer", parts, offers=offered.offers, blocked=why.blocked)

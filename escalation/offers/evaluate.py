@@ -89,8 +89,12 @@ def after_ladder(
     trace: Recorder,
     tier: TierRule,
     channel: Channel,
+    *,
+    kept: bool = True,
 ) -> OfferOutcome:
-    """The offers of a decision whose ladder chose ``tier`` by ``channel``."""
+    """The offers of a decision whose ladder chose ``tier`` by ``channel``.
+    ``kept=False``: the caller reads no offers of an ``act``, only whether an
+    offer comes first (status ``offer``)."""
     if not policy.offers:
         return NO_OFFERS
     first = tier.model.offer_first
@@ -107,7 +111,7 @@ def after_ladder(
                 note = f"an offer comes first: {', '.join(o.id for o in found)} (none made in this cycle)"
                 trace.add(rule=f"tier:{tier.model.id}", matched=True, facts={}, note=note)
                 return OfferOutcome(found, before=tier)
-    if channel in NOT_CONTACT:
+    if channel in NOT_CONTACT or not kept:
         return NO_OFFERS
     return OfferOutcome(eligible_offers(policy.offers, sit, truth, trace))
 

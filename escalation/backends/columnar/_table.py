@@ -325,10 +325,10 @@ def _explain_rows(
 ) -> None:
     """Decide ``rows`` (vectorised, changed) with the reference engine for their
     reasons (its decisions agree with the vectorised ones: the differential tests)."""
-    explainer = Explainer([cp.engine for cp in policies], now)  # the record validated once
+    explainer = Explainer([cp.engine for cp in policies], now)  # validated and facts derived once
     for i, record in zip(rows, records_of(batch, rows), strict=True):
-        for p, decision in enumerate(explainer.decisions(record)):
-            patches[p][i] = decision_row(decision)
+        for p, row in enumerate(explainer.rows(record)):
+            patches[p][i] = row
         result.reasons_rendered += 1
 
 
