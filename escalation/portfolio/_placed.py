@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 __all__ = ["Claim", "Ledger"]
 
-# the frontier: task, batch within it, offset where that batch's bytes start; then how many entries
-_TASK, _BATCH, _END, _COUNT = range(4)
-_HEAD = 4
+# the frontier: task, batch within it, offset where that batch's bytes start; how many entries;
+# batches placed at once and spooled so far (for :func:`counts`: how the run went)
+_TASK, _BATCH, _END, _COUNT, _DIRECT, _SPOOLS = range(6)
+_HEAD = 6
 # an entry: kind, task, batch, offset in its spool file, length (a task's end: batches, -, -)
 _WIDTH = 5
 _SPOOLED, _ENDS = 1, 2
@@ -80,6 +81,7 @@ class Ledger:
                 return None, []
             start = cells[_END]
             cells[_END] = start + length
+            cells[_DIRECT] += 1
             cells[_BATCH] = batch + 1
             return start, self._advance()
 
@@ -89,6 +91,7 @@ class Ledger:
         if its predecessor was placed since :meth:`place`), for the caller to copy."""
         with self._locked():
             self._add(_SPOOLED, task, batch, offset, length)
+            self._cells[_SPOOLS] += 1
             return self._advance()
 
     def ended(self, task: int, batches: int) -> list[Claim]:
@@ -137,6 +140,11 @@ class Ledger:
             if cells[at + 1] == task and cells[at + 2] == batch:
                 return entry
         return None
+
+    def counts(self) -> tuple[int, int]:
+        """Batches placed at once and batches spooled so far."""
+        with self._locked():
+            return self._cells[_DIRECT], self._cells[_SPOOLS]
 
     def close(self) -> None:
         self._cells.release()
