@@ -182,8 +182,8 @@ class TestTheSpoolFolder:
     def test_workers_spool_while_the_run_lasts_and_not_after(
         self, fmt: str, typed: Path, variant: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:  # fmt: skip
-        """Mid-run the output folder holds one spool folder with a task's files (deleted once spliced);
-        after the run, none."""
+        """Mid-run the output folder holds one spool folder with a task's files (deleted once received;
+        JSON lines: only the ledgers and batches encoded early, task 0's never); after the run, none."""
         import escalation.portfolio._columnar_run as run
 
         monkeypatch.setattr(run, "COLUMNAR_BATCH", BATCH)
@@ -197,9 +197,12 @@ class TestTheSpoolFolder:
         dry_run(CN_POLICY, typed, at=AT, baseline=variant, out=out, workers=2, fmt=fmt, backend="columnar",
                 progress=progress)  # fmt: skip
         assert _spools(out) == []
-        suffix = ".jsonl" if fmt == "jsonl" else ".arrow"
-        assert any(f"0-decisions{suffix}" in names and f"0-baseline{suffix}" in names for names in seen)
-        assert not any(f"0-decisions{suffix}" in names for names in seen[3:])  # task 0 spliced and deleted
+        if fmt == "jsonl":  # task 0's batches start the files: placed at once, never spooled
+            assert all({"ledger-decisions", "ledger-baseline"} <= set(names) for names in seen)
+            assert not any(name.startswith("0-") for names in seen for name in names)
+            return
+        assert any("0-decisions.arrow" in names and "0-baseline.arrow" in names for names in seen)
+        assert not any("0-decisions.arrow" in names for names in seen[3:])  # task 0 merged and deleted
 
     def test_a_forced_plain_copy_writes_the_same_files(
         self, typed: Path, variant: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

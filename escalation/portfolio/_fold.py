@@ -105,18 +105,22 @@ class _ArmCounts:
 class _Encoded:
     """A decisions writer that keeps what the fold encoded
     (:func:`~escalation.portfolio.writer.encode`) for the writing process: in
-    a worker, spooled (:class:`~escalation.portfolio._spool.SpoolFiles`: the
-    writing process splices the range); in that process itself, as it is."""
+    a worker, where :class:`~escalation.portfolio._spool.SpoolFiles` put it
+    (JSON lines: in the decisions file ``target`` itself; a table: spooled);
+    in that process itself, as it is."""
 
-    def __init__(self, fmt: str, name: str, spool: SpoolFiles | None) -> None:
+    def __init__(self, fmt: str, name: str, spool: SpoolFiles | None, target: str | None) -> None:
         self.fmt = fmt
         self.payload: Any = None
-        self._name, self._spool = name, spool
+        self._name, self._spool, self._target = name, spool, target
 
     def write_encoded(self, payload: Any) -> None:
         # the Arrow buffer (and its share of Arrow's memory pool) is freed
         # when the fold drops it: a worker keeps only where it went
-        self.payload = payload if self._spool is None else self._spool.append(self._name, payload)
+        if self._spool is None:
+            self.payload = payload
+        else:
+            self.payload = self._spool.append(self._name, payload, self._target)
 
 
 @dataclass
@@ -144,7 +148,15 @@ def fold_part(rows: int, res: Any, plan: Plan, spool: SpoolFiles | None = None) 
     """Fold one decided batch of ``rows`` accounts on its own, with :func:`fold`
     (its decisions appended to ``spool`` if given: a worker's)."""
     names = ("decisions", "baseline") if plan.baseline else ("decisions",)
-    writers = {name: _Encoded(plan.fmt, name, spool) for name in names} if plan.fmt is not None else {}
+    writers = {}
+    if plan.fmt is not None:
+        # JSON lines from a worker go straight into the run's decisions files (named as
+        # ``escalation.portfolio.dryrun`` names them, opened and emptied before the workers start)
+        out = plan.out if spool is not None and plan.fmt == "jsonl" else None
+        writers = {
+            name: _Encoded(plan.fmt, name, spool, str(out / f"{name}.jsonl") if out is not None else None)
+            for name in names
+        }
     errors, changes = io.StringIO(), io.StringIO()
     part = Tallies(
         [_Counts() for _ in names], writers, errors, changes if plan.baseline else None, plan.sample,

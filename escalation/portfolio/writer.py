@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -73,6 +75,7 @@ class DecisionWriter:
         self._text: IO[bytes] | None = None
         self._parquet: Any = None
         self._splice = list(SPLICE_METHODS)  # what copies spooled ranges here (one refused is dropped)
+        self._placed = 0  # bytes the workers wrote into this file themselves
         if fmt == "jsonl":
             self._text = path.open("wb")
 
@@ -95,6 +98,12 @@ class DecisionWriter:
         (a worker process encodes, the one writing process appends), or the
         range a worker spooled it to (:mod:`~escalation.portfolio._spool`)."""
         if isinstance(payload, Spooled):
+            if payload.placed:  # already in the file: check that it is (a lost write fails here)
+                self._placed += payload.length
+                assert self._text is not None
+                if os.fstat(self._text.fileno()).st_size < self._placed:
+                    raise OSError(errno.EIO, f"{self.path} ends before the decisions the workers placed")
+                return
             if self._text is not None:
                 splice(payload, self._text, self._splice)
                 return
