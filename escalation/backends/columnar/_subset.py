@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from escalation.backends.columnar._column import Column
+from escalation.backends.columnar._events import before_now
 from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._why import Why
 
-__all__ = ["DERIVED", "subset"]
+__all__ = ["DERIVED", "events_at", "subset"]
 
 #: The cache entries :func:`~._facts.derive_batch` fills (the others are computed on demand).
 DERIVED = frozenset({"tables", "multi", "multi_rows", "opt_out", "sent", "plan_due", "promise_due", "events"})
@@ -107,6 +108,7 @@ def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
         return None
     cache = facts.cache
     multi = cache["multi"][rows]
+    quiet = before_now(facts) is None  # (no event of the batch after now: none of the subset's)
     why = Why(len(rows))
     why.mask, why.code = facts.why.mask[rows], facts.why.code[rows]
     kept = facts.cache[key] = _Part.of(
@@ -120,6 +122,7 @@ def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
             "opt_out": {name: mask[rows] for name, mask in cache["opt_out"].items()},
             **{key: tuple(part[rows] for part in cache[key]) for key in ("sent", "plan_due", "promise_due")},
             # not "events" (the events' Arrow table): only the offers read it, never a guard
+            **({"events after now": False} if quiet else {}),
         },
     )
     zones = cache.get("zone_rows")
@@ -185,3 +188,15 @@ class _Part(Facts):
             value = whole[name][rows]
         mine[name] = value
         return value
+
+
+def events_at(facts: Facts, name: str, positions: np.ndarray) -> np.ndarray:
+    """``getattr(facts, name)[positions]`` for a per-event array ``name``; of a
+    subset that has not taken that array yet, read from the batch's at those
+    events alone (a frequency cap reads its few selected events' days and numbers)."""
+    mine = facts.__dict__
+    if isinstance(facts, _Part) and name not in mine:
+        values: np.ndarray = mine["_whole"][name][mine["_events"][positions]]
+        return values
+    taken: np.ndarray = getattr(facts, name)[positions]
+    return taken
