@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from escalation.backends.columnar._facts import Facts
     from escalation.policy import GuardRule
 
-__all__ = ["Verdict", "VerdictMemo", "filter_mask", "member", "signature"]
+__all__ = ["Verdict", "VerdictMemo", "before_now", "filter_mask", "member", "signature"]
 
 Verdict = tuple[np.ndarray, np.ndarray, np.ndarray]  # blocked, until (µs or NEVER), unsure
 
@@ -38,6 +38,23 @@ def member(facts: Facts, name: str, values: np.ndarray, wanted: list[int]) -> np
             table[code - low] = True
     result: np.ndarray = table[values - low] if low else table[values]
     return result
+
+
+def before_now(facts: Facts) -> np.ndarray | None:
+    """Which events are at or before ``now`` (``None``: every one, the usual case:
+    rows with later events go to the reference engine), once per batch; a subset
+    is told by :func:`._subset.subset` when its batch has none after ``now``, so it
+    neither takes its instants nor compares them."""
+    f = facts
+    after: bool | None = f.cache.get("events after now")
+    if after is None:
+        after = f.cache["events after now"] = bool(len(f.ev_ts)) and int(f.ev_ts.max()) > f.now_us
+    if not after:
+        return None
+    before: np.ndarray | None = f.cache.get("ev_before_now")
+    if before is None:
+        before = f.cache["ev_before_now"] = f.ev_ts <= f.now_us
+    return before
 
 
 def filter_mask(

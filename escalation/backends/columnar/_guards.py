@@ -19,7 +19,7 @@ from escalation._language import EventFilter
 from escalation.backends.columnar import _hours
 from escalation.backends.columnar._asked import asked_verdict
 from escalation.backends.columnar._conditions import truth
-from escalation.backends.columnar._events import Verdict, VerdictMemo, filter_mask, signature
+from escalation.backends.columnar._events import Verdict, VerdictMemo, before_now, filter_mask, signature
 from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._local import (
     _LOW,
@@ -32,6 +32,7 @@ from escalation.backends.columnar._multizone import (
     strictest,
 )
 from escalation.backends.columnar._starts import day_start, zone_day_starts
+from escalation.backends.columnar._subset import events_at
 from escalation.guards import (
     BlockGuard,
     ConsentGuard,
@@ -124,17 +125,13 @@ class Guards:
         at: np.ndarray,
     ) -> np.ndarray:
         f = self.facts
-        if at is self.now:  # every account's instant is now: one compare, shared by the guards
-            before = f.cache.get("ev_before_now")
-            if before is None:
-                before = f.cache["ev_before_now"] = f.ev_ts <= f.now_us
-        else:
-            before = f.ev_ts <= at[f.ev_acc]
-        m = self._mask(flt, channels) & before
+        before = before_now(f) if at is self.now else f.ev_ts <= at[f.ev_acc]
+        m = self._mask(flt, channels)  # (the memo's mask: callers never write into what this returns)
+        if before is not None:
+            m = m & before
         for x in exclude:
             m = m & ~self._mask(x, ())
-        result: np.ndarray = m
-        return result
+        return m
 
     # ---------------------------------------------------------------- kinds
 
@@ -260,18 +257,15 @@ class Guards:
             first = day - (g.window - 1)
         # only the selected events count: the passes below run over those alone
         chosen = np.flatnonzero(m)
-        ev_acc, ev_day = f.ev_acc[chosen], f.ev_day[chosen]
+        ev_acc, ev_day = f.ev_acc[chosen], events_at(f, "ev_day", chosen)
         inside = ev_day >= first[ev_acc]
         if g.per == "account":
             owner = np.arange(n)
             key_of = ev_acc
         else:  # one group per address used before `at` (an address used only earlier counts 0)
-            width = f.cache.get(("address_width", None))
-            if width is None:
-                width = f.cache[("address_width", None)] = (
-                    int(f.ev_address.max()) + 2 if len(f.ev_address) else 1
-                )
-            pair = ev_acc * width + (f.ev_address[chosen] + 1)
+            address = events_at(f, "ev_address", chosen)
+            width = int(address.max()) + 2 if len(address) else 1  # (any width above the codes: same groups)
+            pair = ev_acc * width + (address + 1)
             keys, picked = np.unique(pair, return_inverse=True)
             key_of = picked.reshape(-1)
             owner = keys // width

@@ -279,7 +279,7 @@ def _decide(policy: Policy, plan: LadderPlan, facts: Facts) -> Outcome:
         if not model.ongoing:
             rows = rows[stage[rows] <= tier.severity]
         for need, count in model.requires.items():
-            need_index = policy.tiers.index(policy.tier(need))
+            need_index = policy.tier(need).severity - 1  # (its position: no model comparisons)
             rows = rows[~((facts.tier_done[need_index][rows] < count) & (stage[rows] != tier.severity))]
         if model.repeat.max is not None:
             rows = rows[facts.tier_done[t][rows] < model.repeat.max]

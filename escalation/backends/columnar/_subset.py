@@ -12,16 +12,16 @@ and its memo of verdicts."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from escalation.backends.columnar._column import Column
+from escalation.backends.columnar._events import before_now
 from escalation.backends.columnar._facts import Facts
 from escalation.backends.columnar._why import Why
 
-__all__ = ["DERIVED", "subset"]
+__all__ = ["DERIVED", "events_at", "subset"]
 
 #: The cache entries :func:`~._facts.derive_batch` fills (the others are computed on demand).
 DERIVED = frozenset({"tables", "multi", "multi_rows", "opt_out", "sent", "plan_due", "promise_due", "events"})
@@ -63,7 +63,11 @@ def _events_and_owners(facts: Facts, rows: np.ndarray) -> tuple[np.ndarray, np.n
     ev_acc = facts.ev_acc
     ordered = facts.cache.get("events by account")
     if ordered is None:
-        ordered = facts.cache["events by account"] = bool(len(ev_acc) < 2 or (np.diff(ev_acc) >= 0).all())
+        # (a boolean compare of two views: `np.diff` wrote a fresh event-length int64 array, whose
+        # new pages cost ~1 ms a batch on a VM)
+        ordered = facts.cache["events by account"] = bool(
+            len(ev_acc) < 2 or (ev_acc[1:] >= ev_acc[:-1]).all()
+        )
     if not ordered:  # (not from `derive_batch`): select by a pass over the events
         number = np.full(facts.n, -1, np.int64)
         number[rows] = np.arange(len(rows))
@@ -102,45 +106,97 @@ def subset(facts: Facts, rows: np.ndarray) -> Facts | None:
         )
     if not shaped:
         return None
-    events, owners = _events_and_owners(facts, rows)
-    columns = _Columns(facts.columns, rows)
     cache = facts.cache
     multi = cache["multi"][rows]
+    quiet = before_now(facts) is None  # (no event of the batch after now: none of the subset's)
     why = Why(len(rows))
     why.mask, why.code = facts.why.mask[rows], facts.why.code[rows]
-    kept = facts.cache[key] = replace(
+    kept = facts.cache[key] = _Part.of(
         facts,
-        n=len(rows),
-        fallback=facts.fallback[rows],
-        why=why,
-        columns=columns,
-        zone_names=facts.zone_names[rows],
-        today=facts.today[rows],
-        tier_done=facts.tier_done[:, rows],
-        tier_last=facts.tier_last[:, rows],
-        tier_counted=facts.tier_counted[:, rows],
-        stage=facts.stage[rows],
-        actions_today=facts.actions_today[rows],
-        ev_acc=owners,
-        ev_ts=facts.ev_ts[events],
-        ev_action=facts.ev_action[events],
-        ev_channel=facts.ev_channel[events],
-        ev_outcome=facts.ev_outcome[events],
-        ev_outbound=facts.ev_outbound[events],
-        ev_address=facts.ev_address[events],
-        ev_in_cycle=facts.ev_in_cycle[events],
-        ev_day=facts.ev_day[events],
-        cache={
+        rows,
+        why,
+        {
             "tables": cache["tables"],
             "multi": multi,
             "multi_rows": np.flatnonzero(multi),
             "opt_out": {name: mask[rows] for name, mask in cache["opt_out"].items()},
             **{key: tuple(part[rows] for part in cache[key]) for key in ("sent", "plan_due", "promise_due")},
             # not "events" (the events' Arrow table): only the offers read it, never a guard
+            **({"events after now": False} if quiet else {}),
         },
-        zone_slots=[slot[rows] for slot in facts.zone_slots],
     )
     zones = cache.get("zone_rows")
     if zones is not None:  # each zone's accounts taken at the rows (not found again by name)
         kept.cache["zone_rows"] = [(name, table, mine[rows]) for name, table, mine in zones]
     return kept
+
+
+#: Per-account arrays, per-(tier, account) tables and per-event arrays of the facts,
+#: taken at a subset's rows (or its accounts' events) when first read.
+_BY_ACCOUNT = ("fallback", "zone_names", "today", "stage", "actions_today")
+_BY_TIER = ("tier_done", "tier_last", "tier_counted")
+_BY_EVENT = (
+    "ev_ts",
+    "ev_action",
+    "ev_channel",
+    "ev_outcome",
+    "ev_outbound",
+    "ev_address",
+    "ev_in_cycle",
+    "ev_day",
+)
+
+
+class _Part(Facts):
+    """The facts of some rows of a batch, each array taken at the rows when
+    first read: a subset's guards read a few of them (the gathers are random
+    reads over the batch's arrays, ~0.5 ms a subset of a few hundred rows
+    when all were taken at once).
+
+    It holds the batch's arrays, not the batch's facts: those keep their
+    subsets in their cache, and a cycle between the two would leave every
+    batch's facts to the cyclic garbage collector (memory grew by ~700 MiB
+    over a 1M-account run)."""
+
+    @classmethod
+    def of(cls, whole: Facts, rows: np.ndarray, why: Why, cache: dict[Any, Any]) -> _Part:
+        events, owners = _events_and_owners(whole, rows)
+        part = cls.__new__(cls)
+        mine = part.__dict__
+        mine.update(
+            n=len(rows), now_us=whole.now_us, why=why, columns=_Columns(whole.columns, rows), cache=cache
+        )
+        mine.update(ev_acc=owners, _rows=rows, _events=events, _slots=whole.zone_slots)
+        mine["_whole"] = {name: getattr(whole, name) for name in (*_BY_ACCOUNT, *_BY_TIER, *_BY_EVENT)}
+        return part
+
+    def __getattr__(self, name: str) -> Any:
+        # (called only for an attribute not set yet: each is set here when first taken)
+        mine = self.__dict__
+        whole: dict[str, np.ndarray] | None = mine.get("_whole")
+        if whole is None or (name not in whole and name != "zone_slots"):
+            raise AttributeError(name)
+        rows: np.ndarray = mine["_rows"]
+        value: Any
+        if name == "zone_slots":
+            value = [slot[rows] for slot in mine["_slots"]]
+        elif name in _BY_TIER:
+            value = whole[name][:, rows]
+        elif name in _BY_EVENT:
+            value = whole[name][mine["_events"]]
+        else:
+            value = whole[name][rows]
+        mine[name] = value
+        return value
+
+
+def events_at(facts: Facts, name: str, positions: np.ndarray) -> np.ndarray:
+    """``getattr(facts, name)[positions]`` for a per-event array ``name``; of a
+    subset that has not taken that array yet, read from the batch's at those
+    events alone (a frequency cap reads its few selected events' days and numbers)."""
+    mine = facts.__dict__
+    if isinstance(facts, _Part) and name not in mine:
+        values: np.ndarray = mine["_whole"][name][mine["_events"][positions]]
+        return values
+    taken: np.ndarray = getattr(facts, name)[positions]
+    return taken
