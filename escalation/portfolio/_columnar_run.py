@@ -7,11 +7,14 @@ was decided; the run adds the parts in batch order (``_fold.merge``).
 
 With ``workers > 1`` each worker process reads its own batches of a typed
 folder (:class:`~escalation.portfolio._typed_slices.TypedSlices`), decides and
-folds them, spools the encoded decisions (:mod:`~escalation.portfolio._spool`)
-and sends back only where they are and small tallies: this process merges
-and splices the spooled ranges into the decisions files. Other inputs (JSONL/CSV/Parquet records, typed on
-the fly) are read and typed here, row by row as they must be, and sent to the
-workers batch by batch."""
+folds them, and sends back only where their encoded decisions are and small
+tallies: JSON lines are written by the workers themselves at their place in
+the decisions files (:mod:`~escalation.portfolio._placed`; a batch encoded
+before the one ahead of it is spooled and copied in by a worker), Parquet-bound
+tables are spooled (:mod:`~escalation.portfolio._spool`) and this process
+copies them in, in batch order. Other inputs (JSONL/CSV/Parquet records, typed
+on the fly) are read and typed here, row by row as they must be, and sent to
+the workers batch by batch."""
 
 from __future__ import annotations
 
