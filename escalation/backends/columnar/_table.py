@@ -330,23 +330,3 @@ def _explain_rows(
         for p, row in enumerate(explainer.rows(record)):
             patches[p][i] = row
         result.reasons_rendered += 1
-
-
-def explain(
-    batch: TypedBatch,
-    policies: list[ColumnarPolicy],
-    result: TableResult,
-    i: int,
-    now: dt.datetime,
-) -> None:
-    """Fill row ``i``'s reasons (``result.decisions``) from the reference engine."""
-    account = result.accounts.get(i)
-    if account is None:
-        record = records_of(batch, [i])[0]
-        account = policies[0].engine.validate(record, now=now)  # type: ignore[arg-type]
-    for p, cp in enumerate(policies):
-        row = result.decisions[p][i] if result.decisions else None
-        if row is None:
-            continue
-        row["reason"] = cp.engine.decide(account, now=now, trace=False).reason
-    result.reasons_rendered += 1
