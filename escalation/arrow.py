@@ -42,7 +42,7 @@ require("portfolio", "escalation.arrow")
 import pyarrow as pa  # noqa: E402 - after the extra check: a missing extra is one clear line
 
 from escalation.engine import check_now  # noqa: E402
-from escalation.errors import UsageError  # noqa: E402
+from escalation.errors import EvaluationError, UsageError  # noqa: E402
 from escalation.policy import Policy, load_policy  # noqa: E402
 
 __all__ = [
@@ -316,7 +316,17 @@ def decide_result(
         result = decide_table(typed, policies, now=at, reasons=reasons, dicts=False)
     except UsageError:
         raise
-    except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError, NotImplementedError):
+    except (
+        ArithmeticError,
+        TypeError,
+        ValueError,
+        LookupError,
+        AttributeError,
+        NotImplementedError,
+        EvaluationError,
+    ):
+        # an evaluation the reference engine refuses while explaining a changed
+        # row (EvaluationError) too: each row then meets its own fate, one error row at most
         result = decide_reference(typed, policies, now=at, reasons=reasons)
     if stats is not None:
         stats["vectorised"] = stats.get("vectorised", 0) + result.vectorised

@@ -199,3 +199,32 @@ def test_event_records_equal_row_by_row_s(
     assert json.dumps(records_of(batch, [0, 1])) == json.dumps(_row_by_row(batch, [0, 1]))
     column = events.column("consent_until")
     assert _iso_instants(column) == [c.isoformat() if c is not None else None for c in column.to_pylist()]
+
+
+def test_an_evaluation_refused_while_explaining_sends_the_batch_to_the_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reference engine refusing to evaluate a changed row while its reasons
+    are asked (an ``EvaluationError``) neither stops the dry-run nor loses a row:
+    the batch is decided row by row by the reference engine, as for any failure
+    of the vectorised path, and the changes are the native dry-run's."""
+    from escalation import compare
+    from escalation.errors import EvaluationError
+
+    def refused(self: Explainer, record: object) -> Any:
+        raise EvaluationError("refused while explaining")
+
+    portfolio = ROOT / "examples" / "portfolio-cn.jsonl"
+    base = ROOT / "policies" / "consumer-credit-cn.yaml"
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(_later(base.read_text()))
+    native = compare(base, candidate, portfolio, at=NOW, out=tmp_path / "n", backend="native")
+    vectorised = compare(base, candidate, portfolio, at=NOW, out=tmp_path / "v", backend="columnar")
+    monkeypatch.setattr(Explainer, "rows", refused)
+    result = compare(base, candidate, portfolio, at=NOW, out=tmp_path / "c", backend="columnar")
+    assert result.changed == native.changed > 0
+    assert vectorised.vectorised > 0 and (result.vectorised, result.fallback) == (0, native.accounts)
+    assert result.decided + result.errors == result.accounts == native.accounts
+    assert (tmp_path / "n" / "changes.jsonl").read_text() == (tmp_path / "c" / "changes.jsonl").read_text()
+    for name in ("changes.jsonl", "decisions.jsonl", "baseline.jsonl", "errors.jsonl"):
+        assert (tmp_path / "v" / name).read_text() == (tmp_path / "c" / name).read_text(), name
