@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
-import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,10 @@ from escalation import _account_memo as memo
 from escalation._canonical import canonical, reference_canonical
 from escalation._trace import entry
 from escalation.decision import BlockedAction, Decision, Instalment, TraceEntry, construct
+from escalation.portfolio.generate import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-TIERS = [
-    ("sms_reminder", "sms"),
-    ("phone_call", "phone"),
-    ("demand_letter", "letter"),
-    ("lawyer_letter", "letter"),
-]
-OUTCOMES = ["delivered", "no_answer", "voicemail", "conversation", "busy"]
-
 ENGINE = Engine(load_policy(ROOT / "policies/consumer-credit-cn.yaml"))
 
 ENTRIES: list[tuple[Any, ...]] = [
@@ -87,40 +79,8 @@ def test_construct_builds_the_validated_model() -> None:
     assert built.model_dump_json() == BlockedAction(**blocked).model_dump_json()
 
 
-def _generated(rng: random.Random, index: int, events: int) -> dict[str, Any]:
-    """An account with ``events`` outbound events over its arrears (the shape
-    ``benchmarks/decide.py`` decides)."""
-    days = rng.choice([3, 9, 15, 35, 45, 70, 95, 120])
-    history = []
-    for k in range(events):
-        at = NOW - dt.timedelta(days=days) + dt.timedelta(hours=(days * 24 - 2) * (k + 1) / (events + 1))
-        action, channel = TIERS[min(k * len(TIERS) // events, len(TIERS) - 1)]
-        outcome = rng.choice(OUTCOMES)
-        address = f"+86-100-0000-{k % 3:04d}"
-        history.append(
-            {
-                "at": at.isoformat(),
-                "action": action,
-                "channel": channel,
-                "outcome": outcome,
-                "address": address,
-            }
-        )
-    balance = round(rng.lognormvariate(8.5, 1.0), 2)
-    return {
-        "id": f"DFAST-{index:06d}",
-        "currency": "CNY",
-        "amount_overdue": f"{min(balance, round(balance * 0.3, 2)):.2f}",
-        "balance": f"{balance:.2f}",
-        "days_overdue": days,
-        "timezone": "Asia/Shanghai",
-        "history": history,
-    }
-
-
 def _decisions(seed: int, count: int, trace: bool) -> list[Decision]:
-    rng = random.Random(seed)
-    return [ENGINE.decide(_generated(rng, i, 30), now=NOW, trace=trace) for i in range(count)]
+    return [ENGINE.decide(record, now=NOW, trace=trace) for record in generate(count, seed, "cn-card", NOW)]
 
 
 def test_decisions_equal_their_validated_copies() -> None:
@@ -137,7 +97,8 @@ def test_decisions_equal_their_validated_copies() -> None:
 
 
 def _record(attributes: dict[str, Any] | None = None) -> dict[str, Any]:
-    record = _generated(random.Random(5), 1, 12)
+    # the first generated account with a history of a dozen events or more
+    record = next(r for r in generate(200, 5, "cn-card", NOW) if len(r["history"]) >= 12)
     if attributes is not None:
         record["attributes"] = attributes
     return record
