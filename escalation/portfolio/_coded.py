@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Codes", "codes_of", "combos", "list_codes", "single"]
+__all__ = ["Codes", "codes_of", "combos", "interleaved", "list_codes", "single"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,18 @@ def codes_of(column: Any) -> Codes:
         return Codes(np.zeros(n, np.int32), [column[0].as_py()])  # one value (a policy's fingerprint)
     encoded = pc.dictionary_encode(column, null_encoding="encode")
     return Codes(np.asarray(encoded.indices), encoded.dictionary.to_pylist())
+
+
+def interleaved(first: Codes, second: Codes, picks: Any) -> Codes:
+    """The codes of two equally long columns laid end to end, then rows ``picks``
+    taken (an experiment's candidate table: each row from its arm's table); a
+    value both have keeps one code."""
+    index: dict[Any, int] = {}
+    for value in first.values + second.values:
+        index.setdefault(value, len(index))
+    remap = [np.array([index[v] for v in c.values], np.int64) for c in (first, second)]
+    both = np.concatenate([remap[0][first.codes], remap[1][second.codes]])
+    return Codes(both[picks], list(index))
 
 
 def list_codes(column: Any) -> tuple[Codes, Codes]:

@@ -1,6 +1,7 @@
 """One decided batch folded into the dry-run's tallies in one pass: each
-decision column the fold reads is hashed once (:mod:`~escalation.portfolio._coded`),
-its codes shared by the JSON-lines encoder and the tallies; every tally of the
+decision column the fold reads is hashed once (:mod:`~escalation.portfolio._coded`;
+the label columns not at all: their codes come with the decision tables,
+``TableResult.codes``), its codes shared by the JSON-lines encoder and the tallies; every tally of the
 batch (each policy's statuses, actions and days-overdue mix, the transitions,
 the changed accounts, an experiment's arms) comes from one grouping of the
 rows by their combined codes, and the few groups are added up in Python in
@@ -14,7 +15,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
-from escalation.portfolio._coded import Codes, codes_of, combos, list_codes
+from escalation.portfolio._coded import Codes, codes_of, combos, interleaved, list_codes
 from escalation.portfolio.results import BUCKETS, AccountChange
 from escalation.portfolio.writer import encode
 
@@ -50,6 +51,11 @@ def fold(batch: Any, res: Any, tallies: Tallies, progress: Callable[[int], None]
     unit = Decimal(1).scaleb(-res.minor_units)
     rows = pa.array(decided)
     tables = [t.filter(rows) if count < n else t for t in res.tables]
+    # the codes decide_table built the label columns from, on the same rows
+    given = [
+        {c: Codes(k.codes[decided], k.values) if count < n else k for c, k in handed.items()}
+        for handed in (res.codes or [{} for _ in tables])
+    ]
     units = res.balance_units[decided]
     days = res.days_overdue[decided]
     mask = None
@@ -58,11 +64,16 @@ def fold(batch: Any, res: Any, tallies: Tallies, progress: Callable[[int], None]
         mask = np.fromiter(map(tallies.arms.is_challenger, ids), bool, count)
         picks = np.where(mask, np.arange(count), np.arange(count) + count)
         tables[0] = pa.concat_tables(tables).take(pa.array(picks)).combine_chunks()
+        shared = given[0].keys() & given[1].keys()
+        given[0] = {c: interleaved(given[0][c], given[1][c], picks) for c in shared}
     coded = []
-    for name, table in zip(("decisions", "baseline"), tables, strict=False):
+    for name, table, known in zip(("decisions", "baseline"), tables, given, strict=False):
         writer = tallies.writers.get(name)
         jsonl = writer is not None and writer.fmt == "jsonl"
-        columns = {c: codes_of(table.column(c)) for c in _TALLIED + (_ENCODED if jsonl else ())}
+        columns = {
+            c: known[c] if c in known else codes_of(table.column(c))
+            for c in _TALLIED + (_ENCODED if jsonl else ())
+        }
         columns["blocked_guards"], columns["items"] = list_codes(table.column("blocked_guards"))
         coded.append(columns)
         if writer is not None:

@@ -1,6 +1,8 @@
 """Decision rows of one batch as an Arrow table, built from the columnar
 outcome arrays (no per-row Python for vectorised rows); rows the reference
-engine decided are patched in from their decision rows."""
+engine decided are patched in from their decision rows. The label columns'
+codes come along (:func:`coded_decision_table`): the dry-run's fold reads
+them instead of hashing those string columns again."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ import pyarrow as pa
 
 from escalation.backends.columnar._labels import NULL, arrow_strings
 from escalation.backends.columnar._ladder import Outcome
+from escalation.portfolio._coded import Codes
 from escalation.portfolio.writer import decision_schema
 
-__all__ = ["DECISION_SCHEMA", "decision_table"]
+__all__ = ["DECISION_SCHEMA", "coded_decision_table", "decision_table"]
 
 DECISION_SCHEMA = decision_schema()
 _LABELS = ("status", "action", "channel", "next_eligible_at", "hold")
@@ -21,15 +24,17 @@ _LABELS = ("status", "action", "channel", "next_eligible_at", "hold")
 
 def _strings(
     n: int, out: Outcome | None, name: str, vectorised: np.ndarray, patches: dict[int, dict[str, Any]]
-) -> pa.Array:
-    """Column ``name``: ``out``'s words where ``vectorised``, the patched rows' own, else null."""
+) -> tuple[pa.Array, Codes]:
+    """Column ``name``: ``out``'s words where ``vectorised``, the patched rows' own, else
+    null; and its codes (null: the code after the words')."""
     labels = getattr(out, name) if out is not None else None
     codes = np.where(vectorised, labels.codes, NULL) if labels is not None else np.full(n, NULL, np.int32)
     index = dict(labels.index) if labels is not None else {}
     for i, row in patches.items():
         word = row[name]
         codes[i] = NULL if word is None else index.setdefault(word, len(index))
-    return arrow_strings(codes, list(index))
+    words = list(index)
+    return arrow_strings(codes, words), Codes(np.where(codes < 0, len(words), codes), [*words, None])
 
 
 def _blocked(n: int, out: Outcome | None, vectorised: np.ndarray, patches: dict[int, dict[str, Any]],
@@ -95,6 +100,21 @@ def decision_table(
     """One policy's decision rows for a batch: ``out`` where ``vectorised``,
     ``patches[i]`` (a decision row) elsewhere; null rows where not ``valid`` (error
     rows: ``ids`` is null there already)."""
+    return coded_decision_table(n, ids, fingerprint, out, vectorised, patches, valid)[0]
+
+
+def coded_decision_table(
+    n: int,
+    ids: pa.Array,
+    fingerprint: str,
+    out: Outcome | None,
+    vectorised: np.ndarray,
+    patches: dict[int, dict[str, Any]],
+    valid: np.ndarray,
+) -> tuple[pa.Table, dict[str, Codes]]:
+    """:func:`decision_table` and the codes of its columns status, action, channel,
+    next_eligible_at, hold and policy_fingerprint (each what
+    :func:`~escalation.portfolio._coded.codes_of` gives up to the numbering)."""
     severity = np.where(vectorised, out.severity, 0) if out is not None else np.zeros(n, np.int64)
     for i, row in patches.items():
         severity[i] = row["severity"] or 0
@@ -107,7 +127,11 @@ def decision_table(
         reason = pa.array(texts, pa.string())
     else:
         reason = pa.nulls(n, pa.string())
-    cols = {name: _strings(n, out, name, vectorised, patches) for name in _LABELS}
+    built = {name: _strings(n, out, name, vectorised, patches) for name in _LABELS}
+    cols = {name: column for name, (column, _) in built.items()}
+    codes = {name: coded for name, (_, coded) in built.items()}
+    # (an error row's fingerprint is null: code 1)
+    codes["policy_fingerprint"] = Codes((~valid).astype(np.int32), [fingerprint, None])
     arrays = [
         ids,
         *(cols[name] for name in ("status", "action", "channel")),
@@ -117,4 +141,4 @@ def decision_table(
         _blocked(n, out, vectorised, patches, valid),
         _fingerprints(n, fingerprint, valid),
     ]
-    return pa.Table.from_arrays(arrays, schema=DECISION_SCHEMA)
+    return pa.Table.from_arrays(arrays, schema=DECISION_SCHEMA), codes

@@ -21,7 +21,7 @@ from escalation.backends.columnar._explain import Explainer
 from escalation.backends.columnar._facts import Facts, derive_batch
 from escalation.backends.columnar._ladder import Outcome, check_policy, decide
 from escalation.backends.columnar._offers import OfferChoice, offers_first
-from escalation.backends.columnar._output import decision_table
+from escalation.backends.columnar._output import coded_decision_table
 from escalation.backends.columnar._why import Why, count
 from escalation.decision import ErrorRow, error_row
 from escalation.engine import Engine
@@ -115,6 +115,9 @@ class TableResult:
     # status `offer` (their offers are not in a decision row: the simulator reads them)
     accounts: dict[int, Account] = field(default_factory=dict)
     tables: list[Any] = field(default_factory=list)
+    # per table: the codes of some of its columns (`_coded.Codes` by column name), so the
+    # dry-run's fold need not hash those string columns again
+    codes: list[dict[str, Any]] = field(default_factory=list)
     # per policy: the offer and tier of each vectorised row at status `offer` (`_offers.OfferChoice`;
     # `None` for a policy not vectorised, and in the choice for a row it cannot name)
     offers: list[Any] = field(default_factory=list)
@@ -259,9 +262,11 @@ def _decide_rows(
             vectorised &= ~moved  # their rows now come from the reference engine, with reasons
     id_array = pa.array(ids, pa.string(), mask=~valid) if ids is not None else id_column
     for p, cp in enumerate(policies):
-        result.tables.append(
-            decision_table(n, id_array, cp.policy.fingerprint, outs[p], vectorised, patches[p], valid)
+        table, codes = coded_decision_table(
+            n, id_array, cp.policy.fingerprint, outs[p], vectorised, patches[p], valid
         )
+        result.tables.append(table)
+        result.codes.append(codes)
     if dicts:
         result.rows = result.row_numbers.tolist()
         flags = valid.tolist()
