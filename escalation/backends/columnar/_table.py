@@ -21,7 +21,7 @@ from escalation.backends.columnar._explain import Explainer
 from escalation.backends.columnar._facts import Facts, derive_batch
 from escalation.backends.columnar._ladder import Outcome, check_policy, decide
 from escalation.backends.columnar._offers import OfferChoice, offers_first
-from escalation.backends.columnar._output import coded_decision_table
+from escalation.backends.columnar._output import coded_decision_table as decision_table
 from escalation.backends.columnar._why import Why, count
 from escalation.decision import ErrorRow, error_row
 from escalation.engine import Engine
@@ -262,7 +262,8 @@ def _decide_rows(
             vectorised &= ~moved  # their rows now come from the reference engine, with reasons
     id_array = pa.array(ids, pa.string(), mask=~valid) if ids is not None else id_column
     for p, cp in enumerate(policies):
-        table, codes = coded_decision_table(
+        # (the table and its label columns' codes; the name benchmarks/dry_run.py clocks)
+        table, codes = decision_table(
             n, id_array, cp.policy.fingerprint, outs[p], vectorised, patches[p], valid
         )
         result.tables.append(table)
