@@ -132,6 +132,12 @@ class ReteMatcher:
         try:
             self._handle = self._engine.create_ruleset(ruleset, json.dumps(rules))
         except Exception as exc:  # durable raises bare exceptions with error codes
+            if "error code: 113" in str(exc):  # ERR_EXPRESSION_LIMIT_EXCEEDED
+                raise EvaluationError(
+                    "durable-rules refused the compiled conditions: a condition has more comparisons "
+                    "than one durable rule holds (32 expressions: about 14 comparisons side by side, "
+                    "fewer when nested); the native evaluator has no such limit"
+                ) from None
             raise EvaluationError(f"durable-rules refused the compiled conditions: {exc}") from None
         self._lock = threading.Lock()
 
