@@ -23,12 +23,12 @@ pa = pytest.importorskip("pyarrow")
 from escalation import Engine  # noqa: E402
 from escalation.backends.columnar import ColumnarPolicy, decide_table  # noqa: E402
 from escalation.backends.columnar._explain import Explainer  # noqa: E402
-from escalation.errors import EscalationError  # noqa: E402
 from escalation.policy import Policy, load_policy  # noqa: E402
 from escalation.portfolio._typed_records import _iso_instants  # noqa: E402
 from escalation.portfolio.arrow import EVENTS, TypedBatch, record_of, records_of, to_batch  # noqa: E402
 from escalation.portfolio.generate import PROFILES, generate  # noqa: E402
-from escalation.portfolio.writer import decision_row  # noqa: E402
+
+from ._explainer_checks import explained_rows, reference_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")
@@ -45,20 +45,6 @@ def _policies(profile: str, tmp_path: Path) -> tuple[Policy, Policy]:
     variant = tmp_path / path.name
     variant.write_text(_later(path.read_text()))
     return load_policy(variant), load_policy(path)
-
-
-def _reference(engines: list[Engine], record: object) -> list[dict[str, Any]] | str:
-    try:
-        return [decision_row(e.decide(record, now=NOW, trace=False)) for e in engines]  # type: ignore[arg-type]
-    except EscalationError as exc:
-        return f"{type(exc).__name__}: {exc}"
-
-
-def _explained(explainer: Explainer, record: object) -> list[dict[str, Any]] | str:
-    try:
-        return explainer.rows(record)
-    except EscalationError as exc:
-        return f"{type(exc).__name__}: {exc}"
 
 
 def _spoiled(made: Iterable[dict[str, Any]]) -> list[object]:
@@ -83,7 +69,7 @@ def test_rows_equal_decide_on_generated_accounts(profile: str, tmp_path: Path) -
         explainer = Explainer(engines, NOW)
         assert explainer.facts_of == [0, 0]  # the facts are derived once
         for record in records:
-            assert _explained(explainer, record) == _reference(engines, record)
+            assert explained_rows(explainer, record) == reference_rows(engines, record)
 
 
 def test_policies_with_other_facts_inputs_derive_their_own(tmp_path: Path) -> None:
@@ -112,8 +98,8 @@ def test_policies_with_other_facts_inputs_derive_their_own(tmp_path: Path) -> No
         assert (explainer.facts_of, explainer.same) == (facts_of, same)
         differ = 0
         for record in records:
-            want = _reference(engines, record)
-            assert _explained(explainer, record) == want
+            want = reference_rows(engines, record)
+            assert explained_rows(explainer, record) == want
             differ += not isinstance(want, str) and want[0]["reason"] != want[1]["reason"]
         assert differ > 0  # the policies do decide some accounts differently
 
@@ -137,7 +123,7 @@ def test_changed_rows_of_a_columnar_batch_carry_the_reference_rows(profile: str,
         if rows[0] is None or rows[0]["reason"] is None:
             continue
         explained += 1
-        want = _reference(engines, record)
+        want = reference_rows(engines, record)
         assert rows == want
     assert explained >= result.reasons_rendered > 0
 

@@ -20,10 +20,10 @@ import yaml
 
 from escalation import Engine
 from escalation.backends.columnar._explain import Explainer
-from escalation.errors import EscalationError
 from escalation.policy import Policy, load_policy
 from escalation.portfolio.generate import PROFILES, generate
-from escalation.portfolio.writer import decision_row
+
+from ._explainer_checks import explained_rows, reference_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")
@@ -65,20 +65,6 @@ def _load(tmp_path: Path, name: str, text: str) -> Policy:
     return load_policy(path)
 
 
-def _reference(engines: list[Engine], record: object) -> list[dict[str, Any]] | str:
-    try:
-        return [decision_row(e.decide(record, now=NOW, trace=False)) for e in engines]  # type: ignore[arg-type]
-    except EscalationError as exc:
-        return f"{type(exc).__name__}: {exc}"
-
-
-def _explained(explainer: Explainer, record: object) -> list[dict[str, Any]] | str:
-    try:
-        return explainer.rows(record)
-    except EscalationError as exc:
-        return f"{type(exc).__name__}: {exc}"
-
-
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_pairs_sharing_every_guard_equal_decide(profile: str, tmp_path: Path) -> None:
     """Tier thresholds differ, every guard and hold is the same: each output
@@ -91,7 +77,7 @@ def test_pairs_sharing_every_guard_equal_decide(profile: str, tmp_path: Path) ->
         explainer = Explainer(engines, NOW)
         assert explainer.facts_of == [0, 0]
         for record in records:
-            assert _explained(explainer, record) == _reference(engines, record)
+            assert explained_rows(explainer, record) == reference_rows(engines, record)
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
@@ -112,7 +98,7 @@ def test_pairs_differing_in_one_guard_parameter_equal_decide(profile: str, tmp_p
         assert explainer.facts_of == [0, 0]  # the facts are shared: the guards are not
         differ = 0
         for record in records:
-            want = _reference(engines, record)
-            assert _explained(explainer, record) == want
+            want = reference_rows(engines, record)
+            assert explained_rows(explainer, record) == want
             differ += not isinstance(want, str) and _decided(want[0]) != _decided(want[1])
         assert differ > 0, f"{_CHANGED[profile]}: no account is decided differently"
