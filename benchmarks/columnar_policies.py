@@ -82,8 +82,10 @@ def main() -> None:
             vectorised = outs[0].covered & outs[1].covered
             valid = np.ones(n, bool)
             t = time.process_time()
-            tables = [decision_table(n, ids, cp.policy.fingerprint, o, vectorised, {}, valid)
-                      for cp, o in zip(policies, outs, strict=True)]  # fmt: skip
+            # (with its codes beside it; an older tree returns the table alone)
+            made = [decision_table(n, ids, cp.policy.fingerprint, o, vectorised, {}, valid)
+                    for cp, o in zip(policies, outs, strict=True)]  # fmt: skip
+            tables = [m[0] if isinstance(m, tuple) else m for m in made]
             spent_output += time.process_time() - t
             if profiler is not None:
                 profiler.disable()

@@ -1,7 +1,7 @@
 """Decision rows of one batch as an Arrow table, built from the columnar
 outcome arrays (no per-row Python for vectorised rows); rows the reference
 engine decided are patched in from their decision rows. The label columns'
-codes come along (:func:`coded_decision_table`): the dry-run's fold reads
+codes come along (:func:`decision_table`): the dry-run's fold reads
 them instead of hashing those string columns again."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from escalation.backends.columnar._ladder import Outcome
 from escalation.portfolio._coded import Codes
 from escalation.portfolio.writer import decision_schema
 
-__all__ = ["DECISION_SCHEMA", "coded_decision_table", "decision_table"]
+__all__ = ["DECISION_SCHEMA", "decision_table"]
 
 DECISION_SCHEMA = decision_schema()
 _LABELS = ("status", "action", "channel", "next_eligible_at", "hold")
@@ -96,25 +96,12 @@ def decision_table(
     vectorised: np.ndarray,
     patches: dict[int, dict[str, Any]],
     valid: np.ndarray,
-) -> pa.Table:
+) -> tuple[pa.Table, dict[str, Codes]]:
     """One policy's decision rows for a batch: ``out`` where ``vectorised``,
     ``patches[i]`` (a decision row) elsewhere; null rows where not ``valid`` (error
-    rows: ``ids`` is null there already)."""
-    return coded_decision_table(n, ids, fingerprint, out, vectorised, patches, valid)[0]
-
-
-def coded_decision_table(
-    n: int,
-    ids: pa.Array,
-    fingerprint: str,
-    out: Outcome | None,
-    vectorised: np.ndarray,
-    patches: dict[int, dict[str, Any]],
-    valid: np.ndarray,
-) -> tuple[pa.Table, dict[str, Codes]]:
-    """:func:`decision_table` and the codes of its columns status, action, channel,
-    next_eligible_at, hold and policy_fingerprint (each what
-    :func:`~escalation.portfolio._coded.codes_of` gives up to the numbering)."""
+    rows: ``ids`` is null there already). With them, the codes of the columns
+    status, action, channel, next_eligible_at, hold and policy_fingerprint (each
+    what :func:`~escalation.portfolio._coded.codes_of` gives up to the numbering)."""
     severity = np.where(vectorised, out.severity, 0) if out is not None else np.zeros(n, np.int64)
     for i, row in patches.items():
         severity[i] = row["severity"] or 0

@@ -21,7 +21,7 @@ from escalation.backends.columnar._explain import Explainer
 from escalation.backends.columnar._facts import Facts, derive_batch
 from escalation.backends.columnar._ladder import Outcome, check_policy, decide
 from escalation.backends.columnar._offers import OfferChoice, offers_first
-from escalation.backends.columnar._output import coded_decision_table as decision_table
+from escalation.backends.columnar._output import decision_table
 from escalation.backends.columnar._why import Why, count
 from escalation.decision import ErrorRow, error_row
 from escalation.engine import Engine
