@@ -13,14 +13,14 @@ storage: decisions go to an optional :class:`~escalation.sink.DecisionSink`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from escalation import _logging
-from escalation._facts import account_zone, derive
+from escalation._facts import Situation, account_zone, derive
 from escalation._facts_static import event_stamps
 from escalation._ladder import LadderPlan, evaluate
 from escalation._validate import (
@@ -190,14 +190,26 @@ class Engine:
         return decision
 
     def _evaluated(
-        self, account: Account, stamps: tuple[float, ...], now: dt.datetime, trace: bool, language: Locale
+        self,
+        account: Account,
+        stamps: tuple[float, ...],
+        now: dt.datetime,
+        trace: bool,
+        language: Locale,
+        *,
+        facts: Callable[[], Situation] | None = None,
+        row: bool = False,
     ) -> Decision:
         """The decision for an account :meth:`_checked` passed (with its event
-        timestamps): facts → conditions → holds and ladder. No sink, no log."""
+        timestamps): facts → conditions → holds and ladder. No sink, no log.
+        ``facts`` makes the situation instead of deriving it (facts shared by
+        policies that derive them alike); ``row``: only the output row's fields
+        are read (see :func:`~escalation._ladder.evaluate`)."""
         try:
-            sit = derive(account, now, self._policy, stamps, read_only=True)
+            sit = derive(account, now, self._policy, stamps, read_only=True) if facts is None else facts()
             truth = self._conditions.truth_for(sit)
-            return evaluate(self._plan, sit, truth, self._info, trace, language, self._conditions.direct)
+            direct = self._conditions.direct
+            return evaluate(self._plan, sit, truth, self._info, trace, language, direct, row=row)
         except EscalationError:
             raise
         except (

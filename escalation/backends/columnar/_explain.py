@@ -23,10 +23,8 @@ from typing import Any
 from escalation import _logging
 from escalation._facts import Situation, derive
 from escalation._facts_static import policy_static
-from escalation._ladder import evaluate
 from escalation.decision import Decision
 from escalation.engine import Engine, check_now
-from escalation.errors import EscalationError, EvaluationError
 from escalation.policy import Policy
 from escalation.portfolio.writer import decision_row
 from escalation.record import Account
@@ -54,10 +52,6 @@ def facts_inputs(policy: Policy) -> tuple[Any, ...]:
         tuple((t.model.id, t.model.tags) for t in policy.tiers),
         tuple(getattr(static, f.name) for f in dataclasses.fields(static) if f.name != "policy"),
     )
-
-
-# what Engine._evaluated maps to EvaluationError (fail closed: never act on a guess)
-_FAILURES = (ArithmeticError, TypeError, ValueError, LookupError, RecursionError, NotImplementedError)
 
 
 class Explainer:
@@ -90,20 +84,15 @@ class Explainer:
     def _row_decision(
         self, p: int, account: Account, stamps: tuple[float, ...], situations: dict[int, Situation]
     ) -> Decision:
-        # Engine._evaluated with the facts shared; its decision holds what decision_row reads only
+        # the engine's own evaluation (and fail-closed mapping) with the facts shared;
+        # its decision holds what decision_row reads only
         engine, now, source = self.engines[p], self.now, self.facts_of[p]
-        try:
+
+        def facts() -> Situation:
             shared = situations.get(source)
             if shared is None:
-                sit = situations[source] = derive(account, now, engine.policy, stamps, read_only=True)
-            else:  # the same facts; a fresh per-decision memo (guards keep verdicts there)
-                sit = dataclasses.replace(shared, cache={})
-            conditions = engine._conditions
-            truth = conditions.truth_for(sit)
-            return evaluate(
-                engine._plan, sit, truth, engine._info, False, engine.locale, conditions.direct, row=True
-            )
-        except EscalationError:
-            raise
-        except _FAILURES as exc:
-            raise EvaluationError(f"account `{account.id}`: {exc}") from exc
+                made = situations[source] = derive(account, now, engine.policy, stamps, read_only=True)
+                return made
+            return dataclasses.replace(shared, cache={})  # the same facts; a fresh per-decision memo
+
+        return engine._evaluated(account, stamps, now, False, engine.locale, facts=facts, row=True)
