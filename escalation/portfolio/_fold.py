@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from escalation.portfolio._spool import SpoolFiles
 from escalation.portfolio.results import AccountChange
+from escalation.portfolio.writer import decisions_file
 
 __all__ = ["Part", "Plan", "Tallies", "fold", "fold_part", "merge"]
 
@@ -150,11 +151,13 @@ def fold_part(rows: int, res: Any, plan: Plan, spool: SpoolFiles | None = None) 
     names = ("decisions", "baseline") if plan.baseline else ("decisions",)
     writers = {}
     if plan.fmt is not None:
-        # JSON lines from a worker go straight into the run's decisions files (named as
-        # ``escalation.portfolio.dryrun`` names them, opened and emptied before the workers start)
+        # JSON lines from a worker go straight into the run's decisions files (opened
+        # and emptied by the run before the workers start)
         out = plan.out if spool is not None and plan.fmt == "jsonl" else None
         writers = {
-            name: _Encoded(plan.fmt, name, spool, str(out / f"{name}.jsonl") if out is not None else None)
+            name: _Encoded(
+                plan.fmt, name, spool, str(decisions_file(out, name, "jsonl")) if out is not None else None
+            )
             for name in names
         }
     errors, changes = io.StringIO(), io.StringIO()

@@ -42,6 +42,7 @@ from escalation.portfolio.results import (
     label,
     summary_json,
 )
+from escalation.portfolio.writer import decisions_file
 from escalation.record import days_overdue_on
 
 __all__ = ["AccountChange", "DryRunResult", "PolicySummary", "Tally", "compare", "dry_run", "summary_json"]
@@ -237,9 +238,9 @@ def dry_run(
     error_file = changes_file = None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        writers["decisions"] = DecisionWriter(folder / f"decisions.{fmt}", fmt)
+        writers["decisions"] = DecisionWriter(decisions_file(folder, "decisions", fmt), fmt)
         if base is not None:
-            writers["baseline"] = DecisionWriter(folder / f"baseline.{fmt}", fmt)
+            writers["baseline"] = DecisionWriter(decisions_file(folder, "baseline", fmt), fmt)
             changes_file = (folder / "changes.jsonl").open("w", encoding="utf-8")
         error_file = (folder / "errors.jsonl").open("w", encoding="utf-8")
 

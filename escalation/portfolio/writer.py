@@ -11,7 +11,7 @@ from typing import IO, Any, Literal
 from escalation.decision import Decision
 from escalation.portfolio._spool import SPLICE_METHODS, Spooled, splice, spooled_table
 
-__all__ = ["DECISION_FIELDS", "DecisionWriter", "decision_row", "decision_schema", "encode"]
+__all__ = ["DECISION_FIELDS", "DecisionWriter", "decision_row", "decision_schema", "decisions_file", "encode"]
 
 DECISION_FIELDS = (
     "account_id",
@@ -62,6 +62,13 @@ def encode(table: Any, fmt: str, coded: dict[str, Any] | None = None) -> Any:
     from escalation.portfolio._jsonl import jsonl_buffer
 
     return jsonl_buffer(table, coded)
+
+
+def decisions_file(folder: Path, name: str, fmt: str) -> Path:
+    """Where a dry-run writes one policy's decisions (``name``: ``decisions`` for
+    the candidate, ``baseline``): the run's writers and its workers, which place
+    their JSON lines in the file themselves, name it alike."""
+    return folder / f"{name}.{fmt}"
 
 
 class DecisionWriter:
